@@ -1,0 +1,66 @@
+//! The `health` component: service identity (`GET /`), liveness
+//! (`GET /healthz`) and readiness (`GET /readyz`, which opens the SQLite
+//! database and the key-value store). It owns no data.
+
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+use spin_sdk::{key_value, sqlite, variables};
+use spin_users_domain::{Check, Readiness, ServiceInfo};
+use spin_users_http::{ApiError, json, require_method, respond};
+
+const GET: &[Method] = &[Method::Get];
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    respond(route(&req))
+}
+
+fn route(req: &Request) -> Result<Response, ApiError> {
+    match req.path() {
+        "/" => service_info(req),
+        "/healthz" => liveness(req),
+        "/readyz" => readiness(req),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// `GET /`: name (the `service_name` variable) and version.
+fn service_info(req: &Request) -> Result<Response, ApiError> {
+    require_method(req, GET)?;
+    let name = variables::get("service_name")
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("reading service_name: {e}")))?;
+    json(200, &ServiceInfo::new(name))
+}
+
+/// `GET /healthz`: the instance runs. Deliberately checks nothing else, so
+/// an orchestrator restarts the process only for its own faults.
+fn liveness(req: &Request) -> Result<Response, ApiError> {
+    require_method(req, GET)?;
+    json(200, &serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: every dependency answers. 200 when ready, otherwise 503
+/// problem+json listing the checks; causes go to the log only.
+fn readiness(req: &Request) -> Result<Response, ApiError> {
+    require_method(req, GET)?;
+    let database = sqlite::Connection::open_default()
+        .and_then(|db| db.execute("SELECT 1", &[]).map(drop));
+    let cache = key_value::Store::open_default().and_then(|kv| kv.exists("readyz").map(drop));
+    if let Err(e) = &database {
+        eprintln!("readyz: database check failed: {e}");
+    }
+    if let Err(e) = &cache {
+        eprintln!("readyz: key-value check failed: {e}");
+    }
+    let readiness = Readiness::new()
+        .with("database", Check::from_result(&database, "the SQLite database cannot be opened or queried"))
+        .with("key_value", Check::from_result(&cache, "the key-value store cannot be opened or read"));
+    let checks = serde_json::to_value(readiness.checks()).map_err(|e| ApiError::Internal(e.into()))?;
+    if readiness.is_ready() {
+        json(200, &serde_json::json!({ "status": "ready", "checks": checks }))
+    } else {
+        let mut extensions = serde_json::Map::new();
+        extensions.insert("checks".into(), checks);
+        Err(ApiError::NotReady { extensions })
+    }
+}

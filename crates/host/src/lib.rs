@@ -1,0 +1,30 @@
+//! A Wasmtime host that runs spin-users' components the way Spin's HTTP
+//! trigger does, so the app can be tested and served where no `spin` binary
+//! exists: it reads `spin.toml` and `runtime-config.toml`, routes with Spin's
+//! rules, sets Spin's request headers, instantiates a fresh component per
+//! request from a pooling allocator, and implements the Spin interfaces in
+//! `wit/host.wit` (key-value, SQLite, variables) over real SQLite files, plus
+//! `wasi:http` outbound requests limited to `allowed_outbound_hosts`.
+//!
+//! It does not implement Spin's other triggers, Redis/PostgreSQL/libSQL
+//! backends, service chaining, or component dependencies: apps that need
+//! those run under `spin up`.
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+mod app;
+mod manifest;
+mod outbound;
+mod routes;
+mod runtime_config;
+mod server;
+mod state;
+mod stores;
+mod variables;
+
+pub use app::{App, AppOptions, DEFAULT_MAX_INSTANCES, engine};
+pub use manifest::Manifest;
+pub use routes::{RouteMatch, Router};
+pub use server::serve;
+pub use wasmtime::Engine;

@@ -1,0 +1,54 @@
+//! `spin-users-host serve`: run the app on a TCP port without the Spin CLI.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use spin_users_host::{App, AppOptions, DEFAULT_MAX_INSTANCES, engine, serve};
+
+const USAGE: &str = "usage: spin-users-host serve [--manifest spin.toml] \
+[--runtime-config-file runtime-config.toml] [--listen 127.0.0.1:3000] [--cache-dir DIR]";
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "spin_users_host=info".into()),
+        )
+        .init();
+
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("serve") => {}
+        _ => bail!("{USAGE}"),
+    }
+    let mut options = AppOptions::new("spin.toml");
+    let mut listen: SocketAddr = "127.0.0.1:3000".parse()?;
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "--manifest" | "-f" => options.manifest = PathBuf::from(value()?),
+            "--runtime-config-file" => options.runtime_config = Some(PathBuf::from(value()?)),
+            "--listen" => listen = value()?.parse().context("--listen")?,
+            "--cache-dir" => options.compile_cache = Some(PathBuf::from(value()?)),
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+
+    let engine = engine(DEFAULT_MAX_INSTANCES)?;
+    let app = Arc::new(App::load(&engine, &options)?);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let manifest = app.manifest();
+    println!("Serving http://{listen} ({})", manifest.application.name);
+    for trigger in &manifest.http_triggers {
+        println!("  {} -> {}", trigger.route, trigger.component);
+    }
+    serve(app, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}

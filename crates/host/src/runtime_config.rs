@@ -1,0 +1,167 @@
+//! The runtime configuration file (`runtime-config.toml`) as `spin up
+//! --runtime-config-file` reads it: where each key-value store and SQLite
+//! database label lives. Only Spin's embedded `type = "spin"` backends are
+//! implemented here; other backends (Redis, libSQL, …) run under real Spin.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// File name Spin gives the default key-value store inside the state directory.
+const DEFAULT_KV_FILE: &str = "sqlite_key_value.db";
+/// File name Spin gives the default SQLite database inside the state directory.
+const DEFAULT_SQLITE_FILE: &str = "sqlite_db.db";
+
+/// Where a SQLite-backed store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A database file.
+    File(PathBuf),
+    /// A private in-memory database (a label configured without `path`).
+    InMemory,
+}
+
+/// Resolved runtime configuration: label → location, for both kinds of store.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Key-value store labels.
+    pub key_value_stores: BTreeMap<String, Location>,
+    /// SQLite database labels.
+    pub sqlite_databases: BTreeMap<String, Location>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRuntimeConfig {
+    #[serde(default)]
+    state_dir: Option<PathBuf>,
+    #[serde(default)]
+    key_value_store: BTreeMap<String, RawStore>,
+    #[serde(default)]
+    sqlite_database: BTreeMap<String, RawStore>,
+}
+
+/// Backend-specific keys (a Redis `url`, …) are accepted and ignored: those
+/// backends are refused by type below.
+#[derive(Deserialize)]
+struct RawStore {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    path: Option<PathBuf>,
+}
+
+impl RuntimeConfig {
+    /// Spin's defaults with no file: both `default` labels in `<app_dir>/.spin/`.
+    pub fn defaults(app_dir: &Path) -> Self {
+        Self::resolve(RawRuntimeConfig::default(), app_dir, app_dir)
+            .expect("the empty configuration is valid")
+    }
+
+    /// Reads `path`. Relative store paths resolve against the file's directory;
+    /// the state directory defaults to `<app_dir>/.spin`.
+    pub fn from_file(path: &Path, app_dir: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading runtime config {}", path.display()))?;
+        let raw: RawRuntimeConfig = toml::from_str(&text)
+            .with_context(|| format!("invalid runtime config {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::resolve(raw, base, app_dir)
+    }
+
+    fn resolve(raw: RawRuntimeConfig, base: &Path, app_dir: &Path) -> Result<Self> {
+        let state_dir = match raw.state_dir {
+            Some(dir) => base.join(dir),
+            None => app_dir.join(".spin"),
+        };
+        let resolve_stores = |stores: BTreeMap<String, RawStore>, what: &str| {
+            stores
+                .into_iter()
+                .map(|(label, store)| {
+                    if store.kind != "spin" {
+                        bail!(
+                            "{what} {label:?} has type {:?}; this host implements only type \"spin\" (run the app with `spin up` for other backends)",
+                            store.kind
+                        );
+                    }
+                    let location = match store.path {
+                        Some(path) => Location::File(base.join(path)),
+                        None => Location::InMemory,
+                    };
+                    Ok((label, location))
+                })
+                .collect::<Result<BTreeMap<_, _>>>()
+        };
+        let mut key_value_stores = resolve_stores(raw.key_value_store, "key_value_store")?;
+        let mut sqlite_databases = resolve_stores(raw.sqlite_database, "sqlite_database")?;
+        key_value_stores
+            .entry("default".into())
+            .or_insert_with(|| Location::File(state_dir.join(DEFAULT_KV_FILE)));
+        sqlite_databases
+            .entry("default".into())
+            .or_insert_with(|| Location::File(state_dir.join(DEFAULT_SQLITE_FILE)));
+        Ok(Self {
+            key_value_stores,
+            sqlite_databases,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RuntimeConfig> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("runtime-config.toml");
+        std::fs::write(&path, text).expect("write");
+        RuntimeConfig::from_file(&path, Path::new("/app"))
+    }
+
+    #[test]
+    fn default_labels_live_in_the_state_directory() {
+        let config = RuntimeConfig::defaults(Path::new("/app"));
+        assert_eq!(
+            config.key_value_stores["default"],
+            Location::File("/app/.spin/sqlite_key_value.db".into())
+        );
+        assert_eq!(
+            config.sqlite_databases["default"],
+            Location::File("/app/.spin/sqlite_db.db".into())
+        );
+    }
+
+    #[test]
+    fn configured_paths_override_the_defaults() {
+        let config = parse(
+            r#"
+[key_value_store.default]
+type = "spin"
+path = "/data/kv.db"
+[sqlite_database.default]
+type = "spin"
+path = "/data/app.db"
+[sqlite_database.scratch]
+type = "spin"
+"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            config.key_value_stores["default"],
+            Location::File("/data/kv.db".into())
+        );
+        assert_eq!(config.sqlite_databases["scratch"], Location::InMemory);
+    }
+
+    #[test]
+    fn other_backends_are_refused_with_a_pointer_to_spin() {
+        let err = parse("[key_value_store.cache]\ntype = \"redis\"\nurl = \"redis://x\"\n")
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("implements only type \"spin\""),
+            "{err:#}"
+        );
+    }
+}

@@ -1,0 +1,290 @@
+//! Per-request store state and the Spin host interfaces (`wit/host.wit`)
+//! implemented on it. Every call checks the component's declarations first,
+//! as Spin does: a store or database the component did not declare is
+//! `access-denied`, whether or not it exists.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::{ResourceLimiter, StoreLimits};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p2::types::{HostFutureIncomingResponse, OutgoingRequestConfig};
+use wasmtime_wasi_http::p2::{
+    HttpResult, WasiHttpCtxView, WasiHttpHooks, WasiHttpView, default_send_request,
+};
+
+use crate::outbound::{OutboundPolicy, default_port};
+use crate::runtime_config::Location;
+use crate::stores::{KeyValueBackend, KeyValueStore, open_sqlite};
+use crate::variables::{VariableError, Variables};
+
+wasmtime::component::bindgen!({
+    path: "../../wit",
+    world: "spin-users:host/spin-imports",
+    with: {
+        "fermyon:spin/key-value.store": crate::stores::KeyValueStore,
+        "fermyon:spin/sqlite.connection": rusqlite::Connection,
+    },
+});
+
+use fermyon::spin::{key_value, sqlite, variables};
+
+/// What one component may touch, fixed when the app loads.
+#[derive(Debug)]
+pub struct ComponentGrants {
+    /// Component id, for variable lookups and logs.
+    pub id: String,
+    /// `key_value_stores` labels, with their backends.
+    pub key_value_stores: BTreeMap<String, Arc<KeyValueBackend>>,
+    /// `sqlite_databases` labels, with their locations.
+    pub sqlite_databases: BTreeMap<String, Location>,
+    /// `allowed_outbound_hosts`.
+    pub outbound: OutboundPolicy,
+    /// Resolved variables of the whole app.
+    pub variables: Arc<Variables>,
+}
+
+/// The data of one request's `Store`.
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    outbound: OutboundHooks,
+    grants: Arc<ComponentGrants>,
+}
+
+impl HostState {
+    /// Fresh state for one request to the component `grants` describes.
+    pub fn new(grants: Arc<ComponentGrants>, wasi: WasiCtx, limits: StoreLimits) -> Self {
+        Self {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            limits,
+            outbound: OutboundHooks {
+                policy: grants.outbound.clone(),
+                component: grants.id.clone(),
+            },
+            grants,
+        }
+    }
+
+    /// The memory limiter Wasmtime consults on every growth.
+    pub fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limits
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
+    }
+}
+
+/// Outbound HTTP, filtered by the component's `allowed_outbound_hosts`.
+struct OutboundHooks {
+    policy: OutboundPolicy,
+    component: String,
+}
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        request: hyper::Request<HyperOutgoingBody>,
+        config: OutgoingRequestConfig,
+    ) -> HttpResult<HostFutureIncomingResponse> {
+        let uri = request.uri();
+        let scheme = uri.scheme_str().unwrap_or("http");
+        let host = uri.host().unwrap_or_default();
+        let port = uri.port_u16().or_else(|| default_port(scheme)).unwrap_or(0);
+        if !self.policy.allows(scheme, host, port) {
+            tracing::warn!(
+                component = %self.component,
+                "outbound request to {scheme}://{host}:{port} denied: not in allowed_outbound_hosts"
+            );
+            return Err(ErrorCode::HttpRequestDenied.into());
+        }
+        Ok(default_send_request(request, config))
+    }
+}
+
+/// Adds the Spin interfaces of `wit/host.wit` to `linker`.
+pub fn add_spin_to_linker(
+    linker: &mut wasmtime::component::Linker<HostState>,
+) -> wasmtime::Result<()> {
+    SpinImports::add_to_linker::<_, wasmtime::component::HasSelf<_>>(linker, |state| state)
+}
+
+impl key_value::Host for HostState {}
+
+impl key_value::HostStore for HostState {
+    fn open(&mut self, label: String) -> Result<Resource<KeyValueStore>, key_value::Error> {
+        let backend = self
+            .grants
+            .key_value_stores
+            .get(&label)
+            .ok_or(key_value::Error::AccessDenied)?;
+        let store = KeyValueStore::open(&label, backend).map_err(key_value::Error::Other)?;
+        self.table
+            .push(store)
+            .map_err(|_| key_value::Error::StoreTableFull)
+    }
+
+    fn get(
+        &mut self,
+        store: Resource<KeyValueStore>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, key_value::Error> {
+        self.kv(&store)?.get(&key).map_err(key_value::Error::Other)
+    }
+
+    fn set(
+        &mut self,
+        store: Resource<KeyValueStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), key_value::Error> {
+        self.kv(&store)?
+            .set(&key, &value)
+            .map_err(key_value::Error::Other)
+    }
+
+    fn delete(
+        &mut self,
+        store: Resource<KeyValueStore>,
+        key: String,
+    ) -> Result<(), key_value::Error> {
+        self.kv(&store)?.delete(&key).map_err(key_value::Error::Other)
+    }
+
+    fn exists(
+        &mut self,
+        store: Resource<KeyValueStore>,
+        key: String,
+    ) -> Result<bool, key_value::Error> {
+        self.kv(&store)?.exists(&key).map_err(key_value::Error::Other)
+    }
+
+    fn get_keys(
+        &mut self,
+        store: Resource<KeyValueStore>,
+    ) -> Result<Vec<String>, key_value::Error> {
+        self.kv(&store)?.keys().map_err(key_value::Error::Other)
+    }
+
+    fn drop(&mut self, store: Resource<KeyValueStore>) -> wasmtime::Result<()> {
+        self.table.delete(store)?;
+        Ok(())
+    }
+}
+
+impl HostState {
+    fn kv(&self, store: &Resource<KeyValueStore>) -> Result<&KeyValueStore, key_value::Error> {
+        self.table
+            .get(store)
+            .map_err(|e| key_value::Error::Other(e.to_string()))
+    }
+}
+
+impl sqlite::Host for HostState {}
+
+impl sqlite::HostConnection for HostState {
+    fn open(&mut self, database: String) -> Result<Resource<rusqlite::Connection>, sqlite::Error> {
+        let location = self
+            .grants
+            .sqlite_databases
+            .get(&database)
+            .ok_or(sqlite::Error::AccessDenied)?;
+        let conn = open_sqlite(location).map_err(sqlite::Error::Io)?;
+        self.table
+            .push(conn)
+            .map_err(|_| sqlite::Error::Io("too many connections opened".into()))
+    }
+
+    fn execute(
+        &mut self,
+        connection: Resource<rusqlite::Connection>,
+        statement: String,
+        parameters: Vec<sqlite::Value>,
+    ) -> Result<sqlite::QueryResult, sqlite::Error> {
+        let conn = self
+            .table
+            .get(&connection)
+            .map_err(|_| sqlite::Error::InvalidConnection)?;
+        execute(conn, &statement, parameters).map_err(|e| sqlite::Error::Io(e.to_string()))
+    }
+
+    fn drop(&mut self, connection: Resource<rusqlite::Connection>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+/// Runs one statement the way Spin's in-process SQLite does: prepared
+/// (cached), parameters bound positionally, every row collected.
+fn execute(
+    conn: &rusqlite::Connection,
+    statement: &str,
+    parameters: Vec<sqlite::Value>,
+) -> rusqlite::Result<sqlite::QueryResult> {
+    use rusqlite::types::{Value as Sql, ValueRef};
+    let mut stmt = conn.prepare_cached(statement)?;
+    let columns: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
+    let params = parameters.into_iter().map(|p| match p {
+        sqlite::Value::Integer(i) => Sql::Integer(i),
+        sqlite::Value::Real(r) => Sql::Real(r),
+        sqlite::Value::Text(t) => Sql::Text(t),
+        sqlite::Value::Blob(b) => Sql::Blob(b),
+        sqlite::Value::Null => Sql::Null,
+    });
+    let width = columns.len();
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params), |row| {
+            let values = (0..width)
+                .map(|i| {
+                    Ok(match row.get_ref(i)? {
+                        ValueRef::Null => sqlite::Value::Null,
+                        ValueRef::Integer(i) => sqlite::Value::Integer(i),
+                        ValueRef::Real(r) => sqlite::Value::Real(r),
+                        ValueRef::Text(t) => {
+                            sqlite::Value::Text(String::from_utf8_lossy(t).into_owned())
+                        }
+                        ValueRef::Blob(b) => sqlite::Value::Blob(b.to_vec()),
+                    })
+                })
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(sqlite::RowResult { values })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(sqlite::QueryResult { columns, rows })
+}
+
+impl variables::Host for HostState {
+    fn get(&mut self, name: String) -> Result<String, variables::Error> {
+        self.grants
+            .variables
+            .get(&self.grants.id, &name)
+            .map_err(|e| match e {
+                VariableError::InvalidName(msg) => variables::Error::InvalidName(msg),
+                VariableError::Undefined(msg) => variables::Error::Undefined(msg),
+            })
+    }
+}

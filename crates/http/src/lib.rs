@@ -1,0 +1,16 @@
+//! The HTTP edge shared by every spin-users component: one error type mapped
+//! once to RFC 9457 `application/problem+json`, JSON responses, and method
+//! checks that answer `405` with `Allow`.
+//!
+//! It holds no business rules (those live in `spin-users-domain`) and never
+//! hands an error to the Spin SDK, which would put the error's text in a 500
+//! body: handlers return [`ApiError`] and [`respond`] turns it into a response.
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+mod problem;
+mod response;
+
+pub use problem::{ApiError, Problem};
+pub use response::{json, require_method, respond};

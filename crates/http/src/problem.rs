@@ -1,0 +1,144 @@
+//! RFC 9457 problem details and the one error type handlers return.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use spin_sdk::http::Method;
+
+/// Prefix of every problem `type`: stable identifiers clients may match on.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:spin-users:problem:";
+
+/// Errors a handler can return; each variant's doc names its status and
+/// stable `code` (the `type` is [`PROBLEM_TYPE_PREFIX`] + code).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// `404 Not Found`, code `not-found`.
+    #[error("not found")]
+    NotFound,
+    /// `405 Method Not Allowed` with `Allow`, code `method-not-allowed`.
+    #[error("method not allowed")]
+    MethodNotAllowed {
+        /// Methods the resource supports.
+        allow: &'static [Method],
+    },
+    /// `503 Service Unavailable`, code `not-ready`: a dependency is down.
+    /// `extensions` are added to the body (e.g. which checks failed).
+    #[error("service not ready")]
+    NotReady {
+        /// Extra members for the problem body.
+        extensions: Map<String, Value>,
+    },
+    /// `500 Internal Server Error`, code `internal`: the cause is logged,
+    /// the client gets a generic sentence.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// An RFC 9457 problem details object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    /// Stable URI identifying the problem type.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Short, human-readable summary of the type.
+    pub title: &'static str,
+    /// The HTTP status code.
+    pub status: u16,
+    /// Explanation specific to this occurrence.
+    pub detail: String,
+    /// The stable code (last part of `type`), for clients that prefer a short key.
+    pub code: &'static str,
+    /// Extension members.
+    #[serde(flatten)]
+    pub extensions: Map<String, Value>,
+}
+
+impl ApiError {
+    /// The HTTP status this error maps to.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::NotFound => 404,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::NotReady { .. } => 503,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    fn code_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::NotFound => ("not-found", "Not Found"),
+            Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method Not Allowed"),
+            Self::NotReady { .. } => ("not-ready", "Service Not Ready"),
+            Self::Internal(_) => ("internal", "Internal Server Error"),
+        }
+    }
+
+    /// The problem body for this error. Never includes an internal cause.
+    pub fn problem(&self) -> Problem {
+        let (code, title) = self.code_and_title();
+        let detail = match self {
+            Self::NotFound => "The requested resource does not exist.".to_owned(),
+            Self::MethodNotAllowed { allow } => format!(
+                "This resource supports {}.",
+                allow.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
+            Self::NotReady { .. } => "A dependency of the service is unavailable.".to_owned(),
+            Self::Internal(_) => "The server could not complete the request.".to_owned(),
+        };
+        let extensions = match self {
+            Self::NotReady { extensions } => extensions.clone(),
+            _ => Map::new(),
+        };
+        Problem {
+            type_uri: format!("{PROBLEM_TYPE_PREFIX}{code}"),
+            title,
+            status: self.status(),
+            detail,
+            code,
+            extensions,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_never_reveal_their_cause() {
+        let err = ApiError::Internal(anyhow::anyhow!("no such table: users (SELECT * FROM users)"));
+        let body = serde_json::to_string(&err.problem()).expect("serialises");
+        assert!(!body.contains("users"), "{body}");
+        assert!(body.contains("urn:spin-users:problem:internal"), "{body}");
+    }
+
+    #[test]
+    fn every_problem_type_is_the_prefix_plus_its_code() {
+        let errors = [
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed { allow: &[Method::Get] },
+            ApiError::NotReady { extensions: Map::new() },
+            ApiError::Internal(anyhow::anyhow!("x")),
+        ];
+        for err in errors {
+            let p = err.problem();
+            assert_eq!(p.type_uri, format!("{PROBLEM_TYPE_PREFIX}{}", p.code));
+            assert_eq!(p.status, err.status());
+        }
+    }
+
+    #[test]
+    fn extensions_are_top_level_members() {
+        let mut extensions = Map::new();
+        extensions.insert("checks".into(), serde_json::json!({"database": "down"}));
+        let p = ApiError::NotReady { extensions }.problem();
+        let json = serde_json::to_value(&p).expect("serialises");
+        assert_eq!(json["checks"]["database"], "down");
+        assert_eq!(json["status"], 503);
+    }
+
+    #[test]
+    fn method_not_allowed_names_the_allowed_methods() {
+        let p = ApiError::MethodNotAllowed { allow: &[Method::Get, Method::Post] }.problem();
+        assert!(p.detail.contains("GET, POST"), "{}", p.detail);
+    }
+}

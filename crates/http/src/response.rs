@@ -1,0 +1,50 @@
+//! Building responses: JSON bodies, problem bodies, method checks.
+
+use serde::Serialize;
+use spin_sdk::http::{Method, Request, Response};
+
+use crate::problem::ApiError;
+
+/// A JSON response with `status`.
+pub fn json(status: u16, body: &impl Serialize) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(bytes)
+        .build())
+}
+
+/// `Ok(())` when the request's method is in `allow`, else `405`.
+pub fn require_method(req: &Request, allow: &'static [Method]) -> Result<(), ApiError> {
+    if allow.contains(req.method()) {
+        Ok(())
+    } else {
+        Err(ApiError::MethodNotAllowed { allow })
+    }
+}
+
+/// Turns a handler's result into the response, mapping errors to
+/// `application/problem+json` and logging internal causes (to stderr, which
+/// Spin captures) with their whole chain.
+pub fn respond(result: Result<Response, ApiError>) -> Response {
+    let err = match result {
+        Ok(response) => return response,
+        Err(err) => err,
+    };
+    if let ApiError::Internal(cause) = &err {
+        eprintln!("internal error: {cause:#}");
+    }
+    let problem = err.problem();
+    let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
+    let mut builder = Response::builder();
+    builder
+        .status(problem.status)
+        .header("content-type", "application/problem+json")
+        .header("cache-control", "no-store");
+    if let ApiError::MethodNotAllowed { allow } = &err {
+        let allow = allow.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        builder.header("allow", allow);
+    }
+    builder.body(body).build()
+}

@@ -1,0 +1,165 @@
+//! The `health` component: `GET /`, `/healthz`, `/readyz`.
+
+use http::Method;
+use spin_users_component_tests::TestApp;
+
+#[tokio::test]
+async fn root_returns_the_service_name_and_version() {
+    let app = TestApp::spin_users().start();
+
+    let resp = app.get("/").await;
+
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.header("content-type"), Some("application/json"));
+    let body = resp.json();
+    assert_eq!(body["name"], "spin-users");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[tokio::test]
+async fn root_reports_the_service_name_variable_when_set() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_SERVICE_NAME", "acme-accounts")
+        .start();
+
+    let resp = app.get("/").await;
+
+    assert_eq!(resp.json()["name"], "acme-accounts");
+}
+
+#[tokio::test]
+async fn healthz_returns_200_with_status_ok() {
+    let app = TestApp::spin_users().start();
+
+    let resp = app.get("/healthz").await;
+
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.json(), serde_json::json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn readyz_returns_200_when_database_and_key_value_answer() {
+    let app = TestApp::spin_users().start();
+
+    let resp = app.get("/readyz").await;
+
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let body = resp.json();
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"]["database"]["status"], "up");
+    assert_eq!(body["checks"]["key_value"]["status"], "up");
+    assert!(app.dir.path().join("sqlite.db").exists(), "readyz opened the real database file");
+    assert!(app.dir.path().join("kv.db").exists(), "readyz opened the real key-value file");
+}
+
+/// A runtime config whose `label` store sits below a regular file, so opening it fails.
+fn unopenable(kind: &str, dir: &std::path::Path) -> String {
+    std::fs::write(dir.join("blocker"), b"not a directory").expect("write blocker");
+    let (kv_path, db_path) = match kind {
+        "key_value" => ("blocker/kv.db", "sqlite.db"),
+        _ => ("kv.db", "blocker/sqlite.db"),
+    };
+    format!(
+        "[key_value_store.default]\ntype = \"spin\"\npath = {kv:?}\n\
+         [sqlite_database.default]\ntype = \"spin\"\npath = {db:?}\n",
+        kv = dir.join(kv_path),
+        db = dir.join(db_path),
+    )
+}
+
+#[tokio::test]
+async fn readyz_returns_503_problem_when_the_key_value_store_is_unavailable() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let app = TestApp::spin_users()
+        .runtime_config(&unopenable("key_value", scratch.path()))
+        .start();
+
+    let resp = app.get("/readyz").await;
+
+    let body = resp.assert_problem(503, "not-ready");
+    assert_eq!(body["checks"]["key_value"]["status"], "down");
+    assert_eq!(body["checks"]["database"]["status"], "up");
+    assert!(!resp.text().contains("blocker"), "no internal path leaks: {}", resp.text());
+}
+
+#[tokio::test]
+async fn readyz_returns_503_problem_when_the_database_is_unavailable() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let app = TestApp::spin_users()
+        .runtime_config(&unopenable("database", scratch.path()))
+        .start();
+
+    let resp = app.get("/readyz").await;
+
+    let body = resp.assert_problem(503, "not-ready");
+    assert_eq!(body["checks"]["database"]["status"], "down");
+    assert_eq!(body["checks"]["key_value"]["status"], "up");
+    assert_eq!(resp.header("cache-control"), Some("no-store"));
+}
+
+#[tokio::test]
+async fn health_routes_return_405_with_allow_for_other_methods() {
+    let app = TestApp::spin_users().start();
+    for path in ["/", "/healthz", "/readyz"] {
+        for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+            let resp = app.request(method.clone(), path, &[], "x").await;
+
+            resp.assert_problem(405, "method-not-allowed");
+            assert_eq!(resp.header("allow"), Some("GET"), "{method} {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unrouted_path_gets_spins_empty_404() {
+    let app = TestApp::spin_users().start();
+
+    let resp = app.get("/no/such/route").await;
+
+    assert_eq!(resp.status, 404);
+    assert!(resp.body.is_empty());
+}
+
+#[tokio::test]
+async fn spins_well_known_health_path_answers_ok() {
+    let app = TestApp::spin_users().start();
+
+    let resp = app.get("/.well-known/spin/health").await;
+
+    assert_eq!((resp.status, resp.text().as_str()), (200, "OK"));
+}
+
+#[tokio::test]
+async fn many_concurrent_readiness_checks_all_succeed() {
+    let app = std::sync::Arc::new(TestApp::spin_users().start());
+    let tasks: Vec<_> = (0..48)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { app.get("/readyz").await.status })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("task"), 200);
+    }
+}
+
+#[tokio::test]
+async fn the_health_component_imports_only_what_it_uses() {
+    let app = TestApp::spin_users().start();
+
+    let imports = app.app.component_imports("health").expect("health is loaded");
+
+    for needed in [
+        "fermyon:spin/key-value@2.0.0",
+        "fermyon:spin/sqlite@2.0.0",
+        "fermyon:spin/variables@2.0.0",
+    ] {
+        assert!(imports.iter().any(|i| i == needed), "imports {needed}: {imports:?}");
+    }
+    for unused in ["postgres", "mysql", "redis", "llm", "mqtt", "outgoing-handler"] {
+        assert!(
+            !imports.iter().any(|i| i.contains(unused)),
+            "does not import {unused}: {imports:?}"
+        );
+    }
+}

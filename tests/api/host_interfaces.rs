@@ -1,0 +1,181 @@
+//! The Spin interfaces the host implements, checked through the probe
+//! component: key-value, SQLite, variables, outbound HTTP, access control,
+//! and per-request instances.
+
+use http::Method;
+use spin_users_component_tests::{TestApp, start_error};
+
+#[tokio::test]
+async fn key_value_writes_persist_across_requests_and_instances() {
+    let app = TestApp::probe().start();
+
+    let put = app.request(Method::PUT, "/kv/default/colour", &[], "teal").await;
+    let get = app.get("/kv/default/colour").await;
+
+    assert_eq!(put.status, 204, "{}", put.text());
+    assert_eq!((get.status, get.text().as_str()), (200, "teal"));
+    assert_eq!(app.get("/kv/default/other").await.status, 404, "absent key");
+}
+
+#[tokio::test]
+async fn key_value_data_lives_in_spins_table_layout() {
+    let app = TestApp::probe().start();
+    app.request(Method::PUT, "/kv/default/k", &[], "v").await;
+
+    let db = rusqlite_free_read(&app.dir.path().join("kv.db"));
+
+    assert!(db.contains("spin_key_value"), "Spin's table name is used");
+}
+
+/// Reads the raw file so the test needs no SQLite dependency of its own:
+/// table names are stored as plain text in the schema page.
+fn rusqlite_free_read(path: &std::path::Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(path).expect("kv file exists")).into_owned()
+}
+
+#[tokio::test]
+async fn opening_an_undeclared_key_value_store_is_access_denied() {
+    let app = TestApp::probe()
+        .runtime_config(
+            "[key_value_store.default]\ntype = \"spin\"\npath = \"kv.db\"\n\
+             [key_value_store.secrets]\ntype = \"spin\"\npath = \"secrets.db\"\n",
+        )
+        .start();
+
+    // `secrets` exists in the runtime config, but the probe did not declare it.
+    let resp = app.get("/kv/secrets/anything").await;
+    let unknown = app.get("/kv/nonexistent/anything").await;
+
+    assert_eq!(resp.text(), "access-denied");
+    assert_eq!(unknown.text(), "access-denied", "unknown labels look the same");
+    assert!(!app.dir.path().join("secrets.db").exists(), "nothing was opened");
+}
+
+#[tokio::test]
+async fn a_component_declaring_an_undefined_store_label_fails_start_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = std::fs::read_to_string(
+        spin_users_component_tests::workspace_root().join("tests/fixtures/probe/spin.toml"),
+    )
+    .expect("read probe manifest")
+    .replace(
+        "key_value_stores = [\"default\"]",
+        "key_value_stores = [\"default\", \"cache\"]",
+    )
+    .replace("../../../target", &format!("{}/target", spin_users_component_tests::workspace_root().display()));
+    let path = dir.path().join("spin.toml");
+    std::fs::write(&path, manifest).expect("write manifest");
+
+    let err = start_error(TestApp::probe().manifest(&path));
+
+    assert!(err.contains("\"cache\""), "{err}");
+}
+
+#[tokio::test]
+async fn sqlite_statements_run_against_a_real_database_file() {
+    let app = TestApp::probe().start();
+
+    let first = app.get("/sqlite/default").await;
+    let second = app.get("/sqlite/default").await;
+
+    assert_eq!((first.status, first.text().as_str()), (200, "1"));
+    assert_eq!((second.status, second.text().as_str()), (200, "2"), "rows persist");
+    assert!(app.dir.path().join("sqlite.db").exists());
+}
+
+#[tokio::test]
+async fn opening_an_undeclared_sqlite_database_is_access_denied() {
+    let app = TestApp::probe()
+        .runtime_config(
+            "[sqlite_database.default]\ntype = \"spin\"\npath = \"sqlite.db\"\n\
+             [sqlite_database.audit]\ntype = \"spin\"\npath = \"audit.db\"\n",
+        )
+        .start();
+
+    let resp = app.get("/sqlite/audit").await;
+
+    assert_eq!(resp.text(), "access-denied");
+    assert!(!app.dir.path().join("audit.db").exists());
+}
+
+#[tokio::test]
+async fn variables_resolve_from_templates_defaults_and_the_environment() {
+    let app = TestApp::probe().env("SPIN_VARIABLE_GREETING", "hi").start();
+
+    assert_eq!(app.get("/var/message").await.text(), "hi, world");
+    assert_eq!(app.get("/var/key").await.text(), "test-key");
+}
+
+#[tokio::test]
+async fn variable_defaults_apply_when_the_environment_is_silent() {
+    let app = TestApp::probe().start();
+
+    assert_eq!(app.get("/var/message").await.text(), "hello, world");
+}
+
+#[tokio::test]
+async fn reading_undeclared_or_invalid_variables_fails_as_in_spin() {
+    let app = TestApp::probe().start();
+
+    // `greeting` is an application variable, but the component only declares
+    // `message` and `key`.
+    assert_eq!(app.get("/var/greeting").await.text(), "undefined");
+    assert_eq!(app.get("/var/Bad-Name").await.text(), "invalid-name");
+}
+
+#[tokio::test]
+async fn a_missing_required_variable_fails_start_up() {
+    let err = start_error(TestApp::probe().without_env("SPIN_VARIABLE_API_KEY"));
+
+    assert!(err.contains("SPIN_VARIABLE_API_KEY"), "{err}");
+}
+
+#[tokio::test]
+async fn outbound_http_reaches_allowed_hosts_only() {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = upstream.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut conn, _)) = upstream.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf).await;
+            let _ = conn
+                .write_all(b"HTTP/1.1 418 I'm a teapot\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    let app = TestApp::probe().start();
+
+    let allowed = app.get(&format!("/outbound?url=http://127.0.0.1:{port}/x")).await;
+    let denied = app.get(&format!("/outbound?url=http://localhost:{port}/x")).await;
+
+    assert_eq!(allowed.text(), "upstream 418", "allowed host reached");
+    assert_eq!(denied.status, 502);
+    assert!(
+        denied.text().to_lowercase().contains("denied"),
+        "denied host refused by the host: {}",
+        denied.text()
+    );
+}
+
+#[tokio::test]
+async fn every_request_gets_a_fresh_instance() {
+    let app = TestApp::probe().start();
+
+    for _ in 0..3 {
+        // The probe counts requests in a static; a reused instance would say 2, 3, …
+        assert_eq!(app.get("/instance").await.text(), "1");
+    }
+}
+
+#[tokio::test]
+async fn a_trapping_component_gets_a_500_and_the_next_request_is_unaffected() {
+    let app = TestApp::probe().start();
+
+    let trapped = app.get("/trap").await;
+    let after = app.get("/instance").await;
+
+    assert_eq!(trapped.status, 500);
+    assert!(!trapped.text().contains("probe asked"), "no panic text leaks");
+    assert_eq!((after.status, after.text().as_str()), (200, "1"));
+}

@@ -1,0 +1,7 @@
+//! Component tests: the built `.wasm` files under the wasmtime host, with
+//! real SQLite files behind the Spin interfaces. One module per area.
+
+mod health;
+mod host_interfaces;
+mod routing;
+mod serve;

@@ -1,0 +1,84 @@
+//! Spin's routing rules and request headers, through the probe fixture app
+//! (`tests/fixtures/probe/spin.toml`), whose echo routes report what the host sent.
+
+use spin_users_component_tests::{CLIENT_ADDR, TestApp};
+
+async fn matched_route(app: &TestApp, path: &str) -> String {
+    let resp = app.get(path).await;
+    assert_eq!(resp.status, 200, "{path}: {}", resp.text());
+    resp.json()["headers"]["spin-matched-route"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{path}: no spin-matched-route"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_exact_route_wins_over_a_wildcard_covering_it() {
+    let app = TestApp::probe().start();
+
+    assert_eq!(matched_route(&app, "/static/special").await, "/static/special");
+    assert_eq!(matched_route(&app, "/static/other").await, "/static/...");
+}
+
+#[tokio::test]
+async fn the_longest_wildcard_prefix_wins() {
+    let app = TestApp::probe().start();
+
+    assert_eq!(matched_route(&app, "/api/users/7").await, "/api/users/...");
+    assert_eq!(matched_route(&app, "/api/tasks/7").await, "/api/...");
+}
+
+#[tokio::test]
+async fn named_segments_arrive_as_path_match_headers() {
+    let app = TestApp::probe().start();
+
+    let resp = app.get("/users/42").await;
+
+    let headers = &resp.json()["headers"];
+    assert_eq!(headers["spin-path-match-id"], "42");
+    assert_eq!(headers["spin-matched-route"], "/users/:id");
+    assert_eq!(app.get("/users/42/more").await.status, 404, "one segment only");
+}
+
+#[tokio::test]
+async fn requests_carry_every_header_spin_sets() {
+    let app = TestApp::probe().start();
+
+    let resp = app.get("/static/a/b?x=1").await;
+
+    let h = &resp.json()["headers"];
+    let expected = [
+        ("spin-full-url", "http://localhost:3000/static/a/b?x=1"),
+        ("spin-path-info", "/a/b"),
+        ("spin-matched-route", "/static/..."),
+        ("spin-raw-component-route", "/static/..."),
+        ("spin-component-route", "/static"),
+        ("spin-base-path", "/"),
+        ("spin-client-addr", CLIENT_ADDR),
+    ];
+    for (name, value) in expected {
+        assert_eq!(h[name], value, "header {name}");
+    }
+}
+
+#[tokio::test]
+async fn a_private_route_is_unreachable_from_outside() {
+    let app = TestApp::probe().start();
+
+    // `hidden` is only behind `{ private = true }`: no path reaches it.
+    for path in ["/hidden", "/private", "/"] {
+        let resp = app.get(path).await;
+        assert_eq!(resp.status, 404, "{path}");
+        assert!(resp.body.is_empty(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn routes_under_spins_reserved_prefix_are_answered_by_the_host() {
+    let app = TestApp::probe().start();
+
+    let info = app.get("/.well-known/spin/info").await;
+    assert_eq!(info.status, 200);
+    assert_eq!(info.json()["name"], "probe");
+    assert_eq!(app.get("/.well-known/spin/other").await.status, 404);
+}

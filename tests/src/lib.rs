@@ -1,0 +1,241 @@
+//! Test harness: loads an app's built components into the wasmtime host with
+//! a fresh, private set of SQLite files per test, and sends it requests.
+//!
+//! The `.wasm` files must already be built (`make test` builds them).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request};
+use http_body_util::{BodyExt, Full};
+use spin_users_host::{App, AppOptions, Engine, engine};
+
+/// The workspace root (where `spin.toml` lives).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// One engine for the whole test binary: the pooling allocator reserves
+/// address space per engine, and compiled components are shared through it.
+pub fn shared_engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| engine(256).expect("engine builds"))
+}
+
+/// Where the test binary keeps compiled components between runs.
+fn compile_cache() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("component-cache")
+}
+
+/// The runtime config every test gets unless it supplies one: both default
+/// labels as files in the test's own directory.
+pub const ISOLATED_RUNTIME_CONFIG: &str = r#"
+[key_value_store.default]
+type = "spin"
+path = "kv.db"
+
+[sqlite_database.default]
+type = "spin"
+path = "sqlite.db"
+"#;
+
+/// Builds a [`TestApp`].
+pub struct TestAppBuilder {
+    manifest: PathBuf,
+    runtime_config: String,
+    environment: HashMap<String, String>,
+}
+
+impl TestAppBuilder {
+    /// Replaces the runtime config text (paths resolve in the test's directory).
+    pub fn runtime_config(mut self, text: &str) -> Self {
+        self.runtime_config = text.to_owned();
+        self
+    }
+
+    /// Sets a provider environment variable, e.g. `SPIN_VARIABLE_API_KEY`.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.environment.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Removes a provider environment variable set by the preset.
+    pub fn without_env(mut self, name: &str) -> Self {
+        self.environment.remove(name);
+        self
+    }
+
+    /// Uses another manifest (e.g. a modified copy in a temporary directory).
+    pub fn manifest(mut self, path: &Path) -> Self {
+        self.manifest = path.to_owned();
+        self
+    }
+
+    /// Loads the app; errors are what `spin up` would refuse to start with.
+    pub fn try_start(self) -> Result<TestApp> {
+        let dir = tempfile::tempdir()?;
+        let runtime_config = dir.path().join("runtime-config.toml");
+        std::fs::write(&runtime_config, &self.runtime_config)?;
+        let options = AppOptions {
+            manifest: self.manifest,
+            runtime_config: Some(runtime_config),
+            environment: self.environment,
+            compile_cache: Some(compile_cache()),
+        };
+        let app = App::load(shared_engine(), &options)?;
+        Ok(TestApp {
+            app: Arc::new(app),
+            dir,
+        })
+    }
+
+    /// Loads the app, panicking with the reason if it cannot start.
+    pub fn start(self) -> TestApp {
+        self.try_start()
+            .unwrap_or_else(|e| panic!("app failed to start: {e:#}"))
+    }
+}
+
+/// A running app and the directory holding its data.
+pub struct TestApp {
+    /// The loaded application.
+    pub app: Arc<App>,
+    /// Private data directory; removed when the test ends.
+    pub dir: tempfile::TempDir,
+}
+
+/// The client address tests appear to come from.
+pub const CLIENT_ADDR: &str = "127.0.0.1:40000";
+
+impl TestApp {
+    /// The service itself: the repository's `spin.toml`.
+    pub fn spin_users() -> TestAppBuilder {
+        Self::builder(workspace_root().join("spin.toml"))
+    }
+
+    /// The probe fixture app (`tests/fixtures/probe/spin.toml`); its required
+    /// `api_key` variable is set to `test-key`.
+    pub fn probe() -> TestAppBuilder {
+        Self::builder(workspace_root().join("tests/fixtures/probe/spin.toml"))
+            .env("SPIN_VARIABLE_API_KEY", "test-key")
+    }
+
+    fn builder(manifest: PathBuf) -> TestAppBuilder {
+        TestAppBuilder {
+            manifest,
+            runtime_config: ISOLATED_RUNTIME_CONFIG.to_owned(),
+            environment: HashMap::new(),
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.request(Method::GET, path, &[], Bytes::new()).await
+    }
+
+    /// Sends one request and collects the whole response.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> TestResponse {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost:3000");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let req = builder
+            .body(Full::new(body.into()).map_err(|never| match never {}))
+            .expect("valid request");
+        let addr: SocketAddr = CLIENT_ADDR.parse().expect("valid address");
+        let resp = self
+            .app
+            .handle(req, addr)
+            .await
+            .unwrap_or_else(|e| panic!("host failed on {path}: {e:#}"));
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_else(|e| panic!("reading body of {path}: {e:?}"));
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// A collected response.
+#[derive(Debug)]
+pub struct TestResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    /// The body as UTF-8 text.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.to_vec()).expect("UTF-8 body")
+    }
+
+    /// The body parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+    }
+
+    /// A header's value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 9457 problem with `status` and stable `code`.
+    pub fn assert_problem(&self, status: u16, code: &str) -> serde_json::Value {
+        assert_eq!(self.status, status, "status; body: {}", self.text());
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "content type"
+        );
+        let body = self.json();
+        assert_eq!(body["status"], status, "problem status member");
+        assert_eq!(body["code"], code, "problem code");
+        assert_eq!(
+            body["type"],
+            format!("urn:spin-users:problem:{code}"),
+            "problem type"
+        );
+        assert!(body["title"].is_string(), "problem title");
+        body
+    }
+}
+
+/// Context for loading errors in tests that expect failures.
+pub fn start_error(builder: TestAppBuilder) -> String {
+    match builder.try_start().context("starting") {
+        Ok(_) => panic!("the app started but should have been refused"),
+        Err(e) => format!("{e:#}"),
+    }
+}
