@@ -48,8 +48,14 @@ async fn readyz_returns_200_when_database_and_key_value_answer() {
     assert_eq!(body["status"], "ready");
     assert_eq!(body["checks"]["database"]["status"], "up");
     assert_eq!(body["checks"]["key_value"]["status"], "up");
-    assert!(app.dir.path().join("sqlite.db").exists(), "readyz opened the real database file");
-    assert!(app.dir.path().join("kv.db").exists(), "readyz opened the real key-value file");
+    assert!(
+        app.dir.path().join("sqlite.db").exists(),
+        "readyz opened the real database file"
+    );
+    assert!(
+        app.dir.path().join("kv.db").exists(),
+        "readyz opened the real key-value file"
+    );
 }
 
 /// A runtime config whose `label` store sits below a regular file, so opening it fails.
@@ -79,7 +85,11 @@ async fn readyz_returns_503_problem_when_the_key_value_store_is_unavailable() {
     let body = resp.assert_problem(503, "not-ready");
     assert_eq!(body["checks"]["key_value"]["status"], "down");
     assert_eq!(body["checks"]["database"]["status"], "up");
-    assert!(!resp.text().contains("blocker"), "no internal path leaks: {}", resp.text());
+    assert!(
+        !resp.text().contains("blocker"),
+        "no internal path leaks: {}",
+        resp.text()
+    );
 }
 
 #[tokio::test]
@@ -147,16 +157,29 @@ async fn many_concurrent_readiness_checks_all_succeed() {
 async fn the_health_component_imports_only_what_it_uses() {
     let app = TestApp::spin_users().start();
 
-    let imports = app.app.component_imports("health").expect("health is loaded");
+    let imports = app
+        .app
+        .component_imports("health")
+        .expect("health is loaded");
 
     for needed in [
         "fermyon:spin/key-value@2.0.0",
         "fermyon:spin/sqlite@2.0.0",
         "fermyon:spin/variables@2.0.0",
     ] {
-        assert!(imports.iter().any(|i| i == needed), "imports {needed}: {imports:?}");
+        assert!(
+            imports.iter().any(|i| i == needed),
+            "imports {needed}: {imports:?}"
+        );
     }
-    for unused in ["postgres", "mysql", "redis", "llm", "mqtt", "outgoing-handler"] {
+    for unused in [
+        "postgres",
+        "mysql",
+        "redis",
+        "llm",
+        "mqtt",
+        "outgoing-handler",
+    ] {
         assert!(
             !imports.iter().any(|i| i.contains(unused)),
             "does not import {unused}: {imports:?}"

@@ -9,7 +9,9 @@ use spin_users_component_tests::{TestApp, start_error};
 async fn key_value_writes_persist_across_requests_and_instances() {
     let app = TestApp::probe().start();
 
-    let put = app.request(Method::PUT, "/kv/default/colour", &[], "teal").await;
+    let put = app
+        .request(Method::PUT, "/kv/default/colour", &[], "teal")
+        .await;
     let get = app.get("/kv/default/colour").await;
 
     assert_eq!(put.status, 204, "{}", put.text());
@@ -47,8 +49,15 @@ async fn opening_an_undeclared_key_value_store_is_access_denied() {
     let unknown = app.get("/kv/nonexistent/anything").await;
 
     assert_eq!(resp.text(), "access-denied");
-    assert_eq!(unknown.text(), "access-denied", "unknown labels look the same");
-    assert!(!app.dir.path().join("secrets.db").exists(), "nothing was opened");
+    assert_eq!(
+        unknown.text(),
+        "access-denied",
+        "unknown labels look the same"
+    );
+    assert!(
+        !app.dir.path().join("secrets.db").exists(),
+        "nothing was opened"
+    );
 }
 
 #[tokio::test]
@@ -62,7 +71,13 @@ async fn a_component_declaring_an_undefined_store_label_fails_start_up() {
         "key_value_stores = [\"default\"]",
         "key_value_stores = [\"default\", \"cache\"]",
     )
-    .replace("../../../target", &format!("{}/target", spin_users_component_tests::workspace_root().display()));
+    .replace(
+        "../../../target",
+        &format!(
+            "{}/target",
+            spin_users_component_tests::workspace_root().display()
+        ),
+    );
     let path = dir.path().join("spin.toml");
     std::fs::write(&path, manifest).expect("write manifest");
 
@@ -79,7 +94,11 @@ async fn sqlite_statements_run_against_a_real_database_file() {
     let second = app.get("/sqlite/default").await;
 
     assert_eq!((first.status, first.text().as_str()), (200, "1"));
-    assert_eq!((second.status, second.text().as_str()), (200, "2"), "rows persist");
+    assert_eq!(
+        (second.status, second.text().as_str()),
+        (200, "2"),
+        "rows persist"
+    );
     assert!(app.dir.path().join("sqlite.db").exists());
 }
 
@@ -132,7 +151,9 @@ async fn a_missing_required_variable_fails_start_up() {
 
 #[tokio::test]
 async fn outbound_http_reaches_allowed_hosts_only() {
-    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let port = upstream.local_addr().expect("addr").port();
     tokio::spawn(async move {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -140,14 +161,20 @@ async fn outbound_http_reaches_allowed_hosts_only() {
             let mut buf = [0u8; 1024];
             let _ = conn.read(&mut buf).await;
             let _ = conn
-                .write_all(b"HTTP/1.1 418 I'm a teapot\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 418 I'm a teapot\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
                 .await;
         }
     });
     let app = TestApp::probe().start();
 
-    let allowed = app.get(&format!("/outbound?url=http://127.0.0.1:{port}/x")).await;
-    let denied = app.get(&format!("/outbound?url=http://localhost:{port}/x")).await;
+    let allowed = app
+        .get(&format!("/outbound?url=http://127.0.0.1:{port}/x"))
+        .await;
+    let denied = app
+        .get(&format!("/outbound?url=http://localhost:{port}/x"))
+        .await;
 
     assert_eq!(allowed.text(), "upstream 418", "allowed host reached");
     assert_eq!(denied.status, 502);
@@ -176,6 +203,9 @@ async fn a_trapping_component_gets_a_500_and_the_next_request_is_unaffected() {
     let after = app.get("/instance").await;
 
     assert_eq!(trapped.status, 500);
-    assert!(!trapped.text().contains("probe asked"), "no panic text leaks");
+    assert!(
+        !trapped.text().contains("probe asked"),
+        "no panic text leaks"
+    );
     assert_eq!((after.status, after.text().as_str()), (200, "1"));
 }

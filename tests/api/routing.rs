@@ -16,7 +16,10 @@ async fn matched_route(app: &TestApp, path: &str) -> String {
 async fn an_exact_route_wins_over_a_wildcard_covering_it() {
     let app = TestApp::probe().start();
 
-    assert_eq!(matched_route(&app, "/static/special").await, "/static/special");
+    assert_eq!(
+        matched_route(&app, "/static/special").await,
+        "/static/special"
+    );
     assert_eq!(matched_route(&app, "/static/other").await, "/static/...");
 }
 
@@ -37,7 +40,11 @@ async fn named_segments_arrive_as_path_match_headers() {
     let headers = &resp.json()["headers"];
     assert_eq!(headers["spin-path-match-id"], "42");
     assert_eq!(headers["spin-matched-route"], "/users/:id");
-    assert_eq!(app.get("/users/42/more").await.status, 404, "one segment only");
+    assert_eq!(
+        app.get("/users/42/more").await.status,
+        404,
+        "one segment only"
+    );
 }
 
 #[tokio::test]

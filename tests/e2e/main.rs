@@ -22,7 +22,10 @@ impl Drop for SpinUp {
 fn get(addr: &str, path: &str) -> std::io::Result<String> {
     let mut conn = TcpStream::connect(addr)?;
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(conn, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n")?;
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )?;
     let mut raw = String::new();
     conn.read_to_string(&mut raw)?;
     Ok(raw)

@@ -11,8 +11,8 @@ use std::sync::{Arc, OnceLock};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request};
-use http_body_util::{BodyExt, Full};
-use spin_users_host::{App, AppOptions, Engine, engine};
+use http_body_util::BodyExt;
+use spin_users_host::{App, AppOptions, Engine, engine, full_body};
 
 /// The workspace root (where `spin.toml` lives).
 pub fn workspace_root() -> PathBuf {
@@ -158,9 +158,7 @@ impl TestApp {
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        let req = builder
-            .body(Full::new(body.into()).map_err(|never| match never {}))
-            .expect("valid request");
+        let req = builder.body(full_body(body)).expect("valid request");
         let addr: SocketAddr = CLIENT_ADDR.parse().expect("valid address");
         let resp = self
             .app

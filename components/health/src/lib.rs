@@ -43,8 +43,8 @@ fn liveness(req: &Request) -> Result<Response, ApiError> {
 /// problem+json listing the checks; causes go to the log only.
 fn readiness(req: &Request) -> Result<Response, ApiError> {
     require_method(req, GET)?;
-    let database = sqlite::Connection::open_default()
-        .and_then(|db| db.execute("SELECT 1", &[]).map(drop));
+    let database =
+        sqlite::Connection::open_default().and_then(|db| db.execute("SELECT 1", &[]).map(drop));
     let cache = key_value::Store::open_default().and_then(|kv| kv.exists("readyz").map(drop));
     if let Err(e) = &database {
         eprintln!("readyz: database check failed: {e}");
@@ -53,11 +53,21 @@ fn readiness(req: &Request) -> Result<Response, ApiError> {
         eprintln!("readyz: key-value check failed: {e}");
     }
     let readiness = Readiness::new()
-        .with("database", Check::from_result(&database, "the SQLite database cannot be opened or queried"))
-        .with("key_value", Check::from_result(&cache, "the key-value store cannot be opened or read"));
-    let checks = serde_json::to_value(readiness.checks()).map_err(|e| ApiError::Internal(e.into()))?;
+        .with(
+            "database",
+            Check::from_result(&database, "the SQLite database cannot be opened or queried"),
+        )
+        .with(
+            "key_value",
+            Check::from_result(&cache, "the key-value store cannot be opened or read"),
+        );
+    let checks =
+        serde_json::to_value(readiness.checks()).map_err(|e| ApiError::Internal(e.into()))?;
     if readiness.is_ready() {
-        json(200, &serde_json::json!({ "status": "ready", "checks": checks }))
+        json(
+            200,
+            &serde_json::json!({ "status": "ready", "checks": checks }),
+        )
     } else {
         let mut extensions = serde_json::Map::new();
         extensions.insert("checks".into(), checks);

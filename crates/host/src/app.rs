@@ -13,12 +13,14 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder};
+use wasmtime::{
+    Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
+};
 use wasmtime_wasi::WasiCtx;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
-use wasmtime_wasi_http::p2::body::{HyperIncomingBody, HyperOutgoingBody};
 use wasmtime_wasi_http::p2::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::{HyperIncomingBody, HyperOutgoingBody};
 
 use crate::manifest::Manifest;
 use crate::outbound::OutboundPolicy;
@@ -120,7 +122,12 @@ impl App {
         let kv_backends: BTreeMap<String, Arc<KeyValueBackend>> = runtime_config
             .key_value_stores
             .iter()
-            .map(|(label, location)| (label.clone(), Arc::new(KeyValueBackend::new(location.clone()))))
+            .map(|(label, location)| {
+                (
+                    label.clone(),
+                    Arc::new(KeyValueBackend::new(location.clone())),
+                )
+            })
             .collect();
 
         let mut linker = Linker::<HostState>::new(engine);
@@ -133,12 +140,16 @@ impl App {
             let grant = |labels: &[String], what: &str, known: &dyn Fn(&str) -> bool| {
                 for label in labels {
                     if !known(label) {
-                        bail!("component {id:?} uses {what} {label:?}, which the runtime config does not define");
+                        bail!(
+                            "component {id:?} uses {what} {label:?}, which the runtime config does not define"
+                        );
                     }
                 }
                 Ok(())
             };
-            grant(&decl.key_value_stores, "key-value store", &|l| kv_backends.contains_key(l))?;
+            grant(&decl.key_value_stores, "key-value store", &|l| {
+                kv_backends.contains_key(l)
+            })?;
             grant(&decl.sqlite_databases, "SQLite database", &|l| {
                 runtime_config.sqlite_databases.contains_key(l)
             })?;
@@ -205,16 +216,20 @@ impl App {
     pub fn component_imports(&self, id: &str) -> Option<Vec<String>> {
         let loaded = self.components.get(id)?;
         let ty = loaded.component.component_type();
-        Some(ty.imports(&self.engine).map(|(name, _)| name.to_owned()).collect())
+        Some(
+            ty.imports(&self.engine)
+                .map(|(name, _)| name.to_owned())
+                .collect(),
+        )
     }
 
     /// Serves one request from outside the app: well-known Spin paths first,
     /// then the router; unmatched paths get Spin's empty 404.
-    pub async fn handle<B>(&self, req: Request<B>, client_addr: SocketAddr) -> Result<Response<HyperOutgoingBody>>
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<ErrorCode>,
-    {
+    pub async fn handle(
+        &self,
+        req: Request<HyperIncomingBody>,
+        client_addr: SocketAddr,
+    ) -> Result<Response<HyperOutgoingBody>> {
         let path = req.uri().path().to_owned();
         if let Some(well_known) = path.strip_prefix(WELL_KNOWN_PREFIX) {
             return Ok(match well_known {
@@ -236,16 +251,12 @@ impl App {
         }
     }
 
-    async fn call_component<B>(
+    async fn call_component(
         &self,
-        req: Request<B>,
+        req: Request<HyperIncomingBody>,
         route: &RouteMatch,
         client_addr: SocketAddr,
-    ) -> Result<Response<HyperOutgoingBody>>
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<ErrorCode>,
-    {
+    ) -> Result<Response<HyperOutgoingBody>> {
         let loaded = self
             .components
             .get(&route.component)
@@ -264,7 +275,10 @@ impl App {
         );
         store.limiter(|state| state.limiter());
 
-        let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let outparam = store.data_mut().http().new_response_outparam(sender)?;
         let pre = loaded.pre.clone();
@@ -298,11 +312,11 @@ impl App {
 /// Spin's request preparation: an absolute URI, the `spin-*` headers, path
 /// parameters as `spin-path-match-<name>`, and the `connection` header
 /// (transport detail) removed.
-fn prepare_request<B>(req: Request<B>, route: &RouteMatch, client_addr: SocketAddr) -> Result<Request<HyperIncomingBody>>
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<ErrorCode>,
-{
+fn prepare_request(
+    req: Request<HyperIncomingBody>,
+    route: &RouteMatch,
+    client_addr: SocketAddr,
+) -> Result<Request<HyperIncomingBody>> {
     let (mut parts, body) = req.into_parts();
     let host = parts
         .headers
@@ -333,25 +347,33 @@ where
     set("spin-component-route", &route.route_prefix)?;
     set("spin-client-addr", &client_addr.to_string())?;
     for (name, value) in &route.params {
-        set(&format!("spin-path-match-{}", name.to_ascii_lowercase()), value)?;
+        set(
+            &format!("spin-path-match-{}", name.to_ascii_lowercase()),
+            value,
+        )?;
     }
-    let body = body.map_err(Into::into).boxed_unsync();
     Ok(Request::from_parts(parts, body))
 }
 
 /// Reads a component, reusing a compiled artifact from `cache` when one for
 /// these exact bytes and this engine exists.
 fn load_component(engine: &Engine, source: &Path, cache: Option<&Path>) -> Result<Component> {
-    let wasm = std::fs::read(source).with_context(|| {
-        format!("reading {} (run `make build` first)", source.display())
-    })?;
+    let wasm = std::fs::read(source)
+        .with_context(|| format!("reading {} (run `make build` first)", source.display()))?;
     let Some(cache) = cache else {
         return Ok(Component::new(engine, &wasm)?);
     };
     let mut hasher = Sha256::new();
     hasher.update(&wasm);
-    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut HashWriter(&mut hasher));
-    let key: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    std::hash::Hash::hash(
+        &engine.precompile_compatibility_hash(),
+        &mut HashWriter(&mut hasher),
+    );
+    let key: String = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let cached = cache.join(format!("{key}.cwasm"));
     if cached.exists() {
         // SAFETY: the file was written by `Component::serialize` below for this
@@ -364,7 +386,10 @@ fn load_component(engine: &Engine, source: &Path, cache: Option<&Path>) -> Resul
     }
     let component = Component::new(engine, &wasm)?;
     std::fs::create_dir_all(cache)?;
-    let tmp = cache.join(format!("{key}.{}.tmp", std::process::id()));
+    // Unique per writer: tests compile the same component on several threads.
+    static WRITERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let writer = WRITERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = cache.join(format!("{key}.{}-{writer}.tmp", std::process::id()));
     std::fs::write(&tmp, component.serialize()?)?;
     std::fs::rename(&tmp, &cached)?;
     Ok(component)
@@ -382,14 +407,29 @@ impl std::hash::Hasher for HashWriter<'_> {
     }
 }
 
+/// A complete request body from bytes, for callers that hold the whole body.
+pub fn full_body(bytes: impl Into<Bytes>) -> HyperIncomingBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
 fn empty_response(status: StatusCode) -> Response<HyperOutgoingBody> {
-    let mut resp = Response::new(Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync());
+    let mut resp = Response::new(
+        Full::new(Bytes::new())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     *resp.status_mut() = status;
     resp
 }
 
 fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Response<HyperOutgoingBody> {
-    let mut resp = Response::new(Full::new(body.into()).map_err(|never| match never {}).boxed_unsync());
+    let mut resp = Response::new(
+        Full::new(body.into())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     *resp.status_mut() = status;
     resp
 }

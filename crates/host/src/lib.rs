@@ -23,8 +23,11 @@ mod state;
 mod stores;
 mod variables;
 
-pub use app::{App, AppOptions, DEFAULT_MAX_INSTANCES, engine};
+pub use app::{App, AppOptions, DEFAULT_MAX_INSTANCES, engine, full_body};
 pub use manifest::Manifest;
 pub use routes::{RouteMatch, Router};
 pub use server::serve;
 pub use wasmtime::Engine;
+pub use wasmtime_wasi_http::p2::body::{
+    HyperIncomingBody as IncomingBody, HyperOutgoingBody as OutgoingBody,
+};

@@ -27,7 +27,10 @@ async fn main() -> Result<()> {
     let mut options = AppOptions::new("spin.toml");
     let mut listen: SocketAddr = "127.0.0.1:3000".parse()?;
     while let Some(flag) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{flag} needs a value\n{USAGE}"));
+        let mut value = || {
+            args.next()
+                .with_context(|| format!("{flag} needs a value\n{USAGE}"))
+        };
         match flag.as_str() {
             "--manifest" | "-f" => options.manifest = PathBuf::from(value()?),
             "--runtime-config-file" => options.runtime_config = Some(PathBuf::from(value()?)),

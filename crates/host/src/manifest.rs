@@ -248,7 +248,7 @@ source = "web.wasm"
     #[test]
     fn a_trigger_naming_an_unknown_component_is_rejected() {
         let text = MINIMAL.replace("component = \"web\"", "component = \"nope\"");
-        let err = Manifest::parse(&text, PathBuf::from(".")).unwrap_err();
+        let err = Manifest::parse(&text, PathBuf::from(".")).expect_err("must be rejected");
         assert!(format!("{err:#}").contains("unknown component"), "{err:#}");
     }
 
@@ -276,13 +276,23 @@ source = "web.wasm"
 
     #[test]
     fn a_variable_must_be_required_or_defaulted_but_not_both() {
-        for decl in ["{ required = true, default = \"a\" }", "{}", "{ secret = true }"] {
+        for decl in [
+            "{ required = true, default = \"a\" }",
+            "{}",
+            "{ secret = true }",
+        ] {
             let text = format!("{MINIMAL}\n[variables]\nx = {decl}\n");
-            assert!(Manifest::parse(&text, PathBuf::from(".")).is_err(), "{decl} accepted");
+            assert!(
+                Manifest::parse(&text, PathBuf::from(".")).is_err(),
+                "{decl} accepted"
+            );
         }
         for decl in ["{ required = true }", "{ default = \"a\", secret = true }"] {
             let text = format!("{MINIMAL}\n[variables]\nx = {decl}\n");
-            assert!(Manifest::parse(&text, PathBuf::from(".")).is_ok(), "{decl} rejected");
+            assert!(
+                Manifest::parse(&text, PathBuf::from(".")).is_ok(),
+                "{decl} rejected"
+            );
         }
     }
 }

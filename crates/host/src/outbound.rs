@@ -38,9 +38,9 @@ enum PortPattern {
 impl AllowedHost {
     /// Parses one manifest entry.
     pub fn parse(entry: &str) -> Result<Self> {
-        let (scheme, rest) = entry
-            .split_once("://")
-            .with_context(|| format!("{entry:?}: an allowed host needs a scheme, e.g. https://{entry}"))?;
+        let (scheme, rest) = entry.split_once("://").with_context(|| {
+            format!("{entry:?}: an allowed host needs a scheme, e.g. https://{entry}")
+        })?;
         ensure!(
             !rest.contains('/') || rest.ends_with('/') && rest.matches('/').count() == 1,
             "{entry:?}: allowed hosts may not contain a path"
@@ -67,20 +67,32 @@ impl AllowedHost {
         } else if let Some(domain) = host.strip_prefix("*.") {
             HostPattern::SubdomainOf(domain.to_ascii_lowercase())
         } else {
-            ensure!(!host.contains('*'), "{entry:?}: '*' may only be a whole host or a '*.' prefix");
+            ensure!(
+                !host.contains('*'),
+                "{entry:?}: '*' may only be a whole host or a '*.' prefix"
+            );
             HostPattern::Exact(host.to_ascii_lowercase())
         };
         let port = match port {
             Some("*") => PortPattern::Any,
             Some(range) if range.contains("..") => {
                 let (start, end) = range.split_once("..").expect("checked above");
-                let start: u16 = start.parse().with_context(|| format!("{entry:?}: bad port range"))?;
-                let end: u32 = end.parse().with_context(|| format!("{entry:?}: bad port range"))?;
-                ensure!(u32::from(start) < end && end <= 65536, "{entry:?}: empty port range");
+                let start: u16 = start
+                    .parse()
+                    .with_context(|| format!("{entry:?}: bad port range"))?;
+                let end: u32 = end
+                    .parse()
+                    .with_context(|| format!("{entry:?}: bad port range"))?;
+                ensure!(
+                    u32::from(start) < end && end <= 65536,
+                    "{entry:?}: empty port range"
+                );
                 PortPattern::Range(start, end)
             }
             Some(port) => {
-                let port: u16 = port.parse().with_context(|| format!("{entry:?}: bad port"))?;
+                let port: u16 = port
+                    .parse()
+                    .with_context(|| format!("{entry:?}: bad port"))?;
                 PortPattern::Range(port, u32::from(port) + 1)
             }
             None => match &scheme {
@@ -163,9 +175,24 @@ mod tests {
 
     #[test]
     fn an_exact_host_implies_the_schemes_default_port() {
-        assert!(allows("https://api.example.com", "https", "api.example.com", 443));
-        assert!(!allows("https://api.example.com", "https", "api.example.com", 8443));
-        assert!(!allows("https://api.example.com", "http", "api.example.com", 443));
+        assert!(allows(
+            "https://api.example.com",
+            "https",
+            "api.example.com",
+            443
+        ));
+        assert!(!allows(
+            "https://api.example.com",
+            "https",
+            "api.example.com",
+            8443
+        ));
+        assert!(!allows(
+            "https://api.example.com",
+            "http",
+            "api.example.com",
+            443
+        ));
         assert!(!allows("https://api.example.com", "https", "evil.com", 443));
     }
 
@@ -180,8 +207,18 @@ mod tests {
 
     #[test]
     fn port_ranges_are_half_open_and_star_allows_all() {
-        assert!(allows("http://localhost:8000..8002", "http", "localhost", 8001));
-        assert!(!allows("http://localhost:8000..8002", "http", "localhost", 8002));
+        assert!(allows(
+            "http://localhost:8000..8002",
+            "http",
+            "localhost",
+            8001
+        ));
+        assert!(!allows(
+            "http://localhost:8000..8002",
+            "http",
+            "localhost",
+            8002
+        ));
         assert!(allows("*://*:*", "https", "anything", 1));
     }
 

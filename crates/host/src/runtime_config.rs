@@ -158,7 +158,7 @@ type = "spin"
     #[test]
     fn other_backends_are_refused_with_a_pointer_to_spin() {
         let err = parse("[key_value_store.cache]\ntype = \"redis\"\nurl = \"redis://x\"\n")
-            .unwrap_err();
+            .expect_err("must be rejected");
         assert!(
             format!("{err:#}").contains("implements only type \"spin\""),
             "{err:#}"

@@ -48,7 +48,7 @@ async fn respond(
     client_addr: SocketAddr,
 ) -> Result<hyper::Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody>> {
     use http_body_util::BodyExt;
-    let req = req.map(|body| body.map_err(hyper_request_error));
+    let req = req.map(|body| body.map_err(hyper_request_error).boxed_unsync());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let response = app.handle(req, client_addr).await;

@@ -172,7 +172,9 @@ impl key_value::HostStore for HostState {
         store: Resource<KeyValueStore>,
         key: String,
     ) -> Result<(), key_value::Error> {
-        self.kv(&store)?.delete(&key).map_err(key_value::Error::Other)
+        self.kv(&store)?
+            .delete(&key)
+            .map_err(key_value::Error::Other)
     }
 
     fn exists(
@@ -180,7 +182,9 @@ impl key_value::HostStore for HostState {
         store: Resource<KeyValueStore>,
         key: String,
     ) -> Result<bool, key_value::Error> {
-        self.kv(&store)?.exists(&key).map_err(key_value::Error::Other)
+        self.kv(&store)?
+            .exists(&key)
+            .map_err(key_value::Error::Other)
     }
 
     fn get_keys(

@@ -118,12 +118,15 @@ impl Variables {
     ) -> Result<Self> {
         let mut values = HashMap::new();
         for (name, decl) in app_vars {
-            let value = provided.get(name).or(decl.default.as_ref()).with_context(|| {
-                format!(
-                    "required variable {name:?} has no value: set SPIN_VARIABLE_{}",
-                    name.to_ascii_uppercase()
-                )
-            })?;
+            let value = provided
+                .get(name)
+                .or(decl.default.as_ref())
+                .with_context(|| {
+                    format!(
+                        "required variable {name:?} has no value: set SPIN_VARIABLE_{}",
+                        name.to_ascii_uppercase()
+                    )
+                })?;
             values.insert(name.as_str(), value.as_str());
         }
         let mut by_component = HashMap::new();
@@ -136,9 +139,14 @@ impl Variables {
                 for part in parse_template(template).with_context(context)? {
                     match part {
                         Part::Literal(text) => value.push_str(&text),
-                        Part::Variable(var) => value.push_str(values.get(var.as_str()).with_context(|| {
-                            format!("{}: refers to undeclared application variable {var:?}", context())
-                        })?),
+                        Part::Variable(var) => {
+                            value.push_str(values.get(var.as_str()).with_context(|| {
+                                format!(
+                                    "{}: refers to undeclared application variable {var:?}",
+                                    context()
+                                )
+                            })?)
+                        }
                     }
                 }
                 resolved.insert(name.clone(), value);
@@ -160,7 +168,9 @@ impl Variables {
 }
 
 /// Provider values from `SPIN_VARIABLE_<NAME>` entries of an environment.
-pub fn from_environment(env: impl IntoIterator<Item = (String, String)>) -> HashMap<String, String> {
+pub fn from_environment(
+    env: impl IntoIterator<Item = (String, String)>,
+) -> HashMap<String, String> {
     env.into_iter()
         .filter_map(|(key, value)| {
             key.strip_prefix("SPIN_VARIABLE_")
@@ -226,7 +236,8 @@ mod tests {
 
     #[test]
     fn a_missing_required_variable_fails_start_up() {
-        let err = resolve(&[("key", decl(None, true))], &[("k", "{{ key }}")], &[]).unwrap_err();
+        let err = resolve(&[("key", decl(None, true))], &[("k", "{{ key }}")], &[])
+            .expect_err("must be rejected");
         assert!(err.to_string().contains("SPIN_VARIABLE_KEY"), "{err}");
     }
 
@@ -239,7 +250,10 @@ mod tests {
     fn reading_an_undeclared_component_variable_is_undefined() {
         let vars = resolve(&[], &[("k", "literal")], &[]).expect("resolves");
         assert_eq!(vars.get("c", "k"), Ok("literal".to_string()));
-        assert!(matches!(vars.get("c", "other"), Err(VariableError::Undefined(_))));
+        assert!(matches!(
+            vars.get("c", "other"),
+            Err(VariableError::Undefined(_))
+        ));
     }
 
     #[test]

@@ -43,7 +43,11 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
         .header("content-type", "application/problem+json")
         .header("cache-control", "no-store");
     if let ApiError::MethodNotAllowed { allow } = &err {
-        let allow = allow.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let allow = allow
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         builder.header("allow", allow);
     }
     builder.body(body).build()
