@@ -61,7 +61,7 @@ apt_install() {
 }
 
 debian_route() {
-    apt_install rustc-web cargo-web rust-web-src wasi-libc lld-22
+    apt_install rustc-web cargo-web rust-web-src rust-web-clippy wasi-libc lld-22
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     # rustc-web's sysroot is /usr; the wasm32-wasip2 target looks for its C
