@@ -8,8 +8,26 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod email;
+mod hashing;
 mod health;
+mod name;
+mod password;
+mod random;
 mod service;
+mod tokens;
+mod validation;
 
+pub use email::{Email, MAX_EMAIL_BYTES};
+pub use hashing::{HashError, HashParams, OWASP_PARAMS, PasswordHasher, Verification};
 pub use health::{Check, CheckStatus, Readiness};
+pub use name::{DisplayName, MAX_NAME_CHARS};
+pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
+#[cfg(any(test, feature = "testing"))]
+pub use random::testing;
+pub use random::{Random, SystemRandom};
 pub use service::ServiceInfo;
+pub use tokens::{
+    ACCESS_TOKEN_TTL_SECS, AccessToken, IssuedToken, KeyRing, RoleClaims, TokenError,
+};
+pub use validation::{FieldError, ValidationErrors};
