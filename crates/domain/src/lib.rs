@@ -8,7 +8,10 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod accounts;
 mod email;
+#[cfg(any(test, feature = "testing"))]
+pub mod fakes;
 mod hashing;
 mod health;
 mod name;
@@ -16,8 +19,10 @@ mod password;
 mod random;
 mod service;
 mod tokens;
+mod user;
 mod validation;
 
+pub use accounts::{AuthError, RegisterError, Registration, authenticate, register};
 pub use email::{Email, MAX_EMAIL_BYTES};
 pub use hashing::{HashError, HashParams, OWASP_PARAMS, PasswordHasher, Verification};
 pub use health::{Check, CheckStatus, Readiness};
@@ -30,4 +35,5 @@ pub use service::ServiceInfo;
 pub use tokens::{
     ACCESS_TOKEN_TTL_SECS, AccessToken, IssuedToken, KeyRing, RoleClaims, TokenError,
 };
+pub use user::{RepoError, Role, User, UserId, UserRepository, roles_from_string, roles_to_string};
 pub use validation::{FieldError, ValidationErrors};

@@ -1,0 +1,200 @@
+//! Users and the repository that stores them.
+
+use serde::Serialize;
+
+use crate::email::Email;
+use crate::name::DisplayName;
+use crate::random::Random;
+
+/// A user id: a random (version 4) UUID in its hyphenated lowercase form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    /// A new random id.
+    pub fn generate(random: &mut dyn Random) -> Self {
+        let mut b = [0u8; 16];
+        random.fill(&mut b);
+        b[6] = (b[6] & 0x0f) | 0x40; // version 4
+        b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        Self(format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        ))
+    }
+
+    /// Parses an id from a path or token; only the canonical form is accepted,
+    /// so ids never carry surprises into queries or logs.
+    pub fn parse(input: &str) -> Option<Self> {
+        let canonical = input.len() == 36
+            && input.char_indices().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
+            });
+        canonical.then(|| Self(input.to_owned()))
+    }
+}
+
+impl AsRef<str> for UserId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a user may do beyond their own account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Every account.
+    User,
+    /// Manages other accounts.
+    Admin,
+}
+
+impl Role {
+    /// The stored and token form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Parses the stored and token form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(Self::User),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Roles as stored: a sorted, comma-separated list.
+pub fn roles_to_string(roles: &[Role]) -> String {
+    let mut roles = roles.to_vec();
+    roles.sort();
+    roles.dedup();
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Roles from their stored form; unknown names are dropped.
+pub fn roles_from_string(s: &str) -> Vec<Role> {
+    s.split(',').filter_map(Role::parse).collect()
+}
+
+/// A stored account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Normalised email, unique.
+    pub email: Email,
+    /// Display name.
+    pub name: DisplayName,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// Disabled accounts cannot log in and their tokens stop working.
+    pub disabled: bool,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    /// Seconds since the epoch.
+    pub updated_at: i64,
+    /// Incremented on every change; the basis of `ETag`.
+    pub version: i64,
+}
+
+impl User {
+    /// Whether the user holds `role`.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// Why a repository call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RepoError {
+    /// A unique field is already taken.
+    #[error("{field} already exists")]
+    Conflict {
+        /// The field, e.g. `email`.
+        field: &'static str,
+    },
+    /// The database failed; the text is for logs only.
+    #[error("storage failure: {0}")]
+    Storage(String),
+}
+
+/// Storage of users. Implementations live in `spin-users-store`.
+pub trait UserRepository {
+    /// Inserts `user`; `Conflict { field: "email" }` when the email exists,
+    /// also under concurrent inserts of the same email.
+    fn insert(&self, user: &User) -> Result<(), RepoError>;
+
+    /// The user with `id`, if any.
+    fn by_id(&self, id: &UserId) -> Result<Option<User>, RepoError>;
+
+    /// The user with the normalised `email`, if any.
+    fn by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
+
+    /// Replaces the password hash (e.g. after a parameter upgrade).
+    fn set_password_hash(&self, id: &UserId, hash: &str, now: i64) -> Result<(), RepoError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::testing::SeededRandom;
+
+    #[test]
+    fn generated_ids_are_canonical_version_4_uuids() {
+        let mut random = SeededRandom::new(9);
+        for _ in 0..100 {
+            let id = UserId::generate(&mut random);
+            assert_eq!(UserId::parse(id.as_ref()), Some(id.clone()));
+            assert_eq!(&id.as_ref()[14..15], "4", "{id}");
+            assert!("89ab".contains(&id.as_ref()[19..20]), "{id}");
+        }
+    }
+
+    #[test]
+    fn non_canonical_ids_are_refused() {
+        for bad in [
+            "",
+            "1",
+            "00000000-0000-4000-8000-00000000000G",
+            "00000000-0000-4000-8000-00000000000A",
+            "00000000000040008000000000000000",
+            "' OR 1=1 --",
+            "00000000-0000-4000-8000-000000000000x",
+        ] {
+            assert_eq!(UserId::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn roles_round_trip_sorted_and_deduplicated() {
+        let stored = roles_to_string(&[Role::Admin, Role::User, Role::Admin]);
+        assert_eq!(stored, "user,admin");
+        assert_eq!(roles_from_string(&stored), vec![Role::User, Role::Admin]);
+        assert_eq!(roles_from_string("user,superuser"), vec![Role::User]);
+    }
+}
