@@ -1,0 +1,24 @@
+//! SQL storage for spin-users: implements the domain's repository traits
+//! over one small [`Connection`] abstraction, with Spin's SQLite and
+//! PostgreSQL interfaces as the two backends, and versioned migrations that
+//! run the first time a request finds the schema missing.
+//!
+//! Queries are written once with `$1`-style placeholders and only the types
+//! both databases share (TEXT, BIGINT); DDL is per dialect. It holds no
+//! business rules: those are in `spin-users-domain`.
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+mod migrations;
+mod spin;
+mod sql;
+mod users;
+
+pub use migrations::{MIGRATIONS, migrate, with_schema};
+pub use spin::{SpinPostgres, SpinSqlite, open};
+pub use sql::{Connection, DbError, Dialect, Rows, Value};
+pub use users::SqlUsers;
+
+#[cfg(test)]
+mod native;

@@ -1,0 +1,185 @@
+//! Versioned schema migrations. Spin has no start-up hook, so they run when
+//! a request first finds the schema missing (see [`with_schema`]); once
+//! applied they cost nothing. Concurrent first requests serialise on a write
+//! lock (SQLite `BEGIN IMMEDIATE`, a PostgreSQL advisory lock) and each
+//! version is recorded once, so running them twice is harmless.
+
+use crate::sql::{Connection, DbError, Dialect, Value, int};
+
+/// One schema version: the statements for each dialect.
+#[derive(Debug)]
+pub struct Migration {
+    /// Increasing version number.
+    pub version: i64,
+    /// What it does, for people.
+    pub description: &'static str,
+    /// SQLite statements, run in order.
+    pub sqlite: &'static [&'static str],
+    /// PostgreSQL statements, run in order.
+    pub postgres: &'static [&'static str],
+}
+
+/// Every migration, oldest first. Never edit a released one: add a new version.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "users",
+    sqlite: &["CREATE TABLE IF NOT EXISTS users (
+            id TEXT PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            password_hash TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            version INTEGER NOT NULL
+        )"],
+    postgres: &["CREATE TABLE IF NOT EXISTS users (
+            id TEXT PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            roles TEXT NOT NULL,
+            disabled BIGINT NOT NULL DEFAULT 0,
+            password_hash TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            version BIGINT NOT NULL
+        )"],
+}];
+
+/// Arbitrary constant naming this application's migration lock in PostgreSQL.
+const PG_MIGRATION_LOCK: i64 = 0x5350_494e_5553_0001;
+
+/// Applies every migration not yet recorded, in one transaction. Returns the
+/// versions it applied.
+pub fn migrate(conn: &dyn Connection) -> Result<Vec<i64>, DbError> {
+    let begin = match conn.dialect() {
+        Dialect::Sqlite => "BEGIN IMMEDIATE",
+        Dialect::Postgres => "BEGIN",
+    };
+    conn.execute(begin, &[])?;
+    match apply_pending(conn) {
+        Ok(applied) => {
+            conn.execute("COMMIT", &[])?;
+            Ok(applied)
+        }
+        Err(e) => {
+            // The original error matters more than a failed rollback.
+            let _ = conn.execute("ROLLBACK", &[]);
+            Err(e)
+        }
+    }
+}
+
+fn apply_pending(conn: &dyn Connection) -> Result<Vec<i64>, DbError> {
+    if conn.dialect() == Dialect::Postgres {
+        conn.query(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[Value::Int(PG_MIGRATION_LOCK)],
+        )?;
+    }
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY,
+            applied_at BIGINT NOT NULL
+        )",
+        &[],
+    )?;
+    let applied = conn.query("SELECT version FROM schema_migrations", &[])?;
+    let applied: Vec<i64> = applied
+        .rows
+        .iter()
+        .map(|row| int(row, 0))
+        .collect::<Result<_, _>>()?;
+    let mut newly = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        let statements = match conn.dialect() {
+            Dialect::Sqlite => migration.sqlite,
+            Dialect::Postgres => migration.postgres,
+        };
+        for statement in statements {
+            conn.execute(statement, &[])?;
+        }
+        conn.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+            &[Value::Int(migration.version), Value::Int(unix_now())],
+        )?;
+        newly.push(migration.version);
+    }
+    Ok(newly)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Runs `op`; if it fails because the schema is missing or behind, applies
+/// the migrations and runs it once more.
+pub fn with_schema<T>(
+    conn: &dyn Connection,
+    op: impl Fn() -> Result<T, DbError>,
+) -> Result<T, DbError> {
+    match op() {
+        Err(DbError::MissingSchema(_)) => {
+            migrate(conn)?;
+            op()
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::native::NativeSqlite;
+
+    #[test]
+    fn migrations_apply_once_and_record_their_versions() {
+        let db = NativeSqlite::in_memory();
+        assert_eq!(migrate(&db).expect("first run"), vec![1]);
+        assert_eq!(migrate(&db).expect("second run"), Vec::<i64>::new());
+        let rows = db
+            .query("SELECT count(*) FROM schema_migrations", &[])
+            .expect("count");
+        assert_eq!(rows.rows[0][0], Value::Int(MIGRATIONS.len() as i64));
+    }
+
+    #[test]
+    fn with_schema_migrates_on_a_missing_table_then_retries() {
+        let db = NativeSqlite::in_memory();
+        let count = with_schema(&db, || db.query("SELECT count(*) FROM users", &[])).expect("runs");
+        assert_eq!(count.rows[0][0], Value::Int(0));
+    }
+
+    #[test]
+    fn concurrent_first_requests_migrate_exactly_once() {
+        let dir = std::env::temp_dir().join(format!("spin-users-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("db.sqlite");
+        let _ = std::fs::remove_file(&path);
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let db = NativeSqlite::open(&path);
+                    with_schema(&db, || db.query("SELECT count(*) FROM users", &[])).map(drop)
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle
+                .join()
+                .expect("thread")
+                .expect("every request succeeds");
+        }
+        let db = NativeSqlite::open(&path);
+        let rows = db
+            .query("SELECT count(*) FROM schema_migrations", &[])
+            .expect("count");
+        assert_eq!(rows.rows[0][0], Value::Int(MIGRATIONS.len() as i64));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,150 @@
+//! The one interface storage code is written against.
+
+/// A parameter or column value: the types both backends share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A 64-bit integer (BIGINT).
+    Int(i64),
+    /// Text.
+    Text(String),
+}
+
+/// A query result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rows {
+    /// Column names.
+    pub columns: Vec<String>,
+    /// Rows of values, in column order.
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Which SQL dialect a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (Spin's `sqlite` interface).
+    Sqlite,
+    /// PostgreSQL (Spin's `postgres` interface).
+    Postgres,
+}
+
+/// Why a statement failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DbError {
+    /// A unique constraint rejected the write.
+    #[error("unique constraint violated: {0}")]
+    UniqueViolation(String),
+    /// A table or column does not exist yet: migrations have not run.
+    #[error("schema missing: {0}")]
+    MissingSchema(String),
+    /// Anything else (connection, syntax, I/O).
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl DbError {
+    /// Classifies a backend's error text. SQLite reports constraint and
+    /// schema errors in words; Spin's PostgreSQL interface passes the driver's
+    /// debug text, which carries the SQLSTATE.
+    pub fn classify(message: String) -> Self {
+        let unique = message.contains("UNIQUE constraint failed") || message.contains("E23505");
+        let missing = message.contains("no such table")
+            || message.contains("no such column")
+            || message.contains("E42P01")
+            || message.contains("E42703");
+        if unique {
+            Self::UniqueViolation(message)
+        } else if missing {
+            Self::MissingSchema(message)
+        } else {
+            Self::Other(message)
+        }
+    }
+}
+
+/// A database connection as storage code sees it.
+pub trait Connection {
+    /// The dialect, for the few places SQL differs.
+    fn dialect(&self) -> Dialect;
+
+    /// Runs a statement that returns rows.
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError>;
+
+    /// Runs a statement for its effect.
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError>;
+}
+
+/// Rewrites `$1` placeholders to SQLite's `?1` (numbered, so a parameter may
+/// repeat or appear out of order).
+pub fn sqlite_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Reads column `index` of `row` as text.
+pub(crate) fn text(row: &[Value], index: usize) -> Result<String, DbError> {
+    match row.get(index) {
+        Some(Value::Text(s)) => Ok(s.clone()),
+        other => Err(DbError::Other(format!(
+            "column {index}: expected text, got {other:?}"
+        ))),
+    }
+}
+
+/// Reads column `index` of `row` as an integer.
+pub(crate) fn int(row: &[Value], index: usize) -> Result<i64, DbError> {
+    match row.get(index) {
+        Some(Value::Int(i)) => Ok(*i),
+        other => Err(DbError::Other(format!(
+            "column {index}: expected integer, got {other:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_numbered_sqlite_parameters() {
+        assert_eq!(
+            sqlite_placeholders("SELECT * FROM t WHERE a = $1 AND b = $12 AND c = '$x'"),
+            "SELECT * FROM t WHERE a = ?1 AND b = ?12 AND c = '$x'"
+        );
+    }
+
+    #[test]
+    fn errors_are_classified_for_both_backends() {
+        let cases = [
+            ("UNIQUE constraint failed: users.email", "unique"),
+            (
+                "Error { kind: Db, cause: Some(DbError { code: SqlState(E23505) }) }",
+                "unique",
+            ),
+            ("no such table: users", "missing"),
+            ("no such column: users.version", "missing"),
+            (
+                "DbError { code: SqlState(E42P01), message: \"relation does not exist\" }",
+                "missing",
+            ),
+            ("database is locked", "other"),
+        ];
+        for (message, kind) in cases {
+            let got = match DbError::classify(message.to_owned()) {
+                DbError::UniqueViolation(_) => "unique",
+                DbError::MissingSchema(_) => "missing",
+                DbError::Other(_) => "other",
+            };
+            assert_eq!(got, kind, "{message}");
+        }
+    }
+}
