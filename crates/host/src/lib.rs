@@ -3,10 +3,11 @@
 //! exists: it reads `spin.toml` and `runtime-config.toml`, routes with Spin's
 //! rules, sets Spin's request headers, instantiates a fresh component per
 //! request from a pooling allocator, and implements the Spin interfaces in
-//! `wit/host.wit` (key-value, SQLite, variables) over real SQLite files, plus
-//! `wasi:http` outbound requests limited to `allowed_outbound_hosts`.
+//! `wit/host.wit` (key-value, SQLite, variables over real SQLite files;
+//! PostgreSQL over a real server), plus `wasi:http` outbound requests, both
+//! limited to `allowed_outbound_hosts`.
 //!
-//! It does not implement Spin's other triggers, Redis/PostgreSQL/libSQL
+//! It does not implement Spin's other triggers, Redis/libSQL store
 //! backends, service chaining, or component dependencies: apps that need
 //! those run under `spin up`.
 
@@ -16,6 +17,7 @@
 mod app;
 mod manifest;
 mod outbound;
+mod postgres;
 mod routes;
 mod runtime_config;
 mod server;

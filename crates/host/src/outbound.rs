@@ -161,6 +161,27 @@ impl OutboundPolicy {
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         self.allowed.iter().any(|a| a.allows(scheme, host, port))
     }
+
+    /// Whether a connection URL such as `postgres://user:pw@db:5432/app` is
+    /// allowed (credentials, path and query are ignored).
+    pub fn allows_url(&self, url: &str) -> bool {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return false;
+        };
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+        let (host, port) = match host_port.rsplit_once(':') {
+            Some((host, port)) => match port.parse() {
+                Ok(port) => (host, Some(port)),
+                Err(_) => return false,
+            },
+            None => (host_port, None),
+        };
+        let Some(port) = port.or_else(|| default_port(scheme)) else {
+            return false;
+        };
+        !host.is_empty() && self.allows(scheme, host, port)
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +256,17 @@ mod tests {
         ] {
             assert!(AllowedHost::parse(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn connection_urls_are_checked_by_scheme_host_and_port() {
+        let policy =
+            OutboundPolicy::parse(&["postgres://db.internal".to_string()]).expect("parses");
+        assert!(policy.allows_url("postgres://app:secret@db.internal/users"));
+        assert!(policy.allows_url("postgres://db.internal:5432/users?sslmode=disable"));
+        assert!(!policy.allows_url("postgres://db.internal:6543/users"));
+        assert!(!policy.allows_url("postgres://evil.example/users"));
+        assert!(!policy.allows_url("not a url"));
     }
 
     #[test]

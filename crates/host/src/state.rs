@@ -18,6 +18,7 @@ use wasmtime_wasi_http::p2::{
 };
 
 use crate::outbound::{OutboundPolicy, default_port};
+use crate::postgres::PgConnection;
 use crate::runtime_config::Location;
 use crate::stores::{KeyValueBackend, KeyValueStore, open_sqlite};
 use crate::variables::{VariableError, Variables};
@@ -28,10 +29,14 @@ wasmtime::component::bindgen!({
     with: {
         "fermyon:spin/key-value.store": crate::stores::KeyValueStore,
         "fermyon:spin/sqlite.connection": rusqlite::Connection,
+        "fermyon:spin/postgres.connection": crate::postgres::PgConnection,
     },
+    // PostgreSQL calls await the network; the others are quick local calls
+    // but share the async calling convention.
+    imports: { default: async },
 });
 
-use fermyon::spin::{key_value, sqlite, variables};
+use fermyon::spin::{key_value, postgres, rdbms_types, sqlite, variables};
 
 /// What one component may touch, fixed when the app loads.
 #[derive(Debug)]
@@ -136,7 +141,7 @@ pub fn add_spin_to_linker(
 impl key_value::Host for HostState {}
 
 impl key_value::HostStore for HostState {
-    fn open(&mut self, label: String) -> Result<Resource<KeyValueStore>, key_value::Error> {
+    async fn open(&mut self, label: String) -> Result<Resource<KeyValueStore>, key_value::Error> {
         let backend = self
             .grants
             .key_value_stores
@@ -148,7 +153,7 @@ impl key_value::HostStore for HostState {
             .map_err(|_| key_value::Error::StoreTableFull)
     }
 
-    fn get(
+    async fn get(
         &mut self,
         store: Resource<KeyValueStore>,
         key: String,
@@ -156,7 +161,7 @@ impl key_value::HostStore for HostState {
         self.kv(&store)?.get(&key).map_err(key_value::Error::Other)
     }
 
-    fn set(
+    async fn set(
         &mut self,
         store: Resource<KeyValueStore>,
         key: String,
@@ -167,7 +172,7 @@ impl key_value::HostStore for HostState {
             .map_err(key_value::Error::Other)
     }
 
-    fn delete(
+    async fn delete(
         &mut self,
         store: Resource<KeyValueStore>,
         key: String,
@@ -177,7 +182,7 @@ impl key_value::HostStore for HostState {
             .map_err(key_value::Error::Other)
     }
 
-    fn exists(
+    async fn exists(
         &mut self,
         store: Resource<KeyValueStore>,
         key: String,
@@ -187,14 +192,14 @@ impl key_value::HostStore for HostState {
             .map_err(key_value::Error::Other)
     }
 
-    fn get_keys(
+    async fn get_keys(
         &mut self,
         store: Resource<KeyValueStore>,
     ) -> Result<Vec<String>, key_value::Error> {
         self.kv(&store)?.keys().map_err(key_value::Error::Other)
     }
 
-    fn drop(&mut self, store: Resource<KeyValueStore>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, store: Resource<KeyValueStore>) -> wasmtime::Result<()> {
         self.table.delete(store)?;
         Ok(())
     }
@@ -211,7 +216,10 @@ impl HostState {
 impl sqlite::Host for HostState {}
 
 impl sqlite::HostConnection for HostState {
-    fn open(&mut self, database: String) -> Result<Resource<rusqlite::Connection>, sqlite::Error> {
+    async fn open(
+        &mut self,
+        database: String,
+    ) -> Result<Resource<rusqlite::Connection>, sqlite::Error> {
         let location = self
             .grants
             .sqlite_databases
@@ -223,7 +231,7 @@ impl sqlite::HostConnection for HostState {
             .map_err(|_| sqlite::Error::Io("too many connections opened".into()))
     }
 
-    fn execute(
+    async fn execute(
         &mut self,
         connection: Resource<rusqlite::Connection>,
         statement: String,
@@ -236,9 +244,69 @@ impl sqlite::HostConnection for HostState {
         execute(conn, &statement, parameters).map_err(|e| sqlite::Error::Io(e.to_string()))
     }
 
-    fn drop(&mut self, connection: Resource<rusqlite::Connection>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, connection: Resource<rusqlite::Connection>) -> wasmtime::Result<()> {
         self.table.delete(connection)?;
         Ok(())
+    }
+}
+
+impl rdbms_types::Host for HostState {}
+impl postgres::Host for HostState {}
+
+impl postgres::HostConnection for HostState {
+    async fn open(
+        &mut self,
+        address: String,
+    ) -> Result<Resource<PgConnection>, rdbms_types::Error> {
+        if !self.grants.outbound.allows_url(&address) {
+            return Err(rdbms_types::Error::ConnectionFailed(format!(
+                "address {} is not permitted by allowed_outbound_hosts",
+                redact_credentials(&address)
+            )));
+        }
+        let conn = PgConnection::connect(&address).await?;
+        self.table
+            .push(conn)
+            .map_err(|e| rdbms_types::Error::Other(e.to_string()))
+    }
+
+    async fn query(
+        &mut self,
+        connection: Resource<PgConnection>,
+        statement: String,
+        params: Vec<rdbms_types::ParameterValue>,
+    ) -> Result<rdbms_types::RowSet, rdbms_types::Error> {
+        self.pg(&connection)?.query(&statement, params).await
+    }
+
+    async fn execute(
+        &mut self,
+        connection: Resource<PgConnection>,
+        statement: String,
+        params: Vec<rdbms_types::ParameterValue>,
+    ) -> Result<u64, rdbms_types::Error> {
+        self.pg(&connection)?.execute(&statement, params).await
+    }
+
+    async fn drop(&mut self, connection: Resource<PgConnection>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+impl HostState {
+    fn pg(&self, connection: &Resource<PgConnection>) -> Result<&PgConnection, rdbms_types::Error> {
+        self.table
+            .get(connection)
+            .map_err(|e| rdbms_types::Error::Other(e.to_string()))
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://host/db`, for messages.
+fn redact_credentials(address: &str) -> String {
+    match (address.split_once("://"), address.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, rest))) => format!("{scheme}://{rest}"),
+        _ => address.to_owned(),
     }
 }
 
@@ -282,7 +350,7 @@ fn execute(
 }
 
 impl variables::Host for HostState {
-    fn get(&mut self, name: String) -> Result<String, variables::Error> {
+    async fn get(&mut self, name: String) -> Result<String, variables::Error> {
         self.grants
             .variables
             .get(&self.grants.id, &name)

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Ensures a local PostgreSQL server for the component tests: installs
+# Debian's postgresql package when missing, starts a cluster, and creates a
+# test-only login role. Prints the admin URL the tests use to create one
+# throw-away database per test. Idempotent.
+#
+# The role and its password exist only on this machine's loopback server for
+# tests; they are not application secrets.
+set -euo pipefail
+
+ROLE=spin_users_test
+PASSWORD=spin_users_test
+PORT=${SPIN_USERS_TEST_PG_PORT:-5432}
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+say() { printf 'postgres: %s\n' "$*" >&2; }
+
+if ! compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null; then
+    say "installing Debian's postgresql package"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+fi
+version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+
+if ! pg_lsclusters -h 2>/dev/null | awk -v v="$version" '$1 == v && $2 == "main"' | grep -q .; then
+    say "creating cluster $version/main on port $PORT"
+    $sudo pg_createcluster --port "$PORT" "$version" main >/dev/null
+fi
+if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $4}' | grep -q online; then
+    say "starting cluster $version/main"
+    $sudo pg_ctlcluster "$version" main start
+fi
+port=$(pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $3}')
+
+as_postgres="sudo -u postgres"
+[ "$(id -u)" -eq 0 ] && as_postgres="runuser -u postgres --"
+$as_postgres psql -p "$port" -qtAX -v ON_ERROR_STOP=1 >/dev/null <<SQL
+DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$ROLE') THEN
+    CREATE ROLE $ROLE LOGIN CREATEDB PASSWORD '$PASSWORD';
+  END IF;
+END
+\$\$;
+SQL
+say "ready on 127.0.0.1:$port"
+echo "postgres://$ROLE:$PASSWORD@127.0.0.1:$port/postgres"
