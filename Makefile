@@ -10,7 +10,7 @@ TOOLCHAIN_ENV := .tools/wasm-toolchain.env
 # Every crate under components/ is a Spin component; the probe is a test fixture.
 COMPONENTS := $(notdir $(wildcard components/*))
 FIXTURES := $(notdir $(wildcard tests/fixtures/*))
-NATIVE_PACKAGES := -p spin-users-domain -p spin-users-http -p spin-users-host -p spin-users-component-tests
+NATIVE_PACKAGES := -p spin-users-domain -p spin-users-http -p spin-users-store -p spin-users-app -p spin-users-host -p spin-users-component-tests
 
 .PHONY: help setup build build-fixtures up test test-unit test-components test-e2e lint fmt clean
 
@@ -40,17 +40,10 @@ build-fixtures: $(TOOLCHAIN_ENV)
 	scripts/cargo-wasm.sh build --release $(addprefix -p spin-users-,$(FIXTURES))
 
 up: build
-	@mkdir -p .spin
-	@if command -v spin >/dev/null 2>&1; then \
-	  spin build && spin up --listen $(LISTEN) --runtime-config-file runtime-config.toml; \
-	else \
-	  echo "Spin is not installed; serving the same app through the bundled wasmtime host."; \
-	  echo "To use Spin itself: curl -fsSL https://spinframework.dev/downloads/install.sh | bash"; \
-	  cargo run --quiet -p spin-users-host -- serve --listen $(LISTEN) \
-	    --runtime-config-file runtime-config.toml --cache-dir target/component-cache; \
-	fi
+	LISTEN=$(LISTEN) scripts/up.sh
 
-test: build build-fixtures test-unit test-components test-e2e
+# The component suite runs last so its summary closes the output.
+test: build build-fixtures test-e2e test-unit test-components
 
 test-unit:
 	cargo test --lib --bins $(NATIVE_PACKAGES)

@@ -1,7 +1,9 @@
 //! Component tests: the built `.wasm` files under the wasmtime host, with
 //! real SQLite files behind the Spin interfaces. One module per area.
 
+mod auth;
 mod health;
 mod host_interfaces;
 mod routing;
 mod serve;
+mod users;

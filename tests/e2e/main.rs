@@ -47,6 +47,10 @@ fn health_routes_answer_under_spin_up() {
         .current_dir(workspace_root())
         .args(["up", "--listen", addr, "--runtime-config-file"])
         .arg(&config_path)
+        .env(
+            "SPIN_VARIABLE_SIGNING_KEY",
+            spin_users_component_tests::TEST_SIGNING_KEY,
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

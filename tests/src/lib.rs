@@ -114,13 +114,28 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
 }
 
+/// A signing key for tests only (base64 of bytes 0..32).
+pub const TEST_SIGNING_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+/// Another test-only key, for rotation tests (base64 of bytes 32..64).
+pub const OTHER_SIGNING_KEY: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+
 /// The client address tests appear to come from.
 pub const CLIENT_ADDR: &str = "127.0.0.1:40000";
 
 impl TestApp {
-    /// The service itself: the repository's `spin.toml`.
+    /// The service itself: the repository's `spin.toml`, with a test
+    /// signing key and cheap argon2 parameters (the hashing logic is the same;
+    /// [`TestApp::spin_users_owasp`] keeps the production cost).
     pub fn spin_users() -> TestAppBuilder {
+        Self::spin_users_owasp()
+            .env("SPIN_VARIABLE_ARGON2_MEMORY_KIB", "256")
+            .env("SPIN_VARIABLE_ARGON2_ITERATIONS", "1")
+    }
+
+    /// The service with the production (OWASP) argon2 parameters.
+    pub fn spin_users_owasp() -> TestAppBuilder {
         Self::builder(workspace_root().join("spin.toml"))
+            .env("SPIN_VARIABLE_SIGNING_KEY", TEST_SIGNING_KEY)
     }
 
     /// The probe fixture app (`tests/fixtures/probe/spin.toml`); its required
@@ -179,6 +194,77 @@ impl TestApp {
             body,
         }
     }
+}
+
+impl TestApp {
+    /// `POST path` with a JSON body.
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> TestResponse {
+        self.request(
+            Method::POST,
+            path,
+            &[("content-type", "application/json")],
+            body.to_string(),
+        )
+        .await
+    }
+
+    /// `GET path` with a bearer token.
+    pub async fn get_with_token(&self, path: &str, token: &str) -> TestResponse {
+        let auth = format!("Bearer {token}");
+        self.request(Method::GET, path, &[("authorization", &auth)], Bytes::new())
+            .await
+    }
+
+    /// Registers an account; panics unless it is created.
+    pub async fn register(&self, name: &str, email: &str, password: &str) -> serde_json::Value {
+        let resp = self
+            .post_json(
+                "/users",
+                &serde_json::json!({"name": name, "email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(resp.status, 201, "registration failed: {}", resp.text());
+        resp.json()
+    }
+
+    /// `POST /token` with the password grant as a form.
+    pub async fn login(&self, email: &str, password: &str) -> TestResponse {
+        let body = format!(
+            "grant_type=password&username={}&password={}",
+            urlencode(email),
+            urlencode(password)
+        );
+        self.request(
+            Method::POST,
+            "/token",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            body,
+        )
+        .await
+    }
+
+    /// Logs in and returns the access token; panics on failure.
+    pub async fn access_token(&self, email: &str, password: &str) -> String {
+        let resp = self.login(email, password).await;
+        assert_eq!(resp.status, 200, "login failed: {}", resp.text());
+        resp.json()["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+}
+
+/// Percent-encodes a form value.
+pub fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// A collected response.

@@ -18,6 +18,7 @@ mod name;
 mod password;
 mod random;
 mod service;
+mod time;
 mod tokens;
 mod user;
 mod validation;
@@ -32,6 +33,7 @@ pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
 pub use random::testing;
 pub use random::{Random, SystemRandom};
 pub use service::ServiceInfo;
+pub use time::rfc3339;
 pub use tokens::{
     ACCESS_TOKEN_TTL_SECS, AccessToken, IssuedToken, KeyRing, RoleClaims, TokenError,
 };

@@ -165,7 +165,12 @@ impl App {
                     .iter()
                     .map(|l| (l.clone(), runtime_config.sqlite_databases[l].clone()))
                     .collect(),
-                outbound: OutboundPolicy::parse(&decl.allowed_outbound_hosts)
+                outbound: decl
+                    .allowed_outbound_hosts
+                    .iter()
+                    .map(|entry| variables.expand(entry))
+                    .collect::<Result<Vec<_>>>()
+                    .and_then(|entries| OutboundPolicy::parse(&entries))
                     .with_context(|| format!("component {id:?} allowed_outbound_hosts"))?,
                 variables: variables.clone(),
             });

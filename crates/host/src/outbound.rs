@@ -48,7 +48,7 @@ impl AllowedHost {
         let rest = rest.trim_end_matches('/');
         ensure!(
             !rest.contains("{{"),
-            "{entry:?}: templated hosts are not supported by this host"
+            "{entry:?}: unexpanded variable reference"
         );
         let scheme = match scheme {
             "*" => Pattern::Any,

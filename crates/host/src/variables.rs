@@ -102,6 +102,8 @@ fn parse_template(template: &str) -> Result<Vec<Part>> {
 /// check guarantees every application variable is required or defaulted.)
 #[derive(Debug, Clone, Default)]
 pub struct Variables {
+    /// Application variable → value.
+    app: HashMap<String, String>,
     /// Component id → variable name → resolved value.
     by_component: HashMap<String, HashMap<String, String>>,
 }
@@ -153,7 +155,26 @@ impl Variables {
             }
             by_component.insert(component.clone(), resolved);
         }
-        Ok(Self { by_component })
+        let app = values
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Ok(Self { app, by_component })
+    }
+
+    /// Expands `{{ name }}` references to application variables in
+    /// `template` (Spin allows them in `allowed_outbound_hosts`).
+    pub fn expand(&self, template: &str) -> Result<String> {
+        let mut out = String::new();
+        for part in parse_template(template)? {
+            match part {
+                Part::Literal(text) => out.push_str(&text),
+                Part::Variable(name) => out.push_str(self.app.get(&name).with_context(|| {
+                    format!("{template:?} refers to undeclared application variable {name:?}")
+                })?),
+            }
+        }
+        Ok(out)
     }
 
     /// What `variables.get(name)` returns to `component`.
@@ -254,6 +275,17 @@ mod tests {
             vars.get("c", "other"),
             Err(VariableError::Undefined(_))
         ));
+    }
+
+    #[test]
+    fn templates_expand_to_application_values() {
+        let vars =
+            resolve(&[("db_host", decl(Some("db:5432"), false))], &[], &[]).expect("resolves");
+        assert_eq!(
+            vars.expand("postgres://{{ db_host }}").expect("expands"),
+            "postgres://db:5432"
+        );
+        assert!(vars.expand("postgres://{{ nope }}").is_err());
     }
 
     #[test]

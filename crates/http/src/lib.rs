@@ -10,7 +10,9 @@
 #![deny(unsafe_code)]
 
 mod problem;
+mod request;
 mod response;
 
 pub use problem::{ApiError, Problem};
+pub use request::{MAX_BODY_BYTES, bearer_token, body, media_type, parse_json, read_json};
 pub use response::{json, require_method, respond};

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 use spin_sdk::http::Method;
+use spin_users_domain::ValidationErrors;
 
 /// Prefix of every problem `type`: stable identifiers clients may match on.
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:spin-users:problem:";
@@ -11,6 +12,17 @@ pub const PROBLEM_TYPE_PREFIX: &str = "urn:spin-users:problem:";
 /// stable `code` (the `type` is [`PROBLEM_TYPE_PREFIX`] + code).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// `400 Bad Request`, code `invalid-json`: the body is not the JSON expected.
+    #[error("invalid JSON: {0}")]
+    InvalidJson(String),
+    /// `401 Unauthorized` with `WWW-Authenticate: Bearer`, code
+    /// `unauthorized`: missing or unacceptable credentials. The reason is
+    /// logged, never sent.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// `403 Forbidden`, code `forbidden`: authenticated but not allowed.
+    #[error("forbidden")]
+    Forbidden,
     /// `404 Not Found`, code `not-found`.
     #[error("not found")]
     NotFound,
@@ -20,6 +32,25 @@ pub enum ApiError {
         /// Methods the resource supports.
         allow: &'static [Method],
     },
+    /// `409 Conflict`, code `email-taken`: the email is already registered.
+    #[error("email taken")]
+    EmailTaken,
+    /// `413 Content Too Large`, code `payload-too-large`.
+    #[error("payload too large")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// `415 Unsupported Media Type`, code `unsupported-media-type`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType {
+        /// Media types the endpoint accepts.
+        accept: &'static [&'static str],
+    },
+    /// `422 Unprocessable Content`, code `validation-failed`, with an
+    /// `errors` member listing each field's failure.
+    #[error(transparent)]
+    Validation(#[from] ValidationErrors),
     /// `503 Service Unavailable`, code `not-ready`: a dependency is down.
     /// `extensions` are added to the body (e.g. which checks failed).
     #[error("service not ready")]
@@ -56,8 +87,15 @@ impl ApiError {
     /// The HTTP status this error maps to.
     pub fn status(&self) -> u16 {
         match self {
+            Self::InvalidJson(_) => 400,
+            Self::Unauthorized(_) => 401,
+            Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
+            Self::EmailTaken => 409,
+            Self::PayloadTooLarge { .. } => 413,
+            Self::UnsupportedMediaType { .. } => 415,
+            Self::Validation(_) => 422,
             Self::NotReady { .. } => 503,
             Self::Internal(_) => 500,
         }
@@ -65,8 +103,17 @@ impl ApiError {
 
     fn code_and_title(&self) -> (&'static str, &'static str) {
         match self {
+            Self::InvalidJson(_) => ("invalid-json", "Invalid JSON"),
+            Self::Unauthorized(_) => ("unauthorized", "Unauthorized"),
+            Self::Forbidden => ("forbidden", "Forbidden"),
             Self::NotFound => ("not-found", "Not Found"),
             Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method Not Allowed"),
+            Self::EmailTaken => ("email-taken", "Email Already Registered"),
+            Self::PayloadTooLarge { .. } => ("payload-too-large", "Content Too Large"),
+            Self::UnsupportedMediaType { .. } => {
+                ("unsupported-media-type", "Unsupported Media Type")
+            }
+            Self::Validation(_) => ("validation-failed", "Validation Failed"),
             Self::NotReady { .. } => ("not-ready", "Service Not Ready"),
             Self::Internal(_) => ("internal", "Internal Server Error"),
         }
@@ -76,7 +123,18 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let (code, title) = self.code_and_title();
         let detail = match self {
+            Self::InvalidJson(reason) => {
+                format!("The request body is not valid JSON for this endpoint: {reason}")
+            }
+            Self::Unauthorized(_) => "Valid credentials are required.".to_owned(),
+            Self::Forbidden => "You are not allowed to do this.".to_owned(),
             Self::NotFound => "The requested resource does not exist.".to_owned(),
+            Self::EmailTaken => "An account with this email address already exists.".to_owned(),
+            Self::PayloadTooLarge { limit } => format!("The request body exceeds {limit} bytes."),
+            Self::UnsupportedMediaType { accept } => {
+                format!("Send the body as {}.", accept.join(" or "))
+            }
+            Self::Validation(errors) => format!("{} field(s) are invalid.", errors.0.len()),
             Self::MethodNotAllowed { allow } => format!(
                 "This resource supports {}.",
                 allow
@@ -90,6 +148,14 @@ impl ApiError {
         };
         let extensions = match self {
             Self::NotReady { extensions } => extensions.clone(),
+            Self::Validation(errors) => {
+                let mut map = Map::new();
+                map.insert(
+                    "errors".into(),
+                    serde_json::to_value(&errors.0).unwrap_or(Value::Null),
+                );
+                map
+            }
             _ => Map::new(),
         };
         Problem {
@@ -121,6 +187,15 @@ mod tests {
     #[test]
     fn every_problem_type_is_the_prefix_plus_its_code() {
         let errors = [
+            ApiError::InvalidJson("x".into()),
+            ApiError::Unauthorized("x"),
+            ApiError::Forbidden,
+            ApiError::EmailTaken,
+            ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::UnsupportedMediaType {
+                accept: &["application/json"],
+            },
+            ApiError::Validation(ValidationErrors::default()),
             ApiError::NotFound,
             ApiError::MethodNotAllowed {
                 allow: &[Method::Get],
@@ -145,6 +220,25 @@ mod tests {
         let json = serde_json::to_value(&p).expect("serialises");
         assert_eq!(json["checks"]["database"], "down");
         assert_eq!(json["status"], 503);
+    }
+
+    #[test]
+    fn validation_problems_list_each_field() {
+        let errors = ValidationErrors(vec![spin_users_domain::FieldError::new(
+            "email", "invalid", "bad",
+        )]);
+        let json =
+            serde_json::to_value(ApiError::Validation(errors).problem()).expect("serialises");
+        assert_eq!(json["errors"][0]["field"], "email");
+        assert_eq!(json["errors"][0]["code"], "invalid");
+        assert_eq!(json["status"], 422);
+    }
+
+    #[test]
+    fn unauthorized_reasons_stay_out_of_the_body() {
+        let json = serde_json::to_string(&ApiError::Unauthorized("expired token").problem())
+            .expect("serialises");
+        assert!(!json.contains("expired"), "{json}");
     }
 
     #[test]

@@ -32,8 +32,10 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
         Ok(response) => return response,
         Err(err) => err,
     };
-    if let ApiError::Internal(cause) = &err {
-        eprintln!("internal error: {cause:#}");
+    match &err {
+        ApiError::Internal(cause) => eprintln!("internal error: {cause:#}"),
+        ApiError::Unauthorized(reason) => eprintln!("unauthorized: {reason}"),
+        _ => {}
     }
     let problem = err.problem();
     let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
@@ -42,13 +44,22 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
         .status(problem.status)
         .header("content-type", "application/problem+json")
         .header("cache-control", "no-store");
-    if let ApiError::MethodNotAllowed { allow } = &err {
-        let allow = allow
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        builder.header("allow", allow);
+    match &err {
+        ApiError::MethodNotAllowed { allow } => {
+            let allow = allow
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            builder.header("allow", allow);
+        }
+        ApiError::Unauthorized(_) => {
+            builder.header("www-authenticate", "Bearer");
+        }
+        ApiError::UnsupportedMediaType { accept } => {
+            builder.header("accept", accept.join(", "));
+        }
+        _ => {}
     }
     builder.body(body).build()
 }

@@ -1,0 +1,130 @@
+//! The OAuth 2.0 side of `/token`: request parsing (form or JSON) and
+//! RFC 6749 §5.2 error bodies.
+
+use serde::Deserialize;
+use spin_sdk::http::{Request, Response};
+use spin_users_http::{MAX_BODY_BYTES, media_type, parse_json};
+
+/// A parsed token request.
+pub enum TokenRequest {
+    /// `grant_type=password` (RFC 6749 §4.3).
+    Password {
+        /// The account's email (OAuth calls it `username`).
+        username: String,
+        /// The password.
+        password: String,
+    },
+}
+
+/// RFC 6749 §5.2 errors (plus an internal failure, answered as a 500).
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    /// Missing or malformed parameters, or an unsupported body type.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(&'static str),
+    /// Wrong credentials; the same for unknown accounts and wrong passwords.
+    #[error("invalid_grant")]
+    InvalidGrant,
+    /// A grant type other than those supported.
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    /// Anything unexpected: logged, answered with a generic 500.
+    #[error("internal: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl OAuthError {
+    /// The response: `400` with `{"error", "error_description"}`, or `500`.
+    pub fn into_response(self) -> Response {
+        let (status, error, description) = match &self {
+            Self::InvalidRequest(why) => (400, "invalid_request", *why),
+            Self::InvalidGrant => (400, "invalid_grant", "The email or password is incorrect."),
+            Self::UnsupportedGrantType => (
+                400,
+                "unsupported_grant_type",
+                "Supported grant types: password.",
+            ),
+            Self::Internal(cause) => {
+                eprintln!("token endpoint failed: {cause:#}");
+                (
+                    500,
+                    "server_error",
+                    "The server could not complete the request.",
+                )
+            }
+        };
+        let body = serde_json::json!({ "error": error, "error_description": description });
+        token_response(&body).into_builder().status(status).build()
+    }
+}
+
+/// A JSON response that no cache may keep (RFC 6749 §5.1).
+pub fn token_response(body: &serde_json::Value) -> Response {
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .header("pragma", "no-cache")
+        .body(body.to_string())
+        .build()
+}
+
+#[derive(Deserialize)]
+struct Fields {
+    grant_type: Option<String>,
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+/// Parses the body as `application/x-www-form-urlencoded` or JSON.
+pub fn parse(req: &Request) -> Result<TokenRequest, OAuthError> {
+    let body = req.body();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(OAuthError::InvalidRequest("the request body is too large"));
+    }
+    let fields = match media_type(req).as_deref() {
+        Some("application/x-www-form-urlencoded") => {
+            let mut fields = Fields {
+                grant_type: None,
+                username: None,
+                email: None,
+                password: None,
+            };
+            for (key, value) in form_urlencoded::parse(body) {
+                let slot = match key.as_ref() {
+                    "grant_type" => &mut fields.grant_type,
+                    "username" => &mut fields.username,
+                    "email" => &mut fields.email,
+                    "password" => &mut fields.password,
+                    _ => continue,
+                };
+                // RFC 6749 §3.2: parameters must not be repeated.
+                if slot.replace(value.into_owned()).is_some() {
+                    return Err(OAuthError::InvalidRequest("a parameter is repeated"));
+                }
+            }
+            fields
+        }
+        Some("application/json") => parse_json(body)
+            .map_err(|_| OAuthError::InvalidRequest("the body is not valid JSON"))?,
+        _ => {
+            return Err(OAuthError::InvalidRequest(
+                "send application/x-www-form-urlencoded or application/json",
+            ));
+        }
+    };
+    match fields.grant_type.as_deref() {
+        Some("password") => {}
+        Some(_) => return Err(OAuthError::UnsupportedGrantType),
+        None => return Err(OAuthError::InvalidRequest("grant_type is required")),
+    }
+    let username = fields
+        .username
+        .or(fields.email)
+        .ok_or(OAuthError::InvalidRequest("username is required"))?;
+    let password = fields
+        .password
+        .ok_or(OAuthError::InvalidRequest("password is required"))?;
+    Ok(TokenRequest::Password { username, password })
+}

@@ -1,0 +1,94 @@
+//! Configuration from Spin variables (12-factor: no files, no defaults for
+//! secrets), and the request context built from it.
+
+use anyhow::{Context as _, Result};
+use spin_sdk::variables;
+use spin_users_domain::{HashParams, KeyRing, OWASP_PARAMS, PasswordHasher, SystemRandom};
+use spin_users_store::Connection;
+
+/// Settings every component reads. Each component declares only the
+/// variables it needs in `spin.toml`; reading an undeclared one fails.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `database_url`: PostgreSQL when set, the `default` SQLite database otherwise.
+    pub database_url: Option<String>,
+}
+
+fn optional(name: &str) -> Result<Option<String>> {
+    let value = variables::get(name).with_context(|| format!("reading variable {name}"))?;
+    Ok(Some(value).filter(|v| !v.trim().is_empty()))
+}
+
+fn required(name: &str) -> Result<String> {
+    optional(name)?.with_context(|| format!("variable {name} is empty"))
+}
+
+fn number(name: &str, default: u32) -> Result<u32> {
+    match optional(name)? {
+        Some(v) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("variable {name} is not a whole number")),
+        None => Ok(default),
+    }
+}
+
+impl Config {
+    /// Reads the shared settings.
+    pub fn load() -> Result<Self> {
+        Ok(Self {
+            database_url: optional("database_url")?,
+        })
+    }
+}
+
+/// Everything a handler needs for one request.
+pub struct Context {
+    /// The database.
+    pub db: Box<dyn Connection>,
+    /// The CSPRNG.
+    pub random: SystemRandom,
+    /// Seconds since the epoch, read once per request.
+    pub now: i64,
+}
+
+impl Context {
+    /// Opens the database chosen by the configuration.
+    pub fn open(config: &Config) -> Result<Self> {
+        let db = spin_users_store::open(config.database_url.as_deref())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .context("clock before 1970")?
+            .as_secs();
+        Ok(Self {
+            db,
+            random: SystemRandom,
+            now: i64::try_from(now).context("clock overflow")?,
+        })
+    }
+}
+
+/// The key ring from `token_issuer`, `token_audience`, `signing_key` and
+/// `previous_signing_key`.
+pub fn key_ring() -> Result<KeyRing> {
+    let previous = optional("previous_signing_key")?;
+    KeyRing::new(
+        &required("token_issuer")?,
+        &required("token_audience")?,
+        &required("signing_key")?,
+        previous.as_deref(),
+    )
+    .map_err(|e| anyhow::anyhow!("signing keys: {e}"))
+}
+
+/// The password hasher from `argon2_memory_kib`, `argon2_iterations` and
+/// `argon2_parallelism` (OWASP defaults when empty).
+pub fn password_hasher() -> Result<PasswordHasher> {
+    let params = HashParams {
+        memory_kib: number("argon2_memory_kib", OWASP_PARAMS.memory_kib)?,
+        iterations: number("argon2_iterations", OWASP_PARAMS.iterations)?,
+        parallelism: number("argon2_parallelism", OWASP_PARAMS.parallelism)?,
+    };
+    PasswordHasher::new(params).map_err(|e| anyhow::anyhow!("{e}"))
+}

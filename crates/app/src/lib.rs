@@ -1,0 +1,14 @@
+//! The per-request context of spin-users components: typed configuration
+//! read from Spin variables, the database connection, the clock and random
+//! source, and bearer-token authentication of the caller.
+//!
+//! It adapts Spin to the domain; it holds no business rules itself.
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+mod auth;
+mod config;
+
+pub use auth::authenticate;
+pub use config::{Config, Context, key_ring, password_hasher};

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make up`: serve the app on $LISTEN with the Spin CLI when it is installed,
+# otherwise with the bundled wasmtime host. Outside production the signing
+# key may be absent: a development key is generated once into .spin/
+# (ignored by git) so tokens survive restarts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+listen=${LISTEN:-127.0.0.1:3000}
+mkdir -p .spin
+
+if [ -z "${SPIN_VARIABLE_SIGNING_KEY:-}" ]; then
+    key_file=.spin/dev-signing-key
+    if [ ! -s "$key_file" ]; then
+        (umask 077; head -c 32 /dev/urandom | base64 > "$key_file")
+        echo "up: generated a development signing key in $key_file (set SPIN_VARIABLE_SIGNING_KEY in production)"
+    fi
+    SPIN_VARIABLE_SIGNING_KEY=$(cat "$key_file")
+    export SPIN_VARIABLE_SIGNING_KEY
+fi
+
+if command -v spin >/dev/null 2>&1; then
+    spin build
+    exec spin up --listen "$listen" --runtime-config-file runtime-config.toml
+fi
+echo "Spin is not installed; serving the same app through the bundled wasmtime host."
+echo "To use Spin itself: curl -fsSL https://spinframework.dev/downloads/install.sh | bash"
+exec cargo run --quiet -p spin-users-host -- serve --listen "$listen" \
+    --runtime-config-file runtime-config.toml --cache-dir target/component-cache
