@@ -48,8 +48,11 @@ test: build build-fixtures test-e2e test-unit test-components
 test-unit:
 	cargo test --lib --bins $(NATIVE_PACKAGES)
 
+# The whole component suite, once per database backend.
 test-components:
-	cargo test -p spin-users-component-tests --test api
+	SPIN_USERS_TEST_BACKEND=postgres SPIN_USERS_TEST_PG_URL=$$(scripts/postgres.sh) \
+	  cargo test -p spin-users-component-tests --test api
+	SPIN_USERS_TEST_BACKEND=sqlite cargo test -p spin-users-component-tests --test api
 
 # Runs against a real `spin up` when the CLI is installed; otherwise the
 # test stays ignored (cargo reports it as ignored, never as passed).

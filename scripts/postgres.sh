@@ -44,5 +44,10 @@ BEGIN
 END
 \$\$;
 SQL
+# Throw-away databases of earlier test runs (tests/src/lib.rs names them sut_*).
+$as_postgres psql -p "$port" -qtAX -c "SELECT datname FROM pg_database WHERE datname LIKE 'sut\_%'" |
+    while read -r db; do
+        $as_postgres psql -p "$port" -qtAX -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null
+    done
 say "ready on 127.0.0.1:$port"
 echo "postgres://$ROLE:$PASSWORD@127.0.0.1:$port/postgres"

@@ -15,7 +15,7 @@ fn now() -> u64 {
 
 #[tokio::test]
 async fn token_returns_a_bearer_token_for_the_form_grant() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
         .await;
 
@@ -34,7 +34,7 @@ async fn token_returns_a_bearer_token_for_the_form_grant() {
 
 #[tokio::test]
 async fn token_accepts_the_same_fields_as_json() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
         .await;
 
@@ -48,7 +48,7 @@ async fn token_accepts_the_same_fields_as_json() {
 
 #[tokio::test]
 async fn unknown_email_and_wrong_password_are_indistinguishable() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
         .await;
 
@@ -66,7 +66,7 @@ async fn unknown_email_and_wrong_password_are_indistinguishable() {
 
 #[tokio::test]
 async fn token_errors_follow_rfc_6749() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     let form = "application/x-www-form-urlencoded";
     let cases = [
         (
@@ -114,7 +114,7 @@ async fn token_errors_follow_rfc_6749() {
 
 #[tokio::test]
 async fn login_works_with_the_production_argon2_parameters() {
-    let app = TestApp::spin_users_owasp().start();
+    let app = TestApp::spin_users_owasp().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
         .await;
 
@@ -125,7 +125,7 @@ async fn login_works_with_the_production_argon2_parameters() {
 
 #[tokio::test]
 async fn jwks_publishes_the_key_that_signs_tokens() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
         .await;
     let token = app.access_token("ada@example.com", "correct horse").await;
@@ -161,21 +161,9 @@ fn base64_url_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// Two app instances over the same data, like a redeploy with new variables.
-fn shared_data_config(dir: &std::path::Path) -> String {
-    format!(
-        "[key_value_store.default]\ntype = \"spin\"\npath = {:?}\n[sqlite_database.default]\ntype = \"spin\"\npath = {:?}\n",
-        dir.join("kv.db"),
-        dir.join("sqlite.db")
-    )
-}
-
 #[tokio::test]
 async fn tokens_survive_a_key_rotation_and_jwks_lists_both_keys() {
-    let data = tempfile::tempdir().expect("tempdir");
-    let before = TestApp::spin_users()
-        .runtime_config(&shared_data_config(data.path()))
-        .start();
+    let before = TestApp::spin_users().start().await;
     before
         .register("Ada", "ada@example.com", "correct horse")
         .await;
@@ -184,14 +172,16 @@ async fn tokens_survive_a_key_rotation_and_jwks_lists_both_keys() {
         .await;
 
     let after = TestApp::spin_users()
-        .runtime_config(&shared_data_config(data.path()))
+        .sharing_data_with(&before)
         .env("SPIN_VARIABLE_SIGNING_KEY", OTHER_SIGNING_KEY)
         .env("SPIN_VARIABLE_PREVIOUS_SIGNING_KEY", TEST_SIGNING_KEY)
-        .start();
+        .start()
+        .await;
     let without_previous = TestApp::spin_users()
-        .runtime_config(&shared_data_config(data.path()))
+        .sharing_data_with(&before)
         .env("SPIN_VARIABLE_SIGNING_KEY", OTHER_SIGNING_KEY)
-        .start();
+        .start()
+        .await;
 
     assert_eq!(
         after.get_with_token("/users/me", &old_token).await.status,
@@ -214,7 +204,7 @@ async fn tokens_survive_a_key_rotation_and_jwks_lists_both_keys() {
 
 #[tokio::test]
 async fn forged_expired_and_foreign_tokens_are_rejected() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     let ada = app
         .register("Ada", "ada@example.com", "correct horse")
         .await;

@@ -7,7 +7,7 @@ use spin_users_component_tests::{TestApp, start_error};
 
 #[tokio::test]
 async fn key_value_writes_persist_across_requests_and_instances() {
-    let app = TestApp::probe().start();
+    let app = TestApp::probe().start().await;
 
     let put = app
         .request(Method::PUT, "/kv/default/colour", &[], "teal")
@@ -21,7 +21,7 @@ async fn key_value_writes_persist_across_requests_and_instances() {
 
 #[tokio::test]
 async fn key_value_data_lives_in_spins_table_layout() {
-    let app = TestApp::probe().start();
+    let app = TestApp::probe().start().await;
     app.request(Method::PUT, "/kv/default/k", &[], "v").await;
 
     let db = rusqlite_free_read(&app.dir.path().join("kv.db"));
@@ -42,7 +42,8 @@ async fn opening_an_undeclared_key_value_store_is_access_denied() {
             "[key_value_store.default]\ntype = \"spin\"\npath = \"kv.db\"\n\
              [key_value_store.secrets]\ntype = \"spin\"\npath = \"secrets.db\"\n",
         )
-        .start();
+        .start()
+        .await;
 
     // `secrets` exists in the runtime config, but the probe did not declare it.
     let resp = app.get("/kv/secrets/anything").await;
@@ -81,14 +82,14 @@ async fn a_component_declaring_an_undefined_store_label_fails_start_up() {
     let path = dir.path().join("spin.toml");
     std::fs::write(&path, manifest).expect("write manifest");
 
-    let err = start_error(TestApp::probe().manifest(&path));
+    let err = start_error(TestApp::probe().manifest(&path)).await;
 
     assert!(err.contains("\"cache\""), "{err}");
 }
 
 #[tokio::test]
 async fn sqlite_statements_run_against_a_real_database_file() {
-    let app = TestApp::probe().start();
+    let app = TestApp::probe().start().await;
 
     let first = app.get("/sqlite/default").await;
     let second = app.get("/sqlite/default").await;
@@ -109,7 +110,8 @@ async fn opening_an_undeclared_sqlite_database_is_access_denied() {
             "[sqlite_database.default]\ntype = \"spin\"\npath = \"sqlite.db\"\n\
              [sqlite_database.audit]\ntype = \"spin\"\npath = \"audit.db\"\n",
         )
-        .start();
+        .start()
+        .await;
 
     let resp = app.get("/sqlite/audit").await;
 
@@ -119,7 +121,10 @@ async fn opening_an_undeclared_sqlite_database_is_access_denied() {
 
 #[tokio::test]
 async fn variables_resolve_from_templates_defaults_and_the_environment() {
-    let app = TestApp::probe().env("SPIN_VARIABLE_GREETING", "hi").start();
+    let app = TestApp::probe()
+        .env("SPIN_VARIABLE_GREETING", "hi")
+        .start()
+        .await;
 
     assert_eq!(app.get("/var/message").await.text(), "hi, world");
     assert_eq!(app.get("/var/key").await.text(), "test-key");
@@ -127,14 +132,14 @@ async fn variables_resolve_from_templates_defaults_and_the_environment() {
 
 #[tokio::test]
 async fn variable_defaults_apply_when_the_environment_is_silent() {
-    let app = TestApp::probe().start();
+    let app = TestApp::probe().start().await;
 
     assert_eq!(app.get("/var/message").await.text(), "hello, world");
 }
 
 #[tokio::test]
 async fn reading_undeclared_or_invalid_variables_fails_as_in_spin() {
-    let app = TestApp::probe().start();
+    let app = TestApp::probe().start().await;
 
     // `greeting` is an application variable, but the component only declares
     // `message` and `key`.
@@ -144,7 +149,7 @@ async fn reading_undeclared_or_invalid_variables_fails_as_in_spin() {
 
 #[tokio::test]
 async fn a_missing_required_variable_fails_start_up() {
-    let err = start_error(TestApp::probe().without_env("SPIN_VARIABLE_API_KEY"));
+    let err = start_error(TestApp::probe().without_env("SPIN_VARIABLE_API_KEY")).await;
 
     assert!(err.contains("SPIN_VARIABLE_API_KEY"), "{err}");
 }
@@ -167,7 +172,7 @@ async fn outbound_http_reaches_allowed_hosts_only() {
                 .await;
         }
     });
-    let app = TestApp::probe().start();
+    let app = TestApp::probe().start().await;
 
     let allowed = app
         .get(&format!("/outbound?url=http://127.0.0.1:{port}/x"))
@@ -187,7 +192,7 @@ async fn outbound_http_reaches_allowed_hosts_only() {
 
 #[tokio::test]
 async fn every_request_gets_a_fresh_instance() {
-    let app = TestApp::probe().start();
+    let app = TestApp::probe().start().await;
 
     for _ in 0..3 {
         // The probe counts requests in a static; a reused instance would say 2, 3, …
@@ -197,7 +202,7 @@ async fn every_request_gets_a_fresh_instance() {
 
 #[tokio::test]
 async fn a_trapping_component_gets_a_500_and_the_next_request_is_unaffected() {
-    let app = TestApp::probe().start();
+    let app = TestApp::probe().start().await;
 
     let trapped = app.get("/trap").await;
     let after = app.get("/instance").await;

@@ -14,7 +14,7 @@ async fn matched_route(app: &TestApp, path: &str) -> String {
 
 #[tokio::test]
 async fn an_exact_route_wins_over_a_wildcard_covering_it() {
-    let app = TestApp::probe().start();
+    let app = TestApp::probe().start().await;
 
     assert_eq!(
         matched_route(&app, "/static/special").await,
@@ -25,7 +25,7 @@ async fn an_exact_route_wins_over_a_wildcard_covering_it() {
 
 #[tokio::test]
 async fn the_longest_wildcard_prefix_wins() {
-    let app = TestApp::probe().start();
+    let app = TestApp::probe().start().await;
 
     assert_eq!(matched_route(&app, "/api/users/7").await, "/api/users/...");
     assert_eq!(matched_route(&app, "/api/tasks/7").await, "/api/...");
@@ -33,7 +33,7 @@ async fn the_longest_wildcard_prefix_wins() {
 
 #[tokio::test]
 async fn named_segments_arrive_as_path_match_headers() {
-    let app = TestApp::probe().start();
+    let app = TestApp::probe().start().await;
 
     let resp = app.get("/users/42").await;
 
@@ -49,7 +49,7 @@ async fn named_segments_arrive_as_path_match_headers() {
 
 #[tokio::test]
 async fn requests_carry_every_header_spin_sets() {
-    let app = TestApp::probe().start();
+    let app = TestApp::probe().start().await;
 
     let resp = app.get("/static/a/b?x=1").await;
 
@@ -70,7 +70,7 @@ async fn requests_carry_every_header_spin_sets() {
 
 #[tokio::test]
 async fn a_private_route_is_unreachable_from_outside() {
-    let app = TestApp::probe().start();
+    let app = TestApp::probe().start().await;
 
     // `hidden` is only behind `{ private = true }`: no path reaches it.
     for path in ["/hidden", "/private", "/"] {
@@ -82,7 +82,7 @@ async fn a_private_route_is_unreachable_from_outside() {
 
 #[tokio::test]
 async fn routes_under_spins_reserved_prefix_are_answered_by_the_host() {
-    let app = TestApp::probe().start();
+    let app = TestApp::probe().start().await;
 
     let info = app.get("/.well-known/spin/info").await;
     assert_eq!(info.status, 200);

@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn serve_answers_http_requests_over_tcp() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -6,7 +6,7 @@ use spin_users_component_tests::TestApp;
 
 #[tokio::test]
 async fn register_returns_201_with_location_and_no_secrets() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
 
     let resp = app
         .post_json(
@@ -30,7 +30,7 @@ async fn register_returns_201_with_location_and_no_secrets() {
 
 #[tokio::test]
 async fn register_returns_409_when_the_email_is_taken_in_any_case() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
         .await;
 
@@ -46,7 +46,7 @@ async fn register_returns_409_when_the_email_is_taken_in_any_case() {
 
 #[tokio::test]
 async fn register_returns_422_listing_every_invalid_field() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     let cases = [
         (
             json!({"name": "", "email": "x", "password": "short"}),
@@ -81,7 +81,7 @@ async fn register_returns_422_listing_every_invalid_field() {
 
 #[tokio::test]
 async fn register_rejects_bad_bodies_with_clear_problems() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     let valid =
         json!({"name": "Ada", "email": "ada@example.com", "password": "correct horse"}).to_string();
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
@@ -138,7 +138,7 @@ async fn register_rejects_bad_bodies_with_clear_problems() {
 
 #[tokio::test]
 async fn concurrent_registrations_of_one_email_create_exactly_one_account() {
-    let app = std::sync::Arc::new(TestApp::spin_users().start());
+    let app = std::sync::Arc::new(TestApp::spin_users().start().await);
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let app = app.clone();
@@ -171,7 +171,7 @@ async fn concurrent_registrations_of_one_email_create_exactly_one_account() {
 
 #[tokio::test]
 async fn me_returns_the_callers_account() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     let created = app
         .register("Ada", "ada@example.com", "correct horse")
         .await;
@@ -185,7 +185,7 @@ async fn me_returns_the_callers_account() {
 
 #[tokio::test]
 async fn protected_routes_return_401_with_www_authenticate_without_a_valid_token() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     let cases: [&[(&str, &str)]; 5] = [
         &[],
         &[("authorization", "Basic YWRhOnB3")],
@@ -210,7 +210,7 @@ async fn protected_routes_return_401_with_www_authenticate_without_a_valid_token
 
 #[tokio::test]
 async fn users_by_id_show_others_only_public_fields() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     let ada = app
         .register("Ada", "ada@example.com", "correct horse")
         .await;
@@ -243,7 +243,7 @@ async fn users_by_id_show_others_only_public_fields() {
 
 #[tokio::test]
 async fn users_by_id_return_404_for_unknown_or_malformed_ids() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
         .await;
     let token = app.access_token("ada@example.com", "correct horse").await;
@@ -261,7 +261,7 @@ async fn users_by_id_return_404_for_unknown_or_malformed_ids() {
 
 #[tokio::test]
 async fn users_by_id_require_authentication() {
-    let app = TestApp::spin_users().start();
+    let app = TestApp::spin_users().start().await;
     let ada = app
         .register("Ada", "ada@example.com", "correct horse")
         .await;
@@ -271,4 +271,35 @@ async fn users_by_id_require_authentication() {
         .await;
 
     resp.assert_problem(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn registration_lands_in_the_configured_backend() {
+    let app = TestApp::spin_users().start().await;
+
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+
+    match spin_users_component_tests::backend() {
+        spin_users_component_tests::Backend::Postgres => {
+            let url = app.database_url.as_deref().expect("a PostgreSQL database");
+            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            tokio::spawn(conn);
+            let row = client
+                .query_one("SELECT email FROM users", &[])
+                .await
+                .expect("one user row in PostgreSQL");
+            assert_eq!(row.get::<_, String>(0), "ada@example.com");
+        }
+        spin_users_component_tests::Backend::Sqlite => {
+            let file = std::fs::read(app.dir.path().join("sqlite.db")).expect("SQLite file");
+            let needle = b"ada@example.com";
+            assert!(
+                file.windows(needle.len()).any(|w| w == needle),
+                "row stored in SQLite"
+            );
+        }
+    }
 }

@@ -54,6 +54,55 @@ pub struct TestAppBuilder {
     manifest: PathBuf,
     runtime_config: String,
     environment: HashMap<String, String>,
+    /// The app reads `database_url`, so it follows the selected backend.
+    uses_database_url: bool,
+}
+
+/// Which database the service's tests run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLite database (default).
+    Sqlite,
+    /// PostgreSQL, at the admin URL in `SPIN_USERS_TEST_PG_URL`.
+    Postgres,
+}
+
+/// The backend chosen by `SPIN_USERS_TEST_BACKEND` (`sqlite` or `postgres`).
+pub fn backend() -> Backend {
+    match std::env::var("SPIN_USERS_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        Ok("sqlite") | Err(_) => Backend::Sqlite,
+        Ok(other) => panic!("SPIN_USERS_TEST_BACKEND={other:?}: use sqlite or postgres"),
+    }
+}
+
+/// Prefix of the throw-away databases tests create (scripts/postgres.sh
+/// drops leftovers).
+pub const TEST_DATABASE_PREFIX: &str = "sut_";
+
+/// Creates an empty database for one test and returns its URL.
+async fn fresh_postgres_database() -> Result<String> {
+    let admin = std::env::var("SPIN_USERS_TEST_PG_URL").context(
+        "SPIN_USERS_TEST_PG_URL is not set: run the PostgreSQL suite through `make test` (scripts/postgres.sh prints the URL)",
+    )?;
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .context("connecting to the test PostgreSQL server")?;
+    tokio::spawn(connection);
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random database name: {e}"))?;
+    let name = format!(
+        "{TEST_DATABASE_PREFIX}{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .context("creating the test database")?;
+    let (base, _) = admin
+        .rsplit_once('/')
+        .context("SPIN_USERS_TEST_PG_URL must end with /<database>")?;
+    Ok(format!("{base}/{name}"))
 }
 
 impl TestAppBuilder {
@@ -75,6 +124,22 @@ impl TestAppBuilder {
         self
     }
 
+    /// Uses the data of a running app (its SQLite files and PostgreSQL
+    /// database), like a redeploy with other variables.
+    pub fn sharing_data_with(mut self, other: &TestApp) -> Self {
+        self.runtime_config = format!(
+            "[key_value_store.default]\ntype = \"spin\"\npath = {:?}\n\
+             [sqlite_database.default]\ntype = \"spin\"\npath = {:?}\n",
+            other.dir.path().join("kv.db"),
+            other.dir.path().join("sqlite.db"),
+        );
+        if let Some(url) = &other.database_url {
+            self.environment
+                .insert("SPIN_VARIABLE_DATABASE_URL".into(), url.clone());
+        }
+        self
+    }
+
     /// Uses another manifest (e.g. a modified copy in a temporary directory).
     pub fn manifest(mut self, path: &Path) -> Self {
         self.manifest = path.to_owned();
@@ -82,7 +147,15 @@ impl TestAppBuilder {
     }
 
     /// Loads the app; errors are what `spin up` would refuse to start with.
-    pub fn try_start(self) -> Result<TestApp> {
+    pub async fn try_start(mut self) -> Result<TestApp> {
+        let needs_database = self.uses_database_url
+            && backend() == Backend::Postgres
+            && !self.environment.contains_key("SPIN_VARIABLE_DATABASE_URL");
+        if needs_database {
+            let url = fresh_postgres_database().await?;
+            self.environment
+                .insert("SPIN_VARIABLE_DATABASE_URL".into(), url);
+        }
         let dir = tempfile::tempdir()?;
         let runtime_config = dir.path().join("runtime-config.toml");
         std::fs::write(&runtime_config, &self.runtime_config)?;
@@ -92,16 +165,22 @@ impl TestAppBuilder {
             environment: self.environment,
             compile_cache: Some(compile_cache()),
         };
+        let database_url = options
+            .environment
+            .get("SPIN_VARIABLE_DATABASE_URL")
+            .cloned();
         let app = App::load(shared_engine(), &options)?;
         Ok(TestApp {
             app: Arc::new(app),
             dir,
+            database_url,
         })
     }
 
     /// Loads the app, panicking with the reason if it cannot start.
-    pub fn start(self) -> TestApp {
+    pub async fn start(self) -> TestApp {
         self.try_start()
+            .await
             .unwrap_or_else(|e| panic!("app failed to start: {e:#}"))
     }
 }
@@ -112,6 +191,8 @@ pub struct TestApp {
     pub app: Arc<App>,
     /// Private data directory; removed when the test ends.
     pub dir: tempfile::TempDir,
+    /// The PostgreSQL database, when the app uses one.
+    pub database_url: Option<String>,
 }
 
 /// A signing key for tests only (base64 of bytes 0..32).
@@ -134,8 +215,10 @@ impl TestApp {
 
     /// The service with the production (OWASP) argon2 parameters.
     pub fn spin_users_owasp() -> TestAppBuilder {
-        Self::builder(workspace_root().join("spin.toml"))
-            .env("SPIN_VARIABLE_SIGNING_KEY", TEST_SIGNING_KEY)
+        let mut builder = Self::builder(workspace_root().join("spin.toml"))
+            .env("SPIN_VARIABLE_SIGNING_KEY", TEST_SIGNING_KEY);
+        builder.uses_database_url = true;
+        builder
     }
 
     /// The probe fixture app (`tests/fixtures/probe/spin.toml`); its required
@@ -150,6 +233,7 @@ impl TestApp {
             manifest,
             runtime_config: ISOLATED_RUNTIME_CONFIG.to_owned(),
             environment: HashMap::new(),
+            uses_database_url: false,
         }
     }
 
@@ -317,8 +401,8 @@ impl TestResponse {
 }
 
 /// Context for loading errors in tests that expect failures.
-pub fn start_error(builder: TestAppBuilder) -> String {
-    match builder.try_start().context("starting") {
+pub async fn start_error(builder: TestAppBuilder) -> String {
+    match builder.try_start().await.context("starting") {
         Ok(_) => panic!("the app started but should have been refused"),
         Err(e) => format!("{e:#}"),
     }

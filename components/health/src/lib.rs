@@ -4,9 +4,11 @@
 
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
-use spin_sdk::{key_value, sqlite, variables};
+use spin_sdk::{key_value, variables};
+use spin_users_app::Config;
 use spin_users_domain::{Check, Readiness, ServiceInfo};
 use spin_users_http::{ApiError, json, require_method, respond};
+use spin_users_store::open;
 
 const GET: &[Method] = &[Method::Get];
 
@@ -40,11 +42,19 @@ fn liveness(req: &Request) -> Result<Response, ApiError> {
 }
 
 /// `GET /readyz`: every dependency answers. 200 when ready, otherwise 503
-/// problem+json listing the checks; causes go to the log only.
+/// problem+json listing the checks; causes go to the log only. The
+/// database is the one the service uses: PostgreSQL when `database_url` is
+/// set, the embedded SQLite database otherwise.
 fn readiness(req: &Request) -> Result<Response, ApiError> {
     require_method(req, GET)?;
-    let database =
-        sqlite::Connection::open_default().and_then(|db| db.execute("SELECT 1", &[]).map(drop));
+    let database = Config::load()
+        .map_err(|e| format!("{e:#}"))
+        .and_then(|config| open(config.database_url.as_deref()).map_err(|e| e.to_string()))
+        .and_then(|db| {
+            db.query("SELECT 1", &[])
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
     let cache = key_value::Store::open_default().and_then(|kv| kv.exists("readyz").map(drop));
     if let Err(e) = &database {
         eprintln!("readyz: database check failed: {e}");
@@ -55,7 +65,7 @@ fn readiness(req: &Request) -> Result<Response, ApiError> {
     let readiness = Readiness::new()
         .with(
             "database",
-            Check::from_result(&database, "the SQLite database cannot be opened or queried"),
+            Check::from_result(&database, "the database cannot be opened or queried"),
         )
         .with(
             "key_value",
