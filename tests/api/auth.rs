@@ -214,7 +214,7 @@ async fn forged_expired_and_foreign_tokens_are_rejected() {
     let sign = |issuer: &str, audience: &str, key: &str, at: u64| {
         KeyRing::new(issuer, audience, key, None)
             .expect("key")
-            .issue(id, &roles, at, &mut random.clone())
+            .issue(id, &roles, None, at, &mut random.clone())
             .expect("issue")
             .token
     };

@@ -6,4 +6,5 @@ mod health;
 mod host_interfaces;
 mod routing;
 mod serve;
+mod sessions;
 mod users;

@@ -1,16 +1,19 @@
-//! The `auth` component: `POST /token` (OAuth 2.0 resource-owner password
-//! grant, RFC 6749 §4.3, as form or JSON) and `GET /.well-known/jwks.json`.
-//! Errors on `/token` use RFC 6749 §5.2 bodies because OAuth clients parse
-//! them; everything else is problem+json.
+//! The `auth` component: `POST /token` (OAuth 2.0 password and refresh-token
+//! grants, RFC 6749 §4.3 and §6, as form or JSON), `POST /logout`, and
+//! `GET /.well-known/jwks.json`. Errors on `/token` use RFC 6749 §5.2 bodies
+//! because OAuth clients parse them; everything else is problem+json.
 
 mod oauth;
 
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
-use spin_users_app::{Config, Context, key_ring, password_hasher};
-use spin_users_domain::{AuthError, Password, authenticate};
+use spin_users_app::{Config, Context, authenticate, key_ring, password_hasher};
+use spin_users_domain::{
+    AuthError, FieldError, IssuedRefreshToken, Password, RefreshError, SessionRepository, User,
+    UserRepository, authenticate as check_password, revoke, rotate, start_session,
+};
 use spin_users_http::{ApiError, json, require_method, respond};
-use spin_users_store::SqlUsers;
+use spin_users_store::{SqlSessions, SqlUsers};
 
 use crate::oauth::{OAuthError, TokenRequest};
 
@@ -18,6 +21,7 @@ use crate::oauth::{OAuthError, TokenRequest};
 fn handle(req: Request) -> Response {
     match req.path() {
         "/token" => token(&req),
+        "/logout" => respond(logout(&req)),
         "/.well-known/jwks.json" => respond(jwks(&req)),
         _ => respond(Err(ApiError::NotFound)),
     }
@@ -46,35 +50,122 @@ fn token(req: &Request) -> Response {
 }
 
 fn issue(req: &Request) -> Result<Response, OAuthError> {
-    let TokenRequest::Password { username, password } = oauth::parse(req)?;
+    let request = oauth::parse(req)?;
     let mut ctx = Context::open(&Config::load()?)?;
-    let hasher = password_hasher()?;
-    let keys = key_ring()?;
     let users = SqlUsers::new(ctx.db.as_ref());
-    let password = Password::new(password);
-    let user = authenticate(
-        &users,
-        &hasher,
-        &mut ctx.random,
-        ctx.now,
-        &username,
-        &password,
-    )
-    .map_err(|e| match e {
-        AuthError::InvalidCredentials { reason, .. } => {
-            eprintln!("login failed: {reason}");
-            OAuthError::InvalidGrant
+    let sessions = SqlSessions::new(ctx.db.as_ref());
+    let internal = |e: spin_users_domain::RepoError| OAuthError::Internal(e.into());
+    let (user, refresh) = match request {
+        TokenRequest::Password { username, password } => {
+            let hasher = password_hasher()?;
+            let password = Password::new(password);
+            let user = check_password(
+                &users,
+                &hasher,
+                &mut ctx.random,
+                ctx.now,
+                &username,
+                &password,
+            )
+            .map_err(|e| match e {
+                AuthError::InvalidCredentials { reason, .. } => {
+                    eprintln!("login failed: {reason}");
+                    OAuthError::InvalidGrant
+                }
+                other => OAuthError::Internal(other.into()),
+            })?;
+            let refresh =
+                start_session(&sessions, &user.id, ctx.now, &mut ctx.random).map_err(internal)?;
+            (user, refresh)
         }
-        other => OAuthError::Internal(other.into()),
-    })?;
+        TokenRequest::Refresh { refresh_token } => {
+            let refresh = rotate(&sessions, &refresh_token, ctx.now, &mut ctx.random).map_err(
+                |e| match e {
+                    RefreshError::Storage(e) => internal(e),
+                    other => {
+                        eprintln!("refresh refused: {other}");
+                        OAuthError::InvalidGrant
+                    }
+                },
+            )?;
+            let user = live_user(&users, &sessions, &refresh, ctx.now)?;
+            (user, refresh)
+        }
+    };
     let roles: Vec<String> = user.roles.iter().map(|r| r.as_str().to_owned()).collect();
     let now = u64::try_from(ctx.now).map_err(|e| OAuthError::Internal(e.into()))?;
-    let access = keys
-        .issue(user.id.as_ref(), &roles, now, &mut ctx.random)
+    let access = key_ring()?
+        .issue(
+            user.id.as_ref(),
+            &roles,
+            Some(&refresh.family_id),
+            now,
+            &mut ctx.random,
+        )
         .map_err(|e| OAuthError::Internal(e.into()))?;
     Ok(oauth::token_response(&serde_json::json!({
         "access_token": access.token,
         "token_type": "bearer",
         "expires_in": access.expires_in,
+        "refresh_token": refresh.token,
     })))
+}
+
+/// The owner of a refreshed session, if they may still have tokens; a
+/// deleted or disabled owner ends the session.
+fn live_user(
+    users: &dyn UserRepository,
+    sessions: &dyn SessionRepository,
+    refresh: &IssuedRefreshToken,
+    now: i64,
+) -> Result<User, OAuthError> {
+    let user = users
+        .by_id(&refresh.user_id)
+        .map_err(|e| OAuthError::Internal(e.into()))?;
+    match user {
+        Some(user) if !user.disabled => Ok(user),
+        _ => {
+            sessions
+                .revoke_family(&refresh.family_id, now)
+                .map_err(|e| OAuthError::Internal(e.into()))?;
+            Err(OAuthError::InvalidGrant)
+        }
+    }
+}
+
+/// `POST /logout`: revokes the session of the presented refresh token
+/// (`204` whether or not it was known, as RFC 7009 does); with `?all=true`
+/// and a bearer token, every session of the caller.
+fn logout(req: &Request) -> Result<Response, ApiError> {
+    require_method(req, &[Method::Post])?;
+    let ctx = Context::open(&Config::load()?)?;
+    let sessions = SqlSessions::new(ctx.db.as_ref());
+    let all = req
+        .query()
+        .split('&')
+        .any(|pair| pair == "all=true" || pair == "all=1");
+    if all {
+        let users = SqlUsers::new(ctx.db.as_ref());
+        let user = authenticate(req, &key_ring()?, &users, ctx.now)?;
+        sessions
+            .revoke_user(&user.id, None, ctx.now)
+            .map_err(|e| ApiError::Internal(e.into()))?;
+    } else {
+        let fields = oauth::fields(req).map_err(|e| match e {
+            OAuthError::Internal(cause) => ApiError::Internal(cause),
+            OAuthError::InvalidRequest(why) if why.starts_with("send ") => {
+                ApiError::UnsupportedMediaType {
+                    accept: &["application/x-www-form-urlencoded", "application/json"],
+                }
+            }
+            other => ApiError::InvalidJson(other.to_string()),
+        })?;
+        let token = fields.refresh_token.ok_or_else(|| {
+            ApiError::Validation(
+                FieldError::new("refresh_token", "required", "the refresh token to revoke").into(),
+            )
+        })?;
+        revoke(&sessions, &token, ctx.now).map_err(|e| ApiError::Internal(e.into()))?;
+    }
+    Ok(Response::builder().status(204).build())
 }

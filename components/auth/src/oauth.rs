@@ -14,6 +14,11 @@ pub enum TokenRequest {
         /// The password.
         password: String,
     },
+    /// `grant_type=refresh_token` (RFC 6749 §6).
+    Refresh {
+        /// The refresh token.
+        refresh_token: String,
+    },
 }
 
 /// RFC 6749 §5.2 errors (plus an internal failure, answered as a 500).
@@ -38,11 +43,15 @@ impl OAuthError {
     pub fn into_response(self) -> Response {
         let (status, error, description) = match &self {
             Self::InvalidRequest(why) => (400, "invalid_request", *why),
-            Self::InvalidGrant => (400, "invalid_grant", "The email or password is incorrect."),
+            Self::InvalidGrant => (
+                400,
+                "invalid_grant",
+                "The credentials or refresh token are not valid.",
+            ),
             Self::UnsupportedGrantType => (
                 400,
                 "unsupported_grant_type",
-                "Supported grant types: password.",
+                "Supported grant types: password, refresh_token.",
             ),
             Self::Internal(cause) => {
                 eprintln!("token endpoint failed: {cause:#}");
@@ -69,34 +78,33 @@ pub fn token_response(body: &serde_json::Value) -> Response {
         .build()
 }
 
-#[derive(Deserialize)]
-struct Fields {
+/// The parameters of `/token` and `/logout` bodies.
+#[derive(Deserialize, Default)]
+pub struct Fields {
     grant_type: Option<String>,
     username: Option<String>,
     email: Option<String>,
     password: Option<String>,
+    /// The refresh token (token grant and logout).
+    pub refresh_token: Option<String>,
 }
 
-/// Parses the body as `application/x-www-form-urlencoded` or JSON.
-pub fn parse(req: &Request) -> Result<TokenRequest, OAuthError> {
+/// Reads the body as `application/x-www-form-urlencoded` or JSON.
+pub fn fields(req: &Request) -> Result<Fields, OAuthError> {
     let body = req.body();
     if body.len() > MAX_BODY_BYTES {
         return Err(OAuthError::InvalidRequest("the request body is too large"));
     }
-    let fields = match media_type(req).as_deref() {
+    match media_type(req).as_deref() {
         Some("application/x-www-form-urlencoded") => {
-            let mut fields = Fields {
-                grant_type: None,
-                username: None,
-                email: None,
-                password: None,
-            };
+            let mut fields = Fields::default();
             for (key, value) in form_urlencoded::parse(body) {
                 let slot = match key.as_ref() {
                     "grant_type" => &mut fields.grant_type,
                     "username" => &mut fields.username,
                     "email" => &mut fields.email,
                     "password" => &mut fields.password,
+                    "refresh_token" => &mut fields.refresh_token,
                     _ => continue,
                 };
                 // RFC 6749 §3.2: parameters must not be repeated.
@@ -104,27 +112,37 @@ pub fn parse(req: &Request) -> Result<TokenRequest, OAuthError> {
                     return Err(OAuthError::InvalidRequest("a parameter is repeated"));
                 }
             }
-            fields
+            Ok(fields)
         }
-        Some("application/json") => parse_json(body)
-            .map_err(|_| OAuthError::InvalidRequest("the body is not valid JSON"))?,
-        _ => {
-            return Err(OAuthError::InvalidRequest(
-                "send application/x-www-form-urlencoded or application/json",
-            ));
+        Some("application/json") => {
+            parse_json(body).map_err(|_| OAuthError::InvalidRequest("the body is not valid JSON"))
         }
-    };
-    match fields.grant_type.as_deref() {
-        Some("password") => {}
-        Some(_) => return Err(OAuthError::UnsupportedGrantType),
-        None => return Err(OAuthError::InvalidRequest("grant_type is required")),
+        _ => Err(OAuthError::InvalidRequest(
+            "send application/x-www-form-urlencoded or application/json",
+        )),
     }
-    let username = fields
-        .username
-        .or(fields.email)
-        .ok_or(OAuthError::InvalidRequest("username is required"))?;
-    let password = fields
-        .password
-        .ok_or(OAuthError::InvalidRequest("password is required"))?;
-    Ok(TokenRequest::Password { username, password })
+}
+
+/// Parses a token request.
+pub fn parse(req: &Request) -> Result<TokenRequest, OAuthError> {
+    let fields = fields(req)?;
+    match fields.grant_type.as_deref() {
+        Some("password") => {
+            let username = fields
+                .username
+                .or(fields.email)
+                .ok_or(OAuthError::InvalidRequest("username is required"))?;
+            let password = fields
+                .password
+                .ok_or(OAuthError::InvalidRequest("password is required"))?;
+            Ok(TokenRequest::Password { username, password })
+        }
+        Some("refresh_token") => Ok(TokenRequest::Refresh {
+            refresh_token: fields
+                .refresh_token
+                .ok_or(OAuthError::InvalidRequest("refresh_token is required"))?,
+        }),
+        Some(_) => Err(OAuthError::UnsupportedGrantType),
+        None => Err(OAuthError::InvalidRequest("grant_type is required")),
+    }
 }

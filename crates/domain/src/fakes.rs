@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::email::Email;
+use crate::sessions::{SessionRepository, StoredRefreshToken};
 use crate::user::{RepoError, User, UserId, UserRepository};
 
 /// Users in a map; `calls` counts every repository call.
@@ -56,5 +57,72 @@ impl UserRepository for InMemoryUsers {
             user.version += 1;
         }
         Ok(())
+    }
+}
+
+/// Refresh tokens in a map, with the same atomic-claim contract as SQL.
+#[derive(Debug, Default)]
+pub struct InMemorySessions {
+    tokens: RefCell<BTreeMap<String, StoredRefreshToken>>,
+}
+
+impl InMemorySessions {
+    /// Every stored token.
+    pub fn all(&self) -> Vec<StoredRefreshToken> {
+        self.tokens.borrow().values().cloned().collect()
+    }
+}
+
+impl SessionRepository for InMemorySessions {
+    fn insert(&self, token: &StoredRefreshToken) -> Result<(), RepoError> {
+        self.tokens
+            .borrow_mut()
+            .insert(token.token_hash.clone(), token.clone());
+        Ok(())
+    }
+
+    fn claim(&self, token_hash: &str, now: i64) -> Result<Option<StoredRefreshToken>, RepoError> {
+        let mut tokens = self.tokens.borrow_mut();
+        match tokens.get_mut(token_hash) {
+            Some(t) if t.rotated_at.is_none() && t.revoked_at.is_none() && t.expires_at > now => {
+                t.rotated_at = Some(now);
+                Ok(Some(t.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn find(&self, token_hash: &str) -> Result<Option<StoredRefreshToken>, RepoError> {
+        Ok(self.tokens.borrow().get(token_hash).cloned())
+    }
+
+    fn revoke_family(&self, family_id: &str, now: i64) -> Result<u64, RepoError> {
+        let mut count = 0;
+        for t in self.tokens.borrow_mut().values_mut() {
+            if t.family_id == family_id && t.revoked_at.is_none() {
+                t.revoked_at = Some(now);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    fn revoke_user(
+        &self,
+        user_id: &UserId,
+        except_family: Option<&str>,
+        now: i64,
+    ) -> Result<u64, RepoError> {
+        let mut count = 0;
+        for t in self.tokens.borrow_mut().values_mut() {
+            if &t.user_id == user_id
+                && Some(t.family_id.as_str()) != except_family
+                && t.revoked_at.is_none()
+            {
+                t.revoked_at = Some(now);
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 }

@@ -18,6 +18,7 @@ mod name;
 mod password;
 mod random;
 mod service;
+mod sessions;
 mod time;
 mod tokens;
 mod user;
@@ -33,6 +34,10 @@ pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
 pub use random::testing;
 pub use random::{Random, SystemRandom};
 pub use service::ServiceInfo;
+pub use sessions::{
+    IssuedRefreshToken, REFRESH_TOKEN_TTL_SECS, REUSE_GRACE_SECS, RefreshError, SessionRepository,
+    StoredRefreshToken, hash_token, revoke, rotate, start_session,
+};
 pub use time::rfc3339;
 pub use tokens::{
     ACCESS_TOKEN_TTL_SECS, AccessToken, IssuedToken, KeyRing, RoleClaims, TokenError,

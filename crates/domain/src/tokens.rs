@@ -49,6 +49,9 @@ pub enum TokenError {
 pub struct RoleClaims {
     /// Role names, e.g. `["user"]` or `["user", "admin"]`.
     pub roles: Vec<String>,
+    /// The session (refresh-token family) the token was issued in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// A verified access token.
@@ -60,6 +63,8 @@ pub struct AccessToken {
     pub roles: Vec<String>,
     /// Token id (`jti`).
     pub token_id: String,
+    /// Session (`sid`), when issued with one.
+    pub session_id: Option<String>,
     /// Expiry, seconds since the epoch.
     pub expires_at: u64,
 }
@@ -162,6 +167,7 @@ impl KeyRing {
         &self,
         subject: &str,
         roles: &[String],
+        session_id: Option<&str>,
         now: u64,
         random: &mut dyn Random,
     ) -> Result<IssuedToken, TokenError> {
@@ -171,6 +177,7 @@ impl KeyRing {
         let mut claims = Claims::with_custom_claims(
             RoleClaims {
                 roles: roles.to_vec(),
+                sid: session_id.map(str::to_owned),
             },
             Duration::from_secs(ACCESS_TOKEN_TTL_SECS),
         )
@@ -235,6 +242,7 @@ impl KeyRing {
             subject,
             roles: claims.custom.roles,
             token_id: claims.jwt_id.unwrap_or_default(),
+            session_id: claims.custom.sid,
             expires_at,
         })
     }
@@ -273,9 +281,15 @@ mod tests {
     }
 
     fn issue(ring: &KeyRing, now: u64) -> String {
-        ring.issue("user-1", &["user".into()], now, &mut SeededRandom::new(3))
-            .expect("issue")
-            .token
+        ring.issue(
+            "user-1",
+            &["user".into()],
+            Some("s1"),
+            now,
+            &mut SeededRandom::new(3),
+        )
+        .expect("issue")
+        .token
     }
 
     fn b64(json: &str) -> String {
@@ -289,6 +303,7 @@ mod tests {
             .issue(
                 "user-1",
                 &["user".into(), "admin".into()],
+                Some("s1"),
                 NOW,
                 &mut SeededRandom::new(1),
             )
@@ -299,6 +314,7 @@ mod tests {
         assert_eq!(token.roles, vec!["user".to_string(), "admin".to_string()]);
         assert_eq!(token.expires_at, NOW + 900);
         assert!(!token.token_id.is_empty());
+        assert_eq!(token.session_id.as_deref(), Some("s1"));
     }
 
     #[test]

@@ -11,11 +11,13 @@
 #![deny(unsafe_code)]
 
 mod migrations;
+mod sessions;
 mod spin;
 mod sql;
 mod users;
 
 pub use migrations::{MIGRATIONS, migrate, with_schema};
+pub use sessions::SqlSessions;
 pub use spin::{SpinPostgres, SpinSqlite, open};
 pub use sql::{Connection, DbError, Dialect, Rows, Value};
 pub use users::SqlUsers;

@@ -20,10 +20,11 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first. Never edit a released one: add a new version.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "users",
-    sqlite: &["CREATE TABLE IF NOT EXISTS users (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "users",
+        sqlite: &["CREATE TABLE IF NOT EXISTS users (
             id TEXT PRIMARY KEY,
             email TEXT NOT NULL UNIQUE,
             name TEXT NOT NULL,
@@ -34,7 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             updated_at INTEGER NOT NULL,
             version INTEGER NOT NULL
         )"],
-    postgres: &["CREATE TABLE IF NOT EXISTS users (
+        postgres: &["CREATE TABLE IF NOT EXISTS users (
             id TEXT PRIMARY KEY,
             email TEXT NOT NULL UNIQUE,
             name TEXT NOT NULL,
@@ -45,7 +46,38 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             updated_at BIGINT NOT NULL,
             version BIGINT NOT NULL
         )"],
-}];
+    },
+    Migration {
+        version: 2,
+        description: "refresh tokens",
+        sqlite: &[
+            "CREATE TABLE IF NOT EXISTS refresh_tokens (
+            token_hash TEXT PRIMARY KEY,
+            family_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            rotated_at INTEGER,
+            revoked_at INTEGER
+        )",
+            "CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens (family_id)",
+            "CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id)",
+        ],
+        postgres: &[
+            "CREATE TABLE IF NOT EXISTS refresh_tokens (
+            token_hash TEXT PRIMARY KEY,
+            family_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            rotated_at BIGINT,
+            revoked_at BIGINT
+        )",
+            "CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens (family_id)",
+            "CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id)",
+        ],
+    },
+];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.
 const PG_MIGRATION_LOCK: i64 = 0x5350_494e_5553_0001;
@@ -139,7 +171,7 @@ mod tests {
     #[test]
     fn migrations_apply_once_and_record_their_versions() {
         let db = NativeSqlite::in_memory();
-        assert_eq!(migrate(&db).expect("first run"), vec![1]);
+        assert_eq!(migrate(&db).expect("first run"), vec![1, 2]);
         assert_eq!(migrate(&db).expect("second run"), Vec::<i64>::new());
         let rows = db
             .query("SELECT count(*) FROM schema_migrations", &[])

@@ -1,0 +1,155 @@
+//! [`SessionRepository`] over SQL: refresh tokens by hash, claimed with one
+//! conditional `UPDATE … RETURNING` so concurrent refreshes cannot both win.
+
+use spin_users_domain::{RepoError, SessionRepository, StoredRefreshToken, UserId};
+
+use crate::migrations::with_schema;
+use crate::sql::{Connection, DbError, Rows, Value, int, opt_int, text};
+
+const COLUMNS: &str =
+    "token_hash, family_id, user_id, created_at, expires_at, rotated_at, revoked_at";
+
+/// Refresh tokens stored in the `refresh_tokens` table.
+pub struct SqlSessions<'a> {
+    conn: &'a dyn Connection,
+}
+
+impl<'a> SqlSessions<'a> {
+    /// Sessions on `conn`.
+    pub fn new(conn: &'a dyn Connection) -> Self {
+        Self { conn }
+    }
+
+    fn rows(&self, sql: &str, params: &[Value]) -> Result<Rows, RepoError> {
+        with_schema(self.conn, || self.conn.query(sql, params))
+            .map_err(|e| RepoError::Storage(e.to_string()))
+    }
+}
+
+fn first(rows: &Rows) -> Result<Option<StoredRefreshToken>, RepoError> {
+    let Some(row) = rows.rows.first() else {
+        return Ok(None);
+    };
+    let parse = || -> Result<StoredRefreshToken, DbError> {
+        Ok(StoredRefreshToken {
+            token_hash: text(row, 0)?,
+            family_id: text(row, 1)?,
+            user_id: UserId::parse(&text(row, 2)?)
+                .ok_or_else(|| DbError::Other("stored user id is not a UUID".into()))?,
+            created_at: int(row, 3)?,
+            expires_at: int(row, 4)?,
+            rotated_at: opt_int(row, 5)?,
+            revoked_at: opt_int(row, 6)?,
+        })
+    };
+    parse()
+        .map(Some)
+        .map_err(|e| RepoError::Storage(e.to_string()))
+}
+
+impl SessionRepository for SqlSessions<'_> {
+    fn insert(&self, token: &StoredRefreshToken) -> Result<(), RepoError> {
+        self.rows(
+            &format!(
+                "INSERT INTO refresh_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL)"
+            ),
+            &[
+                Value::Text(token.token_hash.clone()),
+                Value::Text(token.family_id.clone()),
+                Value::Text(token.user_id.to_string()),
+                Value::Int(token.created_at),
+                Value::Int(token.expires_at),
+            ],
+        )
+        .map(drop)
+    }
+
+    fn claim(&self, token_hash: &str, now: i64) -> Result<Option<StoredRefreshToken>, RepoError> {
+        let rows = self.rows(
+            &format!(
+                "UPDATE refresh_tokens SET rotated_at = $2
+                 WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+                 RETURNING {COLUMNS}"
+            ),
+            &[Value::Text(token_hash.to_owned()), Value::Int(now)],
+        )?;
+        first(&rows)
+    }
+
+    fn find(&self, token_hash: &str) -> Result<Option<StoredRefreshToken>, RepoError> {
+        let rows = self.rows(
+            &format!("SELECT {COLUMNS} FROM refresh_tokens WHERE token_hash = $1"),
+            &[Value::Text(token_hash.to_owned())],
+        )?;
+        first(&rows)
+    }
+
+    fn revoke_family(&self, family_id: &str, now: i64) -> Result<u64, RepoError> {
+        let rows = self.rows(
+            "UPDATE refresh_tokens SET revoked_at = $2
+             WHERE family_id = $1 AND revoked_at IS NULL RETURNING token_hash",
+            &[Value::Text(family_id.to_owned()), Value::Int(now)],
+        )?;
+        Ok(rows.rows.len() as u64)
+    }
+
+    fn revoke_user(
+        &self,
+        user_id: &UserId,
+        except_family: Option<&str>,
+        now: i64,
+    ) -> Result<u64, RepoError> {
+        let rows = self.rows(
+            "UPDATE refresh_tokens SET revoked_at = $2
+             WHERE user_id = $1 AND revoked_at IS NULL AND family_id <> $3 RETURNING token_hash",
+            &[
+                Value::Text(user_id.to_string()),
+                Value::Int(now),
+                Value::Text(except_family.unwrap_or_default().to_owned()),
+            ],
+        )?;
+        Ok(rows.rows.len() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::native::NativeSqlite;
+    use spin_users_domain::testing::SeededRandom;
+    use spin_users_domain::{RefreshError, rotate, start_session};
+
+    #[test]
+    fn the_rotation_rules_hold_on_sqlite() {
+        let db = NativeSqlite::in_memory();
+        let sessions = SqlSessions::new(&db);
+        let mut random = SeededRandom::new(1);
+        let user = UserId::generate(&mut random);
+        let first = start_session(&sessions, &user, 0, &mut random).expect("start");
+        let second = rotate(&sessions, &first.token, 100, &mut random).expect("rotate");
+        assert_eq!(second.family_id, first.family_id);
+        let replay = rotate(&sessions, &first.token, 200, &mut random);
+        assert!(matches!(replay, Err(RefreshError::Reused { .. })));
+        assert!(
+            rotate(&sessions, &second.token, 201, &mut random).is_err(),
+            "family revoked"
+        );
+    }
+
+    #[test]
+    fn a_token_can_be_claimed_once() {
+        let db = NativeSqlite::in_memory();
+        let sessions = SqlSessions::new(&db);
+        let mut random = SeededRandom::new(2);
+        let user = UserId::generate(&mut random);
+        let issued = start_session(&sessions, &user, 0, &mut random).expect("start");
+        let hash = spin_users_domain::hash_token(&issued.token);
+        assert!(sessions.claim(&hash, 1).expect("claim").is_some());
+        assert!(
+            sessions.claim(&hash, 1).expect("claim").is_none(),
+            "second claim loses"
+        );
+        let stored = sessions.find(&hash).expect("find").expect("exists");
+        assert_eq!(stored.rotated_at, Some(1));
+    }
+}

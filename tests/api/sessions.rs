@@ -1,0 +1,174 @@
+//! Refresh tokens and logout: rotation, reuse detection, the grace window
+//! for concurrent refreshes, and revocation.
+
+use http::Method;
+use serde_json::json;
+use spin_users_component_tests::{TestApp, TestResponse, urlencode};
+
+async fn refresh(app: &TestApp, token: &str) -> TestResponse {
+    let body = format!(
+        "grant_type=refresh_token&refresh_token={}",
+        urlencode(token)
+    );
+    app.request(
+        Method::POST,
+        "/token",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        body,
+    )
+    .await
+}
+
+async fn logged_in(app: &TestApp) -> serde_json::Value {
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let resp = app.login("ada@example.com", "correct horse").await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    resp.json()
+}
+
+fn refresh_token(body: &serde_json::Value) -> String {
+    body["refresh_token"]
+        .as_str()
+        .expect("refresh_token")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn login_returns_an_opaque_256_bit_refresh_token() {
+    let app = TestApp::spin_users().start().await;
+
+    let body = logged_in(&app).await;
+
+    let token = refresh_token(&body);
+    assert_eq!(token.len(), 43, "32 bytes, base64url");
+    assert_eq!(token.split('.').count(), 1, "not a JWT");
+}
+
+#[tokio::test]
+async fn a_refresh_rotates_the_token_and_issues_a_working_access_token() {
+    let app = TestApp::spin_users().start().await;
+    let first = logged_in(&app).await;
+
+    let resp = refresh(&app, &refresh_token(&first)).await;
+
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let second = resp.json();
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    let access = second["access_token"].as_str().expect("access token");
+    assert_eq!(app.get_with_token("/users/me", access).await.status, 200);
+    assert_eq!(
+        refresh(&app, &refresh_token(&second)).await.status,
+        200,
+        "the new token works"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_refreshes_with_one_token_all_get_valid_answers() {
+    let app = std::sync::Arc::new(TestApp::spin_users().start().await);
+    let token = refresh_token(&logged_in(&app).await);
+
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let app = app.clone();
+            let token = token.clone();
+            tokio::spawn(async move { refresh(&app, &token).await })
+        })
+        .collect();
+    let mut new_tokens = Vec::new();
+    for task in tasks {
+        let resp = task.await.expect("task");
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        new_tokens.push(refresh_token(&resp.json()));
+    }
+
+    for token in new_tokens {
+        assert_eq!(
+            refresh(&app, &token).await.status,
+            200,
+            "no family was revoked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_and_garbage_refresh_tokens_get_invalid_grant() {
+    let app = TestApp::spin_users().start().await;
+    logged_in(&app).await;
+
+    for token in ["nope", "x".repeat(5000).as_str(), "' OR 1=1 --"] {
+        let resp = refresh(&app, token).await;
+
+        assert_eq!(resp.status, 400);
+        assert_eq!(resp.json()["error"], "invalid_grant");
+    }
+}
+
+#[tokio::test]
+async fn logout_revokes_the_presented_session_only() {
+    let app = TestApp::spin_users().start().await;
+    let phone = logged_in(&app).await;
+    let laptop = app.login("ada@example.com", "correct horse").await.json();
+
+    let resp = app
+        .post_json("/logout", &json!({"refresh_token": refresh_token(&phone)}))
+        .await;
+
+    assert_eq!(resp.status, 204, "{}", resp.text());
+    assert_eq!(refresh(&app, &refresh_token(&phone)).await.status, 400);
+    assert_eq!(refresh(&app, &refresh_token(&laptop)).await.status, 200);
+    let again = app
+        .post_json("/logout", &json!({"refresh_token": "unknown"}))
+        .await;
+    assert_eq!(again.status, 204, "unknown tokens answer the same");
+}
+
+#[tokio::test]
+async fn logout_all_revokes_every_session_of_the_caller() {
+    let app = TestApp::spin_users().start().await;
+    let phone = logged_in(&app).await;
+    let laptop = app.login("ada@example.com", "correct horse").await.json();
+    let access = phone["access_token"].as_str().expect("access").to_owned();
+
+    let resp = app
+        .request(
+            Method::POST,
+            "/logout?all=true",
+            &[("authorization", &format!("Bearer {access}"))],
+            "",
+        )
+        .await;
+
+    assert_eq!(resp.status, 204, "{}", resp.text());
+    assert_eq!(refresh(&app, &refresh_token(&phone)).await.status, 400);
+    assert_eq!(refresh(&app, &refresh_token(&laptop)).await.status, 400);
+}
+
+#[tokio::test]
+async fn logout_all_requires_a_valid_access_token() {
+    let app = TestApp::spin_users().start().await;
+    logged_in(&app).await;
+
+    let resp = app.request(Method::POST, "/logout?all=true", &[], "").await;
+
+    resp.assert_problem(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn logout_without_a_token_is_a_clear_client_error() {
+    let app = TestApp::spin_users().start().await;
+
+    let missing = app.post_json("/logout", &json!({})).await;
+    let wrong_type = app
+        .request(
+            Method::POST,
+            "/logout",
+            &[("content-type", "text/plain")],
+            "x",
+        )
+        .await;
+
+    missing.assert_problem(422, "validation-failed");
+    wrong_type.assert_problem(415, "unsupported-media-type");
+}
