@@ -1,6 +1,7 @@
 //! Component tests: the built `.wasm` files under the wasmtime host, with
 //! real SQLite files behind the Spin interfaces. One module per area.
 
+mod audit;
 mod auth;
 mod health;
 mod host_interfaces;

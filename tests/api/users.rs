@@ -280,26 +280,12 @@ async fn registration_lands_in_the_configured_backend() {
     app.register("Ada", "ada@example.com", "correct horse")
         .await;
 
-    match spin_users_component_tests::backend() {
-        spin_users_component_tests::Backend::Postgres => {
-            let url = app.database_url.as_deref().expect("a PostgreSQL database");
-            let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .expect("connect");
-            tokio::spawn(conn);
-            let row = client
-                .query_one("SELECT email FROM users", &[])
-                .await
-                .expect("one user row in PostgreSQL");
-            assert_eq!(row.get::<_, String>(0), "ada@example.com");
-        }
-        spin_users_component_tests::Backend::Sqlite => {
-            let file = std::fs::read(app.dir.path().join("sqlite.db")).expect("SQLite file");
-            let needle = b"ada@example.com";
-            assert!(
-                file.windows(needle.len()).any(|w| w == needle),
-                "row stored in SQLite"
-            );
-        }
-    }
+    // `query_db` reads PostgreSQL when the app was given a database URL,
+    // the SQLite file otherwise: a silent fallback would find no row.
+    assert_eq!(
+        app.database_url.is_some(),
+        spin_users_component_tests::backend() == spin_users_component_tests::Backend::Postgres
+    );
+    let rows = app.query_db("SELECT email FROM users").await;
+    assert_eq!(rows, vec![vec![Some("ada@example.com".to_string())]]);
 }

@@ -338,6 +338,54 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Runs a statement against the app's database, whichever backend it
+    /// uses, returning every column as text (NULL as `None`). Tests use it to
+    /// inspect stored rows and to move stored times into the past.
+    pub async fn query_db(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        match &self.database_url {
+            Some(url) => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .expect("connect to the test database");
+                tokio::spawn(conn);
+                let rows = client.simple_query(sql).await.expect("query");
+                rows.iter()
+                    .filter_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                            (0..row.len())
+                                .map(|i| row.get(i).map(str::to_owned))
+                                .collect(),
+                        ),
+                        _ => None,
+                    })
+                    .collect()
+            }
+            None => {
+                let db = rusqlite::Connection::open(self.dir.path().join("sqlite.db"))
+                    .expect("open the test SQLite database");
+                let mut stmt = db.prepare(sql).expect("prepare");
+                let width = stmt.column_count();
+                stmt.query_map([], |row| {
+                    (0..width)
+                        .map(|i| {
+                            Ok(match row.get::<_, rusqlite::types::Value>(i)? {
+                                rusqlite::types::Value::Null => None,
+                                rusqlite::types::Value::Integer(n) => Some(n.to_string()),
+                                rusqlite::types::Value::Text(t) => Some(t),
+                                other => Some(format!("{other:?}")),
+                            })
+                        })
+                        .collect()
+                })
+                .expect("query")
+                .collect::<Result<_, _>>()
+                .expect("rows")
+            }
+        }
+    }
+}
+
 /// Percent-encodes a form value.
 pub fn urlencode(value: &str) -> String {
     value

@@ -7,10 +7,11 @@ mod oauth;
 
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
-use spin_users_app::{Config, Context, authenticate, key_ring, password_hasher};
+use spin_users_app::{Config, Context, audit, authenticate, key_ring, password_hasher};
 use spin_users_domain::{
-    AuthError, FieldError, IssuedRefreshToken, Password, RefreshError, SessionRepository, User,
-    UserRepository, authenticate as check_password, revoke, rotate, start_session,
+    AuditEvent, AuthError, FieldError, IssuedRefreshToken, Password, RefreshError,
+    SessionRepository, User, UserRepository, authenticate as check_password, revoke, rotate,
+    start_session,
 };
 use spin_users_http::{ApiError, json, require_method, respond};
 use spin_users_store::{SqlSessions, SqlUsers};
@@ -68,12 +69,14 @@ fn issue(req: &Request) -> Result<Response, OAuthError> {
                 &password,
             )
             .map_err(|e| match e {
-                AuthError::InvalidCredentials { reason, .. } => {
-                    eprintln!("login failed: {reason}");
+                AuthError::InvalidCredentials { reason, user_id } => {
+                    let event = AuditEvent::LoginFailed;
+                    audit(&ctx, req, event, user_id.as_ref(), Some(reason));
                     OAuthError::InvalidGrant
                 }
                 other => OAuthError::Internal(other.into()),
             })?;
+            audit(&ctx, req, AuditEvent::LoginSucceeded, Some(&user.id), None);
             let refresh =
                 start_session(&sessions, &user.id, ctx.now, &mut ctx.random).map_err(internal)?;
             (user, refresh)
@@ -82,8 +85,14 @@ fn issue(req: &Request) -> Result<Response, OAuthError> {
             let refresh = rotate(&sessions, &refresh_token, ctx.now, &mut ctx.random).map_err(
                 |e| match e {
                     RefreshError::Storage(e) => internal(e),
-                    other => {
-                        eprintln!("refresh refused: {other}");
+                    RefreshError::Reused { family_id, user_id } => {
+                        let detail = format!("family {family_id} revoked");
+                        let event = AuditEvent::RefreshTokenReused;
+                        audit(&ctx, req, event, Some(&user_id), Some(&detail));
+                        OAuthError::InvalidGrant
+                    }
+                    RefreshError::Invalid(why) => {
+                        eprintln!("refresh refused: {why}");
                         OAuthError::InvalidGrant
                     }
                 },
@@ -150,6 +159,13 @@ fn logout(req: &Request) -> Result<Response, ApiError> {
         sessions
             .revoke_user(&user.id, None, ctx.now)
             .map_err(|e| ApiError::Internal(e.into()))?;
+        audit(
+            &ctx,
+            req,
+            AuditEvent::LoggedOut,
+            Some(&user.id),
+            Some("all sessions"),
+        );
     } else {
         let fields = oauth::fields(req).map_err(|e| match e {
             OAuthError::Internal(cause) => ApiError::Internal(cause),
@@ -165,7 +181,17 @@ fn logout(req: &Request) -> Result<Response, ApiError> {
                 FieldError::new("refresh_token", "required", "the refresh token to revoke").into(),
             )
         })?;
-        revoke(&sessions, &token, ctx.now).map_err(|e| ApiError::Internal(e.into()))?;
+        let revoked =
+            revoke(&sessions, &token, ctx.now).map_err(|e| ApiError::Internal(e.into()))?;
+        if let Some(session) = revoked {
+            audit(
+                &ctx,
+                req,
+                AuditEvent::LoggedOut,
+                Some(&session.user_id),
+                None,
+            );
+        }
     }
     Ok(Response::builder().status(204).build())
 }

@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
-use spin_users_app::{Config, Context, authenticate, key_ring, password_hasher};
+use spin_users_app::{Config, Context, audit, authenticate, key_ring, password_hasher};
 use spin_users_domain::{
-    Password, RegisterError, Registration, Role, User, UserId, register, rfc3339,
+    AuditEvent, Password, RegisterError, Registration, Role, User, UserId, register, rfc3339,
 };
 use spin_users_http::{ApiError, json, read_json, require_method, respond};
 use spin_users_store::SqlUsers;
@@ -103,6 +103,7 @@ fn create(req: &Request) -> Result<Response, ApiError> {
         RegisterError::EmailTaken => ApiError::EmailTaken,
         other => ApiError::Internal(other.into()),
     })?;
+    audit(&ctx, req, AuditEvent::Registered, Some(&user.id), None);
     let mut response = json(201, &private_view(&user))?;
     response.set_header("location", format!("/users/{}", user.id));
     Ok(response)

@@ -7,8 +7,10 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod audit;
 mod auth;
 mod config;
 
+pub use audit::{audit, client_ip};
 pub use auth::authenticate;
 pub use config::{Config, Context, key_ring, password_hasher};

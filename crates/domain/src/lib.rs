@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 mod accounts;
+mod audit;
 mod email;
 #[cfg(any(test, feature = "testing"))]
 pub mod fakes;
@@ -25,6 +26,7 @@ mod user;
 mod validation;
 
 pub use accounts::{AuthError, RegisterError, Registration, authenticate, register};
+pub use audit::{AuditEntry, AuditEvent, AuditLog};
 pub use email::{Email, MAX_EMAIL_BYTES};
 pub use hashing::{HashError, HashParams, OWASP_PARAMS, PasswordHasher, Verification};
 pub use health::{Check, CheckStatus, Readiness};

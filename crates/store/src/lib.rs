@@ -10,12 +10,14 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod audit;
 mod migrations;
 mod sessions;
 mod spin;
 mod sql;
 mod users;
 
+pub use audit::SqlAudit;
 pub use migrations::{MIGRATIONS, migrate, with_schema};
 pub use sessions::SqlSessions;
 pub use spin::{SpinPostgres, SpinSqlite, open};

@@ -77,6 +77,32 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id)",
         ],
     },
+    Migration {
+        version: 3,
+        description: "audit log",
+        sqlite: &[
+            "CREATE TABLE IF NOT EXISTS audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at INTEGER NOT NULL,
+            event TEXT NOT NULL,
+            user_id TEXT,
+            client_ip TEXT,
+            detail TEXT
+        )",
+            "CREATE INDEX IF NOT EXISTS audit_log_user ON audit_log (user_id, at)",
+        ],
+        postgres: &[
+            "CREATE TABLE IF NOT EXISTS audit_log (
+            id BIGSERIAL PRIMARY KEY,
+            at BIGINT NOT NULL,
+            event TEXT NOT NULL,
+            user_id TEXT,
+            client_ip TEXT,
+            detail TEXT
+        )",
+            "CREATE INDEX IF NOT EXISTS audit_log_user ON audit_log (user_id, at)",
+        ],
+    },
 ];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.
@@ -171,7 +197,7 @@ mod tests {
     #[test]
     fn migrations_apply_once_and_record_their_versions() {
         let db = NativeSqlite::in_memory();
-        assert_eq!(migrate(&db).expect("first run"), vec![1, 2]);
+        assert_eq!(migrate(&db).expect("first run"), vec![1, 2, 3]);
         assert_eq!(migrate(&db).expect("second run"), Vec::<i64>::new());
         let rows = db
             .query("SELECT count(*) FROM schema_migrations", &[])

@@ -1,0 +1,55 @@
+//! The audit trail: security-relevant events, kept in the database.
+
+use crate::user::{RepoError, UserId};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    /// An account was created.
+    Registered,
+    /// A password login succeeded.
+    LoginSucceeded,
+    /// A password login failed (the detail says why).
+    LoginFailed,
+    /// A rotated refresh token was used again; its family was revoked.
+    RefreshTokenReused,
+    /// A session, or all of a user's sessions, ended by logout.
+    LoggedOut,
+    /// An account was locked after repeated failed logins.
+    LockedOut,
+}
+
+impl AuditEvent {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::RefreshTokenReused => "refresh_token_reused",
+            Self::LoggedOut => "logged_out",
+            Self::LockedOut => "locked_out",
+        }
+    }
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Seconds since the epoch.
+    pub at: i64,
+    /// What happened.
+    pub event: AuditEvent,
+    /// The account concerned, when known.
+    pub user_id: Option<UserId>,
+    /// The client's IP address, when known.
+    pub client_ip: Option<String>,
+    /// A short machine-readable reason (never a secret).
+    pub detail: Option<String>,
+}
+
+/// Append-only storage of audit records.
+pub trait AuditLog {
+    /// Appends `entry`.
+    fn record(&self, entry: &AuditEntry) -> Result<(), RepoError>;
+}
