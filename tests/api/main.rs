@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod health;
 mod host_interfaces;
+mod limits;
 mod routing;
 mod serve;
 mod sessions;

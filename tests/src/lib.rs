@@ -215,8 +215,13 @@ impl TestApp {
 
     /// The service with the production (OWASP) argon2 parameters.
     pub fn spin_users_owasp() -> TestAppBuilder {
+        // Every test request comes from one address: limits high enough not
+        // to interfere; tests/api/limits.rs sets low ones.
         let mut builder = Self::builder(workspace_root().join("spin.toml"))
-            .env("SPIN_VARIABLE_SIGNING_KEY", TEST_SIGNING_KEY);
+            .env("SPIN_VARIABLE_SIGNING_KEY", TEST_SIGNING_KEY)
+            .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "100000/60")
+            .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "100000/60")
+            .env("SPIN_VARIABLE_REGISTER_LIMIT_PER_IP", "100000/60");
         builder.uses_database_url = true;
         builder
     }

@@ -7,7 +7,10 @@ mod oauth;
 
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
-use spin_users_app::{Config, Context, audit, authenticate, key_ring, password_hasher};
+use spin_users_app::{
+    Config, Context, audit, authenticate, client_ip, count_hit, enforce, key_ring, password_hasher,
+    policy, reset, too_many,
+};
 use spin_users_domain::{
     AuditEvent, AuthError, FieldError, IssuedRefreshToken, Password, RefreshError,
     SessionRepository, User, UserRepository, authenticate as check_password, revoke, rotate,
@@ -58,6 +61,26 @@ fn issue(req: &Request) -> Result<Response, OAuthError> {
     let internal = |e: spin_users_domain::RepoError| OAuthError::Internal(e.into());
     let (user, refresh) = match request {
         TokenRequest::Password { username, password } => {
+            let ip = client_ip(req).unwrap_or_default();
+            enforce(&ctx, policy("login_limit_per_ip", "login-ip")?, &ip)?;
+            // Counted per address as typed (known or not), before the
+            // password is checked: concurrent guesses cannot exceed the limit,
+            // and a lockout says nothing about whether the account exists.
+            let account_limit = policy("login_limit_per_account", "login-account")?;
+            let account = username.trim().to_ascii_lowercase();
+            let attempt = count_hit(&ctx, account_limit, &account)?;
+            if !attempt.allowed {
+                if attempt.just_exceeded {
+                    audit(
+                        &ctx,
+                        req,
+                        AuditEvent::LockedOut,
+                        None,
+                        Some("too many attempts"),
+                    );
+                }
+                return Err(too_many(&attempt).into());
+            }
             let hasher = password_hasher()?;
             let password = Password::new(password);
             let user = check_password(
@@ -77,6 +100,7 @@ fn issue(req: &Request) -> Result<Response, OAuthError> {
                 other => OAuthError::Internal(other.into()),
             })?;
             audit(&ctx, req, AuditEvent::LoginSucceeded, Some(&user.id), None);
+            reset(&ctx, account_limit, &account)?;
             let refresh =
                 start_session(&sessions, &user.id, ctx.now, &mut ctx.random).map_err(internal)?;
             (user, refresh)

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use spin_sdk::http::{Request, Response};
-use spin_users_http::{MAX_BODY_BYTES, media_type, parse_json};
+use spin_users_http::{ApiError, MAX_BODY_BYTES, media_type, parse_json, respond};
 
 /// A parsed token request.
 pub enum TokenRequest {
@@ -33,16 +33,30 @@ pub enum OAuthError {
     /// A grant type other than those supported.
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
+    /// Over a rate limit or locked out: `429` problem+json with the limit
+    /// headers (RFC 6749 defines no error for this).
+    #[error("rate limited")]
+    Limited(ApiError),
     /// Anything unexpected: logged, answered with a generic 500.
     #[error("internal: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
 
+impl From<ApiError> for OAuthError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::RateLimited { .. } => Self::Limited(e),
+            other => Self::Internal(anyhow::anyhow!("{other}")),
+        }
+    }
+}
+
 impl OAuthError {
     /// The response: `400` with `{"error", "error_description"}`, or `500`.
     pub fn into_response(self) -> Response {
-        let (status, error, description) = match &self {
-            Self::InvalidRequest(why) => (400, "invalid_request", *why),
+        let (status, error, description) = match self {
+            Self::Limited(e) => return respond(Err(e)),
+            Self::InvalidRequest(why) => (400, "invalid_request", why),
             Self::InvalidGrant => (
                 400,
                 "invalid_grant",

@@ -5,7 +5,10 @@
 use serde::{Deserialize, Serialize};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
-use spin_users_app::{Config, Context, audit, authenticate, key_ring, password_hasher};
+use spin_users_app::{
+    Config, Context, audit, authenticate, client_ip, enforce, key_ring, password_hasher, policy,
+    with_limit_headers,
+};
 use spin_users_domain::{
     AuditEvent, Password, RegisterError, Registration, Role, User, UserId, register, rfc3339,
 };
@@ -89,8 +92,10 @@ fn private_view(user: &User) -> PrivateView<'_> {
 /// `POST /users`: `201` with `Location`, `409` when the email is taken,
 /// `422` listing invalid fields.
 fn create(req: &Request) -> Result<Response, ApiError> {
-    let body: RegisterBody = read_json(req)?;
     let mut ctx = context()?;
+    let limit = policy("register_limit_per_ip", "register-ip")?;
+    let decision = enforce(&ctx, limit, &client_ip(req).unwrap_or_default())?;
+    let body: RegisterBody = read_json(req)?;
     let hasher = password_hasher()?;
     let users = SqlUsers::new(ctx.db.as_ref());
     let input = Registration {
@@ -106,7 +111,7 @@ fn create(req: &Request) -> Result<Response, ApiError> {
     audit(&ctx, req, AuditEvent::Registered, Some(&user.id), None);
     let mut response = json(201, &private_view(&user))?;
     response.set_header("location", format!("/users/{}", user.id));
-    Ok(response)
+    Ok(with_limit_headers(response, &decision))
 }
 
 /// `GET /users/me`: the caller's own account.

@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::email::Email;
+use crate::ratelimit::Counters;
 use crate::sessions::{SessionRepository, StoredRefreshToken};
 use crate::user::{RepoError, User, UserId, UserRepository};
 
@@ -124,5 +125,28 @@ impl SessionRepository for InMemorySessions {
             }
         }
         Ok(count)
+    }
+}
+
+/// Rate-limit counters in a map.
+#[derive(Debug, Default)]
+pub struct InMemoryCounters {
+    counts: RefCell<BTreeMap<String, (i64, i64)>>,
+}
+
+impl Counters for InMemoryCounters {
+    fn hit(&self, bucket: &str, window_start: i64) -> Result<i64, RepoError> {
+        let mut counts = self.counts.borrow_mut();
+        let entry = counts.entry(bucket.to_owned()).or_insert((window_start, 0));
+        if entry.0 != window_start {
+            *entry = (window_start, 0);
+        }
+        entry.1 += 1;
+        Ok(entry.1)
+    }
+
+    fn clear(&self, bucket: &str) -> Result<(), RepoError> {
+        self.counts.borrow_mut().remove(bucket);
+        Ok(())
     }
 }

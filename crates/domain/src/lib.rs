@@ -18,6 +18,7 @@ mod health;
 mod name;
 mod password;
 mod random;
+mod ratelimit;
 mod service;
 mod sessions;
 mod time;
@@ -35,6 +36,7 @@ pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
 #[cfg(any(test, feature = "testing"))]
 pub use random::testing;
 pub use random::{Random, SystemRandom};
+pub use ratelimit::{Counters, Decision, Policy, hit};
 pub use service::ServiceInfo;
 pub use sessions::{
     IssuedRefreshToken, REFRESH_TOKEN_TTL_SECS, REUSE_GRACE_SECS, RefreshError, SessionRepository,

@@ -47,6 +47,13 @@ pub enum ApiError {
         /// Media types the endpoint accepts.
         accept: &'static [&'static str],
     },
+    /// `429 Too Many Requests`, code `rate-limited`, with `Retry-After` and
+    /// the IETF `RateLimit` / `RateLimit-Policy` headers.
+    #[error("rate limited")]
+    RateLimited {
+        /// The headers describing the limit.
+        headers: Vec<(&'static str, String)>,
+    },
     /// `422 Unprocessable Content`, code `validation-failed`, with an
     /// `errors` member listing each field's failure.
     #[error(transparent)]
@@ -96,6 +103,7 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType { .. } => 415,
             Self::Validation(_) => 422,
+            Self::RateLimited { .. } => 429,
             Self::NotReady { .. } => 503,
             Self::Internal(_) => 500,
         }
@@ -114,6 +122,7 @@ impl ApiError {
                 ("unsupported-media-type", "Unsupported Media Type")
             }
             Self::Validation(_) => ("validation-failed", "Validation Failed"),
+            Self::RateLimited { .. } => ("rate-limited", "Too Many Requests"),
             Self::NotReady { .. } => ("not-ready", "Service Not Ready"),
             Self::Internal(_) => ("internal", "Internal Server Error"),
         }
@@ -135,6 +144,9 @@ impl ApiError {
                 format!("Send the body as {}.", accept.join(" or "))
             }
             Self::Validation(errors) => format!("{} field(s) are invalid.", errors.0.len()),
+            Self::RateLimited { .. } => {
+                "Too many requests; retry after the time in Retry-After.".to_owned()
+            }
             Self::MethodNotAllowed { allow } => format!(
                 "This resource supports {}.",
                 allow
@@ -196,6 +208,7 @@ mod tests {
                 accept: &["application/json"],
             },
             ApiError::Validation(ValidationErrors::default()),
+            ApiError::RateLimited { headers: vec![] },
             ApiError::NotFound,
             ApiError::MethodNotAllowed {
                 allow: &[Method::Get],

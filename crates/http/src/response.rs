@@ -59,6 +59,11 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
         ApiError::UnsupportedMediaType { accept } => {
             builder.header("accept", accept.join(", "));
         }
+        ApiError::RateLimited { headers } => {
+            for (name, value) in headers {
+                builder.header(*name, value.clone());
+            }
+        }
         _ => {}
     }
     builder.body(body).build()

@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 
 mod audit;
+mod counters;
 mod migrations;
 mod sessions;
 mod spin;
@@ -18,6 +19,7 @@ mod sql;
 mod users;
 
 pub use audit::SqlAudit;
+pub use counters::SqlCounters;
 pub use migrations::{MIGRATIONS, migrate, with_schema};
 pub use sessions::SqlSessions;
 pub use spin::{SpinPostgres, SpinSqlite, open};

@@ -103,6 +103,20 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX IF NOT EXISTS audit_log_user ON audit_log (user_id, at)",
         ],
     },
+    Migration {
+        version: 4,
+        description: "rate-limit counters",
+        sqlite: &["CREATE TABLE IF NOT EXISTS rate_limits (
+            bucket TEXT PRIMARY KEY,
+            window_start INTEGER NOT NULL,
+            count INTEGER NOT NULL
+        )"],
+        postgres: &["CREATE TABLE IF NOT EXISTS rate_limits (
+            bucket TEXT PRIMARY KEY,
+            window_start BIGINT NOT NULL,
+            count BIGINT NOT NULL
+        )"],
+    },
 ];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.
@@ -197,7 +211,7 @@ mod tests {
     #[test]
     fn migrations_apply_once_and_record_their_versions() {
         let db = NativeSqlite::in_memory();
-        assert_eq!(migrate(&db).expect("first run"), vec![1, 2, 3]);
+        assert_eq!(migrate(&db).expect("first run"), vec![1, 2, 3, 4]);
         assert_eq!(migrate(&db).expect("second run"), Vec::<i64>::new());
         let rows = db
             .query("SELECT count(*) FROM schema_migrations", &[])

@@ -1,0 +1,155 @@
+//! Rate limits and lockout: atomic counters, 429 with Retry-After and the
+//! IETF RateLimit headers, no account enumeration through lockouts.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use spin_users_component_tests::TestApp;
+
+#[tokio::test]
+async fn registration_is_limited_per_client_address() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_REGISTER_LIMIT_PER_IP", "3/3600")
+        .start()
+        .await;
+    let register = |n: u32| {
+        let body =
+            json!({"name": "A", "email": format!("a{n}@example.com"), "password": "correct horse"});
+        let app = &app;
+        async move { app.post_json("/users", &body).await }
+    };
+
+    let first = register(1).await;
+    register(2).await;
+    register(3).await;
+    let fourth = register(4).await;
+
+    assert_eq!(first.status, 201);
+    assert_eq!(
+        first.header("ratelimit-policy"),
+        Some("\"register-ip\";q=3;w=3600")
+    );
+    assert!(
+        first
+            .header("ratelimit")
+            .is_some_and(|v| v.starts_with("\"register-ip\";r=2;t="))
+    );
+    fourth.assert_problem(429, "rate-limited");
+    let retry: i64 = fourth
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=3600).contains(&retry), "{retry}");
+    assert!(
+        fourth
+            .header("ratelimit")
+            .is_some_and(|v| v.contains(";r=0;"))
+    );
+}
+
+#[tokio::test]
+async fn parallel_wrong_passwords_never_get_more_than_the_limit_through() {
+    let app = Arc::new(
+        TestApp::spin_users()
+            .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "5/900")
+            .start()
+            .await,
+    );
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { app.login("ada@example.com", "wrong horse").await.status })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.expect("task"));
+    }
+
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        15,
+        "{statuses:?}"
+    );
+    let locked = app.login("ada@example.com", "correct horse").await;
+    locked.assert_problem(429, "rate-limited");
+    let lockouts = app
+        .query_db("SELECT count(*) FROM audit_log WHERE event = 'locked_out'")
+        .await;
+    assert_eq!(lockouts, vec![vec![Some("1".to_string())]], "audited once");
+}
+
+#[tokio::test]
+async fn unknown_emails_lock_out_exactly_like_real_accounts() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "2/900")
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+
+    let mut real = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..3 {
+        real.push(app.login("ada@example.com", "wrong horse").await);
+        unknown.push(app.login("nobody@example.com", "wrong horse").await);
+    }
+
+    let statuses = |r: &[spin_users_component_tests::TestResponse]| {
+        r.iter().map(|r| r.status).collect::<Vec<_>>()
+    };
+    assert_eq!(statuses(&real), vec![400, 400, 429]);
+    assert_eq!(statuses(&unknown), statuses(&real));
+    assert_eq!(real[2].json()["code"], unknown[2].json()["code"]);
+}
+
+#[tokio::test]
+async fn a_successful_login_ends_the_failure_streak() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "3/900")
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+
+    app.login("ada@example.com", "wrong horse").await;
+    app.login("ada@example.com", "wrong horse").await;
+    assert_eq!(
+        app.login("ada@example.com", "correct horse").await.status,
+        200
+    );
+    let after = [
+        app.login("ada@example.com", "wrong horse").await.status,
+        app.login("ada@example.com", "wrong horse").await.status,
+    ];
+
+    assert_eq!(after, [400, 400]);
+}
+
+#[tokio::test]
+async fn logins_are_limited_per_client_address_across_accounts() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "3/60")
+        .start()
+        .await;
+
+    let mut statuses = Vec::new();
+    for n in 0..4 {
+        statuses.push(
+            app.login(&format!("user{n}@example.com"), "whatever pass")
+                .await
+                .status,
+        );
+    }
+
+    assert_eq!(statuses, vec![400, 400, 400, 429]);
+}
