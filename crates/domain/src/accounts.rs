@@ -8,7 +8,7 @@ use crate::name::DisplayName;
 use crate::password::Password;
 use crate::random::Random;
 use crate::user::{RepoError, Role, User, UserId, UserRepository};
-use crate::validation::ValidationErrors;
+use crate::validation::{FieldError, ValidationErrors};
 
 /// A registration request as received (already decoded from JSON or form).
 #[derive(Debug)]
@@ -142,6 +142,133 @@ pub fn authenticate(
         user.password_hash = hash;
     }
     Ok(user)
+}
+
+/// A change to one's own account (`PATCH /users/me`). Changing the email or
+/// the password needs the current password, so a stolen access token alone
+/// cannot take the account over.
+#[derive(Debug, Default)]
+pub struct ProfileChange {
+    /// New display name.
+    pub name: Option<String>,
+    /// New email.
+    pub email: Option<String>,
+    /// New password.
+    pub password: Option<Password>,
+    /// The current password, for email and password changes.
+    pub current_password: Option<Password>,
+}
+
+/// Why an account change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// Some fields are invalid (including a missing or wrong current password).
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    /// The new email belongs to another account.
+    #[error("email already registered")]
+    EmailTaken,
+    /// Hashing failed.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+impl From<RepoError> for UpdateError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::Conflict { .. } => Self::EmailTaken,
+            RepoError::Storage(e) => Self::Storage(e),
+        }
+    }
+}
+
+fn check_current_password(
+    hasher: &PasswordHasher,
+    user: &User,
+    current: Option<&Password>,
+) -> Result<(), UpdateError> {
+    let field = "current_password";
+    let Some(current) = current else {
+        return Err(FieldError::new(
+            field,
+            "required",
+            "give the current password to change this",
+        )
+        .into());
+    };
+    if hasher.verify(current, &user.password_hash)?.matches {
+        Ok(())
+    } else {
+        Err(FieldError::new(field, "incorrect", "the current password is not correct").into())
+    }
+}
+
+impl From<FieldError> for UpdateError {
+    fn from(e: FieldError) -> Self {
+        Self::Invalid(e.into())
+    }
+}
+
+/// Applies `change` to `user` and stores it. Returns the updated user and
+/// whether the password changed (callers then end the other sessions).
+pub fn update_profile(
+    repo: &dyn UserRepository,
+    hasher: &PasswordHasher,
+    random: &mut dyn Random,
+    now: i64,
+    mut user: User,
+    change: ProfileChange,
+) -> Result<(User, bool), UpdateError> {
+    let mut errors = ValidationErrors::default();
+    let name = change
+        .name
+        .as_deref()
+        .map(DisplayName::parse)
+        .and_then(|r| errors.check(r));
+    let email = change
+        .email
+        .as_deref()
+        .map(Email::parse)
+        .and_then(|r| errors.check(r));
+    let effective_email = email.clone().unwrap_or_else(|| user.email.clone());
+    let password = change
+        .password
+        .map(|p| Password::parse_new(p.expose().to_owned(), Some(&effective_email)))
+        .and_then(|r| errors.check(r));
+    errors.into_result()?;
+    let email_changes = email.as_ref().is_some_and(|e| *e != user.email);
+    if email_changes || password.is_some() {
+        check_current_password(hasher, &user, change.current_password.as_ref())?;
+    }
+    if let Some(name) = name {
+        user.name = name;
+    }
+    if let Some(email) = email {
+        user.email = email;
+    }
+    let password_changed = password.is_some();
+    if let Some(password) = &password {
+        user.password_hash = hasher.hash(password, random)?;
+    }
+    user.updated_at = now;
+    repo.update(&user)?;
+    user.version += 1;
+    Ok((user, password_changed))
+}
+
+/// Deletes one's own account after checking the current password.
+pub fn delete_account(
+    repo: &dyn UserRepository,
+    hasher: &PasswordHasher,
+    user: &User,
+    current_password: Option<&Password>,
+) -> Result<(), UpdateError> {
+    check_current_password(hasher, user, current_password)?;
+    repo.delete(&user.id)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -328,6 +455,119 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    fn change(
+        name: Option<&str>,
+        email: Option<&str>,
+        password: Option<&str>,
+        current: Option<&str>,
+    ) -> ProfileChange {
+        ProfileChange {
+            name: name.map(str::to_owned),
+            email: email.map(str::to_owned),
+            password: password.map(|p| Password::new(p.to_owned())),
+            current_password: current.map(|p| Password::new(p.to_owned())),
+        }
+    }
+
+    #[test]
+    fn a_name_change_needs_no_password_but_email_and_password_changes_do() {
+        let (repo, hasher, mut random) = setup();
+        let user = register(
+            &repo,
+            &hasher,
+            &mut random,
+            1,
+            registration("ada@example.com", "correct horse"),
+        )
+        .expect("registers");
+        let (renamed, pw_changed) = update_profile(
+            &repo,
+            &hasher,
+            &mut random,
+            2,
+            user.clone(),
+            change(Some("Ada L."), None, None, None),
+        )
+        .expect("rename");
+        assert_eq!(renamed.name.as_ref(), "Ada L.");
+        assert!(!pw_changed);
+        let no_current = update_profile(
+            &repo,
+            &hasher,
+            &mut random,
+            3,
+            renamed.clone(),
+            change(None, Some("new@example.com"), None, None),
+        );
+        assert!(matches!(no_current, Err(UpdateError::Invalid(e)) if e.0[0].code == "required"));
+        let wrong = update_profile(
+            &repo,
+            &hasher,
+            &mut random,
+            3,
+            renamed.clone(),
+            change(None, None, Some("new password"), Some("nope nope")),
+        );
+        assert!(matches!(wrong, Err(UpdateError::Invalid(e)) if e.0[0].code == "incorrect"));
+        let (moved, pw_changed) = update_profile(
+            &repo,
+            &hasher,
+            &mut random,
+            4,
+            renamed,
+            change(
+                None,
+                Some("New@Example.com"),
+                Some("new password"),
+                Some("correct horse"),
+            ),
+        )
+        .expect("email and password change");
+        assert!(pw_changed);
+        assert_eq!(moved.email.as_ref(), "new@example.com");
+        assert!(
+            authenticate(
+                &repo,
+                &hasher,
+                &mut random,
+                5,
+                "new@example.com",
+                &Password::new("new password".into())
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn deleting_an_account_needs_the_current_password() {
+        let (repo, hasher, mut random) = setup();
+        let user = register(
+            &repo,
+            &hasher,
+            &mut random,
+            1,
+            registration("ada@example.com", "correct horse"),
+        )
+        .expect("registers");
+        assert!(
+            delete_account(
+                &repo,
+                &hasher,
+                &user,
+                Some(&Password::new("wrong one".into()))
+            )
+            .is_err()
+        );
+        delete_account(
+            &repo,
+            &hasher,
+            &user,
+            Some(&Password::new("correct horse".into())),
+        )
+        .expect("deleted");
+        assert_eq!(repo.by_id(&user.id).expect("read"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::email::Email;
 use crate::ratelimit::Counters;
 use crate::sessions::{SessionRepository, StoredRefreshToken};
-use crate::user::{RepoError, User, UserId, UserRepository};
+use crate::user::{PageKey, RepoError, User, UserFilter, UserId, UserRepository};
 
 /// Users in a map; `calls` counts every repository call.
 #[derive(Debug, Default)]
@@ -58,6 +58,64 @@ impl UserRepository for InMemoryUsers {
             user.version += 1;
         }
         Ok(())
+    }
+
+    fn update(&self, user: &User) -> Result<(), RepoError> {
+        self.count();
+        let mut users = self.users.borrow_mut();
+        if users
+            .values()
+            .any(|u| u.email == user.email && u.id != user.id)
+        {
+            return Err(RepoError::Conflict { field: "email" });
+        }
+        if let Some(stored) = users.get_mut(&user.id) {
+            let version = stored.version + 1;
+            *stored = User {
+                created_at: stored.created_at,
+                version,
+                ..user.clone()
+            };
+        }
+        Ok(())
+    }
+
+    fn delete(&self, id: &UserId) -> Result<bool, RepoError> {
+        self.count();
+        Ok(self.users.borrow_mut().remove(id).is_some())
+    }
+
+    fn list(
+        &self,
+        filter: &UserFilter,
+        after: Option<&PageKey>,
+        limit: u32,
+    ) -> Result<Vec<User>, RepoError> {
+        self.count();
+        let mut users: Vec<User> = self
+            .users
+            .borrow()
+            .values()
+            .filter(|u| {
+                filter
+                    .email_prefix
+                    .as_ref()
+                    .is_none_or(|p| u.email.as_ref().starts_with(p.as_str()))
+            })
+            .filter(|u| {
+                filter
+                    .name_contains
+                    .as_ref()
+                    .is_none_or(|n| u.name.as_ref().to_lowercase().contains(&n.to_lowercase()))
+            })
+            .filter(|u| filter.role.is_none_or(|r| u.has_role(r)))
+            .filter(|u| filter.disabled.is_none_or(|d| u.disabled == d))
+            .filter(|u| after.is_none_or(|k| (u.created_at, &u.id) > (k.created_at, &k.id)))
+            .cloned()
+            .collect();
+        users.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        users.truncate(limit as usize);
+        Ok(users)
     }
 }
 

@@ -26,7 +26,10 @@ mod tokens;
 mod user;
 mod validation;
 
-pub use accounts::{AuthError, RegisterError, Registration, authenticate, register};
+pub use accounts::{
+    AuthError, ProfileChange, RegisterError, Registration, UpdateError, authenticate,
+    delete_account, register, update_profile,
+};
 pub use audit::{AuditEntry, AuditEvent, AuditLog};
 pub use email::{Email, MAX_EMAIL_BYTES};
 pub use hashing::{HashError, HashParams, OWASP_PARAMS, PasswordHasher, Verification};
@@ -46,5 +49,8 @@ pub use time::rfc3339;
 pub use tokens::{
     ACCESS_TOKEN_TTL_SECS, AccessToken, IssuedToken, KeyRing, RoleClaims, TokenError,
 };
-pub use user::{RepoError, Role, User, UserId, UserRepository, roles_from_string, roles_to_string};
+pub use user::{
+    PageKey, RepoError, Role, User, UserFilter, UserId, UserRepository, roles_from_string,
+    roles_to_string,
+};
 pub use validation::{FieldError, ValidationErrors};

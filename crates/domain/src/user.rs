@@ -157,6 +157,67 @@ pub trait UserRepository {
 
     /// Replaces the password hash (e.g. after a parameter upgrade).
     fn set_password_hash(&self, id: &UserId, hash: &str, now: i64) -> Result<(), RepoError>;
+
+    /// Stores every field of `user` except id and created_at, bumping the
+    /// version; `Conflict { field: "email" }` when the new email is taken.
+    fn update(&self, user: &User) -> Result<(), RepoError>;
+
+    /// Deletes the user; `false` when there was none.
+    fn delete(&self, id: &UserId) -> Result<bool, RepoError>;
+
+    /// One page of users matching `filter`, in (created_at, id) order,
+    /// strictly after `after` when given.
+    fn list(
+        &self,
+        filter: &UserFilter,
+        after: Option<&PageKey>,
+        limit: u32,
+    ) -> Result<Vec<User>, RepoError>;
+}
+
+/// Admin list filters; all optional, combined with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// Emails starting with this (normalised) prefix.
+    pub email_prefix: Option<String>,
+    /// Names containing this text, case-insensitively.
+    pub name_contains: Option<String>,
+    /// Users holding this role.
+    pub role: Option<Role>,
+    /// Disabled or enabled users only.
+    pub disabled: Option<bool>,
+}
+
+/// A position in the stable list order: the last item of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageKey {
+    /// Its creation time.
+    pub created_at: i64,
+    /// Its id (breaks ties).
+    pub id: UserId,
+}
+
+impl PageKey {
+    /// The opaque cursor handed to clients.
+    pub fn encode(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("{}:{}", self.created_at, self.id))
+    }
+
+    /// Parses a cursor; `None` when it was not made by [`PageKey::encode`].
+    pub fn decode(cursor: &str) -> Option<Self> {
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(cursor)
+            .ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let (created_at, id) = raw.split_once(':')?;
+        Some(Self {
+            created_at: created_at.parse().ok()?,
+            id: UserId::parse(id)?,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -187,6 +248,18 @@ mod tests {
             "00000000-0000-4000-8000-000000000000x",
         ] {
             assert_eq!(UserId::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn page_keys_round_trip_and_garbage_is_refused() {
+        let key = PageKey {
+            created_at: 42,
+            id: UserId::generate(&mut SeededRandom::new(1)),
+        };
+        assert_eq!(PageKey::decode(&key.encode()), Some(key));
+        for bad in ["", "!!!", "MTI6bm90LWFuLWlk", "bm8tY29sb24"] {
+            assert_eq!(PageKey::decode(bad), None, "{bad:?}");
         }
     }
 

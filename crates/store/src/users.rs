@@ -1,7 +1,8 @@
 //! [`UserRepository`] over SQL.
 
 use spin_users_domain::{
-    DisplayName, Email, RepoError, User, UserId, UserRepository, roles_from_string, roles_to_string,
+    DisplayName, Email, PageKey, RepoError, User, UserFilter, UserId, UserRepository,
+    roles_from_string, roles_to_string,
 };
 
 use crate::migrations::with_schema;
@@ -32,10 +33,11 @@ fn storage(e: DbError) -> RepoError {
 }
 
 fn first_user(rows: &Rows) -> Result<Option<User>, DbError> {
-    let Some(row) = rows.rows.first() else {
-        return Ok(None);
-    };
-    Ok(Some(User {
+    rows.rows.first().map(|row| user_from_row(row)).transpose()
+}
+
+fn user_from_row(row: &[Value]) -> Result<User, DbError> {
+    Ok(User {
         id: UserId::parse(&text(row, 0)?)
             .ok_or_else(|| DbError::Other("stored user id is not a UUID".into()))?,
         email: Email::from_trusted(text(row, 1)?),
@@ -46,7 +48,14 @@ fn first_user(rows: &Rows) -> Result<Option<User>, DbError> {
         created_at: int(row, 6)?,
         updated_at: int(row, 7)?,
         version: int(row, 8)?,
-    }))
+    })
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 impl UserRepository for SqlUsers<'_> {
@@ -97,6 +106,97 @@ impl UserRepository for SqlUsers<'_> {
             )
         })
         .map_err(storage)
+    }
+
+    fn update(&self, user: &User) -> Result<(), RepoError> {
+        let params = [
+            Value::Text(user.email.to_string()),
+            Value::Text(user.name.as_ref().to_owned()),
+            Value::Text(roles_to_string(&user.roles)),
+            Value::Int(i64::from(user.disabled)),
+            Value::Text(user.password_hash.clone()),
+            Value::Int(user.updated_at),
+            Value::Text(user.id.to_string()),
+        ];
+        let result = with_schema(self.conn, || {
+            self.conn.execute(
+                "UPDATE users SET email = $1, name = $2, roles = $3, disabled = $4,
+                        password_hash = $5, updated_at = $6, version = version + 1
+                 WHERE id = $7",
+                &params,
+            )
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(DbError::UniqueViolation(_)) => Err(RepoError::Conflict { field: "email" }),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
+    fn delete(&self, id: &UserId) -> Result<bool, RepoError> {
+        let rows = with_schema(self.conn, || {
+            self.conn.query(
+                "DELETE FROM users WHERE id = $1 RETURNING id",
+                &[Value::Text(id.to_string())],
+            )
+        })
+        .map_err(storage)?;
+        Ok(!rows.rows.is_empty())
+    }
+
+    fn list(
+        &self,
+        filter: &UserFilter,
+        after: Option<&PageKey>,
+        limit: u32,
+    ) -> Result<Vec<User>, RepoError> {
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        let mut param = |value: Value| {
+            params.push(value);
+            format!("${}", params.len())
+        };
+        if let Some(prefix) = &filter.email_prefix {
+            let p = param(Value::Text(format!("{}%", like_escape(prefix))));
+            conditions.push(format!("email LIKE {p} ESCAPE '\\'"));
+        }
+        if let Some(name) = &filter.name_contains {
+            let p = param(Value::Text(format!(
+                "%{}%",
+                like_escape(&name.to_lowercase())
+            )));
+            conditions.push(format!("LOWER(name) LIKE {p} ESCAPE '\\'"));
+        }
+        if let Some(role) = filter.role {
+            let p = param(Value::Text(format!("%,{},%", role.as_str())));
+            conditions.push(format!("(',' || roles || ',') LIKE {p}"));
+        }
+        if let Some(disabled) = filter.disabled {
+            let p = param(Value::Int(i64::from(disabled)));
+            conditions.push(format!("disabled = {p}"));
+        }
+        if let Some(key) = after {
+            let at = param(Value::Int(key.created_at));
+            let id = param(Value::Text(key.id.to_string()));
+            conditions.push(format!(
+                "(created_at > {at} OR (created_at = {at} AND id > {id}))"
+            ));
+        }
+        let limit = param(Value::Int(i64::from(limit)));
+        let filter_sql = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM users {filter_sql} ORDER BY created_at, id LIMIT {limit}"
+        );
+        let rows = with_schema(self.conn, || self.conn.query(&sql, &params)).map_err(storage)?;
+        rows.rows
+            .iter()
+            .map(|row| user_from_row(row))
+            .collect::<Result<_, _>>()
+            .map_err(storage)
     }
 }
 
@@ -162,6 +262,113 @@ mod tests {
             ),
             ("new-hash", 20, 2)
         );
+    }
+
+    #[test]
+    fn listing_filters_and_pages_in_a_stable_order() {
+        let db = NativeSqlite::in_memory();
+        let users = SqlUsers::new(&db);
+        for (n, email) in [
+            "ada@example.com",
+            "bob@example.com",
+            "ann_x@example.com",
+            "ana@other.org",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mut u = user(email, n as u64 + 10);
+            u.created_at = 100; // same instant: the id breaks ties
+            if n == 1 {
+                u.roles.push(Role::Admin);
+                u.disabled = true;
+            }
+            users.insert(&u).expect("insert");
+        }
+        let all = users.list(&UserFilter::default(), None, 10).expect("list");
+        assert_eq!(all.len(), 4);
+        let page1 = users.list(&UserFilter::default(), None, 2).expect("page 1");
+        let key = PageKey {
+            created_at: page1[1].created_at,
+            id: page1[1].id.clone(),
+        };
+        let page2 = users
+            .list(&UserFilter::default(), Some(&key), 2)
+            .expect("page 2");
+        let paged: Vec<_> = page1.iter().chain(&page2).map(|u| u.id.clone()).collect();
+        assert_eq!(paged, all.iter().map(|u| u.id.clone()).collect::<Vec<_>>());
+
+        let by_prefix = |p: &str| UserFilter {
+            email_prefix: Some(p.into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            users.list(&by_prefix("an"), None, 10).expect("list").len(),
+            2
+        );
+        assert_eq!(
+            users.list(&by_prefix("an_"), None, 10).expect("list").len(),
+            0,
+            "_ is literal, not a wildcard"
+        );
+        assert_eq!(
+            users
+                .list(&by_prefix("ann_"), None, 10)
+                .expect("list")
+                .len(),
+            1
+        );
+        let admins = UserFilter {
+            role: Some(Role::Admin),
+            ..Default::default()
+        };
+        assert_eq!(
+            users.list(&admins, None, 10).expect("list")[0]
+                .email
+                .as_ref(),
+            "bob@example.com"
+        );
+        let enabled = UserFilter {
+            disabled: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(users.list(&enabled, None, 10).expect("list").len(), 3);
+        let named = UserFilter {
+            name_contains: Some("ADA".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            users.list(&named, None, 10).expect("list").len(),
+            4,
+            "every fixture is named Ada"
+        );
+    }
+
+    #[test]
+    fn update_and_delete_follow_the_contract() {
+        let db = NativeSqlite::in_memory();
+        let users = SqlUsers::new(&db);
+        let ada = user("ada@example.com", 1);
+        let bob = user("bob@example.com", 2);
+        users.insert(&ada).expect("insert");
+        users.insert(&bob).expect("insert");
+        let mut moved = ada.clone();
+        moved.email = Email::parse("bob@example.com").expect("valid");
+        assert_eq!(
+            users.update(&moved),
+            Err(RepoError::Conflict { field: "email" })
+        );
+        moved.email = Email::parse("ada2@example.com").expect("valid");
+        users.update(&moved).expect("update");
+        assert_eq!(
+            users
+                .by_id(&ada.id)
+                .expect("read")
+                .map(|u| (u.email, u.version)),
+            Some((moved.email, 2))
+        );
+        assert!(users.delete(&ada.id).expect("delete"));
+        assert!(!users.delete(&ada.id).expect("delete again"));
     }
 
     #[test]
