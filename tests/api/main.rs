@@ -1,6 +1,8 @@
 //! Component tests: the built `.wasm` files under the wasmtime host, with
 //! real SQLite files behind the Spin interfaces. One module per area.
 
+mod account;
+mod admin;
 mod audit;
 mod auth;
 mod health;

@@ -297,6 +297,39 @@ impl TestApp {
         .await
     }
 
+    /// `method path` with a bearer token and a JSON body.
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> TestResponse {
+        let auth = format!("Bearer {token}");
+        self.request(
+            method,
+            path,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            body.to_string(),
+        )
+        .await
+    }
+
+    /// Starts the service with an administrator configured and returns
+    /// the app and the administrator's access token.
+    pub async fn with_admin() -> (TestApp, String) {
+        let app = Self::spin_users()
+            .env("SPIN_VARIABLE_ADMIN_EMAIL", "root@example.com")
+            .env("SPIN_VARIABLE_ADMIN_PASSWORD", "admin password")
+            .start()
+            .await;
+        let token = app.access_token("root@example.com", "admin password").await;
+        (app, token)
+    }
+
     /// `GET path` with a bearer token.
     pub async fn get_with_token(&self, path: &str, token: &str) -> TestResponse {
         let auth = format!("Bearer {token}");

@@ -13,8 +13,8 @@ use spin_users_app::{
 };
 use spin_users_domain::{
     AuditEvent, AuthError, FieldError, IssuedRefreshToken, Password, RefreshError,
-    SessionRepository, User, UserRepository, authenticate as check_password, revoke, rotate,
-    start_session,
+    SessionRepository, User, UserRepository, authenticate as check_password, ensure_admin, revoke,
+    rotate, start_session,
 };
 use spin_users_http::{ApiError, json, require_method, respond};
 use spin_users_store::{SqlSessions, SqlUsers};
@@ -83,6 +83,7 @@ fn issue(req: &Request) -> Result<Response, OAuthError> {
             }
             let hasher = password_hasher()?;
             let password = Password::new(password);
+            bootstrap_admin(&users, &hasher, &mut ctx.random, ctx.now, &account)?;
             let user = check_password(
                 &users,
                 &hasher,
@@ -144,6 +145,41 @@ fn issue(req: &Request) -> Result<Response, OAuthError> {
     })))
 }
 
+/// Creates the administrator named by the `admin_email` and
+/// `admin_password` variables the first time someone logs in as them (Spin
+/// has no start-up hook). Other logins pay one string comparison.
+fn bootstrap_admin(
+    users: &dyn UserRepository,
+    hasher: &spin_users_domain::PasswordHasher,
+    random: &mut dyn spin_users_domain::Random,
+    now: i64,
+    account: &str,
+) -> Result<(), OAuthError> {
+    let admin_email =
+        spin_sdk::variables::get("admin_email").map_err(|e| OAuthError::Internal(e.into()))?;
+    if admin_email.trim().is_empty() || admin_email.trim().to_ascii_lowercase() != account {
+        return Ok(());
+    }
+    let admin_password =
+        spin_sdk::variables::get("admin_password").map_err(|e| OAuthError::Internal(e.into()))?;
+    if admin_password.is_empty() {
+        return Ok(());
+    }
+    let created = ensure_admin(
+        users,
+        hasher,
+        random,
+        now,
+        &admin_email,
+        &Password::new(admin_password),
+    )
+    .map_err(|e| OAuthError::Internal(e.into()))?;
+    if let Some(admin) = created {
+        eprintln!("bootstrap: created administrator {}", admin.id);
+    }
+    Ok(())
+}
+
 /// The owner of a refreshed session, if they may still have tokens; a
 /// deleted or disabled owner ends the session.
 fn live_user(
@@ -179,7 +215,7 @@ fn logout(req: &Request) -> Result<Response, ApiError> {
         .any(|pair| pair == "all=true" || pair == "all=1");
     if all {
         let users = SqlUsers::new(ctx.db.as_ref());
-        let user = authenticate(req, &key_ring()?, &users, ctx.now)?;
+        let user = authenticate(req, &key_ring()?, &users, ctx.now)?.user;
         sessions
             .revoke_user(&user.id, None, ctx.now)
             .map_err(|e| ApiError::Internal(e.into()))?;

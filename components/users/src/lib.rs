@@ -1,22 +1,31 @@
-//! The `users` component: `POST /users` (registration), `GET /users/me`
-//! and `GET /users/:id`. Handlers parse HTTP into domain calls and map the
-//! results back; the rules live in `spin-users-domain`.
+//! The `users` component: registration (`POST /users`), the caller's own
+//! account (`GET`/`PATCH`/`DELETE /users/me`), user lookups
+//! (`GET /users/:id`) and administration (`GET /users`,
+//! `PATCH`/`DELETE /users/:id`). Handlers parse HTTP into domain calls and
+//! map the results back; the rules live in `spin-users-domain`.
 
-use serde::{Deserialize, Serialize};
+mod views;
+
+use serde::Deserialize;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 use spin_users_app::{
-    Config, Context, audit, authenticate, client_ip, enforce, key_ring, password_hasher, policy,
-    with_limit_headers,
+    Caller, Config, Context, audit, authenticate, client_ip, enforce, key_ring, password_hasher,
+    policy, with_limit_headers,
 };
 use spin_users_domain::{
-    AuditEvent, Password, RegisterError, Registration, Role, User, UserId, register, rfc3339,
+    AuditEvent, PageKey, Password, ProfileChange, RegisterError, Registration, Role,
+    SessionRepository, UpdateError, User, UserFilter, UserId, UserRepository, delete_account,
+    register, update_profile,
 };
 use spin_users_http::{ApiError, json, read_json, require_method, respond};
-use spin_users_store::SqlUsers;
+use spin_users_store::{SqlSessions, SqlUsers};
 
-const POST: &[Method] = &[Method::Post];
-const GET: &[Method] = &[Method::Get];
+use crate::views::{Page, private_view, public_view};
+
+const COLLECTION: &[Method] = &[Method::Get, Method::Post];
+const ME: &[Method] = &[Method::Get, Method::Patch, Method::Delete];
+const ONE: &[Method] = &[Method::Get, Method::Patch, Method::Delete];
 
 #[http_component]
 fn handle(req: Request) -> Response {
@@ -25,28 +34,53 @@ fn handle(req: Request) -> Response {
 
 fn route(req: &Request) -> Result<Response, ApiError> {
     let path = req.path().trim_end_matches('/');
-    match path {
-        "/users" => {
-            require_method(req, POST)?;
-            create(req)
-        }
-        "/users/me" => {
-            require_method(req, GET)?;
-            me(req)
-        }
-        _ => match path.strip_prefix("/users/") {
-            Some(id) => {
-                require_method(req, GET)?;
-                by_id(req, id)
+    match (path, path.strip_prefix("/users/")) {
+        ("/users", _) => {
+            require_method(req, COLLECTION)?;
+            match req.method() {
+                Method::Post => create(req),
+                _ => list(req),
             }
-            None => Err(ApiError::NotFound),
-        },
+        }
+        (_, Some("me")) => {
+            require_method(req, ME)?;
+            match req.method() {
+                Method::Get => me(req),
+                Method::Patch => update_me(req),
+                _ => delete_me(req),
+            }
+        }
+        (_, Some(id)) => {
+            require_method(req, ONE)?;
+            match req.method() {
+                Method::Get => by_id(req, id),
+                Method::Patch => admin_update(req, id),
+                _ => admin_delete(req, id),
+            }
+        }
+        _ => Err(ApiError::NotFound),
     }
 }
 
 fn context() -> Result<Context, ApiError> {
-    let config = Config::load()?;
-    Ok(Context::open(&config)?)
+    Ok(Context::open(&Config::load()?)?)
+}
+
+/// Authenticates the caller of `req`.
+fn caller(req: &Request, ctx: &Context) -> Result<Caller, ApiError> {
+    authenticate(req, &key_ring()?, &SqlUsers::new(ctx.db.as_ref()), ctx.now)
+}
+
+fn internal(e: impl Into<anyhow::Error>) -> ApiError {
+    ApiError::Internal(e.into())
+}
+
+fn update_error(e: UpdateError) -> ApiError {
+    match e {
+        UpdateError::Invalid(errors) => ApiError::Validation(errors),
+        UpdateError::EmailTaken => ApiError::EmailTaken,
+        other => internal(other),
+    }
 }
 
 /// Registration body.
@@ -58,39 +92,8 @@ struct RegisterBody {
     password: String,
 }
 
-/// A user as the user themself and admins see them.
-#[derive(Serialize)]
-struct PrivateView<'a> {
-    id: &'a UserId,
-    email: &'a str,
-    name: &'a str,
-    roles: &'a [Role],
-    disabled: bool,
-    created_at: String,
-    updated_at: String,
-}
-
-/// A user as other users see them: no email, no account state.
-#[derive(Serialize)]
-struct PublicView<'a> {
-    id: &'a UserId,
-    name: &'a str,
-}
-
-fn private_view(user: &User) -> PrivateView<'_> {
-    PrivateView {
-        id: &user.id,
-        email: user.email.as_ref(),
-        name: user.name.as_ref(),
-        roles: &user.roles,
-        disabled: user.disabled,
-        created_at: rfc3339(user.created_at),
-        updated_at: rfc3339(user.updated_at),
-    }
-}
-
 /// `POST /users`: `201` with `Location`, `409` when the email is taken,
-/// `422` listing invalid fields.
+/// `422` listing invalid fields, `429` over the per-address limit.
 fn create(req: &Request) -> Result<Response, ApiError> {
     let mut ctx = context()?;
     let limit = policy("register_limit_per_ip", "register-ip")?;
@@ -106,7 +109,7 @@ fn create(req: &Request) -> Result<Response, ApiError> {
     let user = register(&users, &hasher, &mut ctx.random, ctx.now, input).map_err(|e| match e {
         RegisterError::Invalid(errors) => ApiError::Validation(errors),
         RegisterError::EmailTaken => ApiError::EmailTaken,
-        other => ApiError::Internal(other.into()),
+        other => internal(other),
     })?;
     audit(&ctx, req, AuditEvent::Registered, Some(&user.id), None);
     let mut response = json(201, &private_view(&user))?;
@@ -117,35 +120,244 @@ fn create(req: &Request) -> Result<Response, ApiError> {
 /// `GET /users/me`: the caller's own account.
 fn me(req: &Request) -> Result<Response, ApiError> {
     let ctx = context()?;
-    let keys = key_ring()?;
+    json(200, &private_view(&caller(req, &ctx)?.user))
+}
+
+/// `PATCH /users/me` body: any of the fields; email and password changes
+/// need `current_password`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileBody {
+    name: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    current_password: Option<String>,
+}
+
+/// `PATCH /users/me`. A new password ends every other session.
+fn update_me(req: &Request) -> Result<Response, ApiError> {
+    let body: ProfileBody = read_json(req)?;
+    let mut ctx = context()?;
+    let caller = caller(req, &ctx)?;
+    let hasher = password_hasher()?;
     let users = SqlUsers::new(ctx.db.as_ref());
-    let user = authenticate(req, &keys, &users, ctx.now)?;
+    let change = ProfileChange {
+        name: body.name,
+        email: body.email,
+        password: body.password.map(Password::new),
+        current_password: body.current_password.map(Password::new),
+    };
+    let (user, password_changed) = update_profile(
+        &users,
+        &hasher,
+        &mut ctx.random,
+        ctx.now,
+        caller.user,
+        change,
+    )
+    .map_err(update_error)?;
+    if password_changed {
+        SqlSessions::new(ctx.db.as_ref())
+            .revoke_user(&user.id, caller.session_id.as_deref(), ctx.now)
+            .map_err(internal)?;
+        audit(&ctx, req, AuditEvent::PasswordChanged, Some(&user.id), None);
+    }
     json(200, &private_view(&user))
 }
 
+/// `DELETE /users/me` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteBody {
+    current_password: Option<String>,
+}
+
+/// `DELETE /users/me` with the current password: the account and all its
+/// sessions end.
+fn delete_me(req: &Request) -> Result<Response, ApiError> {
+    let body: DeleteBody = read_json(req)?;
+    let ctx = context()?;
+    let caller = caller(req, &ctx)?;
+    let hasher = password_hasher()?;
+    let users = SqlUsers::new(ctx.db.as_ref());
+    let current = body.current_password.map(Password::new);
+    delete_account(&users, &hasher, &caller.user, current.as_ref()).map_err(update_error)?;
+    end_sessions(&ctx, &caller.user.id)?;
+    audit(
+        &ctx,
+        req,
+        AuditEvent::Deleted,
+        Some(&caller.user.id),
+        Some("self"),
+    );
+    Ok(Response::builder().status(204).build())
+}
+
+fn end_sessions(ctx: &Context, id: &UserId) -> Result<(), ApiError> {
+    SqlSessions::new(ctx.db.as_ref())
+        .revoke_user(id, None, ctx.now)
+        .map(drop)
+        .map_err(internal)
+}
+
+fn find(users: &dyn UserRepository, id: &str) -> Result<User, ApiError> {
+    let id = UserId::parse(id).ok_or(ApiError::NotFound)?;
+    users
+        .by_id(&id)
+        .map_err(internal)?
+        .ok_or(ApiError::NotFound)
+}
+
 /// `GET /users/:id`: any authenticated caller; the user themself and admins
-/// see everything, others only the public fields.
+/// see everything, others only the public fields of enabled accounts.
 fn by_id(req: &Request, id: &str) -> Result<Response, ApiError> {
     let ctx = context()?;
-    let keys = key_ring()?;
-    let users = SqlUsers::new(ctx.db.as_ref());
-    let caller = authenticate(req, &keys, &users, ctx.now)?;
-    let id = UserId::parse(id).ok_or(ApiError::NotFound)?;
-    let user = spin_users_domain::UserRepository::by_id(&users, &id)
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .ok_or(ApiError::NotFound)?;
-    if caller.id == user.id || caller.has_role(Role::Admin) {
+    let caller = caller(req, &ctx)?;
+    let user = find(&SqlUsers::new(ctx.db.as_ref()), id)?;
+    if caller.user.id == user.id || caller.user.has_role(Role::Admin) {
         json(200, &private_view(&user))
     } else if user.disabled {
-        // Disabled accounts are invisible to other users.
         Err(ApiError::NotFound)
     } else {
-        json(
-            200,
-            &PublicView {
-                id: &user.id,
-                name: user.name.as_ref(),
-            },
-        )
+        json(200, &public_view(&user))
     }
+}
+
+/// Largest page `GET /users` returns.
+const MAX_PAGE: u32 = 100;
+
+/// `GET /users?limit=&cursor=&email_prefix=&name=&role=&disabled=` (admins).
+fn list(req: &Request) -> Result<Response, ApiError> {
+    let ctx = context()?;
+    caller(req, &ctx)?.require_admin()?;
+    let mut filter = UserFilter::default();
+    let mut limit = 20;
+    let mut after = None;
+    let invalid = |field: &'static str, message: &str| {
+        ApiError::Validation(spin_users_domain::FieldError::new(field, "invalid", message).into())
+    };
+    for (key, value) in form_urlencoded::parse(req.query().as_bytes()) {
+        match key.as_ref() {
+            "limit" => {
+                limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .ok_or_else(|| invalid("limit", "limit must be 1 to 100"))?;
+            }
+            "cursor" => {
+                after = Some(
+                    PageKey::decode(&value)
+                        .ok_or_else(|| invalid("cursor", "not a cursor from this API"))?,
+                );
+            }
+            "email_prefix" => filter.email_prefix = Some(value.trim().to_ascii_lowercase()),
+            "name" => filter.name_contains = Some(value.into_owned()),
+            "role" => {
+                filter.role = Some(
+                    Role::parse(&value)
+                        .ok_or_else(|| invalid("role", "role must be user or admin"))?,
+                );
+            }
+            "disabled" => {
+                filter.disabled = Some(match value.as_ref() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(invalid("disabled", "disabled must be true or false")),
+                });
+            }
+            _ => {}
+        }
+    }
+    let users = SqlUsers::new(ctx.db.as_ref());
+    // One extra row tells whether another page exists.
+    let mut items = users
+        .list(&filter, after.as_ref(), limit + 1)
+        .map_err(internal)?;
+    let next_cursor = (items.len() > limit as usize).then(|| {
+        items.truncate(limit as usize);
+        let last = &items[items.len() - 1];
+        PageKey {
+            created_at: last.created_at,
+            id: last.id.clone(),
+        }
+        .encode()
+    });
+    json(
+        200,
+        &Page {
+            items: items.iter().map(private_view).collect(),
+            next_cursor,
+        },
+    )
+}
+
+/// `PATCH /users/:id` body (admins).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminBody {
+    roles: Option<Vec<String>>,
+    disabled: Option<bool>,
+}
+
+/// `PATCH /users/:id` (admins): roles and the disabled flag. Disabling ends
+/// the user's sessions.
+fn admin_update(req: &Request, id: &str) -> Result<Response, ApiError> {
+    let body: AdminBody = read_json(req)?;
+    let ctx = context()?;
+    let admin = caller(req, &ctx)?;
+    admin.require_admin()?;
+    let users = SqlUsers::new(ctx.db.as_ref());
+    let mut user = find(&users, id)?;
+    if let Some(roles) = body.roles {
+        let parsed: Option<Vec<Role>> = roles.iter().map(|r| Role::parse(r)).collect();
+        let mut roles = parsed.ok_or_else(|| {
+            ApiError::Validation(
+                spin_users_domain::FieldError::new("roles", "invalid", "roles are user and admin")
+                    .into(),
+            )
+        })?;
+        if !roles.contains(&Role::User) {
+            roles.push(Role::User);
+        }
+        user.roles = roles;
+    }
+    if let Some(disabled) = body.disabled {
+        user.disabled = disabled;
+    }
+    user.updated_at = ctx.now;
+    users.update(&user).map_err(internal)?;
+    user.version += 1;
+    if user.disabled {
+        end_sessions(&ctx, &user.id)?;
+    }
+    let detail = format!("by {}", admin.user.id);
+    audit(
+        &ctx,
+        req,
+        AuditEvent::AdminChanged,
+        Some(&user.id),
+        Some(&detail),
+    );
+    json(200, &private_view(&user))
+}
+
+/// `DELETE /users/:id` (admins).
+fn admin_delete(req: &Request, id: &str) -> Result<Response, ApiError> {
+    let ctx = context()?;
+    let admin = caller(req, &ctx)?;
+    admin.require_admin()?;
+    let users = SqlUsers::new(ctx.db.as_ref());
+    let user = find(&users, id)?;
+    users.delete(&user.id).map_err(internal)?;
+    end_sessions(&ctx, &user.id)?;
+    let detail = format!("by {}", admin.user.id);
+    audit(
+        &ctx,
+        req,
+        AuditEvent::Deleted,
+        Some(&user.id),
+        Some(&detail),
+    );
+    Ok(Response::builder().status(204).build())
 }

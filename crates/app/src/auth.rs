@@ -1,8 +1,28 @@
 //! Authenticating the caller of a protected route.
 
 use spin_sdk::http::Request;
-use spin_users_domain::{KeyRing, User, UserId, UserRepository};
+use spin_users_domain::{KeyRing, Role, User, UserId, UserRepository};
 use spin_users_http::{ApiError, bearer_token};
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user, as stored now (not as the token remembers them).
+    pub user: User,
+    /// The session the access token was issued in, if any.
+    pub session_id: Option<String>,
+}
+
+impl Caller {
+    /// `403` unless the caller is an admin.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.user.has_role(Role::Admin) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}
 
 /// The user behind the request's bearer token. Every failure is the same
 /// `401` to the client (the reason is logged): missing or malformed header,
@@ -14,7 +34,7 @@ pub fn authenticate(
     keys: &KeyRing,
     users: &dyn UserRepository,
     now: i64,
-) -> Result<User, ApiError> {
+) -> Result<Caller, ApiError> {
     let token = bearer_token(req)?;
     let now =
         u64::try_from(now).map_err(|_| ApiError::Internal(anyhow::anyhow!("negative clock")))?;
@@ -31,5 +51,8 @@ pub fn authenticate(
     if user.disabled {
         return Err(ApiError::Unauthorized("user is disabled"));
     }
-    Ok(user)
+    Ok(Caller {
+        user,
+        session_id: claims.session_id,
+    })
 }

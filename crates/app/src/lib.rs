@@ -13,6 +13,6 @@ mod config;
 mod limits;
 
 pub use audit::{audit, client_ip};
-pub use auth::authenticate;
+pub use auth::{Caller, authenticate};
 pub use config::{Config, Context, key_ring, password_hasher};
 pub use limits::{count_hit, enforce, policy, reset, too_many, with_limit_headers};

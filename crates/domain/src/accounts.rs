@@ -144,6 +144,44 @@ pub fn authenticate(
     Ok(user)
 }
 
+/// Creates the first administrator from configuration if no account has
+/// that email yet. Idempotent and safe under concurrency: a concurrent
+/// creation wins and this returns `Ok(None)`; an existing account is left
+/// exactly as it is.
+pub fn ensure_admin(
+    repo: &dyn UserRepository,
+    hasher: &PasswordHasher,
+    random: &mut dyn Random,
+    now: i64,
+    email: &str,
+    password: &Password,
+) -> Result<Option<User>, RegisterError> {
+    let email = Email::parse(email).map_err(ValidationErrors::from)?;
+    if repo
+        .by_email(&email)
+        .map_err(|e| RegisterError::Storage(e.to_string()))?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let user = User {
+        id: UserId::generate(random),
+        email,
+        name: DisplayName::parse("Administrator").map_err(ValidationErrors::from)?,
+        roles: vec![Role::User, Role::Admin],
+        disabled: false,
+        password_hash: hasher.hash(password, random)?,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    match repo.insert(&user) {
+        Ok(()) => Ok(Some(user)),
+        Err(RepoError::Conflict { .. }) => Ok(None),
+        Err(RepoError::Storage(e)) => Err(RegisterError::Storage(e)),
+    }
+}
+
 /// A change to one's own account (`PATCH /users/me`). Changing the email or
 /// the password needs the current password, so a stolen access token alone
 /// cannot take the account over.
@@ -537,6 +575,29 @@ mod tests {
                 &Password::new("new password".into())
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_first_admin_is_created_once_and_never_altered() {
+        let (repo, hasher, mut random) = setup();
+        let pw = Password::new("admin password".into());
+        let created =
+            ensure_admin(&repo, &hasher, &mut random, 1, "Root@Example.com", &pw).expect("creates");
+        assert!(created.is_some_and(|u| u.has_role(Role::Admin)));
+        let again = ensure_admin(
+            &repo,
+            &hasher,
+            &mut random,
+            2,
+            "root@example.com",
+            &Password::new("other one".into()),
+        )
+        .expect("idempotent");
+        assert!(again.is_none());
+        assert!(
+            authenticate(&repo, &hasher, &mut random, 3, "root@example.com", &pw).is_ok(),
+            "first password kept"
         );
     }
 

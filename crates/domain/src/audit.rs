@@ -17,6 +17,12 @@ pub enum AuditEvent {
     LoggedOut,
     /// An account was locked after repeated failed logins.
     LockedOut,
+    /// A user changed their password (their other sessions ended).
+    PasswordChanged,
+    /// An admin changed a user's roles or disabled flag.
+    AdminChanged,
+    /// An account was deleted (by its owner or an admin).
+    Deleted,
 }
 
 impl AuditEvent {
@@ -29,6 +35,9 @@ impl AuditEvent {
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::LoggedOut => "logged_out",
             Self::LockedOut => "locked_out",
+            Self::PasswordChanged => "password_changed",
+            Self::AdminChanged => "admin_changed",
+            Self::Deleted => "deleted",
         }
     }
 }

@@ -28,7 +28,7 @@ mod validation;
 
 pub use accounts::{
     AuthError, ProfileChange, RegisterError, Registration, UpdateError, authenticate,
-    delete_account, register, update_profile,
+    delete_account, ensure_admin, register, update_profile,
 };
 pub use audit::{AuditEntry, AuditEvent, AuditLog};
 pub use email::{Email, MAX_EMAIL_BYTES};

@@ -1,0 +1,179 @@
+//! Administration: the bootstrap administrator, listing, role and
+//! disabled changes, deletion, and what non-admins are refused.
+
+use http::Method;
+use serde_json::json;
+use spin_users_component_tests::TestApp;
+
+#[tokio::test]
+async fn the_first_admin_is_created_from_variables_at_first_login() {
+    let (app, token) = TestApp::with_admin().await;
+
+    let me = app.get_with_token("/users/me", &token).await.json();
+
+    assert_eq!(me["roles"], json!(["user", "admin"]));
+    let again = app.access_token("root@example.com", "admin password").await;
+    assert!(
+        !again.is_empty(),
+        "idempotent: the second login finds the account"
+    );
+    let admins = app.get_with_token("/users?role=admin", &token).await.json();
+    assert_eq!(admins["items"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn listing_users_is_for_admins_only() {
+    let (app, _) = TestApp::with_admin().await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let user_token = app.access_token("ada@example.com", "correct horse").await;
+
+    app.get_with_token("/users", &user_token)
+        .await
+        .assert_problem(403, "forbidden");
+    app.get("/users").await.assert_problem(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn listing_pages_with_cursors_and_filters() {
+    let (app, token) = TestApp::with_admin().await;
+    for n in 0..5 {
+        app.register(
+            &format!("User {n}"),
+            &format!("user{n}@example.com"),
+            "correct horse",
+        )
+        .await;
+    }
+
+    let mut seen = Vec::new();
+    let mut path = "/users?limit=2&email_prefix=user".to_string();
+    loop {
+        let page = app.get_with_token(&path, &token).await;
+        assert_eq!(page.status, 200, "{}", page.text());
+        let body = page.json();
+        for item in body["items"].as_array().expect("items") {
+            seen.push(item["email"].as_str().expect("email").to_owned());
+        }
+        match body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/users?limit=2&email_prefix=user&cursor={cursor}"),
+            None => break,
+        }
+    }
+
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 5, "no duplicates across pages");
+    let bad = app.get_with_token("/users?cursor=garbage", &token).await;
+    bad.assert_problem(422, "validation-failed");
+    let too_big = app.get_with_token("/users?limit=1000", &token).await;
+    too_big.assert_problem(422, "validation-failed");
+}
+
+#[tokio::test]
+async fn disabling_a_user_locks_them_out_at_once() {
+    let (app, admin) = TestApp::with_admin().await;
+    let ada = app
+        .register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let ada_token = app.access_token("ada@example.com", "correct horse").await;
+    let path = format!("/users/{}", ada["id"].as_str().expect("id"));
+
+    let resp = app
+        .send_json(Method::PATCH, &path, &admin, &json!({"disabled": true}))
+        .await;
+
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.json()["disabled"], true);
+    assert_eq!(
+        app.get_with_token("/users/me", &ada_token).await.status,
+        401,
+        "existing token refused"
+    );
+    assert_eq!(
+        app.login("ada@example.com", "correct horse").await.status,
+        400
+    );
+    let disabled = app
+        .get_with_token("/users?disabled=true", &admin)
+        .await
+        .json();
+    assert_eq!(disabled["items"][0]["email"], "ada@example.com");
+}
+
+#[tokio::test]
+async fn role_changes_apply_without_a_new_token() {
+    let (app, admin) = TestApp::with_admin().await;
+    let ada = app
+        .register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let ada_token = app.access_token("ada@example.com", "correct horse").await;
+    let path = format!("/users/{}", ada["id"].as_str().expect("id"));
+
+    app.send_json(Method::PATCH, &path, &admin, &json!({"roles": ["admin"]}))
+        .await;
+    let promoted = app.get_with_token("/users", &ada_token).await;
+    app.send_json(Method::PATCH, &path, &admin, &json!({"roles": ["user"]}))
+        .await;
+    let demoted = app.get_with_token("/users", &ada_token).await;
+
+    assert_eq!(promoted.status, 200, "roles are read from the database");
+    demoted.assert_problem(403, "forbidden");
+    let bad = app
+        .send_json(Method::PATCH, &path, &admin, &json!({"roles": ["root"]}))
+        .await;
+    bad.assert_problem(422, "validation-failed");
+}
+
+#[tokio::test]
+async fn non_admins_cannot_change_or_delete_others() {
+    let (app, _) = TestApp::with_admin().await;
+    let ada = app
+        .register("Ada", "ada@example.com", "correct horse")
+        .await;
+    app.register("Bob", "bob@example.com", "battery staple")
+        .await;
+    let bob = app.access_token("bob@example.com", "battery staple").await;
+    let path = format!("/users/{}", ada["id"].as_str().expect("id"));
+
+    app.send_json(Method::PATCH, &path, &bob, &json!({"roles": ["admin"]}))
+        .await
+        .assert_problem(403, "forbidden");
+    app.send_json(Method::DELETE, &path, &bob, &json!({}))
+        .await
+        .assert_problem(403, "forbidden");
+}
+
+#[tokio::test]
+async fn admins_delete_users_and_their_sessions() {
+    let (app, admin) = TestApp::with_admin().await;
+    let ada = app
+        .register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let ada_token = app.access_token("ada@example.com", "correct horse").await;
+    let path = format!("/users/{}", ada["id"].as_str().expect("id"));
+
+    let resp = app
+        .request(
+            Method::DELETE,
+            &path,
+            &[("authorization", &format!("Bearer {admin}"))],
+            "",
+        )
+        .await;
+
+    assert_eq!(resp.status, 204, "{}", resp.text());
+    assert_eq!(
+        app.get_with_token("/users/me", &ada_token).await.status,
+        401
+    );
+    app.get_with_token(&path, &admin)
+        .await
+        .assert_problem(404, "not-found");
+    let audit = app
+        .query_db("SELECT event FROM audit_log WHERE event = 'deleted'")
+        .await;
+    assert_eq!(audit.len(), 1);
+}
