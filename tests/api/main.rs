@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod audit;
 mod auth;
+mod cache;
 mod health;
 mod host_interfaces;
 mod limits;

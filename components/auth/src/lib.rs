@@ -8,8 +8,8 @@ mod oauth;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 use spin_users_app::{
-    Config, Context, audit, authenticate, client_ip, count_hit, enforce, key_ring, password_hasher,
-    policy, reset, too_many,
+    CachedUsers, Config, Context, audit, authenticate, client_ip, count_hit, enforce, key_ring,
+    password_hasher, policy, reset, too_many,
 };
 use spin_users_domain::{
     AuditEvent, AuthError, FieldError, IssuedRefreshToken, Password, RefreshError,
@@ -56,7 +56,9 @@ fn token(req: &Request) -> Response {
 fn issue(req: &Request) -> Result<Response, OAuthError> {
     let request = oauth::parse(req)?;
     let mut ctx = Context::open(&Config::load()?)?;
-    let users = SqlUsers::new(ctx.db.as_ref());
+    let db_users = SqlUsers::new(ctx.db.as_ref());
+    // Writes (a rehash on login) must drop the cached copy.
+    let users = CachedUsers::new(&db_users, ctx.now);
     let sessions = SqlSessions::new(ctx.db.as_ref());
     let internal = |e: spin_users_domain::RepoError| OAuthError::Internal(e.into());
     let (user, refresh) = match request {

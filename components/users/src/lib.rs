@@ -10,15 +10,15 @@ use serde::Deserialize;
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
 use spin_users_app::{
-    Caller, Config, Context, audit, authenticate, client_ip, enforce, key_ring, password_hasher,
-    policy, with_limit_headers,
+    CachedUsers, Caller, Config, Context, audit, authenticate, client_ip, enforce, key_ring,
+    password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
     AuditEvent, PageKey, Password, ProfileChange, RegisterError, Registration, Role,
     SessionRepository, UpdateError, User, UserFilter, UserId, UserRepository, delete_account,
     register, update_profile,
 };
-use spin_users_http::{ApiError, json, read_json, require_method, respond};
+use spin_users_http::{ApiError, json, json_with_etag, read_json, require_method, respond};
 use spin_users_store::{SqlSessions, SqlUsers};
 
 use crate::views::{Page, private_view, public_view};
@@ -66,9 +66,23 @@ fn context() -> Result<Context, ApiError> {
     Ok(Context::open(&Config::load()?)?)
 }
 
-/// Authenticates the caller of `req`.
-fn caller(req: &Request, ctx: &Context) -> Result<Caller, ApiError> {
-    authenticate(req, &key_ring()?, &SqlUsers::new(ctx.db.as_ref()), ctx.now)
+/// Authenticates the caller of `req` against `users`.
+fn caller(req: &Request, ctx: &Context, users: &dyn UserRepository) -> Result<Caller, ApiError> {
+    authenticate(req, &key_ring()?, users, ctx.now)
+}
+
+/// The stored user with their password hash (the cache holds none), for
+/// flows that check the current password.
+fn with_password_hash(users: &SqlUsers<'_>, caller: &Caller) -> Result<User, ApiError> {
+    users
+        .by_id(&caller.user.id)
+        .map_err(internal)?
+        .ok_or(ApiError::Unauthorized("user no longer exists"))
+}
+
+/// The `ETag` of one representation of a user: it changes with every write.
+fn etag(view: &str, user: &User) -> String {
+    format!("\"{view}-{}-{}\"", user.id, user.version)
 }
 
 fn internal(e: impl Into<anyhow::Error>) -> ApiError {
@@ -117,10 +131,12 @@ fn create(req: &Request) -> Result<Response, ApiError> {
     Ok(with_limit_headers(response, &decision))
 }
 
-/// `GET /users/me`: the caller's own account.
+/// `GET /users/me`: the caller's own account, from the cache when fresh.
 fn me(req: &Request) -> Result<Response, ApiError> {
     let ctx = context()?;
-    json(200, &private_view(&caller(req, &ctx)?.user))
+    let db = SqlUsers::new(ctx.db.as_ref());
+    let user = caller(req, &ctx, &CachedUsers::new(&db, ctx.now))?.user;
+    json_with_etag(req, &etag("private", &user), &private_view(&user))
 }
 
 /// `PATCH /users/me` body: any of the fields; email and password changes
@@ -138,24 +154,20 @@ struct ProfileBody {
 fn update_me(req: &Request) -> Result<Response, ApiError> {
     let body: ProfileBody = read_json(req)?;
     let mut ctx = context()?;
-    let caller = caller(req, &ctx)?;
+    let db = SqlUsers::new(ctx.db.as_ref());
+    let users = CachedUsers::new(&db, ctx.now);
+    let caller = caller(req, &ctx, &users)?;
+    let current = with_password_hash(&db, &caller)?;
     let hasher = password_hasher()?;
-    let users = SqlUsers::new(ctx.db.as_ref());
     let change = ProfileChange {
         name: body.name,
         email: body.email,
         password: body.password.map(Password::new),
         current_password: body.current_password.map(Password::new),
     };
-    let (user, password_changed) = update_profile(
-        &users,
-        &hasher,
-        &mut ctx.random,
-        ctx.now,
-        caller.user,
-        change,
-    )
-    .map_err(update_error)?;
+    let (user, password_changed) =
+        update_profile(&users, &hasher, &mut ctx.random, ctx.now, current, change)
+            .map_err(update_error)?;
     if password_changed {
         SqlSessions::new(ctx.db.as_ref())
             .revoke_user(&user.id, caller.session_id.as_deref(), ctx.now)
@@ -177,11 +189,13 @@ struct DeleteBody {
 fn delete_me(req: &Request) -> Result<Response, ApiError> {
     let body: DeleteBody = read_json(req)?;
     let ctx = context()?;
-    let caller = caller(req, &ctx)?;
+    let db = SqlUsers::new(ctx.db.as_ref());
+    let users = CachedUsers::new(&db, ctx.now);
+    let caller = caller(req, &ctx, &users)?;
+    let stored = with_password_hash(&db, &caller)?;
     let hasher = password_hasher()?;
-    let users = SqlUsers::new(ctx.db.as_ref());
     let current = body.current_password.map(Password::new);
-    delete_account(&users, &hasher, &caller.user, current.as_ref()).map_err(update_error)?;
+    delete_account(&users, &hasher, &stored, current.as_ref()).map_err(update_error)?;
     end_sessions(&ctx, &caller.user.id)?;
     audit(
         &ctx,
@@ -212,14 +226,16 @@ fn find(users: &dyn UserRepository, id: &str) -> Result<User, ApiError> {
 /// see everything, others only the public fields of enabled accounts.
 fn by_id(req: &Request, id: &str) -> Result<Response, ApiError> {
     let ctx = context()?;
-    let caller = caller(req, &ctx)?;
-    let user = find(&SqlUsers::new(ctx.db.as_ref()), id)?;
+    let db = SqlUsers::new(ctx.db.as_ref());
+    let users = CachedUsers::new(&db, ctx.now);
+    let caller = caller(req, &ctx, &users)?;
+    let user = find(&users, id)?;
     if caller.user.id == user.id || caller.user.has_role(Role::Admin) {
-        json(200, &private_view(&user))
+        json_with_etag(req, &etag("private", &user), &private_view(&user))
     } else if user.disabled {
         Err(ApiError::NotFound)
     } else {
-        json(200, &public_view(&user))
+        json_with_etag(req, &etag("public", &user), &public_view(&user))
     }
 }
 
@@ -229,7 +245,8 @@ const MAX_PAGE: u32 = 100;
 /// `GET /users?limit=&cursor=&email_prefix=&name=&role=&disabled=` (admins).
 fn list(req: &Request) -> Result<Response, ApiError> {
     let ctx = context()?;
-    caller(req, &ctx)?.require_admin()?;
+    let db = SqlUsers::new(ctx.db.as_ref());
+    caller(req, &ctx, &CachedUsers::new(&db, ctx.now))?.require_admin()?;
     let mut filter = UserFilter::default();
     let mut limit = 20;
     let mut after = None;
@@ -305,10 +322,13 @@ struct AdminBody {
 fn admin_update(req: &Request, id: &str) -> Result<Response, ApiError> {
     let body: AdminBody = read_json(req)?;
     let ctx = context()?;
-    let admin = caller(req, &ctx)?;
+    let db = SqlUsers::new(ctx.db.as_ref());
+    let users = CachedUsers::new(&db, ctx.now);
+    let admin = caller(req, &ctx, &users)?;
     admin.require_admin()?;
-    let users = SqlUsers::new(ctx.db.as_ref());
-    let mut user = find(&users, id)?;
+    // From the database, not the cache: the whole row is written back,
+    // password hash included.
+    let mut user = find(&db, id)?;
     if let Some(roles) = body.roles {
         let parsed: Option<Vec<Role>> = roles.iter().map(|r| Role::parse(r)).collect();
         let mut roles = parsed.ok_or_else(|| {
@@ -345,9 +365,10 @@ fn admin_update(req: &Request, id: &str) -> Result<Response, ApiError> {
 /// `DELETE /users/:id` (admins).
 fn admin_delete(req: &Request, id: &str) -> Result<Response, ApiError> {
     let ctx = context()?;
-    let admin = caller(req, &ctx)?;
+    let db = SqlUsers::new(ctx.db.as_ref());
+    let users = CachedUsers::new(&db, ctx.now);
+    let admin = caller(req, &ctx, &users)?;
     admin.require_admin()?;
-    let users = SqlUsers::new(ctx.db.as_ref());
     let user = find(&users, id)?;
     users.delete(&user.id).map_err(internal)?;
     end_sessions(&ctx, &user.id)?;

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod audit;
+mod cache;
 mod email;
 #[cfg(any(test, feature = "testing"))]
 pub mod fakes;
@@ -31,6 +32,7 @@ pub use accounts::{
     delete_account, ensure_admin, register, update_profile,
 };
 pub use audit::{AuditEntry, AuditEvent, AuditLog};
+pub use cache::{CacheEntry, user_cache_key};
 pub use email::{Email, MAX_EMAIL_BYTES};
 pub use hashing::{HashError, HashParams, OWASP_PARAMS, PasswordHasher, Verification};
 pub use health::{Check, CheckStatus, Readiness};

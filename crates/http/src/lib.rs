@@ -15,4 +15,4 @@ mod response;
 
 pub use problem::{ApiError, Problem};
 pub use request::{MAX_BODY_BYTES, bearer_token, body, media_type, parse_json, read_json};
-pub use response::{json, require_method, respond};
+pub use response::{etag_matches, json, json_with_etag, require_method, respond};

@@ -68,3 +68,49 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
     }
     builder.body(body).build()
 }
+
+/// Whether an `If-None-Match` header value matches `etag` (weak comparison,
+/// RFC 9110 §13.1.2: `W/` prefixes are ignored; `*` matches anything).
+pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    if_none_match
+        .split(',')
+        .any(|candidate| candidate.trim() == "*" || bare(candidate) == bare(etag))
+}
+
+/// A `200` JSON response with `ETag`, or `304 Not Modified` when the
+/// request's `If-None-Match` already names it. Responses are private to the
+/// caller and revalidated on every use.
+pub fn json_with_etag(
+    req: &Request,
+    etag: &str,
+    body: &impl Serialize,
+) -> Result<Response, ApiError> {
+    let matches = req
+        .header("if-none-match")
+        .and_then(|v| v.as_str())
+        .is_some_and(|v| etag_matches(v, etag));
+    let mut response = if matches {
+        Response::builder().status(304).build()
+    } else {
+        json(200, body)?
+    };
+    response.set_header("etag", etag);
+    response.set_header("cache-control", "private, no-cache");
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_uses_weak_comparison_and_lists() {
+        assert!(etag_matches("\"a\"", "\"a\""));
+        assert!(etag_matches("W/\"a\"", "\"a\""));
+        assert!(etag_matches("\"x\", \"a\"", "\"a\""));
+        assert!(etag_matches("*", "\"a\""));
+        assert!(!etag_matches("\"b\"", "\"a\""));
+        assert!(!etag_matches("", "\"a\""));
+    }
+}

@@ -1,0 +1,149 @@
+//! Read-through caching of users in Spin's key-value store.
+
+use serde::{Deserialize, Serialize};
+use spin_sdk::key_value::Store;
+use spin_users_domain::{
+    CacheEntry, DisplayName, Email, PageKey, RepoError, User, UserFilter, UserId, UserRepository,
+    roles_from_string, roles_to_string, user_cache_key,
+};
+
+/// How long a cached user is served, in seconds.
+pub const USER_CACHE_TTL_SECS: i64 = 60;
+
+/// A user as cached. The password hash is deliberately left out: the cache
+/// may be a shared Redis, and flows that check a password read the database.
+#[derive(Serialize, Deserialize)]
+struct CachedUser {
+    id: String,
+    email: String,
+    name: String,
+    roles: String,
+    disabled: bool,
+    created_at: i64,
+    updated_at: i64,
+    version: i64,
+}
+
+impl CachedUser {
+    fn from_user(user: &User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            email: user.email.to_string(),
+            name: user.name.as_ref().to_owned(),
+            roles: roles_to_string(&user.roles),
+            disabled: user.disabled,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+            version: user.version,
+        }
+    }
+
+    fn into_user(self) -> Option<User> {
+        Some(User {
+            id: UserId::parse(&self.id)?,
+            email: Email::from_trusted(self.email),
+            name: DisplayName::from_trusted(self.name),
+            roles: roles_from_string(&self.roles),
+            disabled: self.disabled,
+            password_hash: String::new(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        })
+    }
+}
+
+/// A [`UserRepository`] that answers `by_id` from the key-value store while
+/// the entry is fresh, and drops the entry on every write to that user, so
+/// a deleted or disabled user is never served from the cache. Other reads go
+/// to the database. Key-value failures fall back to the database.
+pub struct CachedUsers<'a> {
+    db: &'a dyn UserRepository,
+    kv: Option<Store>,
+    now: i64,
+}
+
+impl<'a> CachedUsers<'a> {
+    /// Caches `db` in the `default` key-value store.
+    pub fn new(db: &'a dyn UserRepository, now: i64) -> Self {
+        let kv = Store::open_default()
+            .map_err(|e| eprintln!("cache: key-value store unavailable, reading the database: {e}"))
+            .ok();
+        Self { db, kv, now }
+    }
+
+    fn cached(&self, id: &UserId) -> Option<User> {
+        let kv = self.kv.as_ref()?;
+        let bytes = kv.get(&user_cache_key(id.as_ref())).ok()??;
+        let entry: CacheEntry<CachedUser> = serde_json::from_slice(&bytes).ok()?;
+        entry.fresh(self.now)?.into_user()
+    }
+
+    fn store(&self, user: &User) {
+        if let Some(kv) = &self.kv {
+            let entry = CacheEntry::new(CachedUser::from_user(user), self.now, USER_CACHE_TTL_SECS);
+            if let Ok(bytes) = serde_json::to_vec(&entry) {
+                if let Err(e) = kv.set(&user_cache_key(user.id.as_ref()), &bytes) {
+                    eprintln!("cache: could not store user: {e}");
+                }
+            }
+        }
+    }
+
+    /// Drops the cached copy of `id`. A failure here could serve stale
+    /// data, so it is an error rather than a log line.
+    fn invalidate(&self, id: &UserId) -> Result<(), RepoError> {
+        match &self.kv {
+            Some(kv) => kv
+                .delete(&user_cache_key(id.as_ref()))
+                .map_err(|e| RepoError::Storage(format!("cache invalidation: {e}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl UserRepository for CachedUsers<'_> {
+    fn insert(&self, user: &User) -> Result<(), RepoError> {
+        self.db.insert(user)
+    }
+
+    fn by_id(&self, id: &UserId) -> Result<Option<User>, RepoError> {
+        if let Some(user) = self.cached(id) {
+            return Ok(Some(user));
+        }
+        let user = self.db.by_id(id)?;
+        if let Some(user) = &user {
+            self.store(user);
+        }
+        Ok(user)
+    }
+
+    fn by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+        self.db.by_email(email)
+    }
+
+    fn set_password_hash(&self, id: &UserId, hash: &str, now: i64) -> Result<(), RepoError> {
+        self.db.set_password_hash(id, hash, now)?;
+        self.invalidate(id)
+    }
+
+    fn update(&self, user: &User) -> Result<(), RepoError> {
+        self.db.update(user)?;
+        self.invalidate(&user.id)
+    }
+
+    fn delete(&self, id: &UserId) -> Result<bool, RepoError> {
+        let deleted = self.db.delete(id)?;
+        self.invalidate(id)?;
+        Ok(deleted)
+    }
+
+    fn list(
+        &self,
+        filter: &UserFilter,
+        after: Option<&PageKey>,
+        limit: u32,
+    ) -> Result<Vec<User>, RepoError> {
+        self.db.list(filter, after, limit)
+    }
+}

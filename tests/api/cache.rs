@@ -1,0 +1,118 @@
+//! Read-through caching of users and conditional requests.
+
+use http::Method;
+use serde_json::json;
+use spin_users_component_tests::TestApp;
+
+async fn ada(app: &TestApp) -> String {
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    app.access_token("ada@example.com", "correct horse").await
+}
+
+#[tokio::test]
+async fn a_cached_read_does_not_touch_the_database() {
+    let app = TestApp::spin_users().start().await;
+    let token = ada(&app).await;
+    assert_eq!(
+        app.get_with_token("/users/me", &token).await.status,
+        200,
+        "warms the cache"
+    );
+
+    // Sabotage: without the users table, any database read of a user fails.
+    app.query_db("DROP TABLE users").await;
+    let cached = app.get_with_token("/users/me", &token).await;
+    let uncached = app.login("ada@example.com", "correct horse").await;
+
+    assert_eq!(cached.status, 200, "{}", cached.text());
+    assert_eq!(cached.json()["email"], "ada@example.com");
+    assert_eq!(
+        uncached.status,
+        500,
+        "the database really is broken: {}",
+        uncached.text()
+    );
+    assert!(
+        !uncached.text().contains("users"),
+        "no SQL in the error: {}",
+        uncached.text()
+    );
+}
+
+#[tokio::test]
+async fn writes_invalidate_the_cached_user() {
+    let app = TestApp::spin_users().start().await;
+    let token = ada(&app).await;
+    app.get_with_token("/users/me", &token).await;
+
+    app.send_json(
+        Method::PATCH,
+        "/users/me",
+        &token,
+        &json!({"name": "Ada L."}),
+    )
+    .await;
+
+    assert_eq!(
+        app.get_with_token("/users/me", &token).await.json()["name"],
+        "Ada L."
+    );
+}
+
+#[tokio::test]
+async fn a_disabled_user_is_never_served_from_the_cache() {
+    let (app, admin) = TestApp::with_admin().await;
+    let token = ada(&app).await;
+    let me = app.get_with_token("/users/me", &token).await.json();
+    let path = format!("/users/{}", me["id"].as_str().expect("id"));
+    assert_eq!(
+        app.get_with_token(&path, &admin).await.status,
+        200,
+        "cached for the admin too"
+    );
+
+    app.send_json(Method::PATCH, &path, &admin, &json!({"disabled": true}))
+        .await;
+
+    assert_eq!(app.get_with_token("/users/me", &token).await.status, 401);
+}
+
+#[tokio::test]
+async fn etags_answer_304_until_the_user_changes() {
+    let app = TestApp::spin_users().start().await;
+    let token = ada(&app).await;
+    let first = app.get_with_token("/users/me", &token).await;
+    let etag = first.header("etag").expect("ETag").to_owned();
+    let auth = format!("Bearer {token}");
+
+    let unchanged = app
+        .request(
+            Method::GET,
+            "/users/me",
+            &[("authorization", &auth), ("if-none-match", &etag)],
+            "",
+        )
+        .await;
+    app.send_json(
+        Method::PATCH,
+        "/users/me",
+        &token,
+        &json!({"name": "Ada L."}),
+    )
+    .await;
+    let changed = app
+        .request(
+            Method::GET,
+            "/users/me",
+            &[("authorization", &auth), ("if-none-match", &etag)],
+            "",
+        )
+        .await;
+
+    assert_eq!(unchanged.status, 304);
+    assert!(unchanged.body.is_empty());
+    assert_eq!(unchanged.header("etag"), Some(etag.as_str()));
+    assert_eq!(changed.status, 200);
+    assert_ne!(changed.header("etag"), Some(etag.as_str()));
+}
