@@ -82,10 +82,10 @@ impl<'a> CachedUsers<'a> {
     fn store(&self, user: &User) {
         if let Some(kv) = &self.kv {
             let entry = CacheEntry::new(CachedUser::from_user(user), self.now, USER_CACHE_TTL_SECS);
-            if let Ok(bytes) = serde_json::to_vec(&entry) {
-                if let Err(e) = kv.set(&user_cache_key(user.id.as_ref()), &bytes) {
-                    eprintln!("cache: could not store user: {e}");
-                }
+            if let Ok(bytes) = serde_json::to_vec(&entry)
+                && let Err(e) = kv.set(&user_cache_key(user.id.as_ref()), &bytes)
+            {
+                eprintln!("cache: could not store user: {e}");
             }
         }
     }
