@@ -10,9 +10,9 @@ TOOLCHAIN_ENV := .tools/wasm-toolchain.env
 # Every crate under components/ is a Spin component; the probe is a test fixture.
 COMPONENTS := $(notdir $(wildcard components/*))
 FIXTURES := $(notdir $(wildcard tests/fixtures/*))
-NATIVE_PACKAGES := -p spin-users-domain -p spin-users-http -p spin-users-store -p spin-users-app -p spin-users-host -p spin-users-component-tests
+NATIVE_PACKAGES := -p spin-users-domain -p spin-users-http -p spin-users-store -p spin-users-app -p spin-users-host -p spin-users-component-tests -p spin-users-bench
 
-.PHONY: help setup build build-fixtures up test test-unit test-components test-e2e lint fmt clean
+.PHONY: help setup build build-fixtures up test test-unit test-components test-e2e bench lint fmt clean
 
 help:
 	@echo "make up     run the service on http://$(LISTEN) (spin up, or the bundled wasmtime host)"
@@ -20,6 +20,7 @@ help:
 	@echo "make setup  install the wasm32-wasip2 toolchain (idempotent; make up/test call it when needed)"
 	@echo "make build  build all components (release); spin.toml's build commands run this"
 	@echo "make lint   rustfmt and clippy (-D warnings) for host and wasm targets"
+	@echo "make bench  requests/s and p50/p99 per route, argon2id native vs in a component"
 
 $(TOOLCHAIN_ENV): scripts/setup-wasm-toolchain.sh
 	scripts/setup-wasm-toolchain.sh
@@ -63,6 +64,11 @@ test-e2e:
 	  echo "SKIPPED e2e: spin is not on PATH (install: curl -fsSL https://spinframework.dev/downloads/install.sh | bash)"; \
 	  cargo test -p spin-users-component-tests --test e2e; \
 	fi
+
+# Throughput and latency per route through the wasmtime host, plus argon2id
+# natively vs in a component; one run, one server (crates/bench).
+bench: build
+	cargo run --profile native-release -p spin-users-bench
 
 lint: $(TOOLCHAIN_ENV)
 	cargo fmt --all --check
