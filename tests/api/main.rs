@@ -8,6 +8,7 @@ mod auth;
 mod cache;
 mod health;
 mod host_interfaces;
+mod idempotency;
 mod limits;
 mod routing;
 mod serve;

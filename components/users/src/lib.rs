@@ -14,12 +14,13 @@ use spin_users_app::{
     password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
-    AuditEvent, PageKey, Password, ProfileChange, RegisterError, Registration, Role,
-    SessionRepository, UpdateError, User, UserFilter, UserId, UserRepository, delete_account,
-    register, update_profile,
+    AuditEvent, Begin, FieldError, IdempotencyStore, PageKey, Password, ProfileChange,
+    RegisterError, Registration, Role, SessionRepository, StoredResponse, UpdateError, User,
+    UserFilter, UserId, UserRepository, delete_account, key_hash, register, request_hash,
+    update_profile,
 };
 use spin_users_http::{ApiError, json, json_with_etag, read_json, require_method, respond};
-use spin_users_store::{SqlSessions, SqlUsers};
+use spin_users_store::{SqlIdempotency, SqlSessions, SqlUsers};
 
 use crate::views::{Page, private_view, public_view};
 
@@ -107,11 +108,88 @@ struct RegisterBody {
 }
 
 /// `POST /users`: `201` with `Location`, `409` when the email is taken,
-/// `422` listing invalid fields, `429` over the per-address limit.
+/// `422` listing invalid fields, `429` over the per-address limit. With an
+/// `Idempotency-Key`, a retry gets the first answer again instead of a
+/// second account (or a `409`).
 fn create(req: &Request) -> Result<Response, ApiError> {
     let mut ctx = context()?;
     let limit = policy("register_limit_per_ip", "register-ip")?;
     let decision = enforce(&ctx, limit, &client_ip(req).unwrap_or_default())?;
+    let key = match req.header("idempotency-key") {
+        None => None,
+        Some(value) => Some(
+            value
+                .as_str()
+                .and_then(|k| key_hash("POST /users", k))
+                .ok_or_else(|| {
+                    ApiError::Validation(
+                        FieldError::new(
+                            "Idempotency-Key",
+                            "invalid",
+                            "1 to 255 printable ASCII characters",
+                        )
+                        .into(),
+                    )
+                })?,
+        ),
+    };
+    let Some(key) = key else {
+        return Ok(with_limit_headers(
+            respond(register_user(req, &mut ctx)),
+            &decision,
+        ));
+    };
+    let store = SqlIdempotency::new(ctx.db.as_ref());
+    match store
+        .begin(&key, &request_hash(req.body()), ctx.now)
+        .map_err(internal)?
+    {
+        Begin::Started => {}
+        Begin::Replay(stored) => return Ok(with_limit_headers(replay(stored), &decision)),
+        Begin::InProgress => return Err(ApiError::IdempotencyKeyInUse),
+        Begin::Mismatch => return Err(ApiError::IdempotencyKeyReused),
+    }
+    let response = respond(register_user(req, &mut ctx));
+    let store = SqlIdempotency::new(ctx.db.as_ref());
+    let kept = if *response.status() < 500 {
+        store.complete(
+            &key,
+            &StoredResponse {
+                status: *response.status(),
+                body: String::from_utf8_lossy(response.body()).into_owned(),
+                location: response
+                    .header("location")
+                    .and_then(|l| l.as_str())
+                    .map(str::to_owned),
+            },
+        )
+    } else {
+        store.abandon(&key)
+    };
+    kept.map_err(internal)?;
+    Ok(with_limit_headers(response, &decision))
+}
+
+/// A stored response sent again, marked as a replay.
+fn replay(stored: StoredResponse) -> Response {
+    let content_type = if stored.status < 300 {
+        "application/json"
+    } else {
+        "application/problem+json"
+    };
+    let mut builder = Response::builder();
+    builder
+        .status(stored.status)
+        .header("content-type", content_type)
+        .header("idempotent-replayed", "true");
+    if let Some(location) = stored.location {
+        builder.header("location", location);
+    }
+    builder.body(stored.body).build()
+}
+
+/// Registration itself.
+fn register_user(req: &Request, ctx: &mut Context) -> Result<Response, ApiError> {
     let body: RegisterBody = read_json(req)?;
     let hasher = password_hasher()?;
     let users = SqlUsers::new(ctx.db.as_ref());
@@ -125,10 +203,10 @@ fn create(req: &Request) -> Result<Response, ApiError> {
         RegisterError::EmailTaken => ApiError::EmailTaken,
         other => internal(other),
     })?;
-    audit(&ctx, req, AuditEvent::Registered, Some(&user.id), None);
+    audit(ctx, req, AuditEvent::Registered, Some(&user.id), None);
     let mut response = json(201, &private_view(&user))?;
     response.set_header("location", format!("/users/{}", user.id));
-    Ok(with_limit_headers(response, &decision))
+    Ok(response)
 }
 
 /// `GET /users/me`: the caller's own account, from the cache when fresh.
@@ -251,7 +329,7 @@ fn list(req: &Request) -> Result<Response, ApiError> {
     let mut limit = 20;
     let mut after = None;
     let invalid = |field: &'static str, message: &str| {
-        ApiError::Validation(spin_users_domain::FieldError::new(field, "invalid", message).into())
+        ApiError::Validation(FieldError::new(field, "invalid", message).into())
     };
     for (key, value) in form_urlencoded::parse(req.query().as_bytes()) {
         match key.as_ref() {
@@ -333,8 +411,7 @@ fn admin_update(req: &Request, id: &str) -> Result<Response, ApiError> {
         let parsed: Option<Vec<Role>> = roles.iter().map(|r| Role::parse(r)).collect();
         let mut roles = parsed.ok_or_else(|| {
             ApiError::Validation(
-                spin_users_domain::FieldError::new("roles", "invalid", "roles are user and admin")
-                    .into(),
+                FieldError::new("roles", "invalid", "roles are user and admin").into(),
             )
         })?;
         if !roles.contains(&Role::User) {

@@ -16,6 +16,7 @@ mod email;
 pub mod fakes;
 mod hashing;
 mod health;
+mod idempotency;
 mod name;
 mod password;
 mod random;
@@ -36,6 +37,9 @@ pub use cache::{CacheEntry, user_cache_key};
 pub use email::{Email, MAX_EMAIL_BYTES};
 pub use hashing::{HashError, HashParams, OWASP_PARAMS, PasswordHasher, Verification};
 pub use health::{Check, CheckStatus, Readiness};
+pub use idempotency::{
+    Begin, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredResponse, key_hash, request_hash,
+};
 pub use name::{DisplayName, MAX_NAME_CHARS};
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
 #[cfg(any(test, feature = "testing"))]

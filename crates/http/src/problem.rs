@@ -35,6 +35,14 @@ pub enum ApiError {
     /// `409 Conflict`, code `email-taken`: the email is already registered.
     #[error("email taken")]
     EmailTaken,
+    /// `409 Conflict`, code `idempotency-key-in-use`: a request with this
+    /// `Idempotency-Key` is still being processed.
+    #[error("idempotency key in use")]
+    IdempotencyKeyInUse,
+    /// `422 Unprocessable Content`, code `idempotency-key-reused`: the key
+    /// was used before with a different request body.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
     /// `413 Content Too Large`, code `payload-too-large`.
     #[error("payload too large")]
     PayloadTooLarge {
@@ -99,7 +107,8 @@ impl ApiError {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
-            Self::EmailTaken => 409,
+            Self::EmailTaken | Self::IdempotencyKeyInUse => 409,
+            Self::IdempotencyKeyReused => 422,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType { .. } => 415,
             Self::Validation(_) => 422,
@@ -117,6 +126,8 @@ impl ApiError {
             Self::NotFound => ("not-found", "Not Found"),
             Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method Not Allowed"),
             Self::EmailTaken => ("email-taken", "Email Already Registered"),
+            Self::IdempotencyKeyInUse => ("idempotency-key-in-use", "Request In Progress"),
+            Self::IdempotencyKeyReused => ("idempotency-key-reused", "Idempotency Key Reused"),
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Content Too Large"),
             Self::UnsupportedMediaType { .. } => {
                 ("unsupported-media-type", "Unsupported Media Type")
@@ -139,6 +150,13 @@ impl ApiError {
             Self::Forbidden => "You are not allowed to do this.".to_owned(),
             Self::NotFound => "The requested resource does not exist.".to_owned(),
             Self::EmailTaken => "An account with this email address already exists.".to_owned(),
+            Self::IdempotencyKeyInUse => {
+                "A request with this Idempotency-Key is still being processed; retry later."
+                    .to_owned()
+            }
+            Self::IdempotencyKeyReused => {
+                "This Idempotency-Key was used with a different request body.".to_owned()
+            }
             Self::PayloadTooLarge { limit } => format!("The request body exceeds {limit} bytes."),
             Self::UnsupportedMediaType { accept } => {
                 format!("Send the body as {}.", accept.join(" or "))
@@ -203,6 +221,8 @@ mod tests {
             ApiError::Unauthorized("x"),
             ApiError::Forbidden,
             ApiError::EmailTaken,
+            ApiError::IdempotencyKeyInUse,
+            ApiError::IdempotencyKeyReused,
             ApiError::PayloadTooLarge { limit: 1 },
             ApiError::UnsupportedMediaType {
                 accept: &["application/json"],

@@ -12,6 +12,7 @@
 
 mod audit;
 mod counters;
+mod idempotency;
 mod migrations;
 mod sessions;
 mod spin;
@@ -20,6 +21,7 @@ mod users;
 
 pub use audit::SqlAudit;
 pub use counters::SqlCounters;
+pub use idempotency::SqlIdempotency;
 pub use migrations::{MIGRATIONS, migrate, with_schema};
 pub use sessions::SqlSessions;
 pub use spin::{SpinPostgres, SpinSqlite, open};

@@ -117,6 +117,26 @@ pub const MIGRATIONS: &[Migration] = &[
             count BIGINT NOT NULL
         )"],
     },
+    Migration {
+        version: 5,
+        description: "idempotency keys",
+        sqlite: &["CREATE TABLE IF NOT EXISTS idempotency_keys (
+            key_hash TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            status INTEGER,
+            body TEXT,
+            location TEXT
+        )"],
+        postgres: &["CREATE TABLE IF NOT EXISTS idempotency_keys (
+            key_hash TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            status BIGINT,
+            body TEXT,
+            location TEXT
+        )"],
+    },
 ];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.
@@ -211,7 +231,7 @@ mod tests {
     #[test]
     fn migrations_apply_once_and_record_their_versions() {
         let db = NativeSqlite::in_memory();
-        assert_eq!(migrate(&db).expect("first run"), vec![1, 2, 3, 4]);
+        assert_eq!(migrate(&db).expect("first run"), vec![1, 2, 3, 4, 5]);
         assert_eq!(migrate(&db).expect("second run"), Vec::<i64>::new());
         let rows = db
             .query("SELECT count(*) FROM schema_migrations", &[])

@@ -1,0 +1,94 @@
+//! `Idempotency-Key` (draft-ietf-httpapi-idempotency-key-header): a client
+//! retrying a `POST` with the same key gets the first response again instead
+//! of a second effect; the same key with another body is refused.
+
+use sha2::{Digest, Sha256};
+
+use crate::user::RepoError;
+
+/// How long a key is remembered.
+pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
+/// Longest key accepted.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// A response kept for replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Body (JSON text).
+    pub body: String,
+    /// `Location` header, if any.
+    pub location: Option<String>,
+}
+
+/// What to do with a request carrying a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    /// First use: process the request, then `complete` or `abandon`.
+    Started,
+    /// Seen and finished: send this again.
+    Replay(StoredResponse),
+    /// Seen and still being processed by another request.
+    InProgress,
+    /// Seen with a different request body.
+    Mismatch,
+}
+
+/// Storage of idempotency records. Implementations live in `spin-users-store`.
+pub trait IdempotencyStore {
+    /// Claims `key_hash` for a request with `request_hash` atomically (an
+    /// expired record is taken over), or reports what is stored.
+    fn begin(&self, key_hash: &str, request_hash: &str, now: i64) -> Result<Begin, RepoError>;
+
+    /// Stores the response of a started request.
+    fn complete(&self, key_hash: &str, response: &StoredResponse) -> Result<(), RepoError>;
+
+    /// Forgets a started request that failed unexpectedly, so a retry runs again.
+    fn abandon(&self, key_hash: &str) -> Result<(), RepoError>;
+}
+
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Validates a key and scopes it to an operation; `None` for an unusable key.
+pub fn key_hash(operation: &str, key: &str) -> Option<String> {
+    let valid = !key.is_empty()
+        && key.chars().count() <= MAX_IDEMPOTENCY_KEY_CHARS
+        && key.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+    valid.then(|| sha256_hex(&[operation.as_bytes(), key.as_bytes()]))
+}
+
+/// Fingerprint of a request body.
+pub fn request_hash(body: &[u8]) -> String {
+    sha256_hex(&[body])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_scoped_to_their_operation() {
+        assert_ne!(key_hash("POST /users", "k1"), key_hash("POST /other", "k1"));
+        assert_eq!(key_hash("POST /users", "k1"), key_hash("POST /users", "k1"));
+    }
+
+    #[test]
+    fn unusable_keys_are_refused() {
+        for bad in ["", "tab\there", "newline\n", &"k".repeat(256), "ünïcode"] {
+            assert_eq!(key_hash("op", bad), None, "{bad:?}");
+        }
+        assert!(key_hash("op", "8e03978e-40d5-43e8-bc93-6894a57f9324").is_some());
+    }
+}

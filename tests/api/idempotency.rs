@@ -1,0 +1,95 @@
+//! `Idempotency-Key` on `POST /users`.
+
+use std::sync::Arc;
+
+use http::Method;
+use serde_json::json;
+use spin_users_component_tests::{TestApp, TestResponse};
+
+async fn register_with_key(app: &TestApp, key: &str, email: &str) -> TestResponse {
+    let body = json!({"name": "Ada", "email": email, "password": "correct horse"});
+    app.request(
+        Method::POST,
+        "/users",
+        &[
+            ("content-type", "application/json"),
+            ("idempotency-key", key),
+        ],
+        body.to_string(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_retried_registration_replays_the_first_answer() {
+    let app = TestApp::spin_users().start().await;
+
+    let first = register_with_key(&app, "k-1", "ada@example.com").await;
+    let retry = register_with_key(&app, "k-1", "ada@example.com").await;
+
+    assert_eq!(first.status, 201);
+    assert_eq!(retry.status, 201, "not a 409: {}", retry.text());
+    assert_eq!(retry.body, first.body);
+    assert_eq!(retry.header("location"), first.header("location"));
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(
+        app.query_db("SELECT count(*) FROM users").await,
+        vec![vec![Some("1".to_string())]]
+    );
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_body_is_refused() {
+    let app = TestApp::spin_users().start().await;
+    register_with_key(&app, "k-1", "ada@example.com").await;
+
+    let other = register_with_key(&app, "k-1", "bob@example.com").await;
+
+    other.assert_problem(422, "idempotency-key-reused");
+}
+
+#[tokio::test]
+async fn client_errors_are_replayed_too_and_keys_are_validated() {
+    let app = TestApp::spin_users().start().await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+
+    let taken = register_with_key(&app, "k-2", "ada@example.com").await;
+    let again = register_with_key(&app, "k-2", "ada@example.com").await;
+    let bad_key = register_with_key(&app, &"k".repeat(300), "new@example.com").await;
+
+    taken.assert_problem(409, "email-taken");
+    again.assert_problem(409, "email-taken");
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    bad_key.assert_problem(422, "validation-failed");
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_create_one_account() {
+    let app = Arc::new(TestApp::spin_users().start().await);
+
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                register_with_key(&app, "k-3", "ada@example.com")
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.expect("task"));
+    }
+
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&201));
+    assert_eq!(
+        app.query_db("SELECT count(*) FROM users").await,
+        vec![vec![Some("1".to_string())]]
+    );
+}
