@@ -257,3 +257,32 @@ async fn forged_expired_and_foreign_tokens_are_rejected() {
         assert_eq!(resp.status, 401, "{what}");
     }
 }
+
+#[tokio::test]
+async fn a_login_upgrades_a_hash_made_with_older_parameters() {
+    let before = TestApp::spin_users().start().await;
+    before
+        .register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let old = before.query_db("SELECT password_hash FROM users").await;
+    let after = TestApp::spin_users()
+        .sharing_data_with(&before)
+        .env("SPIN_VARIABLE_ARGON2_MEMORY_KIB", "512")
+        .start()
+        .await;
+
+    assert_eq!(
+        after.login("ada@example.com", "correct horse").await.status,
+        200
+    );
+
+    let new = after.query_db("SELECT password_hash FROM users").await;
+    let hash = |rows: &Vec<Vec<Option<String>>>| rows[0][0].clone().expect("hash");
+    assert!(hash(&old).contains("m=256,"), "{}", hash(&old));
+    assert!(hash(&new).contains("m=512,"), "{}", hash(&new));
+    assert_eq!(
+        after.login("ada@example.com", "correct horse").await.status,
+        200,
+        "the new hash verifies"
+    );
+}

@@ -56,6 +56,8 @@ pub struct TestAppBuilder {
     environment: HashMap<String, String>,
     /// The app reads `database_url`, so it follows the selected backend.
     uses_database_url: bool,
+    /// The SQLite file of another app whose data this one uses.
+    shared_sqlite: Option<PathBuf>,
 }
 
 /// Which database the service's tests run against.
@@ -131,8 +133,9 @@ impl TestAppBuilder {
             "[key_value_store.default]\ntype = \"spin\"\npath = {:?}\n\
              [sqlite_database.default]\ntype = \"spin\"\npath = {:?}\n",
             other.dir.path().join("kv.db"),
-            other.dir.path().join("sqlite.db"),
+            other.sqlite_path,
         );
+        self.shared_sqlite = Some(other.sqlite_path.clone());
         if let Some(url) = &other.database_url {
             self.environment
                 .insert("SPIN_VARIABLE_DATABASE_URL".into(), url.clone());
@@ -170,10 +173,14 @@ impl TestAppBuilder {
             .get("SPIN_VARIABLE_DATABASE_URL")
             .cloned();
         let app = App::load(shared_engine(), &options)?;
+        let sqlite_path = self
+            .shared_sqlite
+            .unwrap_or_else(|| dir.path().join("sqlite.db"));
         Ok(TestApp {
             app: Arc::new(app),
             dir,
             database_url,
+            sqlite_path,
         })
     }
 
@@ -193,6 +200,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     /// The PostgreSQL database, when the app uses one.
     pub database_url: Option<String>,
+    /// The `default` SQLite database file.
+    pub sqlite_path: PathBuf,
 }
 
 /// A signing key for tests only (base64 of bytes 0..32).
@@ -239,6 +248,7 @@ impl TestApp {
             runtime_config: ISOLATED_RUNTIME_CONFIG.to_owned(),
             environment: HashMap::new(),
             uses_database_url: false,
+            shared_sqlite: None,
         }
     }
 
@@ -400,7 +410,7 @@ impl TestApp {
                     .collect()
             }
             None => {
-                let db = rusqlite::Connection::open(self.dir.path().join("sqlite.db"))
+                let db = rusqlite::Connection::open(&self.sqlite_path)
                     .expect("open the test SQLite database");
                 let mut stmt = db.prepare(sql).expect("prepare");
                 let width = stmt.column_count();
