@@ -289,3 +289,46 @@ async fn registration_lands_in_the_configured_backend() {
     let rows = app.query_db("SELECT email FROM users").await;
     assert_eq!(rows, vec![vec![Some("ada@example.com".to_string())]]);
 }
+
+#[tokio::test]
+async fn a_declared_oversized_body_is_refused_before_it_is_read() {
+    let app = TestApp::spin_users().start().await;
+
+    let resp = app
+        .request(
+            Method::POST,
+            "/users",
+            &[
+                ("content-type", "application/json"),
+                ("content-length", "1000000000"),
+            ],
+            "{}",
+        )
+        .await;
+
+    resp.assert_problem(413, "payload-too-large");
+}
+
+#[tokio::test]
+async fn every_route_refuses_oversized_bodies() {
+    let app = TestApp::spin_users().start().await;
+    let big = vec![b'x'; 20 * 1024];
+    for (method, path) in [
+        (Method::POST, "/users"),
+        (Method::PATCH, "/users/me"),
+        (Method::POST, "/token"),
+        (Method::POST, "/logout"),
+        (Method::GET, "/healthz"),
+    ] {
+        let resp = app
+            .request(
+                method.clone(),
+                path,
+                &[("content-type", "application/json")],
+                big.clone(),
+            )
+            .await;
+
+        resp.assert_problem(413, "payload-too-large");
+    }
+}

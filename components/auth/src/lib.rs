@@ -5,7 +5,7 @@
 
 mod oauth;
 
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use spin_sdk::http_component;
 use spin_users_app::{
     CachedUsers, Config, Context, audit, authenticate, client_ip, count_hit, enforce, key_ring,
@@ -16,19 +16,20 @@ use spin_users_domain::{
     SessionRepository, User, UserRepository, authenticate as check_password, ensure_admin, revoke,
     rotate, start_session,
 };
-use spin_users_http::{ApiError, json, require_method, respond};
+use spin_users_http::{ApiError, json, require_method, respond, serve};
 use spin_users_store::{SqlSessions, SqlUsers};
 
 use crate::oauth::{OAuthError, TokenRequest};
 
 #[http_component]
-fn handle(req: Request) -> Response {
-    match req.path() {
-        "/token" => token(&req),
-        "/logout" => respond(logout(&req)),
-        "/.well-known/jwks.json" => respond(jwks(&req)),
+async fn handle(incoming: IncomingRequest) -> Response {
+    serve(incoming, |req| match req.path() {
+        "/token" => token(req),
+        "/logout" => respond(logout(req)),
+        "/.well-known/jwks.json" => respond(jwks(req)),
         _ => respond(Err(ApiError::NotFound)),
-    }
+    })
+    .await
 }
 
 /// `GET /.well-known/jwks.json`: the public keys tokens are verified with.

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use spin_sdk::http::{Request, Response};
-use spin_users_http::{ApiError, MAX_BODY_BYTES, media_type, parse_json, respond};
+use spin_users_http::{ApiError, media_type, parse_json, respond};
 
 /// A parsed token request.
 pub enum TokenRequest {
@@ -105,10 +105,8 @@ pub struct Fields {
 
 /// Reads the body as `application/x-www-form-urlencoded` or JSON.
 pub fn fields(req: &Request) -> Result<Fields, OAuthError> {
+    // The size limit was applied when the request was read (`serve`).
     let body = req.body();
-    if body.len() > MAX_BODY_BYTES {
-        return Err(OAuthError::InvalidRequest("the request body is too large"));
-    }
     match media_type(req).as_deref() {
         Some("application/x-www-form-urlencoded") => {
             let mut fields = Fields::default();

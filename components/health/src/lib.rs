@@ -2,19 +2,19 @@
 //! (`GET /healthz`) and readiness (`GET /readyz`, which opens the SQLite
 //! database and the key-value store). It owns no data.
 
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use spin_sdk::http_component;
 use spin_sdk::{key_value, variables};
 use spin_users_app::Config;
 use spin_users_domain::{Check, Readiness, ServiceInfo};
-use spin_users_http::{ApiError, json, require_method, respond};
+use spin_users_http::{ApiError, json, require_method, respond, serve};
 use spin_users_store::open;
 
 const GET: &[Method] = &[Method::Get];
 
 #[http_component]
-fn handle(req: Request) -> Response {
-    respond(route(&req))
+async fn handle(incoming: IncomingRequest) -> Response {
+    serve(incoming, |req| respond(route(req))).await
 }
 
 fn route(req: &Request) -> Result<Response, ApiError> {

@@ -7,7 +7,7 @@
 mod views;
 
 use serde::Deserialize;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use spin_sdk::http_component;
 use spin_users_app::{
     CachedUsers, Caller, Config, Context, audit, authenticate, client_ip, enforce, key_ring,
@@ -19,7 +19,7 @@ use spin_users_domain::{
     UserFilter, UserId, UserRepository, delete_account, key_hash, register, request_hash,
     update_profile,
 };
-use spin_users_http::{ApiError, json, json_with_etag, read_json, require_method, respond};
+use spin_users_http::{ApiError, json, json_with_etag, read_json, require_method, respond, serve};
 use spin_users_store::{SqlIdempotency, SqlSessions, SqlUsers};
 
 use crate::views::{Page, private_view, public_view};
@@ -29,8 +29,8 @@ const ME: &[Method] = &[Method::Get, Method::Patch, Method::Delete];
 const ONE: &[Method] = &[Method::Get, Method::Patch, Method::Delete];
 
 #[http_component]
-fn handle(req: Request) -> Response {
-    respond(route(&req))
+async fn handle(incoming: IncomingRequest) -> Response {
+    serve(incoming, |req| respond(route(req))).await
 }
 
 fn route(req: &Request) -> Result<Response, ApiError> {

@@ -1,12 +1,62 @@
 //! Reading requests safely: size limits, content types, JSON, bearer tokens.
 
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
-use spin_sdk::http::Request;
+use spin_sdk::http::{IncomingRequest, Request, Response};
 
 use crate::problem::ApiError;
 
 /// Largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Reads an incoming request into a [`Request`], refusing bodies over
+/// [`MAX_BODY_BYTES`] without buffering them: a declared `Content-Length`
+/// over the limit is refused before reading, and a streamed body is
+/// refused as soon as it passes the limit.
+pub async fn read_request(incoming: IncomingRequest) -> Result<Request, ApiError> {
+    let too_large = ApiError::PayloadTooLarge {
+        limit: MAX_BODY_BYTES,
+    };
+    let headers = incoming.headers();
+    let declared = headers
+        .get("content-length")
+        .first()
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(too_large);
+    }
+    let method = incoming.method();
+    let uri = incoming.uri();
+    let mut body = Vec::new();
+    let mut stream = incoming.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|_| ApiError::InvalidJson("the request body could not be read".into()))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large);
+        }
+        body.extend(chunk);
+    }
+    Ok(Request::builder()
+        .method(method)
+        .uri(uri)
+        .headers(headers)
+        .body(body)
+        .build())
+}
+
+/// The entry point every component uses: reads the request within the
+/// size limit, then hands it to `handler`.
+pub async fn serve(
+    incoming: IncomingRequest,
+    handler: impl FnOnce(&Request) -> Response,
+) -> Response {
+    match read_request(incoming).await {
+        Ok(req) => handler(&req),
+        Err(e) => crate::respond(Err(e)),
+    }
+}
 
 /// The media type of the request, lowercased, without parameters.
 pub fn media_type(req: &Request) -> Option<String> {
@@ -15,7 +65,8 @@ pub fn media_type(req: &Request) -> Option<String> {
     Some(essence.to_ascii_lowercase())
 }
 
-/// The body, if it is within [`MAX_BODY_BYTES`].
+/// The body, if it is within [`MAX_BODY_BYTES`] (already ensured for
+/// requests read by [`read_request`]).
 pub fn body(req: &Request) -> Result<&[u8], ApiError> {
     let body = req.body();
     if body.len() > MAX_BODY_BYTES {
