@@ -218,7 +218,7 @@ fn logout(req: &Request) -> Result<Response, ApiError> {
         .any(|pair| pair == "all=true" || pair == "all=1");
     if all {
         let users = SqlUsers::new(ctx.db.as_ref());
-        let user = authenticate(req, &key_ring()?, &users, ctx.now)?.user;
+        let user = authenticate(req, &users, ctx.now)?.user;
         sessions
             .revoke_user(&user.id, None, ctx.now)
             .map_err(|e| ApiError::Internal(e.into()))?;

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Caller, Config, Context, audit, authenticate, client_ip, enforce, key_ring,
-    password_hasher, policy, with_limit_headers,
+    CachedUsers, Caller, Config, Context, audit, authenticate, client_ip, enforce, password_hasher,
+    policy, with_limit_headers,
 };
 use spin_users_domain::{
     AuditEvent, Begin, FieldError, IdempotencyStore, PageKey, Password, ProfileChange,
@@ -69,7 +69,7 @@ fn context() -> Result<Context, ApiError> {
 
 /// Authenticates the caller of `req` against `users`.
 fn caller(req: &Request, ctx: &Context, users: &dyn UserRepository) -> Result<Caller, ApiError> {
-    authenticate(req, &key_ring()?, users, ctx.now)
+    authenticate(req, users, ctx.now)
 }
 
 /// The stored user with their password hash (the cache holds none), for
@@ -307,7 +307,12 @@ fn by_id(req: &Request, id: &str) -> Result<Response, ApiError> {
     let db = SqlUsers::new(ctx.db.as_ref());
     let users = CachedUsers::new(&db, ctx.now);
     let caller = caller(req, &ctx, &users)?;
-    let user = find(&users, id)?;
+    // Looking oneself up needs no second read.
+    let user = if caller.user.id.as_ref() == id {
+        caller.user.clone()
+    } else {
+        find(&users, id)?
+    };
     if caller.user.id == user.id || caller.user.has_role(Role::Admin) {
         json_with_etag(req, &etag("private", &user), &private_view(&user))
     } else if user.disabled {

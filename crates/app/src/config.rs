@@ -69,17 +69,46 @@ impl Context {
     }
 }
 
-/// The key ring from `token_issuer`, `token_audience`, `signing_key` and
+/// The token settings: `token_issuer`, `token_audience`, `signing_key`,
 /// `previous_signing_key`.
-pub fn key_ring() -> Result<KeyRing> {
-    let previous = optional("previous_signing_key")?;
+#[derive(Clone)]
+pub struct TokenConfig {
+    /// `iss`.
+    pub issuer: String,
+    /// `aud`.
+    pub audience: String,
+    /// The current private key.
+    pub signing_key: String,
+    /// The key being rotated out.
+    pub previous_signing_key: Option<String>,
+}
+
+impl TokenConfig {
+    /// Reads the variables (cheap: no key derivation).
+    pub fn load() -> Result<Self> {
+        Ok(Self {
+            issuer: required("token_issuer")?,
+            audience: required("token_audience")?,
+            signing_key: required("signing_key")?,
+            previous_signing_key: optional("previous_signing_key")?,
+        })
+    }
+}
+
+/// The key ring for `config` (derives the Ed25519 keys).
+pub fn key_ring_from(config: &TokenConfig) -> Result<KeyRing> {
     KeyRing::new(
-        &required("token_issuer")?,
-        &required("token_audience")?,
-        &required("signing_key")?,
-        previous.as_deref(),
+        &config.issuer,
+        &config.audience,
+        &config.signing_key,
+        config.previous_signing_key.as_deref(),
     )
     .map_err(|e| anyhow::anyhow!("signing keys: {e}"))
+}
+
+/// The key ring from the variables.
+pub fn key_ring() -> Result<KeyRing> {
+    key_ring_from(&TokenConfig::load()?)
 }
 
 /// The password hasher from `argon2_memory_kib`, `argon2_iterations` and

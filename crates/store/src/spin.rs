@@ -1,6 +1,8 @@
 //! The two Spin backends of [`Connection`]: SQLite (`fermyon:spin/sqlite`)
 //! and PostgreSQL (`fermyon:spin/postgres`).
 
+use std::cell::OnceCell;
+
 use spin_sdk::{pg, sqlite};
 
 use crate::sql::{Connection, DbError, Dialect, Rows, Value, sqlite_placeholders};
@@ -11,16 +13,54 @@ pub struct SpinSqlite(sqlite::Connection);
 /// A Spin PostgreSQL connection.
 pub struct SpinPostgres(pg::Connection);
 
-/// Opens PostgreSQL at `database_url` when one is configured, otherwise the
-/// component's `default` SQLite database.
+/// PostgreSQL at `database_url` when one is configured, otherwise the
+/// component's `default` SQLite database. The connection is opened at the
+/// first statement, so requests answered from the cache never open one.
 pub fn open(database_url: Option<&str>) -> Result<Box<dyn Connection>, DbError> {
-    match database_url.filter(|url| !url.trim().is_empty()) {
-        Some(url) => pg::Connection::open(url)
-            .map(|c| Box::new(SpinPostgres(c)) as Box<dyn Connection>)
-            .map_err(|e| DbError::Other(format!("opening PostgreSQL: {e}"))),
-        None => sqlite::Connection::open_default()
-            .map(|c| Box::new(SpinSqlite(c)) as Box<dyn Connection>)
-            .map_err(|e| DbError::Other(format!("opening SQLite: {e}"))),
+    let url = database_url
+        .filter(|url| !url.trim().is_empty())
+        .map(str::to_owned);
+    Ok(Box::new(Lazy {
+        url,
+        conn: OnceCell::new(),
+    }))
+}
+
+/// A connection opened on first use.
+struct Lazy {
+    url: Option<String>,
+    conn: OnceCell<Result<Box<dyn Connection>, DbError>>,
+}
+
+impl Lazy {
+    fn get(&self) -> Result<&dyn Connection, DbError> {
+        let conn = self.conn.get_or_init(|| match &self.url {
+            Some(url) => pg::Connection::open(url)
+                .map(|c| Box::new(SpinPostgres(c)) as Box<dyn Connection>)
+                .map_err(|e| DbError::Other(format!("opening PostgreSQL: {e}"))),
+            None => sqlite::Connection::open_default()
+                .map(|c| Box::new(SpinSqlite(c)) as Box<dyn Connection>)
+                .map_err(|e| DbError::Other(format!("opening SQLite: {e}"))),
+        });
+        conn.as_ref().map(Box::as_ref).map_err(Clone::clone)
+    }
+}
+
+impl Connection for Lazy {
+    fn dialect(&self) -> Dialect {
+        if self.url.is_some() {
+            Dialect::Postgres
+        } else {
+            Dialect::Sqlite
+        }
+    }
+
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+        self.get()?.query(sql, params)
+    }
+
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
+        self.get()?.execute(sql, params)
     }
 }
 
