@@ -217,8 +217,8 @@ fn logout(req: &Request) -> Result<Response, ApiError> {
         .split('&')
         .any(|pair| pair == "all=true" || pair == "all=1");
     if all {
-        let users = SqlUsers::new(ctx.db.as_ref());
-        let user = authenticate(req, &users, ctx.now)?.user;
+        let db = SqlUsers::new(ctx.db.as_ref());
+        let user = authenticate(req, &CachedUsers::new(&db, ctx.now), ctx.now)?.user;
         sessions
             .revoke_user(&user.id, None, ctx.now)
             .map_err(|e| ApiError::Internal(e.into()))?;

@@ -68,7 +68,7 @@ fn context() -> Result<Context, ApiError> {
 }
 
 /// Authenticates the caller of `req` against `users`.
-fn caller(req: &Request, ctx: &Context, users: &dyn UserRepository) -> Result<Caller, ApiError> {
+fn caller(req: &Request, ctx: &Context, users: &CachedUsers<'_>) -> Result<Caller, ApiError> {
     authenticate(req, users, ctx.now)
 }
 

@@ -10,6 +10,18 @@ use spin_users_domain::{
 /// How long a cached user is served, in seconds.
 pub const USER_CACHE_TTL_SECS: i64 = 60;
 
+/// The last access token verified for a user, remembered with the user so
+/// that one key-value read authenticates a repeat request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenToken {
+    /// SHA-256 of the key configuration and the token.
+    pub fingerprint: String,
+    /// Its `sid`.
+    pub session_id: Option<String>,
+    /// Its `exp`.
+    pub expires_at: u64,
+}
+
 /// A user as cached. The password hash is deliberately left out: the cache
 /// may be a shared Redis, and flows that check a password read the database.
 #[derive(Serialize, Deserialize)]
@@ -22,10 +34,12 @@ struct CachedUser {
     created_at: i64,
     updated_at: i64,
     version: i64,
+    #[serde(default)]
+    token: Option<SeenToken>,
 }
 
 impl CachedUser {
-    fn from_user(user: &User) -> Self {
+    fn from_user(user: &User, token: Option<SeenToken>) -> Self {
         Self {
             id: user.id.to_string(),
             email: user.email.to_string(),
@@ -35,11 +49,13 @@ impl CachedUser {
             created_at: user.created_at,
             updated_at: user.updated_at,
             version: user.version,
+            token,
         }
     }
 
-    fn into_user(self) -> Option<User> {
-        Some(User {
+    fn into_user(self) -> Option<(User, Option<SeenToken>)> {
+        let token = self.token;
+        let user = User {
             id: UserId::parse(&self.id)?,
             email: Email::from_trusted(self.email),
             name: DisplayName::from_trusted(self.name),
@@ -49,7 +65,8 @@ impl CachedUser {
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
-        })
+        };
+        Some((user, token))
     }
 }
 
@@ -72,16 +89,23 @@ impl<'a> CachedUsers<'a> {
         Self { db, kv, now }
     }
 
-    fn cached(&self, id: &UserId) -> Option<User> {
+    /// The fresh cached entry of `id`: the user and the token last verified
+    /// for them.
+    pub fn cached(&self, id: &UserId) -> Option<(User, Option<SeenToken>)> {
         let kv = self.kv.as_ref()?;
         let bytes = kv.get(&user_cache_key(id.as_ref())).ok()??;
         let entry: CacheEntry<CachedUser> = serde_json::from_slice(&bytes).ok()?;
         entry.fresh(self.now)?.into_user()
     }
 
-    fn store(&self, user: &User) {
+    /// Caches `user` with the token just verified for them.
+    pub fn remember(&self, user: &User, token: Option<SeenToken>) {
         if let Some(kv) = &self.kv {
-            let entry = CacheEntry::new(CachedUser::from_user(user), self.now, USER_CACHE_TTL_SECS);
+            let entry = CacheEntry::new(
+                CachedUser::from_user(user, token),
+                self.now,
+                USER_CACHE_TTL_SECS,
+            );
             if let Ok(bytes) = serde_json::to_vec(&entry)
                 && let Err(e) = kv.set(&user_cache_key(user.id.as_ref()), &bytes)
             {
@@ -108,12 +132,12 @@ impl UserRepository for CachedUsers<'_> {
     }
 
     fn by_id(&self, id: &UserId) -> Result<Option<User>, RepoError> {
-        if let Some(user) = self.cached(id) {
+        if let Some((user, _)) = self.cached(id) {
             return Ok(Some(user));
         }
         let user = self.db.by_id(id)?;
         if let Some(user) = &user {
-            self.store(user);
+            self.remember(user, None);
         }
         Ok(user)
     }
