@@ -2,7 +2,7 @@
 
 use spin_users_domain::{AuditEntry, AuditLog, RepoError};
 
-use crate::migrations::with_schema;
+use crate::migrations::execute;
 use crate::sql::{Connection, Value};
 
 /// Audit records in the `audit_log` table.
@@ -30,13 +30,11 @@ impl AuditLog for SqlAudit<'_> {
             optional(entry.client_ip.as_deref()),
             optional(entry.detail.as_deref()),
         ];
-        with_schema(self.conn, || {
-            self.conn.execute(
-                "INSERT INTO audit_log (at, event, user_id, client_ip, detail) VALUES ($1, $2, $3, $4, $5)",
-                &params,
-            )
-        })
-        .map_err(|e| RepoError::Storage(e.to_string()))
+        Ok(execute(
+            self.conn,
+            "INSERT INTO audit_log (at, event, user_id, client_ip, detail) VALUES ($1, $2, $3, $4, $5)",
+            &params,
+        )?)
     }
 }
 

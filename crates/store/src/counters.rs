@@ -2,7 +2,7 @@
 
 use spin_users_domain::{Counters, RepoError};
 
-use crate::migrations::with_schema;
+use crate::migrations::{execute, query};
 use crate::sql::{Connection, Value, int};
 
 /// Rate-limit counters in the `rate_limits` table.
@@ -21,33 +21,29 @@ impl Counters for SqlCounters<'_> {
     fn hit(&self, bucket: &str, window_start: i64) -> Result<i64, RepoError> {
         // One statement: the row lock (PostgreSQL) or the write lock (SQLite)
         // serialises concurrent hits, and each sees its own count.
-        let rows = with_schema(self.conn, || {
-            self.conn.query(
-                "INSERT INTO rate_limits (bucket, window_start, count) VALUES ($1, $2, 1)
+        let rows = query(
+            self.conn,
+            "INSERT INTO rate_limits (bucket, window_start, count) VALUES ($1, $2, 1)
                  ON CONFLICT (bucket) DO UPDATE SET
                    count = CASE WHEN rate_limits.window_start = excluded.window_start
                                 THEN rate_limits.count + 1 ELSE 1 END,
                    window_start = excluded.window_start
                  RETURNING count",
-                &[Value::Text(bucket.to_owned()), Value::Int(window_start)],
-            )
-        })
-        .map_err(|e| RepoError::Storage(e.to_string()))?;
+            &[Value::Text(bucket.to_owned()), Value::Int(window_start)],
+        )?;
         let row = rows
             .rows
             .first()
             .ok_or_else(|| RepoError::Storage("upsert returned no row".into()))?;
-        int(row, 0).map_err(|e| RepoError::Storage(e.to_string()))
+        Ok(int(row, 0)?)
     }
 
     fn clear(&self, bucket: &str) -> Result<(), RepoError> {
-        with_schema(self.conn, || {
-            self.conn.execute(
-                "DELETE FROM rate_limits WHERE bucket = $1",
-                &[Value::Text(bucket.to_owned())],
-            )
-        })
-        .map_err(|e| RepoError::Storage(e.to_string()))
+        Ok(execute(
+            self.conn,
+            "DELETE FROM rate_limits WHERE bucket = $1",
+            &[Value::Text(bucket.to_owned())],
+        )?)
     }
 }
 

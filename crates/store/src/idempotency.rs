@@ -3,8 +3,8 @@
 
 use spin_users_domain::{Begin, IDEMPOTENCY_TTL_SECS, IdempotencyStore, RepoError, StoredResponse};
 
-use crate::migrations::with_schema;
-use crate::sql::{Connection, DbError, Rows, Value, opt_int, text};
+use crate::migrations::query;
+use crate::sql::{Connection, Rows, Value, opt_int, text};
 
 /// Idempotency records in the `idempotency_keys` table.
 pub struct SqlIdempotency<'a> {
@@ -18,13 +18,8 @@ impl<'a> SqlIdempotency<'a> {
     }
 
     fn rows(&self, sql: &str, params: &[Value]) -> Result<Rows, RepoError> {
-        with_schema(self.conn, || self.conn.query(sql, params))
-            .map_err(|e| RepoError::Storage(e.to_string()))
+        Ok(query(self.conn, sql, params)?)
     }
-}
-
-fn storage(e: DbError) -> RepoError {
-    RepoError::Storage(e.to_string())
 }
 
 impl IdempotencyStore for SqlIdempotency<'_> {
@@ -54,14 +49,14 @@ impl IdempotencyStore for SqlIdempotency<'_> {
             // Deleted between the two statements (abandoned): tell the client to retry.
             return Ok(Begin::InProgress);
         };
-        if text(row, 0).map_err(storage)? != request_hash {
+        if text(row, 0)? != request_hash {
             return Ok(Begin::Mismatch);
         }
-        match opt_int(row, 1).map_err(storage)? {
+        match opt_int(row, 1)? {
             None => Ok(Begin::InProgress),
             Some(status) => Ok(Begin::Replay(StoredResponse {
                 status: u16::try_from(status).map_err(|e| RepoError::Storage(e.to_string()))?,
-                body: text(row, 2).map_err(storage)?,
+                body: text(row, 2)?,
                 location: match row.get(3) {
                     Some(Value::Text(l)) => Some(l.clone()),
                     _ => None,

@@ -4,7 +4,7 @@
 //! lock (SQLite `BEGIN IMMEDIATE`, a PostgreSQL advisory lock) and each
 //! version is recorded once, so running them twice is harmless.
 
-use crate::sql::{Connection, DbError, Dialect, Value, int};
+use crate::sql::{Connection, DbError, Dialect, Rows, Value, int};
 
 /// One schema version: the statements for each dialect.
 #[derive(Debug)]
@@ -206,6 +206,17 @@ fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default()
+}
+
+/// Runs a statement that returns rows, migrating first when the schema is
+/// missing or behind (see [`with_schema`]).
+pub(crate) fn query(conn: &dyn Connection, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+    with_schema(conn, || conn.query(sql, params))
+}
+
+/// Runs a statement for its effect, migrating first when needed.
+pub(crate) fn execute(conn: &dyn Connection, sql: &str, params: &[Value]) -> Result<(), DbError> {
+    with_schema(conn, || conn.execute(sql, params))
 }
 
 /// Runs `op`; if it fails because the schema is missing or behind, applies

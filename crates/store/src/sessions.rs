@@ -3,7 +3,7 @@
 
 use spin_users_domain::{RepoError, SessionRepository, StoredRefreshToken, UserId};
 
-use crate::migrations::with_schema;
+use crate::migrations::query;
 use crate::sql::{Connection, DbError, Rows, Value, int, opt_int, text};
 
 const COLUMNS: &str =
@@ -21,8 +21,7 @@ impl<'a> SqlSessions<'a> {
     }
 
     fn rows(&self, sql: &str, params: &[Value]) -> Result<Rows, RepoError> {
-        with_schema(self.conn, || self.conn.query(sql, params))
-            .map_err(|e| RepoError::Storage(e.to_string()))
+        Ok(query(self.conn, sql, params)?)
     }
 }
 
@@ -42,9 +41,7 @@ fn first(rows: &Rows) -> Result<Option<StoredRefreshToken>, RepoError> {
             revoked_at: opt_int(row, 6)?,
         })
     };
-    parse()
-        .map(Some)
-        .map_err(|e| RepoError::Storage(e.to_string()))
+    Ok(Some(parse()?))
 }
 
 impl SessionRepository for SqlSessions<'_> {

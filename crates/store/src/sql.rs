@@ -63,6 +63,14 @@ impl DbError {
     }
 }
 
+/// Storage failures reach the domain as text: the repositories' callers
+/// log them and answer a generic 500.
+impl From<DbError> for spin_users_domain::RepoError {
+    fn from(e: DbError) -> Self {
+        Self::Storage(e.to_string())
+    }
+}
+
 /// A database connection as storage code sees it.
 pub trait Connection {
     /// The dialect, for the few places SQL differs.

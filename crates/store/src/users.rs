@@ -5,7 +5,7 @@ use spin_users_domain::{
     roles_from_string, roles_to_string,
 };
 
-use crate::migrations::with_schema;
+use crate::migrations::{execute, query};
 use crate::sql::{Connection, DbError, Rows, Value, int, text};
 
 const COLUMNS: &str =
@@ -23,13 +23,17 @@ impl<'a> SqlUsers<'a> {
     }
 
     fn one(&self, sql: &str, params: &[Value]) -> Result<Option<User>, RepoError> {
-        let rows = with_schema(self.conn, || self.conn.query(sql, params)).map_err(storage)?;
-        first_user(&rows).map_err(storage)
+        Ok(first_user(&query(self.conn, sql, params)?)?)
     }
 }
 
-fn storage(e: DbError) -> RepoError {
-    RepoError::Storage(e.to_string())
+/// A write's result, with a unique violation (the only unique column
+/// besides the random id is the email) reported as an email conflict.
+fn email_conflict(result: Result<(), DbError>) -> Result<(), RepoError> {
+    match result {
+        Err(DbError::UniqueViolation(_)) => Err(RepoError::Conflict { field: "email" }),
+        other => Ok(other?),
+    }
 }
 
 fn first_user(rows: &Rows) -> Result<Option<User>, DbError> {
@@ -73,11 +77,7 @@ impl UserRepository for SqlUsers<'_> {
         ];
         let sql =
             format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
-        match with_schema(self.conn, || self.conn.execute(&sql, &params)) {
-            Ok(()) => Ok(()),
-            Err(DbError::UniqueViolation(_)) => Err(RepoError::Conflict { field: "email" }),
-            Err(e) => Err(storage(e)),
-        }
+        email_conflict(execute(self.conn, &sql, &params))
     }
 
     fn by_id(&self, id: &UserId) -> Result<Option<User>, RepoError> {
@@ -95,17 +95,15 @@ impl UserRepository for SqlUsers<'_> {
     }
 
     fn set_password_hash(&self, id: &UserId, hash: &str, now: i64) -> Result<(), RepoError> {
-        with_schema(self.conn, || {
-            self.conn.execute(
-                "UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1 WHERE id = $3",
-                &[
-                    Value::Text(hash.to_owned()),
-                    Value::Int(now),
-                    Value::Text(id.to_string()),
-                ],
-            )
-        })
-        .map_err(storage)
+        Ok(execute(
+            self.conn,
+            "UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1 WHERE id = $3",
+            &[
+                Value::Text(hash.to_owned()),
+                Value::Int(now),
+                Value::Text(id.to_string()),
+            ],
+        )?)
     }
 
     fn update(&self, user: &User) -> Result<(), RepoError> {
@@ -118,29 +116,21 @@ impl UserRepository for SqlUsers<'_> {
             Value::Int(user.updated_at),
             Value::Text(user.id.to_string()),
         ];
-        let result = with_schema(self.conn, || {
-            self.conn.execute(
-                "UPDATE users SET email = $1, name = $2, roles = $3, disabled = $4,
-                        password_hash = $5, updated_at = $6, version = version + 1
-                 WHERE id = $7",
-                &params,
-            )
-        });
-        match result {
-            Ok(()) => Ok(()),
-            Err(DbError::UniqueViolation(_)) => Err(RepoError::Conflict { field: "email" }),
-            Err(e) => Err(storage(e)),
-        }
+        email_conflict(execute(
+            self.conn,
+            "UPDATE users SET email = $1, name = $2, roles = $3, disabled = $4,
+                    password_hash = $5, updated_at = $6, version = version + 1
+             WHERE id = $7",
+            &params,
+        ))
     }
 
     fn delete(&self, id: &UserId) -> Result<bool, RepoError> {
-        let rows = with_schema(self.conn, || {
-            self.conn.query(
-                "DELETE FROM users WHERE id = $1 RETURNING id",
-                &[Value::Text(id.to_string())],
-            )
-        })
-        .map_err(storage)?;
+        let rows = query(
+            self.conn,
+            "DELETE FROM users WHERE id = $1 RETURNING id",
+            &[Value::Text(id.to_string())],
+        )?;
         Ok(!rows.rows.is_empty())
     }
 
@@ -191,12 +181,12 @@ impl UserRepository for SqlUsers<'_> {
         let sql = format!(
             "SELECT {COLUMNS} FROM users {filter_sql} ORDER BY created_at, id LIMIT {limit}"
         );
-        let rows = with_schema(self.conn, || self.conn.query(&sql, &params)).map_err(storage)?;
-        rows.rows
+        let rows = query(self.conn, &sql, &params)?;
+        Ok(rows
+            .rows
             .iter()
             .map(|row| user_from_row(row))
-            .collect::<Result<_, _>>()
-            .map_err(storage)
+            .collect::<Result<_, _>>()?)
     }
 }
 
