@@ -2,9 +2,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
 use spin_sdk::http::Request;
-use spin_users_domain::{Role, User, UserId, UserRepository};
+use spin_users_domain::{Role, User, UserId, UserRepository, sha256_parts};
 use spin_users_http::{ApiError, bearer_token};
 
 use crate::cache::{CachedUsers, SeenToken};
@@ -41,22 +40,17 @@ fn claimed_subject(token: &str) -> Option<String> {
 /// SHA-256 of the key configuration and the token: equal only for the very
 /// token verified before under the same keys.
 fn fingerprint(config: &TokenConfig, token: &str) -> String {
-    let mut hasher = Sha256::new();
-    for part in [
-        config.issuer.as_str(),
-        config.audience.as_str(),
-        config.signing_key.as_str(),
-        config.previous_signing_key.as_deref().unwrap_or_default(),
-        token,
-    ] {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part.as_bytes());
-    }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    sha256_parts(&[
+        config.issuer.as_bytes(),
+        config.audience.as_bytes(),
+        config.signing_key.as_bytes(),
+        config
+            .previous_signing_key
+            .as_deref()
+            .unwrap_or_default()
+            .as_bytes(),
+        token.as_bytes(),
+    ])
 }
 
 /// The user behind the request's bearer token. Every failure is the same

@@ -57,22 +57,43 @@ pub fn register(
     let (Some(name), Some(email), Some(password)) = (name, email, password) else {
         unreachable!("no errors means every field parsed");
     };
-    let user = User {
-        id: UserId::generate(random),
+    let user = new_account(
+        hasher,
+        random,
+        now,
         email,
         name,
-        roles: vec![Role::User],
-        disabled: false,
-        password_hash: hasher.hash(&password, random)?,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
+        &password,
+        vec![Role::User],
+    )?;
     match repo.insert(&user) {
         Ok(()) => Ok(user),
         Err(RepoError::Conflict { .. }) => Err(RegisterError::EmailTaken),
         Err(RepoError::Storage(e)) => Err(RegisterError::Storage(e)),
     }
+}
+
+/// A new, enabled account with a fresh id and the hash of `password`.
+fn new_account(
+    hasher: &PasswordHasher,
+    random: &mut dyn Random,
+    now: i64,
+    email: Email,
+    name: DisplayName,
+    password: &Password,
+    roles: Vec<Role>,
+) -> Result<User, HashError> {
+    Ok(User {
+        id: UserId::generate(random),
+        email,
+        name,
+        roles,
+        disabled: false,
+        password_hash: hasher.hash(password, random)?,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    })
 }
 
 /// Why authentication failed. Every credential problem is the same variant,
@@ -164,17 +185,9 @@ pub fn ensure_admin(
     {
         return Ok(None);
     }
-    let user = User {
-        id: UserId::generate(random),
-        email,
-        name: DisplayName::parse("Administrator").map_err(ValidationErrors::from)?,
-        roles: vec![Role::User, Role::Admin],
-        disabled: false,
-        password_hash: hasher.hash(password, random)?,
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    };
+    let name = DisplayName::parse("Administrator").map_err(ValidationErrors::from)?;
+    let roles = vec![Role::User, Role::Admin];
+    let user = new_account(hasher, random, now, email, name, password, roles)?;
     match repo.insert(&user) {
         Ok(()) => Ok(Some(user)),
         Err(RepoError::Conflict { .. }) => Ok(None),
@@ -316,11 +329,7 @@ mod tests {
     use crate::hashing::HashParams;
     use crate::random::testing::SeededRandom;
 
-    const FAST: HashParams = HashParams {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
+    use crate::hashing::tests::FAST;
 
     fn registration(email: &str, password: &str) -> Registration {
         Registration {

@@ -133,12 +133,12 @@ impl PasswordHasher {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::random::testing::SeededRandom;
 
     /// Small parameters keep the unit tests fast; the logic is the same.
-    const FAST: HashParams = HashParams {
+    pub(crate) const FAST: HashParams = HashParams {
         memory_kib: 64,
         iterations: 1,
         parallelism: 1,

@@ -2,7 +2,7 @@
 //! retrying a `POST` with the same key gets the first response again instead
 //! of a second effect; the same key with another body is refused.
 
-use sha2::{Digest, Sha256};
+use crate::digest::sha256_parts;
 
 use crate::user::RepoError;
 
@@ -48,30 +48,17 @@ pub trait IdempotencyStore {
     fn abandon(&self, key_hash: &str) -> Result<(), RepoError>;
 }
 
-fn sha256_hex(parts: &[&[u8]]) -> String {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part);
-    }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Validates a key and scopes it to an operation; `None` for an unusable key.
 pub fn key_hash(operation: &str, key: &str) -> Option<String> {
     let valid = !key.is_empty()
         && key.chars().count() <= MAX_IDEMPOTENCY_KEY_CHARS
         && key.chars().all(|c| c.is_ascii_graphic() || c == ' ');
-    valid.then(|| sha256_hex(&[operation.as_bytes(), key.as_bytes()]))
+    valid.then(|| sha256_parts(&[operation.as_bytes(), key.as_bytes()]))
 }
 
 /// Fingerprint of a request body.
 pub fn request_hash(body: &[u8]) -> String {
-    sha256_hex(&[body])
+    sha256_parts(&[body])
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 mod accounts;
 mod audit;
 mod cache;
+mod digest;
 mod email;
 #[cfg(any(test, feature = "testing"))]
 pub mod fakes;
@@ -34,6 +35,7 @@ pub use accounts::{
 };
 pub use audit::{AuditEntry, AuditEvent, AuditLog};
 pub use cache::{CacheEntry, user_cache_key};
+pub use digest::sha256_parts;
 pub use email::{Email, MAX_EMAIL_BYTES};
 pub use hashing::{HashError, HashParams, OWASP_PARAMS, PasswordHasher, Verification};
 pub use health::{Check, CheckStatus, Readiness};
