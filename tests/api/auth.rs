@@ -1,10 +1,12 @@
 //! The `auth` component: `POST /token` and the JWKS document, and the
 //! token checks every protected route applies.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::Method;
 use serde_json::json;
 use spin_users_component_tests::{OTHER_SIGNING_KEY, TEST_SIGNING_KEY, TestApp};
-use spin_users_domain::KeyRing;
+use spin_users_domain::{DEFAULT_HASH_PARAMS, KeyRing};
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -121,6 +123,15 @@ async fn login_works_with_the_production_argon2_parameters() {
     let token = app.access_token("ada@example.com", "correct horse").await;
 
     assert_eq!(app.get_with_token("/users/me", &token).await.status, 200);
+    // spin.toml's defaults are the domain's, so `spin up` hashes as documented.
+    let stored = app.query_db("SELECT password_hash FROM users").await;
+    let hash = stored[0][0].clone().unwrap_or_default();
+    let p = DEFAULT_HASH_PARAMS;
+    let expected = format!(
+        "$argon2id$v=19$m={},t={},p={}$",
+        p.memory_kib, p.iterations, p.parallelism
+    );
+    assert!(hash.starts_with(&expected), "{hash} uses {expected}");
 }
 
 #[tokio::test]
@@ -227,6 +238,19 @@ async fn forged_expired_and_foreign_tokens_are_rejected() {
 
     let mut tampered = good.clone();
     tampered.insert_str(tampered.rfind('.').expect("dot") + 1, "AA");
+    // The verified token's signature on an edited payload (a later expiry,
+    // the admin role), after the original was cached.
+    let parts: Vec<&str> = good.split('.').collect();
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).expect("payload")).expect("json");
+    claims["exp"] = json!(now() + 86_400);
+    claims["roles"] = json!(["admin"]);
+    let edited = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        parts[2]
+    );
     let cases = [
         (
             "expired",
@@ -249,6 +273,7 @@ async fn forged_expired_and_foreign_tokens_are_rejected() {
             sign("spin-users", "spin-users", OTHER_SIGNING_KEY, now()),
         ),
         ("tampered signature", tampered),
+        ("edited payload under the original signature", edited),
     ];
     let _ = &mut random;
     for (what, token) in cases {

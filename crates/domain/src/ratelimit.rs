@@ -5,6 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
 use crate::user::RepoError;
 
 /// A limit: at most `limit` hits per `window_secs`.
@@ -38,8 +39,7 @@ impl Policy {
     /// The counter key for `subject` (hashed: keys never hold raw emails or IPs).
     pub fn bucket(&self, subject: &str) -> String {
         let digest = Sha256::digest(subject.as_bytes());
-        let short: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        format!("{}:{short}", self.name)
+        format!("{}:{}", self.name, hex(&digest[..16]))
     }
 }
 

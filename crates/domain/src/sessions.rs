@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
 use crate::random::Random;
 use crate::user::{RepoError, UserId};
 
@@ -64,10 +65,7 @@ pub trait SessionRepository {
 
 /// SHA-256 of a token, hex: what is stored and looked up.
 pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(token.as_bytes()))
 }
 
 fn new_secret(random: &mut dyn Random) -> String {

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::digest::hex;
 use crate::email::Email;
 use crate::name::DisplayName;
 use crate::random::Random;
@@ -18,7 +19,7 @@ impl UserId {
         random.fill(&mut b);
         b[6] = (b[6] & 0x0f) | 0x40; // version 4
         b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let hex = hex(&b);
         Self(format!(
             "{}-{}-{}-{}-{}",
             &hex[0..8],
