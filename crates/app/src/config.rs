@@ -3,7 +3,7 @@
 
 use anyhow::{Context as _, Result};
 use spin_sdk::variables;
-use spin_users_domain::{HashParams, KeyRing, OWASP_PARAMS, PasswordHasher, SystemRandom};
+use spin_users_domain::{DEFAULT_HASH_PARAMS, HashParams, KeyRing, PasswordHasher, SystemRandom};
 use spin_users_store::Connection;
 
 /// Settings every component reads. Each component declares only the
@@ -115,9 +115,9 @@ pub fn key_ring() -> Result<KeyRing> {
 /// `argon2_parallelism` (OWASP defaults when empty).
 pub fn password_hasher() -> Result<PasswordHasher> {
     let params = HashParams {
-        memory_kib: number("argon2_memory_kib", OWASP_PARAMS.memory_kib)?,
-        iterations: number("argon2_iterations", OWASP_PARAMS.iterations)?,
-        parallelism: number("argon2_parallelism", OWASP_PARAMS.parallelism)?,
+        memory_kib: number("argon2_memory_kib", DEFAULT_HASH_PARAMS.memory_kib)?,
+        iterations: number("argon2_iterations", DEFAULT_HASH_PARAMS.iterations)?,
+        parallelism: number("argon2_parallelism", DEFAULT_HASH_PARAMS.parallelism)?,
     };
     PasswordHasher::new(params).map_err(|e| anyhow::anyhow!("{e}"))
 }

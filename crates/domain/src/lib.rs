@@ -37,7 +37,7 @@ pub use audit::{AuditEntry, AuditEvent, AuditLog};
 pub use cache::{CacheEntry, user_cache_key};
 pub use digest::sha256_parts;
 pub use email::{Email, MAX_EMAIL_BYTES};
-pub use hashing::{HashError, HashParams, OWASP_PARAMS, PasswordHasher, Verification};
+pub use hashing::{DEFAULT_HASH_PARAMS, HashError, HashParams, PasswordHasher, Verification};
 pub use health::{Check, CheckStatus, Readiness};
 pub use idempotency::{
     Begin, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredResponse, key_hash, request_hash,
