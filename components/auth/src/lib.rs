@@ -8,7 +8,7 @@ mod oauth;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Config, Context, audit, authenticate, client_ip, count_hit, enforce, key_ring,
+    CachedUsers, Context, audit, authenticate, client_ip, count_hit, enforce, key_ring,
     password_hasher, policy, reset, too_many,
 };
 use spin_users_domain::{
@@ -56,7 +56,7 @@ fn token(req: &Request) -> Response {
 
 fn issue(req: &Request) -> Result<Response, OAuthError> {
     let request = oauth::parse(req)?;
-    let mut ctx = Context::open(&Config::load()?)?;
+    let mut ctx = Context::open()?;
     let db_users = SqlUsers::new(ctx.db.as_ref());
     // Writes (a rehash on login) must drop the cached copy.
     let users = CachedUsers::new(&db_users, ctx.now);
@@ -210,7 +210,7 @@ fn live_user(
 /// and a bearer token, every session of the caller.
 fn logout(req: &Request) -> Result<Response, ApiError> {
     require_method(req, &[Method::Post])?;
-    let ctx = Context::open(&Config::load()?)?;
+    let ctx = Context::open()?;
     let sessions = SqlSessions::new(ctx.db.as_ref());
     let all = req
         .query()

@@ -5,10 +5,9 @@
 use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use spin_sdk::http_component;
 use spin_sdk::{key_value, variables};
-use spin_users_app::Config;
+use spin_users_app::database;
 use spin_users_domain::{Check, Readiness, ServiceInfo};
 use spin_users_http::{ApiError, json, require_method, respond, serve};
-use spin_users_store::open;
 
 const GET: &[Method] = &[Method::Get];
 
@@ -47,14 +46,10 @@ fn liveness(req: &Request) -> Result<Response, ApiError> {
 /// set, the embedded SQLite database otherwise.
 fn readiness(req: &Request) -> Result<Response, ApiError> {
     require_method(req, GET)?;
-    let database = Config::load()
-        .map_err(|e| format!("{e:#}"))
-        .and_then(|config| open(config.database_url.as_deref()).map_err(|e| e.to_string()))
-        .and_then(|db| {
-            db.query("SELECT 1", &[])
-                .map(drop)
-                .map_err(|e| e.to_string())
-        });
+    let database = database()
+        .query("SELECT 1", &[])
+        .map(drop)
+        .map_err(|e| e.to_string());
     let cache = key_value::Store::open_default().and_then(|kv| kv.exists("readyz").map(drop));
     if let Err(e) = &database {
         eprintln!("readyz: database check failed: {e}");

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Caller, Config, Context, audit, authenticate, client_ip, enforce, password_hasher,
-    policy, with_limit_headers,
+    CachedUsers, Caller, Context, audit, authenticate, client_ip, enforce, password_hasher, policy,
+    with_limit_headers,
 };
 use spin_users_domain::{
     AuditEvent, Begin, FieldError, IdempotencyStore, PageKey, Password, ProfileChange,
@@ -64,7 +64,7 @@ fn route(req: &Request) -> Result<Response, ApiError> {
 }
 
 fn context() -> Result<Context, ApiError> {
-    Ok(Context::open(&Config::load()?)?)
+    Ok(Context::open()?)
 }
 
 /// Authenticates the caller of `req` against `users`.

@@ -6,14 +6,6 @@ use spin_sdk::variables;
 use spin_users_domain::{DEFAULT_HASH_PARAMS, HashParams, KeyRing, PasswordHasher, SystemRandom};
 use spin_users_store::Connection;
 
-/// Settings every component reads. Each component declares only the
-/// variables it needs in `spin.toml`; reading an undeclared one fails.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// `database_url`: PostgreSQL when set, the `default` SQLite database otherwise.
-    pub database_url: Option<String>,
-}
-
 fn optional(name: &str) -> Result<Option<String>> {
     let value = variables::get(name).with_context(|| format!("reading variable {name}"))?;
     Ok(Some(value).filter(|v| !v.trim().is_empty()))
@@ -33,13 +25,11 @@ fn number(name: &str, default: u32) -> Result<u32> {
     }
 }
 
-impl Config {
-    /// Reads the shared settings.
-    pub fn load() -> Result<Self> {
-        Ok(Self {
-            database_url: optional("database_url")?,
-        })
-    }
+/// The service's database: PostgreSQL when the `database_url` variable is
+/// set, the `default` SQLite database otherwise. The variable is read, and
+/// the connection opened, at the first statement.
+pub fn database() -> Box<dyn Connection> {
+    spin_users_store::open(|| optional("database_url").map_err(|e| format!("{e:#}")))
 }
 
 /// Everything a handler needs for one request.
@@ -53,10 +43,9 @@ pub struct Context {
 }
 
 impl Context {
-    /// Opens the database chosen by the configuration.
-    pub fn open(config: &Config) -> Result<Self> {
-        let db = spin_users_store::open(config.database_url.as_deref())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    /// The context of a request: the [`database`], the clock read once.
+    pub fn open() -> Result<Self> {
+        let db = database();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .context("clock before 1970")?

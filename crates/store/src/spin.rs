@@ -1,7 +1,7 @@
 //! The two Spin backends of [`Connection`]: SQLite (`fermyon:spin/sqlite`)
 //! and PostgreSQL (`fermyon:spin/postgres`).
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
 use spin_sdk::{pg, sqlite};
 
@@ -13,28 +13,45 @@ pub struct SpinSqlite(sqlite::Connection);
 /// A Spin PostgreSQL connection.
 pub struct SpinPostgres(pg::Connection);
 
-/// PostgreSQL at `database_url` when one is configured, otherwise the
-/// component's `default` SQLite database. The connection is opened at the
-/// first statement, so requests answered from the cache never open one.
-pub fn open(database_url: Option<&str>) -> Result<Box<dyn Connection>, DbError> {
-    let url = database_url
-        .filter(|url| !url.trim().is_empty())
-        .map(str::to_owned);
-    Ok(Box::new(Lazy {
-        url,
+/// PostgreSQL at the URL `database_url` gives when it gives one, otherwise
+/// the component's `default` SQLite database. Nothing happens until the
+/// first statement: requests answered from the cache neither read the
+/// setting nor open a connection.
+pub fn open(
+    database_url: impl FnOnce() -> Result<Option<String>, String> + 'static,
+) -> Box<dyn Connection> {
+    Box::new(Lazy {
+        database_url: Cell::new(Some(Box::new(database_url))),
+        url: OnceCell::new(),
         conn: OnceCell::new(),
-    }))
+    })
 }
+
+type UrlSource = Box<dyn FnOnce() -> Result<Option<String>, String>>;
 
 /// A connection opened on first use.
 struct Lazy {
-    url: Option<String>,
+    database_url: Cell<Option<UrlSource>>,
+    url: OnceCell<Result<Option<String>, DbError>>,
     conn: OnceCell<Result<Box<dyn Connection>, DbError>>,
 }
 
 impl Lazy {
+    fn url(&self) -> Result<Option<&str>, DbError> {
+        let url = self.url.get_or_init(|| {
+            let source = self
+                .database_url
+                .take()
+                .ok_or_else(|| DbError::Other("database setting read twice".to_owned()))?;
+            source()
+                .map(|url| url.filter(|url| !url.trim().is_empty()))
+                .map_err(|e| DbError::Other(format!("reading the database setting: {e}")))
+        });
+        url.as_ref().map(Option::as_deref).map_err(Clone::clone)
+    }
+
     fn get(&self) -> Result<&dyn Connection, DbError> {
-        let conn = self.conn.get_or_init(|| match &self.url {
+        let conn = self.conn.get_or_init(|| match self.url()? {
             Some(url) => pg::Connection::open(url)
                 .map(|c| Box::new(SpinPostgres(c)) as Box<dyn Connection>)
                 .map_err(|e| DbError::Other(format!("opening PostgreSQL: {e}"))),
@@ -47,11 +64,12 @@ impl Lazy {
 }
 
 impl Connection for Lazy {
+    /// The dialect of the configured database; SQLite when the setting
+    /// cannot be read (every statement then fails with that error).
     fn dialect(&self) -> Dialect {
-        if self.url.is_some() {
-            Dialect::Postgres
-        } else {
-            Dialect::Sqlite
+        match self.url() {
+            Ok(Some(_)) => Dialect::Postgres,
+            _ => Dialect::Sqlite,
         }
     }
 
