@@ -1,7 +1,7 @@
 //! The `health` component: `GET /`, `/healthz`, `/readyz`.
 
 use http::Method;
-use spin_users_component_tests::{Backend, TestApp, backend};
+use spin_users_component_tests::{Backend, TestApp, backend, concurrently};
 
 #[tokio::test]
 async fn root_returns_the_service_name_and_version() {
@@ -157,15 +157,14 @@ async fn spins_well_known_health_path_answers_ok() {
 #[tokio::test]
 async fn many_concurrent_readiness_checks_all_succeed() {
     let app = std::sync::Arc::new(TestApp::spin_users().start().await);
-    let tasks: Vec<_> = (0..48)
-        .map(|_| {
-            let app = app.clone();
-            tokio::spawn(async move { app.get("/readyz").await.status })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.expect("task"), 200);
-    }
+    let statuses = concurrently(
+        &app,
+        48,
+        |app, _| async move { app.get("/readyz").await.status },
+    )
+    .await;
+
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use http::Method;
 use serde_json::json;
-use spin_users_component_tests::{TestApp, TestResponse};
+use spin_users_component_tests::{TestApp, TestResponse, concurrently};
 
 async fn register_with_key(app: &TestApp, key: &str, email: &str) -> TestResponse {
     let body = json!({"name": "Ada", "email": email, "password": "correct horse"});
@@ -68,20 +68,12 @@ async fn client_errors_are_replayed_too_and_keys_are_validated() {
 async fn concurrent_requests_with_one_key_create_one_account() {
     let app = Arc::new(TestApp::spin_users().start().await);
 
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                register_with_key(&app, "k-3", "ada@example.com")
-                    .await
-                    .status
-            })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.expect("task"));
-    }
+    let statuses = concurrently(&app, 8, |app, _| async move {
+        register_with_key(&app, "k-3", "ada@example.com")
+            .await
+            .status
+    })
+    .await;
 
     assert!(
         statuses.iter().all(|s| *s == 201 || *s == 409),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use spin_users_component_tests::TestApp;
+use spin_users_component_tests::{TestApp, concurrently};
 
 #[tokio::test]
 async fn registration_is_limited_per_client_address() {
@@ -59,16 +59,10 @@ async fn parallel_wrong_passwords_never_get_more_than_the_limit_through() {
     app.register("Ada", "ada@example.com", "correct horse")
         .await;
 
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let app = app.clone();
-            tokio::spawn(async move { app.login("ada@example.com", "wrong horse").await.status })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.expect("task"));
-    }
+    let statuses = concurrently(&app, 20, |app, _| async move {
+        app.login("ada@example.com", "wrong horse").await.status
+    })
+    .await;
 
     assert_eq!(
         statuses.iter().filter(|s| **s == 400).count(),

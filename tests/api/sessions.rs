@@ -3,7 +3,7 @@
 
 use http::Method;
 use serde_json::json;
-use spin_users_component_tests::{TestApp, TestResponse, urlencode};
+use spin_users_component_tests::{TestApp, TestResponse, concurrently, urlencode};
 
 async fn refresh(app: &TestApp, token: &str) -> TestResponse {
     let body = format!(
@@ -69,16 +69,13 @@ async fn concurrent_refreshes_with_one_token_all_get_valid_answers() {
     let app = std::sync::Arc::new(TestApp::spin_users().start().await);
     let token = refresh_token(&logged_in(&app).await);
 
-    let tasks: Vec<_> = (0..6)
-        .map(|_| {
-            let app = app.clone();
-            let token = token.clone();
-            tokio::spawn(async move { refresh(&app, &token).await })
-        })
-        .collect();
+    let answers = concurrently(&app, 6, |app, _| {
+        let token = token.clone();
+        async move { refresh(&app, &token).await }
+    })
+    .await;
     let mut new_tokens = Vec::new();
-    for task in tasks {
-        let resp = task.await.expect("task");
+    for resp in answers {
         assert_eq!(resp.status, 200, "{}", resp.text());
         new_tokens.push(refresh_token(&resp.json()));
     }

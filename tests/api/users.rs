@@ -2,7 +2,7 @@
 
 use http::Method;
 use serde_json::json;
-use spin_users_component_tests::TestApp;
+use spin_users_component_tests::{TestApp, concurrently};
 
 #[tokio::test]
 async fn register_returns_201_with_location_and_no_secrets() {
@@ -139,23 +139,15 @@ async fn register_rejects_bad_bodies_with_clear_problems() {
 #[tokio::test]
 async fn concurrent_registrations_of_one_email_create_exactly_one_account() {
     let app = std::sync::Arc::new(TestApp::spin_users().start().await);
-    let tasks: Vec<_> = (0..16)
-        .map(|i| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                app.post_json(
-                    "/users",
-                    &json!({"name": format!("Ada {i}"), "email": "ada@example.com", "password": "correct horse"}),
-                )
-                .await
-                .status
-            })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for task in tasks {
-        statuses.push(task.await.expect("task"));
-    }
+    let statuses = concurrently(&app, 16, |app, i| async move {
+        app.post_json(
+            "/users",
+            &json!({"name": format!("Ada {i}"), "email": "ada@example.com", "password": "correct horse"}),
+        )
+        .await
+        .status
+    })
+    .await;
 
     assert_eq!(
         statuses.iter().filter(|s| **s == 201).count(),

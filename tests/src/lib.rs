@@ -496,6 +496,24 @@ impl TestResponse {
     }
 }
 
+/// Runs `request(app, i)` for every `i` in `0..n`, each on its own task so
+/// they reach the app at once; returns the results in order of `i`.
+pub async fn concurrently<T, F, Fut>(app: &Arc<TestApp>, n: usize, request: F) -> Vec<T>
+where
+    F: Fn(Arc<TestApp>, usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<_> = (0..n)
+        .map(|i| tokio::spawn(request(app.clone(), i)))
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for task in tasks {
+        results.push(task.await.expect("concurrent request task"));
+    }
+    results
+}
+
 /// Context for loading errors in tests that expect failures.
 pub async fn start_error(builder: TestAppBuilder) -> String {
     match builder.try_start().await.context("starting") {
