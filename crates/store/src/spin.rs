@@ -1,7 +1,7 @@
 //! The two Spin backends of [`Connection`]: SQLite (`fermyon:spin/sqlite`)
 //! and PostgreSQL (`fermyon:spin/postgres`).
 
-use std::cell::{Cell, OnceCell};
+use std::cell::OnceCell;
 
 use spin_sdk::{pg, sqlite};
 
@@ -18,20 +18,18 @@ pub struct SpinPostgres(pg::Connection);
 /// first statement: requests answered from the cache neither read the
 /// setting nor open a connection.
 pub fn open(
-    database_url: impl FnOnce() -> Result<Option<String>, String> + 'static,
+    database_url: impl Fn() -> Result<Option<String>, String> + 'static,
 ) -> Box<dyn Connection> {
     Box::new(Lazy {
-        database_url: Cell::new(Some(Box::new(database_url))),
+        database_url: Box::new(database_url),
         url: OnceCell::new(),
         conn: OnceCell::new(),
     })
 }
 
-type UrlSource = Box<dyn FnOnce() -> Result<Option<String>, String>>;
-
 /// A connection opened on first use.
 struct Lazy {
-    database_url: Cell<Option<UrlSource>>,
+    database_url: Box<dyn Fn() -> Result<Option<String>, String>>,
     url: OnceCell<Result<Option<String>, DbError>>,
     conn: OnceCell<Result<Box<dyn Connection>, DbError>>,
 }
@@ -39,11 +37,7 @@ struct Lazy {
 impl Lazy {
     fn url(&self) -> Result<Option<&str>, DbError> {
         let url = self.url.get_or_init(|| {
-            let source = self
-                .database_url
-                .take()
-                .ok_or_else(|| DbError::Other("database setting read twice".to_owned()))?;
-            source()
+            (self.database_url)()
                 .map(|url| url.filter(|url| !url.trim().is_empty()))
                 .map_err(|e| DbError::Other(format!("reading the database setting: {e}")))
         });
