@@ -247,9 +247,7 @@ fn update_me(req: &Request) -> Result<Response, ApiError> {
         update_profile(&users, &hasher, &mut ctx.random, ctx.now, current, change)
             .map_err(update_error)?;
     if password_changed {
-        SqlSessions::new(ctx.db.as_ref())
-            .revoke_user(&user.id, caller.session_id.as_deref(), ctx.now)
-            .map_err(internal)?;
+        end_sessions(&ctx, &user.id, caller.session_id.as_deref())?;
         audit(&ctx, req, AuditEvent::PasswordChanged, Some(&user.id), None);
     }
     json(200, &private_view(&user))
@@ -274,7 +272,7 @@ fn delete_me(req: &Request) -> Result<Response, ApiError> {
     let hasher = password_hasher()?;
     let current = body.current_password.map(Password::new);
     delete_account(&users, &hasher, &stored, current.as_ref()).map_err(update_error)?;
-    end_sessions(&ctx, &caller.user.id)?;
+    end_sessions(&ctx, &caller.user.id, None)?;
     audit(
         &ctx,
         req,
@@ -285,9 +283,11 @@ fn delete_me(req: &Request) -> Result<Response, ApiError> {
     Ok(Response::builder().status(204).build())
 }
 
-fn end_sessions(ctx: &Context, id: &UserId) -> Result<(), ApiError> {
+/// Revokes every session of `id`, except the one named `except` (the
+/// caller's own, when they changed their password).
+fn end_sessions(ctx: &Context, id: &UserId, except: Option<&str>) -> Result<(), ApiError> {
     SqlSessions::new(ctx.db.as_ref())
-        .revoke_user(id, None, ctx.now)
+        .revoke_user(id, except, ctx.now)
         .map(drop)
         .map_err(internal)
 }
@@ -431,7 +431,7 @@ fn admin_update(req: &Request, id: &str) -> Result<Response, ApiError> {
     users.update(&user).map_err(internal)?;
     user.version += 1;
     if user.disabled {
-        end_sessions(&ctx, &user.id)?;
+        end_sessions(&ctx, &user.id, None)?;
     }
     let detail = format!("by {}", admin.user.id);
     audit(
@@ -453,7 +453,7 @@ fn admin_delete(req: &Request, id: &str) -> Result<Response, ApiError> {
     admin.require_admin()?;
     let user = find(&users, id)?;
     users.delete(&user.id).map_err(internal)?;
-    end_sessions(&ctx, &user.id)?;
+    end_sessions(&ctx, &user.id, None)?;
     let detail = format!("by {}", admin.user.id);
     audit(
         &ctx,
