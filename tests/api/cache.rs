@@ -116,3 +116,56 @@ async fn etags_answer_304_until_the_user_changes() {
     assert_eq!(changed.status, 200);
     assert_ne!(changed.header("etag"), Some(etag.as_str()));
 }
+
+/// The largest account validation allows: 100 four-byte characters of name
+/// and a 315-byte email.
+async fn largest_account(app: &TestApp) -> (String, String) {
+    let name = "𝔄".repeat(100);
+    let email = format!(
+        "{}@{}.{}.{}.{}.com",
+        "a".repeat(64),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(63),
+        "e".repeat(54)
+    );
+    let created = app.register(&name, &email, "correct horse").await;
+    let id = created["id"].as_str().expect("registered").to_owned();
+    (id, app.access_token(&email, "correct horse").await)
+}
+
+/// A route that grows its memory does so on every request, which under the
+/// pooling allocator costs more than the rest of a cached read (see
+/// `.cargo/config.toml`), so cached reads must fit the initial memory, even
+/// for the largest account.
+#[tokio::test]
+async fn cached_reads_fit_the_components_initial_memory() {
+    let (app, admin) = TestApp::with_admin().await;
+    let (largest, token) = largest_account(&app).await;
+    let other = ada(&app).await;
+    let other_id = app.get_with_token("/users/me", &other).await.json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let reads = [
+        ("/users/me".to_owned(), &token),
+        (format!("/users/{other_id}"), &token),
+        (format!("/users/{largest}"), &admin),
+        (format!("/users/{largest}"), &other),
+    ];
+    for (path, token) in &reads {
+        assert_eq!(
+            app.get_with_token(path, token).await.status,
+            200,
+            "warms {path}"
+        );
+    }
+
+    let before = app.app.memory_growths("users").expect("users component");
+    for (path, token) in &reads {
+        assert_eq!(app.get_with_token(path, token).await.status, 200, "{path}");
+    }
+    let grown = app.app.memory_growths("users").expect("users component") - before;
+
+    assert_eq!(grown, 0, "cached reads grew the memory {grown} times");
+}

@@ -165,6 +165,15 @@ async fn load(
     })
 }
 
+/// Memory growths past the initial size in the components the measured
+/// routes run.
+fn memory_growths(app: &App) -> u64 {
+    ["health", "users"]
+        .iter()
+        .filter_map(|id| app.memory_growths(id))
+        .sum()
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -174,7 +183,7 @@ fn ms(d: Duration) -> f64 {
 async fn start_server(
     data: &tempfile::TempDir,
     variables: &[(&str, String)],
-) -> Result<SocketAddr> {
+) -> Result<(SocketAddr, Arc<App>)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let config = data.path().join("runtime-config.toml");
     std::fs::write(
@@ -205,8 +214,8 @@ async fn start_server(
         Arc::new(App::load(&engine, &options).context("loading the app (run `make build` first)")?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    tokio::spawn(serve(app, listener, std::future::pending()));
-    Ok(addr)
+    tokio::spawn(serve(app.clone(), listener, std::future::pending()));
+    Ok((addr, app))
 }
 
 fn native_argon2_ms(params: HashParams, samples: usize) -> Result<f64> {
@@ -237,7 +246,7 @@ async fn main() -> Result<()> {
         .unwrap_or(32);
     let duration = Duration::from_secs(secs);
     let data = tempfile::tempdir()?;
-    let addr = start_server(&data, &[]).await?;
+    let (addr, app) = start_server(&data, &[]).await?;
 
     // Arrange: one account, a token, another user's id, a warm cache.
     let mut setup = Connection::open(addr).await?;
@@ -274,6 +283,7 @@ async fn main() -> Result<()> {
         ("GET /users/:id (another, cached)", by_id.clone(), 0.70),
     ];
     let round = duration / ROUNDS;
+    let growths_before = memory_growths(&app);
     let mut floor = Stats::default();
     let mut rows = Vec::new();
     for (name, shape, target) in scenarios {
@@ -314,6 +324,10 @@ async fn main() -> Result<()> {
             format!("{verdict} ({target:.2}, 2x)")
         );
     }
+    println!(
+        "instance memory grown past its initial size during these routes: {} times (see .cargo/config.toml)",
+        memory_growths(&app) - growths_before
+    );
     let logins = load(addr, &login, connections, duration).await?;
     println!(
         "{:<34} {:>10.1} {:>9.2} {:>9.2} {:>11.0} {:>9.3} {:>10.2} {:>10}",
@@ -415,7 +429,7 @@ async fn login_ms_configured(params: HashParams, duration: Duration) -> Result<f
         ("argon2_iterations", params.iterations.to_string()),
         ("argon2_parallelism", params.parallelism.to_string()),
     ];
-    let addr = start_server(&data, &variables).await?;
+    let (addr, _) = start_server(&data, &variables).await?;
     let mut setup = Connection::open(addr).await?;
     register(&mut setup, "Bench", "bench@example.com").await?;
     login_ms(addr, duration).await

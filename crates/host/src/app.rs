@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
@@ -93,6 +94,9 @@ struct LoadedComponent {
     component: Component,
     grants: Arc<ComponentGrants>,
     environment: Vec<(String, String)>,
+    /// Growths of the component's memory past its initial size, over all
+    /// requests so far.
+    memory_growths: Arc<AtomicU64>,
 }
 
 /// A loaded, ready-to-serve application.
@@ -200,6 +204,7 @@ impl App {
                     component,
                     grants,
                     environment,
+                    memory_growths: Arc::default(),
                 },
             );
         }
@@ -226,6 +231,13 @@ impl App {
                 .map(|(name, _)| name.to_owned())
                 .collect(),
         )
+    }
+
+    /// How many times requests to component `id` have grown its memory
+    /// past the initial size (a performance check: see `.cargo/config.toml`).
+    pub fn memory_growths(&self, id: &str) -> Option<u64> {
+        let loaded = self.components.get(id)?;
+        Some(loaded.memory_growths.load(Ordering::Relaxed))
     }
 
     /// Serves one request from outside the app: well-known Spin paths first,
@@ -276,7 +288,12 @@ impl App {
         let limits = StoreLimitsBuilder::new().build();
         let mut store = Store::new(
             &self.engine,
-            HostState::new(loaded.grants.clone(), wasi.build(), limits),
+            HostState::new(
+                loaded.grants.clone(),
+                wasi.build(),
+                limits,
+                loaded.memory_growths.clone(),
+            ),
         );
         store.limiter(|state| state.limiter());
 

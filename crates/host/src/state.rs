@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::{ResourceLimiter, StoreLimits};
@@ -58,19 +59,29 @@ pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: CountingLimits,
     outbound: OutboundHooks,
     grants: Arc<ComponentGrants>,
 }
 
 impl HostState {
-    /// Fresh state for one request to the component `grants` describes.
-    pub fn new(grants: Arc<ComponentGrants>, wasi: WasiCtx, limits: StoreLimits) -> Self {
+    /// Fresh state for one request to the component `grants` describes;
+    /// growths of its memory beyond the initial size are added to
+    /// `memory_growths`.
+    pub fn new(
+        grants: Arc<ComponentGrants>,
+        wasi: WasiCtx,
+        limits: StoreLimits,
+        memory_growths: Arc<AtomicU64>,
+    ) -> Self {
         Self {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            limits,
+            limits: CountingLimits {
+                limits,
+                memory_growths,
+            },
             outbound: OutboundHooks {
                 policy: grants.outbound.clone(),
                 component: grants.id.clone(),
@@ -82,6 +93,39 @@ impl HostState {
     /// The memory limiter Wasmtime consults on every growth.
     pub fn limiter(&mut self) -> &mut dyn ResourceLimiter {
         &mut self.limits
+    }
+}
+
+/// `StoreLimits` that also count growths of a memory past its initial
+/// size. Under the pooling allocator each one costs an `mprotect`, undone
+/// with a TLB shootdown when the slot is reused, so a route that grows its
+/// memory on every request is several times slower than one that does not.
+struct CountingLimits {
+    limits: StoreLimits,
+    memory_growths: Arc<AtomicU64>,
+}
+
+impl ResourceLimiter for CountingLimits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Instantiation "grows" each memory from zero to its initial size.
+        if current > 0 {
+            self.memory_growths.fetch_add(1, Ordering::Relaxed);
+        }
+        self.limits.memory_growing(current, desired, maximum)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
     }
 }
 
