@@ -14,7 +14,7 @@ pub const USER_CACHE_TTL_SECS: i64 = 60;
 /// that one key-value read authenticates a repeat request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeenToken {
-    /// SHA-256 of the key configuration and the token.
+    /// BLAKE3 of the key configuration and the token.
     pub fingerprint: String,
     /// Its `sid`.
     pub session_id: Option<String>,

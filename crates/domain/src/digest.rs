@@ -1,16 +1,36 @@
 //! Hashing several values into one fingerprint.
+//!
+//! Two hashes, for two jobs: SHA-256 for digests the database keeps
+//! (idempotency keys), and BLAKE3 for the token fingerprint that every
+//! authenticated request computes. Inside a component both run as portable
+//! code, where BLAKE3 is about three times faster than SHA-256, and
+//! equally collision-resistant for this use.
 
 use sha2::{Digest, Sha256};
 
-/// SHA-256 (hex) of `parts`, each prefixed with its length so that
-/// `["ab", "c"]` and `["a", "bc"]` differ.
+/// SHA-256 (hex) of `parts`, each prefixed with its length.
 pub fn sha256_parts(parts: &[&[u8]]) -> String {
     let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part);
-    }
+    feed(parts, |bytes| hasher.update(bytes));
     hex(&hasher.finalize())
+}
+
+/// BLAKE3 (hex) of `parts`, each prefixed with its length.
+pub fn blake3_parts(parts: &[&[u8]]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    feed(parts, |bytes| {
+        hasher.update(bytes);
+    });
+    hex(hasher.finalize().as_bytes())
+}
+
+/// Hands `parts` to `update`, each prefixed with its length so that
+/// `["ab", "c"]` and `["a", "bc"]` differ.
+fn feed(parts: &[&[u8]], mut update: impl FnMut(&[u8])) {
+    for part in parts {
+        update(&(part.len() as u64).to_le_bytes());
+        update(part);
+    }
 }
 
 /// Lower-case hex of `bytes`, without a formatting call per byte (this runs
@@ -38,6 +58,26 @@ mod tests {
     #[test]
     fn part_boundaries_matter() {
         assert_ne!(sha256_parts(&[b"ab", b"c"]), sha256_parts(&[b"a", b"bc"]));
-        assert_eq!(sha256_parts(&[b"x"]).len(), 64);
+        assert_ne!(blake3_parts(&[b"ab", b"c"]), blake3_parts(&[b"a", b"bc"]));
+    }
+
+    #[test]
+    fn digests_match_the_published_vectors() {
+        // No parts is the empty message.
+        assert_eq!(
+            sha256_parts(&[]),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            blake3_parts(&[]),
+            "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+        );
+        // One part is its length (little-endian u64) followed by its bytes.
+        let mut framed = 3u64.to_le_bytes().to_vec();
+        framed.extend_from_slice(b"abc");
+        assert_eq!(
+            blake3_parts(&[b"abc"]),
+            hex(blake3::hash(&framed).as_bytes())
+        );
     }
 }
