@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use spin_sdk::http::Request;
-use spin_users_domain::{Role, User, UserId, UserRepository, blake3_parts};
+use spin_users_domain::{Fingerprint, Role, User, UserId, UserRepository};
 use spin_users_http::{ApiError, bearer_token};
 
 use crate::cache::{CachedUsers, SeenToken};
@@ -45,8 +45,8 @@ fn claimed_subject(token: &str) -> Option<String> {
 /// the very token verified before under the same keys, so an edited header
 /// or payload never rides on a cached verification. BLAKE3 rather than
 /// SHA-256 because every authenticated request pays for it.
-fn fingerprint(config: &TokenConfig, token: &str) -> String {
-    blake3_parts(&[
+fn fingerprint(config: &TokenConfig, token: &str) -> Fingerprint {
+    Fingerprint::of(&[
         config.issuer.as_bytes(),
         config.audience.as_bytes(),
         config.signing_key.as_bytes(),

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use spin_sdk::key_value::Store;
 use spin_users_domain::{
-    CacheEntry, DisplayName, Email, PageKey, RepoError, User, UserFilter, UserId, UserRepository,
-    roles_from_string, roles_to_string, user_cache_key,
+    CacheEntry, DisplayName, Email, Fingerprint, PageKey, RepoError, User, UserFilter, UserId,
+    UserRepository, roles_from_string, roles_to_string, user_cache_key,
 };
 
 /// How long a cached user is served, in seconds.
@@ -15,7 +15,7 @@ pub const USER_CACHE_TTL_SECS: i64 = 60;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeenToken {
     /// BLAKE3 of the key configuration and the token.
-    pub fingerprint: String,
+    pub fingerprint: Fingerprint,
     /// Its `sid`.
     pub session_id: Option<String>,
     /// Its `exp`.
@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn an_entry_decodes_to_the_user_without_the_password_hash_until_it_expires() {
         let token = SeenToken {
-            fingerprint: "f".repeat(64),
+            fingerprint: Fingerprint::of(&[b"token"]),
             session_id: Some("s-1".into()),
             expires_at: 900,
         };

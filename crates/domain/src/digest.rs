@@ -6,6 +6,7 @@
 //! code, where BLAKE3 is about three times faster than SHA-256, and
 //! equally collision-resistant for this use.
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// SHA-256 (hex) of `parts`, each prefixed with its length.
@@ -15,14 +16,31 @@ pub fn sha256_parts(parts: &[&[u8]]) -> String {
     hex(&hasher.finalize())
 }
 
-/// BLAKE3 (hex) of `parts`, each prefixed with its length.
-pub fn blake3_parts(parts: &[&[u8]]) -> String {
-    let mut hasher = blake3::Hasher::new();
-    feed(parts, |bytes| {
-        hasher.update(bytes);
-    });
-    hex(hasher.finalize().as_bytes())
+/// A BLAKE3 digest of several parts, compared in constant time: it stands
+/// for a secret (the token it was computed from), so a comparison must not
+/// reveal how many leading bytes matched.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// The fingerprint of `parts`, each prefixed with its length.
+    pub fn of(parts: &[&[u8]]) -> Self {
+        let mut hasher = blake3::Hasher::new();
+        feed(parts, |bytes| {
+            hasher.update(bytes);
+        });
+        Self(*hasher.finalize().as_bytes())
+    }
 }
+
+impl PartialEq for Fingerprint {
+    fn eq(&self, other: &Self) -> bool {
+        // blake3::Hash's equality is constant-time.
+        blake3::Hash::from_bytes(self.0) == blake3::Hash::from_bytes(other.0)
+    }
+}
+
+impl Eq for Fingerprint {}
 
 /// Hands `parts` to `update`, each prefixed with its length so that
 /// `["ab", "c"]` and `["a", "bc"]` differ.
@@ -58,7 +76,14 @@ mod tests {
     #[test]
     fn part_boundaries_matter() {
         assert_ne!(sha256_parts(&[b"ab", b"c"]), sha256_parts(&[b"a", b"bc"]));
-        assert_ne!(blake3_parts(&[b"ab", b"c"]), blake3_parts(&[b"a", b"bc"]));
+        assert_ne!(
+            Fingerprint::of(&[b"ab", b"c"]),
+            Fingerprint::of(&[b"a", b"bc"])
+        );
+        assert_eq!(
+            Fingerprint::of(&[b"ab", b"c"]),
+            Fingerprint::of(&[b"ab", b"c"])
+        );
     }
 
     #[test]
@@ -69,15 +94,15 @@ mod tests {
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(
-            blake3_parts(&[]),
+            hex(&Fingerprint::of(&[]).0),
             "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
         );
         // One part is its length (little-endian u64) followed by its bytes.
         let mut framed = 3u64.to_le_bytes().to_vec();
         framed.extend_from_slice(b"abc");
         assert_eq!(
-            blake3_parts(&[b"abc"]),
-            hex(blake3::hash(&framed).as_bytes())
+            Fingerprint::of(&[b"abc"]).0,
+            *blake3::hash(&framed).as_bytes()
         );
     }
 }
