@@ -3,7 +3,7 @@
 
 use spin_users_domain::{Begin, IDEMPOTENCY_TTL_SECS, IdempotencyStore, RepoError, StoredResponse};
 
-use crate::migrations::query;
+use crate::migrations::{execute, query};
 use crate::sql::{Connection, Rows, Value, opt_int, text};
 
 /// Idempotency records in the `idempotency_keys` table.
@@ -66,7 +66,8 @@ impl IdempotencyStore for SqlIdempotency<'_> {
     }
 
     fn complete(&self, key_hash: &str, response: &StoredResponse) -> Result<(), RepoError> {
-        self.rows(
+        Ok(execute(
+            self.conn,
             "UPDATE idempotency_keys SET status = $2, body = $3, location = $4 WHERE key_hash = $1",
             &[
                 Value::Text(key_hash.to_owned()),
@@ -74,16 +75,15 @@ impl IdempotencyStore for SqlIdempotency<'_> {
                 Value::Text(response.body.clone()),
                 response.location.clone().map_or(Value::Null, Value::Text),
             ],
-        )
-        .map(drop)
+        )?)
     }
 
     fn abandon(&self, key_hash: &str) -> Result<(), RepoError> {
-        self.rows(
+        Ok(execute(
+            self.conn,
             "DELETE FROM idempotency_keys WHERE key_hash = $1 AND status IS NULL",
             &[Value::Text(key_hash.to_owned())],
-        )
-        .map(drop)
+        )?)
     }
 }
 

@@ -14,6 +14,7 @@ mod audit;
 mod counters;
 mod idempotency;
 mod migrations;
+mod one_row;
 mod sessions;
 mod spin;
 mod sql;

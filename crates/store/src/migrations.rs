@@ -142,8 +142,7 @@ pub const MIGRATIONS: &[Migration] = &[
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.
 const PG_MIGRATION_LOCK: i64 = 0x5350_494e_5553_0001;
 
-/// Applies every migration not yet recorded, in one transaction. Returns the
-/// versions it applied.
+/// Applies every migration not yet recorded, atomically.
 ///
 /// A SQLite database is first switched to write-ahead logging, which the
 /// file remembers: a commit then costs one `fsync` instead of the rollback
@@ -151,20 +150,29 @@ const PG_MIGRATION_LOCK: i64 = 0x5350_494e_5553_0001;
 /// for writers. It cannot be switched inside a transaction, and a database
 /// that cannot switch (in memory, or a remote backend) keeps working as it
 /// is, so the answer is ignored.
-pub fn migrate(conn: &dyn Connection) -> Result<Vec<i64>, DbError> {
-    if conn.dialect() == Dialect::Sqlite {
-        let _ = conn.query("PRAGMA journal_mode = WAL", &[]);
+///
+/// PostgreSQL gets the whole run as one `DO` statement instead of a
+/// `BEGIN … COMMIT` sequence: Spin pools its connections, and a request
+/// that died mid-transaction would hand the next request a connection
+/// still holding the lock and the half-applied schema. One statement is
+/// atomic on the server whatever happens to the request that sent it.
+pub fn migrate(conn: &dyn Connection) -> Result<(), DbError> {
+    match conn.dialect() {
+        Dialect::Sqlite => migrate_sqlite(conn),
+        Dialect::Postgres => conn.execute(&postgres_migration(unix_now()), &[]),
     }
-    let begin = match conn.dialect() {
-        Dialect::Sqlite => "BEGIN IMMEDIATE",
-        Dialect::Postgres => "BEGIN",
-    };
-    conn.execute(begin, &[])?;
-    match apply_pending(conn) {
-        Ok(applied) => {
-            conn.execute("COMMIT", &[])?;
-            Ok(applied)
-        }
+}
+
+const SCHEMA_MIGRATIONS: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY,
+            applied_at BIGINT NOT NULL
+        )";
+
+fn migrate_sqlite(conn: &dyn Connection) -> Result<(), DbError> {
+    let _ = conn.query("PRAGMA journal_mode = WAL", &[]);
+    conn.execute("BEGIN IMMEDIATE", &[])?;
+    match apply_pending_sqlite(conn) {
+        Ok(()) => conn.execute("COMMIT", &[]),
         Err(e) => {
             // The original error matters more than a failed rollback.
             let _ = conn.execute("ROLLBACK", &[]);
@@ -173,42 +181,48 @@ pub fn migrate(conn: &dyn Connection) -> Result<Vec<i64>, DbError> {
     }
 }
 
-fn apply_pending(conn: &dyn Connection) -> Result<Vec<i64>, DbError> {
-    if conn.dialect() == Dialect::Postgres {
-        conn.query(
-            "SELECT pg_advisory_xact_lock($1)",
-            &[Value::Int(PG_MIGRATION_LOCK)],
-        )?;
-    }
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-            version BIGINT PRIMARY KEY,
-            applied_at BIGINT NOT NULL
-        )",
-        &[],
-    )?;
+fn apply_pending_sqlite(conn: &dyn Connection) -> Result<(), DbError> {
+    conn.execute(SCHEMA_MIGRATIONS, &[])?;
     let applied = conn.query("SELECT version FROM schema_migrations", &[])?;
     let applied: Vec<i64> = applied
         .rows
         .iter()
         .map(|row| int(row, 0))
         .collect::<Result<_, _>>()?;
-    let mut newly = Vec::new();
     for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-        let statements = match conn.dialect() {
-            Dialect::Sqlite => migration.sqlite,
-            Dialect::Postgres => migration.postgres,
-        };
-        for statement in statements {
+        for statement in migration.sqlite {
             conn.execute(statement, &[])?;
         }
         conn.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
             &[Value::Int(migration.version), Value::Int(unix_now())],
         )?;
-        newly.push(migration.version);
     }
-    Ok(newly)
+    Ok(())
+}
+
+/// The PostgreSQL migration as one PL/pgSQL block: the advisory lock
+/// serialises concurrent first requests (held to the end of the block's
+/// transaction), then each version not yet recorded is applied and
+/// recorded. The statements are this crate's constants, never input.
+fn postgres_migration(now: i64) -> String {
+    let mut block = format!(
+        "DO $migrate$\nBEGIN\n  PERFORM pg_advisory_xact_lock({PG_MIGRATION_LOCK});\n  {SCHEMA_MIGRATIONS};\n"
+    );
+    for migration in MIGRATIONS {
+        let version = migration.version;
+        block.push_str(&format!(
+            "  IF NOT EXISTS (SELECT FROM schema_migrations WHERE version = {version}) THEN\n"
+        ));
+        for statement in migration.postgres {
+            block.push_str(&format!("    {statement};\n"));
+        }
+        block.push_str(&format!(
+            "    INSERT INTO schema_migrations (version, applied_at) VALUES ({version}, {now});\n  END IF;\n"
+        ));
+    }
+    block.push_str("END\n$migrate$");
+    block
 }
 
 fn unix_now() -> i64 {
@@ -252,12 +266,51 @@ mod tests {
     #[test]
     fn migrations_apply_once_and_record_their_versions() {
         let db = NativeSqlite::in_memory();
-        assert_eq!(migrate(&db).expect("first run"), vec![1, 2, 3, 4, 5]);
-        assert_eq!(migrate(&db).expect("second run"), Vec::<i64>::new());
-        let rows = db
-            .query("SELECT count(*) FROM schema_migrations", &[])
-            .expect("count");
-        assert_eq!(rows.rows[0][0], Value::Int(MIGRATIONS.len() as i64));
+        let versions = |db: &NativeSqlite| {
+            db.query(
+                "SELECT version, applied_at FROM schema_migrations ORDER BY version",
+                &[],
+            )
+            .expect("versions")
+            .rows
+        };
+        migrate(&db).expect("first run");
+        let first = versions(&db);
+        let expected: Vec<Value> = MIGRATIONS.iter().map(|m| Value::Int(m.version)).collect();
+        let recorded: Vec<Value> = first.iter().map(|row| row[0].clone()).collect();
+        assert_eq!(recorded, expected);
+        migrate(&db).expect("second run");
+        assert_eq!(versions(&db), first, "a second run records nothing new");
+    }
+
+    #[test]
+    fn the_postgres_migration_is_one_statement_applying_each_version_once() {
+        let block = postgres_migration(1_700_000_000);
+        assert!(block.starts_with("DO $migrate$"), "{block}");
+        assert!(block.ends_with("$migrate$"), "{block}");
+        assert_eq!(
+            block.matches("$migrate$").count(),
+            2,
+            "one dollar-quoted body"
+        );
+        let lock = block.find("pg_advisory_xact_lock").expect("takes the lock");
+        let table = block
+            .find("schema_migrations (")
+            .expect("creates the table");
+        assert!(lock < table, "the lock comes before anything else");
+        for migration in MIGRATIONS {
+            let guard = format!(
+                "IF NOT EXISTS (SELECT FROM schema_migrations WHERE version = {})",
+                migration.version
+            );
+            let record = format!("VALUES ({}, 1700000000)", migration.version);
+            assert_eq!(block.matches(&guard).count(), 1, "{guard}");
+            assert_eq!(block.matches(&record).count(), 1, "{record}");
+            for statement in migration.postgres {
+                assert!(!statement.contains("$migrate$"));
+                assert!(block.contains(statement), "{statement}");
+            }
+        }
     }
 
     #[test]

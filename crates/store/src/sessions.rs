@@ -3,7 +3,7 @@
 
 use spin_users_domain::{RepoError, SessionRepository, StoredRefreshToken, UserId};
 
-use crate::migrations::query;
+use crate::migrations::{execute, query};
 use crate::sql::{Connection, DbError, Rows, Value, int, opt_int, text};
 
 const COLUMNS: &str =
@@ -46,7 +46,10 @@ fn first(rows: &Rows) -> Result<Option<StoredRefreshToken>, RepoError> {
 
 impl SessionRepository for SqlSessions<'_> {
     fn insert(&self, token: &StoredRefreshToken) -> Result<(), RepoError> {
-        self.rows(
+        // A write without RETURNING runs as `execute`: `query` is for
+        // statements that produce rows (see one_row.rs).
+        Ok(execute(
+            self.conn,
             &format!(
                 "INSERT INTO refresh_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL)"
             ),
@@ -57,8 +60,7 @@ impl SessionRepository for SqlSessions<'_> {
                 Value::Int(token.created_at),
                 Value::Int(token.expires_at),
             ],
-        )
-        .map(drop)
+        )?)
     }
 
     fn claim(&self, token_hash: &str, now: i64) -> Result<Option<StoredRefreshToken>, RepoError> {

@@ -5,6 +5,7 @@ use std::cell::OnceCell;
 
 use spin_sdk::{pg, sqlite};
 
+use crate::one_row::{decode, one_row};
 use crate::sql::{Connection, DbError, Dialect, Rows, Value, sqlite_placeholders};
 
 /// A Spin SQLite connection.
@@ -46,9 +47,7 @@ impl Lazy {
 
     fn get(&self) -> Result<&dyn Connection, DbError> {
         let conn = self.conn.get_or_init(|| match self.url()? {
-            Some(url) => pg::Connection::open(url)
-                .map(|c| Box::new(SpinPostgres(c)) as Box<dyn Connection>)
-                .map_err(|e| DbError::Other(format!("opening PostgreSQL: {e}"))),
+            Some(url) => SpinPostgres::open(url).map(|c| Box::new(c) as Box<dyn Connection>),
             None => sqlite::Connection::open_default()
                 .map(|c| Box::new(SpinSqlite(c)) as Box<dyn Connection>)
                 .map_err(|e| DbError::Other(format!("opening SQLite: {e}"))),
@@ -130,36 +129,65 @@ fn pg_params(params: &[Value]) -> Vec<pg::ParameterValue> {
         .collect()
 }
 
+impl SpinPostgres {
+    /// Opens a connection and makes sure it is not inside a transaction.
+    ///
+    /// Spin pools PostgreSQL connections and hands one back to the pool
+    /// as it is when a request ends, even mid-transaction (its `Clean`
+    /// recycling rolls nothing back). A request that died between `BEGIN`
+    /// and `COMMIT` would leave the next user of that connection running
+    /// inside its transaction: writes never committed, locks never
+    /// released. `DISCARD ALL` refuses to run inside a transaction block
+    /// (SQLSTATE 25001, or 25P02 once the transaction failed), so it
+    /// detects one in a single round trip and otherwise resets the session
+    /// (settings, prepared statements, session locks) for free.
+    fn open(url: &str) -> Result<Self, DbError> {
+        let conn = pg::Connection::open(url)
+            .map_err(|e| DbError::Other(format!("opening PostgreSQL: {e}")))?;
+        if let Err(e) = conn.execute("DISCARD ALL", &[]) {
+            let message = format!("{e:?}");
+            if !is_inside_transaction(&message) {
+                return Err(DbError::classify(message));
+            }
+            eprintln!("postgres: rolling back a transaction an earlier request left open");
+            conn.execute("ROLLBACK", &[])
+                .map_err(|e| DbError::classify(format!("{e:?}")))?;
+        }
+        Ok(Self(conn))
+    }
+}
+
+/// Whether a PostgreSQL error says the session is inside a transaction
+/// block (25001) or an aborted one (25P02).
+fn is_inside_transaction(message: &str) -> bool {
+    message.contains("E25001") || message.contains("E25P02")
+}
+
 impl Connection for SpinPostgres {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }
 
+    /// Runs `sql` wrapped by [`one_row`]: Spin 4.0.0–4.0.2 never answers a
+    /// query that returns no rows.
     fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
         let result = self
             .0
-            .query(sql, &pg_params(params))
+            .query(&one_row(sql), &pg_params(params))
             .map_err(|e| DbError::classify(format!("{e:?}")))?;
-        let rows = result
-            .rows
-            .into_iter()
-            .map(|row| {
-                row.into_iter()
-                    .map(|v| match v {
-                        pg::DbValue::Int64(i) => Value::Int(i),
-                        pg::DbValue::Int32(i) => Value::Int(i64::from(i)),
-                        pg::DbValue::Int16(i) => Value::Int(i64::from(i)),
-                        pg::DbValue::Boolean(b) => Value::Int(i64::from(b)),
-                        pg::DbValue::Str(s) => Value::Text(s),
-                        _ => Value::Null,
-                    })
-                    .collect()
-            })
-            .collect();
-        Ok(Rows {
-            columns: result.columns.into_iter().map(|c| c.name).collect(),
-            rows,
-        })
+        match result.rows.as_slice() {
+            [row] => match row.as_slice() {
+                [pg::DbValue::Str(json)] => decode(Some(json)),
+                [pg::DbValue::DbNull] => decode(None),
+                other => Err(DbError::Other(format!(
+                    "PostgreSQL answered {other:?} to an aggregated query"
+                ))),
+            },
+            rows => Err(DbError::Other(format!(
+                "PostgreSQL answered {} rows to an aggregated query",
+                rows.len()
+            ))),
+        }
     }
 
     fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
@@ -167,5 +195,23 @@ impl Connection for SpinPostgres {
             .execute(sql, &pg_params(params))
             .map(drop)
             .map_err(|e| DbError::classify(format!("{e:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_inside_transaction;
+
+    #[test]
+    fn transaction_states_are_recognised_by_sqlstate() {
+        let debug = |code: &str| {
+            format!(
+                "QueryFailed(\"Error {{ kind: Db, cause: Some(DbError {{ code: SqlState({code}) }}) }}\")"
+            )
+        };
+        assert!(is_inside_transaction(&debug("E25001")));
+        assert!(is_inside_transaction(&debug("E25P02")));
+        assert!(!is_inside_transaction(&debug("E42P01")));
+        assert!(!is_inside_transaction("ConnectionFailed(\"refused\")"));
     }
 }
