@@ -57,4 +57,6 @@ SQL
     say "ready on 127.0.0.1:$port"
 }
 ensure_server >&2
-echo "postgres://$ROLE:$PASSWORD@127.0.0.1:$port/postgres"
+# sslmode=disable: Spin negotiates TLS otherwise and verifies the
+# certificate, which Debian's self-signed default cluster certificate fails.
+echo "postgres://$ROLE:$PASSWORD@127.0.0.1:$port/postgres?sslmode=disable"

@@ -10,6 +10,7 @@ mod health;
 mod host_interfaces;
 mod idempotency;
 mod limits;
+mod postgres_host;
 mod routing;
 mod serve;
 mod sessions;

@@ -25,6 +25,7 @@ use wasmtime_wasi_http::p2::body::{HyperIncomingBody, HyperOutgoingBody};
 
 use crate::manifest::Manifest;
 use crate::outbound::OutboundPolicy;
+use crate::postgres::PgPools;
 use crate::routes::{RouteMatch, Router, WELL_KNOWN_PREFIX};
 use crate::runtime_config::RuntimeConfig;
 use crate::state::{ComponentGrants, HostState, add_spin_to_linker};
@@ -134,6 +135,7 @@ impl App {
             })
             .collect();
 
+        let pg_pools = Arc::new(PgPools::default());
         let mut linker = Linker::<HostState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -177,6 +179,7 @@ impl App {
                     .and_then(|entries| OutboundPolicy::parse(&entries))
                     .with_context(|| format!("component {id:?} allowed_outbound_hosts"))?,
                 variables: variables.clone(),
+                pg_pools: pg_pools.clone(),
             });
             let source = manifest.app_dir.join(&decl.source);
             let component = load_component(engine, &source, options.compile_cache.as_deref())

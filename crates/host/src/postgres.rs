@@ -1,10 +1,28 @@
-//! `fermyon:spin/postgres@2.0.0` over a real PostgreSQL server, as Spin's
-//! outbound-pg factor does it: the address must be allowed by the
-//! component's `allowed_outbound_hosts` (scheme `postgres`), parameters are
-//! bound with their natural types, and failures carry the driver's debug
-//! text (which includes the SQLSTATE) just as Spin passes it on.
+//! `fermyon:spin/postgres@2.0.0` over a real PostgreSQL server, built the
+//! way Spin 4.0.2's outbound-pg factor builds it
+//! (`crates/factor-outbound-pg/src/client.rs` at tag v4.0.2), faults
+//! included, so that what passes here passes under `spin up`:
+//!
+//! - connections come from a pool per address (deadpool-postgres 0.14.1,
+//!   64 connections, `RecyclingMethod::Clean`), shared by every component
+//!   of the app and kept across requests. A connection returns to the pool
+//!   as it is when the request drops it: `Clean` resets session state but
+//!   rolls back no transaction;
+//! - TLS is negotiated unless the URL says `sslmode=disable`, and the
+//!   server certificate is verified against the system's roots (native-tls;
+//!   the `postgres@2.0.0` interface takes no CA of its own);
+//! - a `query` that returns zero rows never answers under Spin 4.0.0–4.0.2
+//!   (spinframework/spin#3671). Here it fails at once with an error naming
+//!   the statement, so the component suite proves no such query remains;
+//! - failures carry the driver's debug text (with the SQLSTATE), as Spin's
+//!   conversion to the 2.0.0 error type does.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use bytes::BytesMut;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{NoTls, Row};
 
@@ -12,27 +30,79 @@ use crate::state::fermyon::spin::rdbms_types::{
     Column, DbDataType, DbValue, Error, ParameterValue, RowSet,
 };
 
-/// An open PostgreSQL session.
+/// Spin's `CONNECTION_POOL_SIZE`: connections per address.
+const CONNECTION_POOL_SIZE: usize = 64;
+
+/// The app's PostgreSQL pools, one per address, like Spin's
+/// `PooledTokioClientFactory` (which also keeps at most 16 addresses; an
+/// app here uses one).
+#[derive(Default)]
+pub struct PgPools {
+    pools: Mutex<HashMap<String, Pool>>,
+}
+
+impl std::fmt::Debug for PgPools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgPools").finish_non_exhaustive()
+    }
+}
+
+impl PgPools {
+    /// A connection to `address` from its pool, created on first use.
+    pub async fn connect(&self, address: &str) -> Result<PgConnection, Error> {
+        let pool = self.pool(address).map_err(|e| {
+            Error::ConnectionFailed(format!("establishing PostgreSQL connection pool: {e:?}"))
+        })?;
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| Error::ConnectionFailed(format!("{e:?}")))?;
+        Ok(PgConnection { client })
+    }
+
+    fn pool(&self, address: &str) -> anyhow::Result<Pool> {
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pool) = pools.get(address) {
+            return Ok(pool.clone());
+        }
+        let pool = create_connection_pool(address)?;
+        pools.insert(address.to_owned(), pool.clone());
+        Ok(pool)
+    }
+}
+
+/// Spin's `create_connection_pool`, without the optional root CA that only
+/// the `postgres@4` interface can pass.
+fn create_connection_pool(address: &str) -> anyhow::Result<Pool> {
+    use anyhow::Context;
+    let config = address
+        .parse::<tokio_postgres::Config>()
+        .context("parsing Postgres connection string")?;
+    let mgr_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Clean,
+    };
+    let mgr = if config.get_ssl_mode() == SslMode::Disable {
+        Manager::from_config(config, NoTls, mgr_config)
+    } else {
+        let connector = native_tls::TlsConnector::builder().build()?;
+        let connector = postgres_native_tls::MakeTlsConnector::new(connector);
+        Manager::from_config(config, connector, mgr_config)
+    };
+    Pool::builder(mgr)
+        .max_size(CONNECTION_POOL_SIZE)
+        .build()
+        .context("building Postgres connection pool")
+}
+
+/// A pooled connection held by one component instance; dropping it hands
+/// it back to the pool.
 pub struct PgConnection {
-    client: tokio_postgres::Client,
+    client: Object,
 }
 
 impl PgConnection {
-    /// Connects to `address` (a `postgres://` URL); the connection task runs
-    /// on the current Tokio runtime until the client is dropped.
-    pub async fn connect(address: &str) -> Result<Self, Error> {
-        let (client, connection) = tokio_postgres::connect(address, NoTls)
-            .await
-            .map_err(|e| Error::ConnectionFailed(format!("{e:?}")))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("postgres connection closed: {e}");
-            }
-        });
-        Ok(Self { client })
-    }
-
-    /// Runs a statement and returns its rows.
+    /// Runs a statement and returns its rows. Zero rows is an error: see
+    /// the module documentation.
     pub async fn query(
         &self,
         statement: &str,
@@ -40,17 +110,21 @@ impl PgConnection {
     ) -> Result<RowSet, Error> {
         let params: Vec<SqlParam> = params.into_iter().map(SqlParam).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let stmt = self
-            .client
-            .prepare(statement)
-            .await
-            .map_err(|e| Error::QueryFailed(format!("{e:?}")))?;
         let rows = self
             .client
-            .query(&stmt, &refs)
+            .query(statement, &refs)
             .await
             .map_err(|e| Error::QueryFailed(format!("{e:?}")))?;
-        let columns = stmt
+        let Some(first) = rows.first() else {
+            tracing::error!("PostgreSQL query returned zero rows: {statement}");
+            return Err(Error::QueryFailed(format!(
+                "spin-users host: this query returned zero rows, and Spin 4.0.0-4.0.2 never \
+                 answers such a query (spinframework/spin#3671); the request would hang \
+                 there. Statement: {statement}"
+            )));
+        };
+        // Spin infers the columns from the first row.
+        let columns = first
             .columns()
             .iter()
             .map(|c| Column {
@@ -77,16 +151,16 @@ impl PgConnection {
     }
 }
 
+/// Spin's `convert_data_type`, as the 2.0.0 interface sees it.
 fn data_type(ty: &Type) -> DbDataType {
     match *ty {
         Type::BOOL => DbDataType::Boolean,
-        Type::CHAR => DbDataType::Int8,
         Type::INT2 => DbDataType::Int16,
         Type::INT4 => DbDataType::Int32,
         Type::INT8 => DbDataType::Int64,
         Type::FLOAT4 => DbDataType::Floating32,
         Type::FLOAT8 => DbDataType::Floating64,
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => DbDataType::Str,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR => DbDataType::Str,
         Type::BYTEA => DbDataType::Binary,
         _ => DbDataType::Other,
     }
@@ -101,10 +175,6 @@ fn convert_row(row: &Row) -> Result<Vec<DbValue>, Error> {
                     .try_get::<_, Option<bool>>(i)
                     .map_err(conversion)?
                     .map(DbValue::Boolean),
-                Type::CHAR => row
-                    .try_get::<_, Option<i8>>(i)
-                    .map_err(conversion)?
-                    .map(DbValue::Int8),
                 Type::INT2 => row
                     .try_get::<_, Option<i16>>(i)
                     .map_err(conversion)?
@@ -125,7 +195,7 @@ fn convert_row(row: &Row) -> Result<Vec<DbValue>, Error> {
                     .try_get::<_, Option<f64>>(i)
                     .map_err(conversion)?
                     .map(DbValue::Floating64),
-                Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => row
+                Type::TEXT | Type::VARCHAR | Type::BPCHAR => row
                     .try_get::<_, Option<String>>(i)
                     .map_err(conversion)?
                     .map(DbValue::Str),
@@ -133,12 +203,28 @@ fn convert_row(row: &Row) -> Result<Vec<DbValue>, Error> {
                     .try_get::<_, Option<Vec<u8>>>(i)
                     .map_err(conversion)?
                     .map(DbValue::Binary),
-                // e.g. `void` from pg_advisory_xact_lock: reported, not fatal.
-                _ => Some(DbValue::Unsupported),
+                // e.g. `void` or `json`: reported, not fatal (Spin's `Other`).
+                _ => row
+                    .try_get::<_, Option<AnyValue>>(i)
+                    .map_err(conversion)?
+                    .map(|AnyValue| DbValue::Unsupported),
             };
             Ok(value.unwrap_or(DbValue::DbNull))
         })
         .collect()
+}
+
+/// Any non-NULL value of a type the interface cannot carry (Spin's `Other`).
+struct AnyValue;
+
+impl tokio_postgres::types::FromSql<'_> for AnyValue {
+    fn from_sql(_ty: &Type, _raw: &[u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Self)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
 }
 
 /// A guest parameter bound with its own type; NULL binds to any column type.

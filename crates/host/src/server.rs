@@ -1,13 +1,19 @@
-//! Serves an [`App`] over HTTP/1.1 on a TCP listener, one fresh component
-//! instance per request, like `spin up`.
+//! Serves an [`App`] on a TCP listener, one fresh component instance per
+//! request, the way Spin 4.0.2's HTTP trigger does
+//! (`crates/trigger-http/src/server.rs`): hyper-util's auto builder
+//! (HTTP/1.1 with keep-alive, or HTTP/2), no `TCP_NODELAY`, and the
+//! response handed to hyper the moment the component sets its outparam,
+//! its body streamed after. So a component that commits its headers
+//! before its body is complete pays here what it pays under Spin: Nagle
+//! holds the late body segment until the client's delayed ACK (~40 ms).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Result;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::p2::hyper_request_error;
 
@@ -31,8 +37,7 @@ pub async fn serve(
                 let app = app.clone();
                 async move { respond(&app, req, client_addr).await }
             });
-            if let Err(e) = http1::Builder::new()
-                .keep_alive(true)
+            if let Err(e) = Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {

@@ -19,7 +19,7 @@ use wasmtime_wasi_http::p2::{
 };
 
 use crate::outbound::{OutboundPolicy, default_port};
-use crate::postgres::PgConnection;
+use crate::postgres::{PgConnection, PgPools};
 use crate::runtime_config::Location;
 use crate::stores::{KeyValueBackend, KeyValueStore, open_sqlite};
 use crate::variables::{VariableError, Variables};
@@ -29,7 +29,7 @@ wasmtime::component::bindgen!({
     world: "spin-users:host/spin-imports",
     with: {
         "fermyon:spin/key-value.store": crate::stores::KeyValueStore,
-        "fermyon:spin/sqlite.connection": rusqlite::Connection,
+        "fermyon:spin/sqlite.connection": crate::state::SqliteConnection,
         "fermyon:spin/postgres.connection": crate::postgres::PgConnection,
     },
     // PostgreSQL calls await the network; the others are quick local calls
@@ -52,9 +52,24 @@ pub struct ComponentGrants {
     pub outbound: OutboundPolicy,
     /// Resolved variables of the whole app.
     pub variables: Arc<Variables>,
+    /// The app's PostgreSQL pools (shared by all its components, as in Spin).
+    pub pg_pools: Arc<PgPools>,
 }
 
 /// The data of one request's `Store`.
+/// A SQLite connection as Spin's in-process backend holds it: shared with
+/// the blocking-pool task that runs each statement.
+pub struct SqliteConnection(Arc<std::sync::Mutex<rusqlite::Connection>>);
+
+/// Runs `f` the way Spin 4.0.2 runs key-value and variable calls:
+/// `tokio::task::block_in_place`, which hands this worker's other tasks to
+/// another thread. That hand-off is a cost Spin pays on every such call,
+/// and it changes what runs in parallel with the guest (see `server.rs`),
+/// so the host pays it too. It needs the multi-threaded runtime, as Spin's.
+fn block_in_place<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
 pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
@@ -191,7 +206,8 @@ impl key_value::HostStore for HostState {
             .key_value_stores
             .get(&label)
             .ok_or(key_value::Error::AccessDenied)?;
-        let store = KeyValueStore::open(&label, backend).map_err(key_value::Error::Other)?;
+        let store = block_in_place(|| KeyValueStore::open(&label, backend))
+            .map_err(key_value::Error::Other)?;
         self.table
             .push(store)
             .map_err(|_| key_value::Error::StoreTableFull)
@@ -202,7 +218,8 @@ impl key_value::HostStore for HostState {
         store: Resource<KeyValueStore>,
         key: String,
     ) -> Result<Option<Vec<u8>>, key_value::Error> {
-        self.kv(&store)?.get(&key).map_err(key_value::Error::Other)
+        let store = self.kv(&store)?;
+        block_in_place(|| store.get(&key)).map_err(key_value::Error::Other)
     }
 
     async fn set(
@@ -211,9 +228,8 @@ impl key_value::HostStore for HostState {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), key_value::Error> {
-        self.kv(&store)?
-            .set(&key, &value)
-            .map_err(key_value::Error::Other)
+        let store = self.kv(&store)?;
+        block_in_place(|| store.set(&key, &value)).map_err(key_value::Error::Other)
     }
 
     async fn delete(
@@ -221,9 +237,8 @@ impl key_value::HostStore for HostState {
         store: Resource<KeyValueStore>,
         key: String,
     ) -> Result<(), key_value::Error> {
-        self.kv(&store)?
-            .delete(&key)
-            .map_err(key_value::Error::Other)
+        let store = self.kv(&store)?;
+        block_in_place(|| store.delete(&key)).map_err(key_value::Error::Other)
     }
 
     async fn exists(
@@ -231,16 +246,16 @@ impl key_value::HostStore for HostState {
         store: Resource<KeyValueStore>,
         key: String,
     ) -> Result<bool, key_value::Error> {
-        self.kv(&store)?
-            .exists(&key)
-            .map_err(key_value::Error::Other)
+        let store = self.kv(&store)?;
+        block_in_place(|| store.exists(&key)).map_err(key_value::Error::Other)
     }
 
     async fn get_keys(
         &mut self,
         store: Resource<KeyValueStore>,
     ) -> Result<Vec<String>, key_value::Error> {
-        self.kv(&store)?.keys().map_err(key_value::Error::Other)
+        let store = self.kv(&store)?;
+        block_in_place(|| store.keys()).map_err(key_value::Error::Other)
     }
 
     async fn drop(&mut self, store: Resource<KeyValueStore>) -> wasmtime::Result<()> {
@@ -263,7 +278,7 @@ impl sqlite::HostConnection for HostState {
     async fn open(
         &mut self,
         database: String,
-    ) -> Result<Resource<rusqlite::Connection>, sqlite::Error> {
+    ) -> Result<Resource<SqliteConnection>, sqlite::Error> {
         let location = self
             .grants
             .sqlite_databases
@@ -271,24 +286,33 @@ impl sqlite::HostConnection for HostState {
             .ok_or(sqlite::Error::AccessDenied)?;
         let conn = open_sqlite(location).map_err(sqlite::Error::Io)?;
         self.table
-            .push(conn)
+            .push(SqliteConnection(Arc::new(std::sync::Mutex::new(conn))))
             .map_err(|_| sqlite::Error::Io("too many connections opened".into()))
     }
 
     async fn execute(
         &mut self,
-        connection: Resource<rusqlite::Connection>,
+        connection: Resource<SqliteConnection>,
         statement: String,
         parameters: Vec<sqlite::Value>,
     ) -> Result<sqlite::QueryResult, sqlite::Error> {
         let conn = self
             .table
             .get(&connection)
-            .map_err(|_| sqlite::Error::InvalidConnection)?;
-        execute(conn, &statement, parameters).map_err(|e| sqlite::Error::Io(e.to_string()))
+            .map_err(|_| sqlite::Error::InvalidConnection)?
+            .0
+            .clone();
+        // Spin's in-process SQLite runs each statement on the blocking pool.
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            execute(&conn, &statement, parameters)
+        })
+        .await
+        .map_err(|e| sqlite::Error::Io(format!("internal runtime error: {e}")))?
+        .map_err(|e| sqlite::Error::Io(e.to_string()))
     }
 
-    async fn drop(&mut self, connection: Resource<rusqlite::Connection>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, connection: Resource<SqliteConnection>) -> wasmtime::Result<()> {
         self.table.delete(connection)?;
         Ok(())
     }
@@ -308,7 +332,7 @@ impl postgres::HostConnection for HostState {
                 redact_credentials(&address)
             )));
         }
-        let conn = PgConnection::connect(&address).await?;
+        let conn = self.grants.pg_pools.connect(&address).await?;
         self.table
             .push(conn)
             .map_err(|e| rdbms_types::Error::Other(e.to_string()))
@@ -395,12 +419,10 @@ fn execute(
 
 impl variables::Host for HostState {
     async fn get(&mut self, name: String) -> Result<String, variables::Error> {
-        self.grants
-            .variables
-            .get(&self.grants.id, &name)
-            .map_err(|e| match e {
-                VariableError::InvalidName(msg) => variables::Error::InvalidName(msg),
-                VariableError::Undefined(msg) => variables::Error::Undefined(msg),
-            })
+        // Spin's environment provider answers through `block_in_place`.
+        block_in_place(|| self.grants.variables.get(&self.grants.id, &name)).map_err(|e| match e {
+            VariableError::InvalidName(msg) => variables::Error::InvalidName(msg),
+            VariableError::Undefined(msg) => variables::Error::Undefined(msg),
+        })
     }
 }

@@ -1,0 +1,107 @@
+//! PostgreSQL as Spin 4.0.2 serves it, and the service under its faults:
+//! pooled connections handed back mid-transaction, TLS unless
+//! `sslmode=disable`, and queries that return no rows (which Spin 4.0.0–
+//! 4.0.2 never answers; the host fails them loudly instead). These need
+//! the PostgreSQL backend: `make test` runs them in the PostgreSQL pass and
+//! skips the module in the SQLite pass.
+
+use http::Method;
+use spin_users_component_tests::{Backend, TestApp, backend};
+
+fn require_postgres() {
+    assert_eq!(
+        backend(),
+        Backend::Postgres,
+        "these tests need SPIN_USERS_TEST_BACKEND=postgres (make test-components runs them)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_that_dies_mid_transaction_does_not_poison_the_next_one() {
+    require_postgres();
+    // Arrange: a fresh database; the probe begins a transaction on a pooled
+    // connection, takes the service's migration lock, writes, and traps.
+    let app = TestApp::spin_users_with_probe().start().await;
+    let abandoned = app.request(Method::POST, "/pg/abandon", &[], "").await;
+    assert_eq!(
+        abandoned.status,
+        500,
+        "the probe traps: {}",
+        abandoned.text()
+    );
+
+    // Act: the service's next requests get the pool's connections,
+    // the abandoned one first (deadpool hands them out oldest first).
+    let registered = app
+        .post_json(
+            "/users",
+            &serde_json::json!({"name": "Ada", "email": "ada@example.com", "password": "correct horse"}),
+        )
+        .await;
+    let login = app.login("ada@example.com", "correct horse").await;
+
+    // Assert: both succeed, their writes are committed (seen from another
+    // connection), and the abandoned transaction's write was rolled back.
+    assert_eq!(registered.status, 201, "{}", registered.text());
+    assert_eq!(login.status, 200, "{}", login.text());
+    let users = app
+        .query_db("SELECT email FROM users WHERE email = 'ada@example.com'")
+        .await;
+    assert_eq!(users.len(), 1, "the registration is committed");
+    let leftover = app
+        .query_db("SELECT to_regclass('abandoned_by_probe')::text")
+        .await;
+    assert_eq!(leftover, vec![vec![None]], "the abandoned write is gone");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_host_fails_a_zero_row_query_and_names_the_statement() {
+    require_postgres();
+    let app = TestApp::spin_users_with_probe().start().await;
+
+    let empty = app
+        .request(Method::POST, "/pg/query", &[], "SELECT 1 WHERE 1 = 0")
+        .await;
+    let one = app
+        .request(Method::POST, "/pg/query", &[], "SELECT 1 WHERE 1 = 1")
+        .await;
+
+    assert_eq!(empty.status, 500, "{}", empty.text());
+    assert!(empty.text().contains("zero rows"), "{}", empty.text());
+    assert!(
+        empty.text().contains("SELECT 1 WHERE 1 = 0"),
+        "the error names the statement: {}",
+        empty.text()
+    );
+    assert_eq!((one.status, one.text().as_str()), (200, "rows: 1"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_is_negotiated_and_verified_unless_the_url_disables_it() {
+    require_postgres();
+    let app = TestApp::spin_users_with_probe().start().await;
+    let url = app.database_url.clone().expect("a PostgreSQL database");
+    let without_sslmode = url.replace("?sslmode=disable", "");
+    assert_ne!(url, without_sslmode, "the suite's URL disables TLS");
+    let server_ssl = app.query_db("SHOW ssl").await;
+
+    let plain = app.request(Method::POST, "/pg/open", &[], url).await;
+    let negotiated = app
+        .request(Method::POST, "/pg/open", &[], without_sslmode)
+        .await;
+
+    assert_eq!((plain.status, plain.text().as_str()), (200, "ok"));
+    if server_ssl == vec![vec![Some("on".to_owned())]] {
+        // Debian's cluster presents a self-signed certificate for
+        // `localhost`: verification fails, as it does under Spin.
+        assert_eq!(negotiated.status, 500, "{}", negotiated.text());
+        assert!(
+            negotiated.text().contains("certificate verify failed"),
+            "{}",
+            negotiated.text()
+        );
+    } else {
+        // Without TLS on the server, `prefer` falls back to plain text.
+        assert_eq!((negotiated.status, negotiated.text().as_str()), (200, "ok"));
+    }
+}
