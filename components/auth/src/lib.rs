@@ -5,7 +5,7 @@
 
 mod oauth;
 
-use spin_sdk::http::{IncomingRequest, Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
     CachedUsers, Context, audit, authenticate, client_ip, count_hit, enforce, key_ring,
@@ -22,8 +22,8 @@ use spin_users_store::{SqlSessions, SqlUsers};
 use crate::oauth::{OAuthError, TokenRequest};
 
 #[http_component]
-async fn handle(incoming: IncomingRequest) -> Response {
-    serve(incoming, |req| match req.path() {
+async fn handle(incoming: IncomingRequest, outparam: ResponseOutparam) {
+    serve(incoming, outparam, |req| match req.path() {
         "/token" => token(req),
         "/logout" => respond(logout(req)),
         "/.well-known/jwks.json" => respond(jwks(req)),

@@ -2,7 +2,7 @@
 //! (`GET /healthz`) and readiness (`GET /readyz`, which opens the SQLite
 //! database and the key-value store). It owns no data.
 
-use spin_sdk::http::{IncomingRequest, Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_sdk::{key_value, variables};
 use spin_users_app::database;
@@ -12,8 +12,8 @@ use spin_users_http::{ApiError, json, require_method, respond, serve};
 const GET: &[Method] = &[Method::Get];
 
 #[http_component]
-async fn handle(incoming: IncomingRequest) -> Response {
-    serve(incoming, |req| respond(route(req))).await
+async fn handle(incoming: IncomingRequest, outparam: ResponseOutparam) {
+    serve(incoming, outparam, |req| respond(route(req))).await
 }
 
 fn route(req: &Request) -> Result<Response, ApiError> {

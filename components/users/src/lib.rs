@@ -7,7 +7,7 @@
 mod views;
 
 use serde::Deserialize;
-use spin_sdk::http::{IncomingRequest, Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
     CachedUsers, Caller, Context, audit, authenticate, client_ip, enforce, password_hasher, policy,
@@ -29,8 +29,8 @@ const ME: &[Method] = &[Method::Get, Method::Patch, Method::Delete];
 const ONE: &[Method] = &[Method::Get, Method::Patch, Method::Delete];
 
 #[http_component]
-async fn handle(incoming: IncomingRequest) -> Response {
-    serve(incoming, |req| respond(route(req))).await
+async fn handle(incoming: IncomingRequest, outparam: ResponseOutparam) {
+    serve(incoming, outparam, |req| respond(route(req))).await
 }
 
 fn route(req: &Request) -> Result<Response, ApiError> {

@@ -17,4 +17,4 @@ pub use problem::{ApiError, Problem};
 pub use request::{
     MAX_BODY_BYTES, bearer_token, body, media_type, parse_json, read_json, read_request, serve,
 };
-pub use response::{etag_matches, json, json_with_etag, require_method, respond};
+pub use response::{etag_matches, json, json_with_etag, require_method, respond, send};

@@ -2,7 +2,7 @@
 
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
-use spin_sdk::http::{IncomingRequest, Request, Response};
+use spin_sdk::http::{IncomingRequest, Request, Response, ResponseOutparam};
 
 use crate::problem::ApiError;
 
@@ -47,15 +47,18 @@ pub async fn read_request(incoming: IncomingRequest) -> Result<Request, ApiError
 }
 
 /// The entry point every component uses: reads the request within the
-/// size limit, then hands it to `handler`.
+/// size limit, hands it to `handler`, and sends the answer in one piece
+/// ([`crate::send`]).
 pub async fn serve(
     incoming: IncomingRequest,
+    outparam: ResponseOutparam,
     handler: impl FnOnce(&Request) -> Response,
-) -> Response {
-    match read_request(incoming).await {
+) {
+    let response = match read_request(incoming).await {
         Ok(req) => handler(&req),
         Err(e) => crate::respond(Err(e)),
-    }
+    };
+    crate::send(response, outparam);
 }
 
 /// The media type of the request, lowercased, without parameters.

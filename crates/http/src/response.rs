@@ -1,7 +1,9 @@
 //! Building responses: JSON bodies, problem bodies, method checks.
 
 use serde::Serialize;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{
+    Fields, Method, OutgoingBody, OutgoingResponse, Request, Response, ResponseOutparam,
+};
 
 use crate::problem::ApiError;
 
@@ -67,6 +69,95 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
         _ => {}
     }
     builder.body(body).build()
+}
+
+/// Sends `response` through `outparam` in one piece: the whole body is
+/// written, with its `content-length`, and finished *before* the headers
+/// are committed.
+///
+/// Spin sends the headers the moment the outparam is set and streams the
+/// body after. When the body's bytes follow a moment later (Spin hands
+/// every variable and key-value call to another thread, so they often do),
+/// they leave as a second small TCP segment, which Nagle's algorithm holds
+/// (Spin sets no `TCP_NODELAY`) until the client's delayed ACK, ~40 ms
+/// later. With the body already complete, hyper writes status, headers
+/// and body together.
+///
+/// A body larger than the host lets a component buffer (its write budget,
+/// 1 MiB in Wasmtime) cannot be written before the outparam is set; it is
+/// streamed after, where the tail does not arise (its segments are full).
+pub fn send(response: Response, outparam: ResponseOutparam) {
+    let status = *response.status();
+    // 1xx, 204 and 304 have no content, and a 304 must not claim a length
+    // other than the 200's (RFC 9110 §8.6), so they get no content-length.
+    let bodiless = status < 200 || status == 204 || status == 304;
+    let mut headers: Vec<(String, Vec<u8>)> = response
+        .headers()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+        .map(|(name, value)| (name.to_owned(), value.as_bytes().to_vec()))
+        .collect();
+    let body = if bodiless {
+        Vec::new()
+    } else {
+        response.into_body()
+    };
+    if !bodiless {
+        headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+    }
+    let outgoing = match Fields::from_list(&headers) {
+        Ok(fields) => OutgoingResponse::new(fields),
+        Err(e) => {
+            eprintln!("internal error: response headers rejected: {e:?}");
+            return send(bare_internal_error(), outparam);
+        }
+    };
+    if outgoing.set_status_code(status).is_err() {
+        eprintln!("internal error: status {status} rejected");
+        return send(bare_internal_error(), outparam);
+    }
+    let Ok(outgoing_body) = outgoing.body() else {
+        eprintln!("internal error: the response body was already taken");
+        return;
+    };
+    let Ok(stream) = outgoing_body.write() else {
+        eprintln!("internal error: the response body is not writable");
+        return;
+    };
+    let budget = stream.check_write().unwrap_or(0);
+    if body.len() as u64 <= budget {
+        if !body.is_empty()
+            && let Err(e) = stream.write(&body)
+        {
+            eprintln!("internal error: writing the response body: {e:?}");
+        }
+        drop(stream);
+        finish(outgoing_body);
+        outparam.set(outgoing);
+    } else {
+        outparam.set(outgoing);
+        for chunk in body.chunks(4096) {
+            if let Err(e) = stream.blocking_write_and_flush(chunk) {
+                eprintln!("response body not fully sent: {e:?}");
+                break;
+            }
+        }
+        drop(stream);
+        finish(outgoing_body);
+    }
+}
+
+fn finish(body: OutgoingBody) {
+    if let Err(e) = OutgoingBody::finish(body, None) {
+        eprintln!("internal error: finishing the response body: {e:?}");
+    }
+}
+
+/// The answer when a response cannot be built (a header value the host
+/// refuses): nothing from the failed response is echoed.
+fn bare_internal_error() -> Response {
+    respond(Err(ApiError::Internal(anyhow::anyhow!(
+        "the response could not be built"
+    ))))
 }
 
 /// Whether an `If-None-Match` header value matches `etag` (weak comparison,
