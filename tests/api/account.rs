@@ -12,7 +12,7 @@ async fn ada(app: &TestApp) -> (serde_json::Value, String) {
     (user, token)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn patch_me_changes_the_name_without_a_password() {
     let app = TestApp::spin_users().start().await;
     let (_, token) = ada(&app).await;
@@ -34,7 +34,7 @@ async fn patch_me_changes_the_name_without_a_password() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn patch_me_needs_the_current_password_for_email_and_password() {
     let app = TestApp::spin_users().start().await;
     let (_, token) = ada(&app).await;
@@ -71,7 +71,7 @@ async fn patch_me_needs_the_current_password_for_email_and_password() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn patch_me_to_a_taken_email_is_a_conflict() {
     let app = TestApp::spin_users().start().await;
     let (_, token) = ada(&app).await;
@@ -90,7 +90,7 @@ async fn patch_me_to_a_taken_email_is_a_conflict() {
     resp.assert_problem(409, "email-taken");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_password_change_ends_every_other_session() {
     let app = TestApp::spin_users().start().await;
     ada(&app).await;
@@ -137,7 +137,7 @@ async fn a_password_change_ends_every_other_session() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn delete_me_with_the_password_removes_the_account_and_its_tokens() {
     let app = TestApp::spin_users().start().await;
     let (_, token) = ada(&app).await;

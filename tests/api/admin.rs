@@ -5,7 +5,7 @@ use http::Method;
 use serde_json::json;
 use spin_users_component_tests::TestApp;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn the_first_admin_is_created_from_variables_at_first_login() {
     let (app, token) = TestApp::with_admin().await;
 
@@ -21,7 +21,7 @@ async fn the_first_admin_is_created_from_variables_at_first_login() {
     assert_eq!(admins["items"].as_array().map(Vec::len), Some(1));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn listing_users_is_for_admins_only() {
     let (app, _) = TestApp::with_admin().await;
     app.register("Ada", "ada@example.com", "correct horse")
@@ -34,7 +34,7 @@ async fn listing_users_is_for_admins_only() {
     app.get("/users").await.assert_problem(401, "unauthorized");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn listing_pages_with_cursors_and_filters() {
     let (app, token) = TestApp::with_admin().await;
     for n in 0..5 {
@@ -72,7 +72,7 @@ async fn listing_pages_with_cursors_and_filters() {
     too_big.assert_problem(422, "validation-failed");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn disabling_a_user_locks_them_out_at_once() {
     let (app, admin) = TestApp::with_admin().await;
     let ada = app
@@ -103,7 +103,7 @@ async fn disabling_a_user_locks_them_out_at_once() {
     assert_eq!(disabled["items"][0]["email"], "ada@example.com");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn role_changes_apply_without_a_new_token() {
     let (app, admin) = TestApp::with_admin().await;
     let ada = app
@@ -127,7 +127,7 @@ async fn role_changes_apply_without_a_new_token() {
     bad.assert_problem(422, "validation-failed");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn non_admins_cannot_change_or_delete_others() {
     let (app, _) = TestApp::with_admin().await;
     let ada = app
@@ -146,7 +146,7 @@ async fn non_admins_cannot_change_or_delete_others() {
         .assert_problem(403, "forbidden");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn admins_delete_users_and_their_sessions() {
     let (app, admin) = TestApp::with_admin().await;
     let ada = app

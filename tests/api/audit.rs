@@ -21,7 +21,7 @@ async fn audit_rows(app: &TestApp) -> Vec<Vec<Option<String>>> {
         .await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn registrations_and_logins_are_audited_with_reasons() {
     let app = TestApp::spin_users().start().await;
     let ada = app
@@ -62,7 +62,7 @@ async fn registrations_and_logins_are_audited_with_reasons() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn refresh_token_reuse_is_audited() {
     let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")

@@ -15,7 +15,7 @@ fn now() -> u64 {
         .as_secs()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn token_returns_a_bearer_token_for_the_form_grant() {
     let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
@@ -34,7 +34,7 @@ async fn token_returns_a_bearer_token_for_the_form_grant() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn token_accepts_the_same_fields_as_json() {
     let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
@@ -48,7 +48,7 @@ async fn token_accepts_the_same_fields_as_json() {
     assert!(resp.json()["access_token"].is_string());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn unknown_email_and_wrong_password_are_indistinguishable() {
     let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
@@ -66,7 +66,7 @@ async fn unknown_email_and_wrong_password_are_indistinguishable() {
     assert_eq!(wrong_password.body, malformed_email.body, "same bytes");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn token_errors_follow_rfc_6749() {
     let app = TestApp::spin_users().start().await;
     let form = "application/x-www-form-urlencoded";
@@ -114,7 +114,7 @@ async fn token_errors_follow_rfc_6749() {
     assert_eq!(get.header("allow"), Some("POST"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn login_works_with_the_production_argon2_parameters() {
     let app = TestApp::spin_users_owasp().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
@@ -134,7 +134,7 @@ async fn login_works_with_the_production_argon2_parameters() {
     assert!(hash.starts_with(&expected), "{hash} uses {expected}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn jwks_publishes_the_key_that_signs_tokens() {
     let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
@@ -172,7 +172,7 @@ fn base64_url_decode(s: &str) -> Vec<u8> {
     out
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn tokens_survive_a_key_rotation_and_jwks_lists_both_keys() {
     let before = TestApp::spin_users().start().await;
     before
@@ -213,7 +213,7 @@ async fn tokens_survive_a_key_rotation_and_jwks_lists_both_keys() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn forged_expired_and_foreign_tokens_are_rejected() {
     let app = TestApp::spin_users().start().await;
     let ada = app
@@ -283,7 +283,7 @@ async fn forged_expired_and_foreign_tokens_are_rejected() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_login_upgrades_a_hash_made_with_older_parameters() {
     let before = TestApp::spin_users().start().await;
     before

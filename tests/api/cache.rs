@@ -10,7 +10,7 @@ async fn ada(app: &TestApp) -> String {
     app.access_token("ada@example.com", "correct horse").await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_cached_read_does_not_touch_the_database() {
     let app = TestApp::spin_users().start().await;
     let token = ada(&app).await;
@@ -40,7 +40,7 @@ async fn a_cached_read_does_not_touch_the_database() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn writes_invalidate_the_cached_user() {
     let app = TestApp::spin_users().start().await;
     let token = ada(&app).await;
@@ -60,7 +60,7 @@ async fn writes_invalidate_the_cached_user() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_disabled_user_is_never_served_from_the_cache() {
     let (app, admin) = TestApp::with_admin().await;
     let token = ada(&app).await;
@@ -78,7 +78,7 @@ async fn a_disabled_user_is_never_served_from_the_cache() {
     assert_eq!(app.get_with_token("/users/me", &token).await.status, 401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn etags_answer_304_until_the_user_changes() {
     let app = TestApp::spin_users().start().await;
     let token = ada(&app).await;
@@ -138,7 +138,7 @@ async fn largest_account(app: &TestApp) -> (String, String) {
 /// pooling allocator costs more than the rest of a cached read (see
 /// `.cargo/config.toml`), so cached reads must fit the initial memory, even
 /// for the largest account.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn cached_reads_fit_the_components_initial_memory() {
     let (app, admin) = TestApp::with_admin().await;
     let (largest, token) = largest_account(&app).await;

@@ -3,7 +3,7 @@
 use http::Method;
 use spin_users_component_tests::{Backend, TestApp, backend, concurrently};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn root_returns_the_service_name_and_version() {
     let app = TestApp::spin_users().start().await;
 
@@ -16,7 +16,7 @@ async fn root_returns_the_service_name_and_version() {
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn root_reports_the_service_name_variable_when_set() {
     let app = TestApp::spin_users()
         .env("SPIN_VARIABLE_SERVICE_NAME", "acme-accounts")
@@ -28,7 +28,7 @@ async fn root_reports_the_service_name_variable_when_set() {
     assert_eq!(resp.json()["name"], "acme-accounts");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn healthz_returns_200_with_status_ok() {
     let app = TestApp::spin_users().start().await;
 
@@ -38,7 +38,7 @@ async fn healthz_returns_200_with_status_ok() {
     assert_eq!(resp.json(), serde_json::json!({"status": "ok"}));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn readyz_returns_200_when_database_and_key_value_answer() {
     let app = TestApp::spin_users().start().await;
 
@@ -76,7 +76,7 @@ fn unopenable(kind: &str, dir: &std::path::Path) -> String {
     )
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn readyz_returns_503_problem_when_the_key_value_store_is_unavailable() {
     let scratch = tempfile::tempdir().expect("tempdir");
     let app = TestApp::spin_users()
@@ -96,7 +96,7 @@ async fn readyz_returns_503_problem_when_the_key_value_store_is_unavailable() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn readyz_returns_503_problem_when_the_database_is_unavailable() {
     let scratch = tempfile::tempdir().expect("tempdir");
     let app = match backend() {
@@ -122,7 +122,7 @@ async fn readyz_returns_503_problem_when_the_database_is_unavailable() {
     assert_eq!(resp.header("cache-control"), Some("no-store"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn health_routes_return_405_with_allow_for_other_methods() {
     let app = TestApp::spin_users().start().await;
     for path in ["/", "/healthz", "/readyz"] {
@@ -135,7 +135,7 @@ async fn health_routes_return_405_with_allow_for_other_methods() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_unrouted_path_gets_spins_empty_404() {
     let app = TestApp::spin_users().start().await;
 
@@ -145,7 +145,7 @@ async fn an_unrouted_path_gets_spins_empty_404() {
     assert!(resp.body.is_empty());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn spins_well_known_health_path_answers_ok() {
     let app = TestApp::spin_users().start().await;
 
@@ -154,7 +154,7 @@ async fn spins_well_known_health_path_answers_ok() {
     assert_eq!((resp.status, resp.text().as_str()), (200, "OK"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn many_concurrent_readiness_checks_all_succeed() {
     let app = std::sync::Arc::new(TestApp::spin_users().start().await);
     let statuses = concurrently(
@@ -167,7 +167,7 @@ async fn many_concurrent_readiness_checks_all_succeed() {
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn the_health_component_imports_only_what_it_uses() {
     let app = TestApp::spin_users().start().await;
 

@@ -5,7 +5,7 @@
 use http::Method;
 use spin_users_component_tests::{TestApp, start_error};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn key_value_writes_persist_across_requests_and_instances() {
     let app = TestApp::probe().start().await;
 
@@ -19,7 +19,7 @@ async fn key_value_writes_persist_across_requests_and_instances() {
     assert_eq!(app.get("/kv/default/other").await.status, 404, "absent key");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn key_value_data_lives_in_spins_table_layout() {
     let app = TestApp::probe().start().await;
     app.request(Method::PUT, "/kv/default/k", &[], "v").await;
@@ -35,7 +35,7 @@ fn rusqlite_free_read(path: &std::path::Path) -> String {
     String::from_utf8_lossy(&std::fs::read(path).expect("kv file exists")).into_owned()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn opening_an_undeclared_key_value_store_is_access_denied() {
     let app = TestApp::probe()
         .runtime_config(
@@ -61,7 +61,7 @@ async fn opening_an_undeclared_key_value_store_is_access_denied() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_component_declaring_an_undefined_store_label_fails_start_up() {
     let dir = tempfile::tempdir().expect("tempdir");
     let manifest = std::fs::read_to_string(
@@ -87,7 +87,7 @@ async fn a_component_declaring_an_undefined_store_label_fails_start_up() {
     assert!(err.contains("\"cache\""), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn sqlite_statements_run_against_a_real_database_file() {
     let app = TestApp::probe().start().await;
 
@@ -103,7 +103,7 @@ async fn sqlite_statements_run_against_a_real_database_file() {
     assert!(app.dir.path().join("sqlite.db").exists());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn opening_an_undeclared_sqlite_database_is_access_denied() {
     let app = TestApp::probe()
         .runtime_config(
@@ -119,7 +119,7 @@ async fn opening_an_undeclared_sqlite_database_is_access_denied() {
     assert!(!app.dir.path().join("audit.db").exists());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn variables_resolve_from_templates_defaults_and_the_environment() {
     let app = TestApp::probe()
         .env("SPIN_VARIABLE_GREETING", "hi")
@@ -130,14 +130,14 @@ async fn variables_resolve_from_templates_defaults_and_the_environment() {
     assert_eq!(app.get("/var/key").await.text(), "test-key");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn variable_defaults_apply_when_the_environment_is_silent() {
     let app = TestApp::probe().start().await;
 
     assert_eq!(app.get("/var/message").await.text(), "hello, world");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn reading_undeclared_or_invalid_variables_fails_as_in_spin() {
     let app = TestApp::probe().start().await;
 
@@ -147,14 +147,14 @@ async fn reading_undeclared_or_invalid_variables_fails_as_in_spin() {
     assert_eq!(app.get("/var/Bad-Name").await.text(), "invalid-name");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_missing_required_variable_fails_start_up() {
     let err = start_error(TestApp::probe().without_env("SPIN_VARIABLE_API_KEY")).await;
 
     assert!(err.contains("SPIN_VARIABLE_API_KEY"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn outbound_http_reaches_allowed_hosts_only() {
     let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -190,7 +190,7 @@ async fn outbound_http_reaches_allowed_hosts_only() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn every_request_gets_a_fresh_instance() {
     let app = TestApp::probe().start().await;
 
@@ -200,7 +200,7 @@ async fn every_request_gets_a_fresh_instance() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_trapping_component_gets_a_500_and_the_next_request_is_unaffected() {
     let app = TestApp::probe().start().await;
 

@@ -20,7 +20,7 @@ async fn register_with_key(app: &TestApp, key: &str, email: &str) -> TestRespons
     .await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_retried_registration_replays_the_first_answer() {
     let app = TestApp::spin_users().start().await;
 
@@ -38,7 +38,7 @@ async fn a_retried_registration_replays_the_first_answer() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn the_same_key_with_another_body_is_refused() {
     let app = TestApp::spin_users().start().await;
     register_with_key(&app, "k-1", "ada@example.com").await;
@@ -48,7 +48,7 @@ async fn the_same_key_with_another_body_is_refused() {
     other.assert_problem(422, "idempotency-key-reused");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn client_errors_are_replayed_too_and_keys_are_validated() {
     let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
@@ -64,7 +64,7 @@ async fn client_errors_are_replayed_too_and_keys_are_validated() {
     bad_key.assert_problem(422, "validation-failed");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn concurrent_requests_with_one_key_create_one_account() {
     let app = Arc::new(TestApp::spin_users().start().await);
 

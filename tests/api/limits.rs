@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::json;
 use spin_users_component_tests::{TestApp, concurrently};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn registration_is_limited_per_client_address() {
     let app = TestApp::spin_users()
         .env("SPIN_VARIABLE_REGISTER_LIMIT_PER_IP", "3/3600")
@@ -48,7 +48,7 @@ async fn registration_is_limited_per_client_address() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn parallel_wrong_passwords_never_get_more_than_the_limit_through() {
     let app = Arc::new(
         TestApp::spin_users()
@@ -82,7 +82,7 @@ async fn parallel_wrong_passwords_never_get_more_than_the_limit_through() {
     assert_eq!(lockouts, vec![vec![Some("1".to_string())]], "audited once");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn unknown_emails_lock_out_exactly_like_real_accounts() {
     let app = TestApp::spin_users()
         .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "2/900")
@@ -106,7 +106,7 @@ async fn unknown_emails_lock_out_exactly_like_real_accounts() {
     assert_eq!(real[2].json()["code"], unknown[2].json()["code"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_successful_login_ends_the_failure_streak() {
     let app = TestApp::spin_users()
         .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "3/900")
@@ -129,7 +129,7 @@ async fn a_successful_login_ends_the_failure_streak() {
     assert_eq!(after, [400, 400]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn logins_are_limited_per_client_address_across_accounts() {
     let app = TestApp::spin_users()
         .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "3/60")

@@ -12,7 +12,7 @@ async fn matched_route(app: &TestApp, path: &str) -> String {
         .to_owned()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_exact_route_wins_over_a_wildcard_covering_it() {
     let app = TestApp::probe().start().await;
 
@@ -23,7 +23,7 @@ async fn an_exact_route_wins_over_a_wildcard_covering_it() {
     assert_eq!(matched_route(&app, "/static/other").await, "/static/...");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn the_longest_wildcard_prefix_wins() {
     let app = TestApp::probe().start().await;
 
@@ -31,7 +31,7 @@ async fn the_longest_wildcard_prefix_wins() {
     assert_eq!(matched_route(&app, "/api/tasks/7").await, "/api/...");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn named_segments_arrive_as_path_match_headers() {
     let app = TestApp::probe().start().await;
 
@@ -47,7 +47,7 @@ async fn named_segments_arrive_as_path_match_headers() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn requests_carry_every_header_spin_sets() {
     let app = TestApp::probe().start().await;
 
@@ -68,7 +68,7 @@ async fn requests_carry_every_header_spin_sets() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_private_route_is_unreachable_from_outside() {
     let app = TestApp::probe().start().await;
 
@@ -80,7 +80,7 @@ async fn a_private_route_is_unreachable_from_outside() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn routes_under_spins_reserved_prefix_are_answered_by_the_host() {
     let app = TestApp::probe().start().await;
 

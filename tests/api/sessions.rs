@@ -34,7 +34,7 @@ fn refresh_token(body: &serde_json::Value) -> String {
         .to_owned()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn login_returns_an_opaque_256_bit_refresh_token() {
     let app = TestApp::spin_users().start().await;
 
@@ -45,7 +45,7 @@ async fn login_returns_an_opaque_256_bit_refresh_token() {
     assert_eq!(token.split('.').count(), 1, "not a JWT");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_refresh_rotates_the_token_and_issues_a_working_access_token() {
     let app = TestApp::spin_users().start().await;
     let first = logged_in(&app).await;
@@ -64,7 +64,7 @@ async fn a_refresh_rotates_the_token_and_issues_a_working_access_token() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn concurrent_refreshes_with_one_token_all_get_valid_answers() {
     let app = std::sync::Arc::new(TestApp::spin_users().start().await);
     let token = refresh_token(&logged_in(&app).await);
@@ -89,7 +89,7 @@ async fn concurrent_refreshes_with_one_token_all_get_valid_answers() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn unknown_and_garbage_refresh_tokens_get_invalid_grant() {
     let app = TestApp::spin_users().start().await;
     logged_in(&app).await;
@@ -102,7 +102,7 @@ async fn unknown_and_garbage_refresh_tokens_get_invalid_grant() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn logout_revokes_the_presented_session_only() {
     let app = TestApp::spin_users().start().await;
     let phone = logged_in(&app).await;
@@ -121,7 +121,7 @@ async fn logout_revokes_the_presented_session_only() {
     assert_eq!(again.status, 204, "unknown tokens answer the same");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn logout_all_revokes_every_session_of_the_caller() {
     let app = TestApp::spin_users().start().await;
     let phone = logged_in(&app).await;
@@ -142,7 +142,7 @@ async fn logout_all_revokes_every_session_of_the_caller() {
     assert_eq!(refresh(&app, &refresh_token(&laptop)).await.status, 400);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn logout_all_requires_a_valid_access_token() {
     let app = TestApp::spin_users().start().await;
     logged_in(&app).await;
@@ -152,7 +152,7 @@ async fn logout_all_requires_a_valid_access_token() {
     resp.assert_problem(401, "unauthorized");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn logout_without_a_token_is_a_clear_client_error() {
     let app = TestApp::spin_users().start().await;
 

@@ -4,7 +4,7 @@ use http::Method;
 use serde_json::json;
 use spin_users_component_tests::{TestApp, concurrently};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn register_returns_201_with_location_and_no_secrets() {
     let app = TestApp::spin_users().start().await;
 
@@ -28,7 +28,7 @@ async fn register_returns_201_with_location_and_no_secrets() {
     assert!(!resp.text().contains("argon2"), "no hash in responses");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn register_returns_409_when_the_email_is_taken_in_any_case() {
     let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
@@ -44,7 +44,7 @@ async fn register_returns_409_when_the_email_is_taken_in_any_case() {
     resp.assert_problem(409, "email-taken");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn register_returns_422_listing_every_invalid_field() {
     let app = TestApp::spin_users().start().await;
     let cases = [
@@ -79,7 +79,7 @@ async fn register_returns_422_listing_every_invalid_field() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn register_rejects_bad_bodies_with_clear_problems() {
     let app = TestApp::spin_users().start().await;
     let valid =
@@ -136,7 +136,7 @@ async fn register_rejects_bad_bodies_with_clear_problems() {
     assert_eq!(created.status, 201);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn concurrent_registrations_of_one_email_create_exactly_one_account() {
     let app = std::sync::Arc::new(TestApp::spin_users().start().await);
     let statuses = concurrently(&app, 16, |app, i| async move {
@@ -161,7 +161,7 @@ async fn concurrent_registrations_of_one_email_create_exactly_one_account() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn me_returns_the_callers_account() {
     let app = TestApp::spin_users().start().await;
     let created = app
@@ -175,7 +175,7 @@ async fn me_returns_the_callers_account() {
     assert_eq!(resp.json(), created);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn protected_routes_return_401_with_www_authenticate_without_a_valid_token() {
     let app = TestApp::spin_users().start().await;
     let cases: [&[(&str, &str)]; 5] = [
@@ -200,7 +200,7 @@ async fn protected_routes_return_401_with_www_authenticate_without_a_valid_token
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn users_by_id_show_others_only_public_fields() {
     let app = TestApp::spin_users().start().await;
     let ada = app
@@ -233,7 +233,7 @@ async fn users_by_id_show_others_only_public_fields() {
     assert_eq!(own.json(), bob, "own account in full");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn users_by_id_return_404_for_unknown_or_malformed_ids() {
     let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
@@ -251,7 +251,7 @@ async fn users_by_id_return_404_for_unknown_or_malformed_ids() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn users_by_id_require_authentication() {
     let app = TestApp::spin_users().start().await;
     let ada = app
@@ -265,7 +265,7 @@ async fn users_by_id_require_authentication() {
     resp.assert_problem(401, "unauthorized");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn registration_lands_in_the_configured_backend() {
     let app = TestApp::spin_users().start().await;
 
@@ -282,7 +282,7 @@ async fn registration_lands_in_the_configured_backend() {
     assert_eq!(rows, vec![vec![Some("ada@example.com".to_string())]]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_declared_oversized_body_is_refused_before_it_is_read() {
     let app = TestApp::spin_users().start().await;
 
@@ -301,7 +301,7 @@ async fn a_declared_oversized_body_is_refused_before_it_is_read() {
     resp.assert_problem(413, "payload-too-large");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn every_route_refuses_oversized_bodies() {
     let app = TestApp::spin_users().start().await;
     let big = vec![b'x'; 20 * 1024];

@@ -78,6 +78,36 @@ pub fn backend() -> Backend {
     }
 }
 
+/// The repository's `spin.toml` with absolute component paths and the
+/// probe component routed at `/pg/...`, written once per test process.
+fn service_with_probe_manifest() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let root = workspace_root();
+        let release = root.join("target/wasm32-wasip2/release");
+        let service = std::fs::read_to_string(root.join("spin.toml")).expect("read spin.toml");
+        let manifest = format!(
+            "{}\n[[trigger.http]]\nroute = \"/pg/...\"\ncomponent = \"probe\"\n\n\
+             [component.probe]\nsource = {:?}\n\
+             allowed_outbound_hosts = [\"postgres://{{{{ database_host }}}}\"]\n\
+             [component.probe.variables]\ndatabase_url = \"{{{{ database_url }}}}\"\n",
+            service.replace(
+                "source = \"target/wasm32-wasip2/release/",
+                &format!("source = \"{}/", release.display())
+            ),
+            release.join("spin_users_probe.wasm"),
+        );
+        let dir = root.join("target/test-manifests");
+        std::fs::create_dir_all(&dir).expect("manifest directory");
+        let path = dir.join("spin-users-with-probe.toml");
+        let tmp = dir.join(format!("spin-users-with-probe.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, manifest).expect("write manifest");
+        std::fs::rename(&tmp, &path).expect("move manifest into place");
+        path
+    })
+    .clone()
+}
+
 /// Prefix of the throw-away databases tests create (scripts/postgres.sh
 /// drops leftovers).
 pub const TEST_DATABASE_PREFIX: &str = "sut_";
@@ -101,10 +131,20 @@ async fn fresh_postgres_database() -> Result<String> {
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
         .context("creating the test database")?;
-    let (base, _) = admin
+    with_database(&admin, &name)
+}
+
+/// `url` with its database replaced by `name`, keeping its parameters
+/// (`?sslmode=disable`).
+fn with_database(url: &str, name: &str) -> Result<String> {
+    let (address, parameters) = match url.split_once('?') {
+        Some((address, parameters)) => (address, format!("?{parameters}")),
+        None => (url, String::new()),
+    };
+    let (base, _) = address
         .rsplit_once('/')
         .context("SPIN_USERS_TEST_PG_URL must end with /<database>")?;
-    Ok(format!("{base}/{name}"))
+    Ok(format!("{base}/{name}{parameters}"))
 }
 
 impl TestAppBuilder {
@@ -232,6 +272,16 @@ impl TestApp {
             .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "100000/60")
             .env("SPIN_VARIABLE_REGISTER_LIMIT_PER_IP", "100000/60");
         builder.uses_database_url = true;
+        builder
+    }
+
+    /// The service with the probe component added at `/pg/...`, sharing
+    /// the service's `database_url` and so, as in Spin, its PostgreSQL
+    /// connection pool: the probe can leave a pooled connection in a state
+    /// the service's components then receive.
+    pub fn spin_users_with_probe() -> TestAppBuilder {
+        let mut builder = Self::spin_users();
+        builder.manifest = service_with_probe_manifest();
         builder
     }
 
