@@ -161,11 +161,11 @@ async fn cached_reads_fit_the_components_initial_memory() {
         );
     }
 
-    let before = app.app.memory_growths("users").expect("users component");
+    let before = app.host().memory_growths("users").expect("users component");
     for (path, token) in &reads {
         assert_eq!(app.get_with_token(path, token).await.status, 200, "{path}");
     }
-    let grown = app.app.memory_growths("users").expect("users component") - before;
+    let grown = app.host().memory_growths("users").expect("users component") - before;
 
     assert_eq!(grown, 0, "cached reads grew the memory {grown} times");
 }

@@ -172,7 +172,7 @@ async fn the_health_component_imports_only_what_it_uses() {
     let app = TestApp::spin_users().start().await;
 
     let imports = app
-        .app
+        .host()
         .component_imports("health")
         .expect("health is loaded");
 

@@ -14,7 +14,7 @@ async fn serve_answers_http_requests_over_tcp() {
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(spin_users_host::serve(
-        Arc::clone(&app.app),
+        Arc::clone(app.host()),
         listener,
         async {
             let _ = stopped.await;
@@ -50,15 +50,7 @@ async fn every_component_answers_in_one_piece_with_a_content_length() {
     app.register("Ada", "ada@example.com", "correct horse")
         .await;
     let token = app.access_token("ada@example.com", "correct horse").await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(spin_users_host::serve(
-        Arc::clone(&app.app),
-        listener,
-        std::future::pending(),
-    ));
+    let addr = app.tcp_address().await;
     let get = |path: &str, extra: &str| {
         format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n{extra}\r\n")
     };

@@ -1,7 +1,16 @@
 //! Test harness: loads an app's built components into the wasmtime host with
 //! a fresh, private set of SQLite files per test, and sends it requests.
 //!
+//! With `SPIN_USERS_TEST_SERVER=spin` the same tests run against a real
+//! `spin up` instead (one process per test, over HTTP on a loopback port,
+//! with the test's temporary runtime config); any program that takes
+//! `spin up`'s arguments works, such as `spin-users-host`.
+//!
 //! The `.wasm` files must already be built (`make test` builds them).
+
+mod process;
+
+pub use process::ServerProcess;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -204,7 +213,7 @@ impl TestAppBuilder {
         std::fs::write(&runtime_config, &self.runtime_config)?;
         let options = AppOptions {
             manifest: self.manifest,
-            runtime_config: Some(runtime_config),
+            runtime_config: Some(runtime_config.clone()),
             environment: self.environment,
             compile_cache: Some(compile_cache()),
         };
@@ -212,12 +221,24 @@ impl TestAppBuilder {
             .environment
             .get("SPIN_VARIABLE_DATABASE_URL")
             .cloned();
-        let app = App::load(shared_engine(), &options)?;
+        let runtime = match server_program() {
+            Some(program) => Runtime::Process(
+                ServerProcess::start(
+                    &program,
+                    &options.manifest,
+                    &runtime_config,
+                    dir.path(),
+                    &options.environment,
+                )
+                .await?,
+            ),
+            None => Runtime::Host(Arc::new(App::load(shared_engine(), &options)?)),
+        };
         let sqlite_path = self
             .shared_sqlite
             .unwrap_or_else(|| dir.path().join("sqlite.db"));
         Ok(TestApp {
-            app: Arc::new(app),
+            runtime,
             dir,
             database_url,
             sqlite_path,
@@ -232,10 +253,25 @@ impl TestAppBuilder {
     }
 }
 
+/// The program `SPIN_USERS_TEST_SERVER` names, run as `<program> up …`;
+/// `None` (unset) runs the app in this process's host.
+pub fn server_program() -> Option<String> {
+    std::env::var("SPIN_USERS_TEST_SERVER")
+        .ok()
+        .filter(|p| !p.is_empty())
+}
+
+/// What serves a test's requests.
+enum Runtime {
+    /// The bundled host, in this process.
+    Host(Arc<App>),
+    /// `spin up` (or a stand-in) in its own process group.
+    Process(ServerProcess),
+}
+
 /// A running app and the directory holding its data.
 pub struct TestApp {
-    /// The loaded application.
-    pub app: Arc<App>,
+    runtime: Runtime,
     /// Private data directory; removed when the test ends.
     pub dir: tempfile::TempDir,
     /// The PostgreSQL database, when the app uses one.
@@ -302,6 +338,39 @@ impl TestApp {
         }
     }
 
+    /// The in-process host, for tests of the host itself (its `serve`
+    /// loop, its memory counters). Such tests cannot run against another
+    /// server; `make test` skips them by name when it uses one.
+    pub fn host(&self) -> &Arc<App> {
+        match &self.runtime {
+            Runtime::Host(app) => app,
+            Runtime::Process(_) => panic!(
+                "this test inspects the bundled host and cannot run with SPIN_USERS_TEST_SERVER"
+            ),
+        }
+    }
+
+    /// An address where the app answers real HTTP/1.1 over TCP: the
+    /// server process's, or a `serve` loop started on the in-process host
+    /// (it runs until the test's runtime ends).
+    pub async fn tcp_address(&self) -> SocketAddr {
+        match &self.runtime {
+            Runtime::Process(server) => server.addr,
+            Runtime::Host(app) => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind a loopback port");
+                let addr = listener.local_addr().expect("local address");
+                tokio::spawn(spin_users_host::serve(
+                    app.clone(),
+                    listener,
+                    std::future::pending(),
+                ));
+                addr
+            }
+        }
+    }
+
     /// `GET path`.
     pub async fn get(&self, path: &str) -> TestResponse {
         self.request(Method::GET, path, &[], Bytes::new()).await
@@ -315,6 +384,20 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> TestResponse {
+        let app = match &self.runtime {
+            Runtime::Host(app) => app,
+            Runtime::Process(server) => {
+                let (status, headers, body) = server
+                    .send(method, path, headers, body.into())
+                    .await
+                    .unwrap_or_else(|e| panic!("server failed on {path}: {e:#}"));
+                return TestResponse {
+                    status,
+                    headers,
+                    body,
+                };
+            }
+        };
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
@@ -324,8 +407,7 @@ impl TestApp {
         }
         let req = builder.body(full_body(body)).expect("valid request");
         let addr: SocketAddr = CLIENT_ADDR.parse().expect("valid address");
-        let resp = self
-            .app
+        let resp = app
             .handle(req, addr)
             .await
             .unwrap_or_else(|e| panic!("host failed on {path}: {e:#}"));

@@ -1,4 +1,9 @@
 //! `spin-users-host serve`: run the app on a TCP port without the Spin CLI.
+//!
+//! `spin-users-host up` takes the arguments `spin up` takes for the same
+//! job (`--from`, `--listen`, `--runtime-config-file`), so a harness that
+//! starts `spin up` can start this host instead. `SPIN_USERS_HOST_CACHE_DIR`
+//! names a directory for compiled components.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use spin_users_host::{App, AppOptions, DEFAULT_MAX_INSTANCES, engine, serve};
 
-const USAGE: &str = "usage: spin-users-host serve [--manifest spin.toml] \
+const USAGE: &str = "usage: spin-users-host serve|up [--manifest|--from spin.toml] \
 [--runtime-config-file runtime-config.toml] [--listen 127.0.0.1:3000] [--cache-dir DIR]";
 
 #[tokio::main]
@@ -21,10 +26,11 @@ async fn main() -> Result<()> {
 
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
-        Some("serve") => {}
+        Some("serve" | "up") => {}
         _ => bail!("{USAGE}"),
     }
     let mut options = AppOptions::new("spin.toml");
+    options.compile_cache = std::env::var_os("SPIN_USERS_HOST_CACHE_DIR").map(PathBuf::from);
     let mut listen: SocketAddr = "127.0.0.1:3000".parse()?;
     while let Some(flag) = args.next() {
         let mut value = || {
@@ -32,7 +38,7 @@ async fn main() -> Result<()> {
                 .with_context(|| format!("{flag} needs a value\n{USAGE}"))
         };
         match flag.as_str() {
-            "--manifest" | "-f" => options.manifest = PathBuf::from(value()?),
+            "--manifest" | "--from" | "-f" => options.manifest = PathBuf::from(value()?),
             "--runtime-config-file" => options.runtime_config = Some(PathBuf::from(value()?)),
             "--listen" => listen = value()?.parse().context("--listen")?,
             "--cache-dir" => options.compile_cache = Some(PathBuf::from(value()?)),

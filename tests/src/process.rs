@@ -1,0 +1,135 @@
+//! The app served by a separate process, `spin up` or a stand-in that
+//! takes the same arguments, reached over real HTTP on a loopback port.
+
+use std::collections::HashMap;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+
+/// How long a server may take to answer its first request.
+const START_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A server process in its own process group. Dropping it kills the whole
+/// group: `spin up` runs the app in a `spin trigger http` child, which a
+/// kill of `spin up` alone leaves running (holding the test's output pipe).
+pub struct ServerProcess {
+    child: Child,
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `program up --from manifest --listen … --runtime-config-file …`
+    /// in `dir` with `environment` (plus this process's `PATH` and `HOME`),
+    /// and waits until it answers. A server that exits first is an error
+    /// carrying its output, as `spin up` reports a refused start.
+    pub async fn start(
+        program: &str,
+        manifest: &Path,
+        runtime_config: &Path,
+        dir: &Path,
+        environment: &HashMap<String, String>,
+    ) -> Result<Self> {
+        let addr = free_loopback_port()?;
+        let log_path = dir.join("server.log");
+        let log = std::fs::File::create(&log_path)?;
+        let mut command = Command::new(program);
+        command
+            .arg("up")
+            .arg("--from")
+            .arg(manifest)
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--runtime-config-file")
+            .arg(runtime_config)
+            .current_dir(dir)
+            .env_clear()
+            .envs(
+                ["PATH", "HOME", "SPIN_USERS_HOST_CACHE_DIR", "RUST_LOG"]
+                    .into_iter()
+                    .filter_map(|k| std::env::var(k).ok().map(|v| (k, v))),
+            )
+            .envs(environment)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0);
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting `{program} up` (is it on PATH?)"))?;
+        let mut server = Self { child, addr };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = server.child.try_wait()? {
+                let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+                bail!("`{program} up` exited with {status} before serving:\n{output}");
+            }
+            if let Ok((200, _, _)) = server
+                .send(Method::GET, "/.well-known/spin/health", &[], Bytes::new())
+                .await
+            {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+                bail!("`{program} up` did not answer within {START_TIMEOUT:?}:\n{output}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends one request on a new connection; returns status, headers, body.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<(u16, HeaderMap, Bytes)> {
+        let stream = tokio::net::TcpStream::connect(self.addr).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(path)
+            // The in-process harness's host, so spin-full-url is the same.
+            .header("host", "localhost:3000");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let resp = sender.send_request(builder.body(Full::new(body))?).await?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, headers, body))
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // The group's id is the leader's pid (`process_group(0)`). A signal
+        // through the API, not the `kill` command: util-linux's `kill`
+        // reads `-<pgid>` in ways that can reach every process.
+        let group = i32::try_from(self.child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(group) = group {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback address with a port free at the time of asking.
+fn free_loopback_port() -> Result<std::net::SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
