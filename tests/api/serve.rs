@@ -21,12 +21,11 @@ async fn serve_answers_http_requests_over_tcp() {
         },
     ));
 
-    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    conn.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
-        .await
-        .expect("send");
-    let mut raw = String::new();
-    conn.read_to_string(&mut raw).await.expect("read");
+    let raw = raw_exchange(
+        addr,
+        "GET /healthz HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n".into(),
+    )
+    .await;
 
     assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
     assert!(raw.contains("{\"status\":\"ok\"}"), "{raw}");

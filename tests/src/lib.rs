@@ -398,14 +398,9 @@ impl TestApp {
                 };
             }
         };
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "localhost:3000");
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        let req = builder.body(full_body(body)).expect("valid request");
+        let req = request_head(method, path, headers)
+            .body(full_body(body))
+            .expect("valid request");
         let addr: SocketAddr = CLIENT_ADDR.parse().expect("valid address");
         let resp = app
             .handle(req, addr)
@@ -564,6 +559,19 @@ impl TestApp {
             }
         }
     }
+}
+
+/// A request's method, path and headers, with the `host` every test
+/// request carries (so `spin-full-url` is the same in-process and over TCP).
+fn request_head(method: Method, path: &str, headers: &[(&str, &str)]) -> http::request::Builder {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "localhost:3000");
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder
 }
 
 /// Percent-encodes a form value.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request};
+use http::{HeaderMap, Method};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
@@ -97,15 +97,8 @@ impl ServerProcess {
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(path)
-            // The in-process harness's host, so spin-full-url is the same.
-            .header("host", "localhost:3000");
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        let resp = sender.send_request(builder.body(Full::new(body))?).await?;
+        let request = crate::request_head(method, path, headers).body(Full::new(body))?;
+        let resp = sender.send_request(request).await?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.into_body().collect().await?.to_bytes();
