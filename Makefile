@@ -12,7 +12,7 @@ COMPONENTS := $(notdir $(wildcard components/*))
 FIXTURES := $(notdir $(wildcard tests/fixtures/*))
 NATIVE_PACKAGES := -p spin-users-domain -p spin-users-http -p spin-users-store -p spin-users-app -p spin-users-host -p spin-users-component-tests -p spin-users-bench
 
-.PHONY: help setup build build-fixtures up test test-unit test-components test-e2e bench lint fmt clean
+.PHONY: help setup native-deps build build-fixtures up test test-unit test-components test-e2e bench lint fmt clean
 
 help:
 	@echo "make up     run the service on http://$(LISTEN) (spin up, or the bundled wasmtime host)"
@@ -25,7 +25,7 @@ help:
 $(TOOLCHAIN_ENV): scripts/setup-wasm-toolchain.sh
 	scripts/setup-wasm-toolchain.sh
 
-setup:
+setup: native-deps
 	scripts/setup-wasm-toolchain.sh
 	@$(MAKE) --no-print-directory build
 	@echo "setup: built $(COMPONENTS) for wasm32-wasip2: the toolchain works"
@@ -37,14 +37,18 @@ build: $(TOOLCHAIN_ENV)
 	  printf 'built %-40s %8d bytes\n' "$$f" "$$(stat -c %s "$$f")"; \
 	done
 
+# C libraries the native build links (OpenSSL for the host's PostgreSQL TLS).
+native-deps:
+	@scripts/native-deps.sh
+
 build-fixtures: $(TOOLCHAIN_ENV)
 	scripts/cargo-wasm.sh build --release $(addprefix -p spin-users-,$(FIXTURES))
 
-up: build
+up: native-deps build
 	LISTEN=$(LISTEN) scripts/up.sh
 
 # The component suite runs last so its summary closes the output.
-test: build build-fixtures test-e2e test-unit test-components
+test: native-deps build build-fixtures test-e2e test-unit test-components
 
 test-unit:
 	cargo test --lib --bins $(NATIVE_PACKAGES)
@@ -86,10 +90,10 @@ test-e2e:
 
 # Throughput and latency per route through the wasmtime host, plus argon2id
 # natively vs in a component; one run, one server (crates/bench).
-bench: build build-fixtures
+bench: native-deps build build-fixtures
 	cargo run --profile native-release -p spin-users-bench
 
-lint: $(TOOLCHAIN_ENV)
+lint: native-deps $(TOOLCHAIN_ENV)
 	cargo fmt --all --check
 	cargo clippy $(NATIVE_PACKAGES) --all-targets -- -D warnings
 	scripts/cargo-wasm.sh clippy --release $(addprefix -p spin-users-,$(COMPONENTS) $(FIXTURES)) -- -D warnings
