@@ -177,3 +177,25 @@ async fn admins_delete_users_and_their_sessions() {
         .await;
     assert_eq!(audit.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_filters_with_control_characters_are_refused() {
+    let (app, token) = TestApp::with_admin().await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+
+    for (query, field) in [
+        ("name=%00", "name"),
+        ("name=Ad%0Aa", "name"),
+        ("email_prefix=%07", "email_prefix"),
+        ("email_prefix=ada%7F", "email_prefix"),
+    ] {
+        let resp = app.get_with_token(&format!("/users?{query}"), &token).await;
+
+        let body = resp.assert_problem(422, "validation-failed");
+        assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
+    }
+    let ordinary = app.get_with_token("/users?name=Ada", &token).await;
+    assert_eq!(ordinary.status, 200, "{}", ordinary.text());
+    assert_eq!(ordinary.json()["items"].as_array().map(Vec::len), Some(1));
+}

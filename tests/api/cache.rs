@@ -169,3 +169,58 @@ async fn cached_reads_fit_the_components_initial_memory() {
 
     assert_eq!(grown, 0, "cached reads grew the memory {grown} times");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_public_etag_moves_only_when_the_public_view_does() {
+    // Arrange: Ada's public view as Bob sees it, and its tag.
+    let app = TestApp::spin_users().start().await;
+    let ada_token = ada(&app).await;
+    let ada_id = app.get_with_token("/users/me", &ada_token).await.json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.register("Bob", "bob@example.com", "correct horse")
+        .await;
+    let bob = app.access_token("bob@example.com", "correct horse").await;
+    let path = format!("/users/{ada_id}");
+    let public = app.get_with_token(&path, &bob).await;
+    let etag = public.header("etag").expect("ETag").to_owned();
+    let bob_auth = format!("Bearer {bob}");
+    let conditional = [
+        ("authorization", bob_auth.as_str()),
+        ("if-none-match", etag.as_str()),
+    ];
+    let revalidate = || app.request(Method::GET, &path, &conditional, "");
+
+    // Act: Ada changes her password (not in the public view), then her name.
+    let password_change = app
+        .send_json(
+            Method::PATCH,
+            "/users/me",
+            &ada_token,
+            &json!({"current_password": "correct horse", "password": "a new password"}),
+        )
+        .await;
+    let after_password = revalidate().await;
+    let ada_token = app.access_token("ada@example.com", "a new password").await;
+    app.send_json(
+        Method::PATCH,
+        "/users/me",
+        &ada_token,
+        &json!({"name": "Ada L."}),
+    )
+    .await;
+    let after_name = revalidate().await;
+
+    // Assert: the tag told Bob nothing about the password change.
+    assert_eq!(password_change.status, 200, "{}", password_change.text());
+    assert_eq!(
+        public.json().as_object().map(|o| o.len()),
+        Some(2),
+        "{{id, name}}"
+    );
+    assert_eq!(after_password.status, 304, "{}", after_password.text());
+    assert_eq!(after_password.header("etag"), Some(etag.as_str()));
+    assert_eq!(after_name.status, 200);
+    assert_ne!(after_name.header("etag"), Some(etag.as_str()));
+}

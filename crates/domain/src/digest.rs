@@ -63,9 +63,28 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// A strong HTTP entity tag for a representation: the quoted hex of the
+/// first 128 bits of its fingerprint. It depends on the bytes sent and
+/// nothing else, so a view never reveals changes to what it does not show
+/// (a password change moves the stored row's version, not a public view).
+pub fn entity_tag(representation: &[u8]) -> String {
+    let Fingerprint(digest) = Fingerprint::of(&[representation]);
+    format!("\"{}\"", hex(&digest[..16]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entity_tag_depends_only_on_the_representation() {
+        let tag = entity_tag(br#"{"id":"u","name":"Ada"}"#);
+        assert_eq!(tag, entity_tag(br#"{"id":"u","name":"Ada"}"#));
+        assert_ne!(tag, entity_tag(br#"{"id":"u","name":"Ada L."}"#));
+        assert_eq!(tag.len(), 34, "32 hex digits in quotes: {tag}");
+        assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag}");
+        assert!(tag[1..33].bytes().all(|b| b.is_ascii_hexdigit()), "{tag}");
+    }
 
     #[test]
     fn hex_is_lower_case_two_digits_per_byte() {

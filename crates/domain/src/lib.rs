@@ -35,7 +35,7 @@ pub use accounts::{
 };
 pub use audit::{AuditEntry, AuditEvent, AuditLog};
 pub use cache::{CacheEntry, user_cache_key};
-pub use digest::{Fingerprint, sha256_parts};
+pub use digest::{Fingerprint, entity_tag, sha256_parts};
 pub use email::{Email, MAX_EMAIL_BYTES};
 pub use hashing::{DEFAULT_HASH_PARAMS, HashError, HashParams, PasswordHasher, Verification};
 pub use health::{Check, CheckStatus, Readiness};

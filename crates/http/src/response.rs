@@ -4,6 +4,7 @@ use serde::Serialize;
 use spin_sdk::http::{
     Fields, Method, OutgoingBody, OutgoingResponse, Request, Response, ResponseOutparam,
 };
+use spin_users_domain::entity_tag;
 
 use crate::problem::ApiError;
 
@@ -169,22 +170,26 @@ pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
         .any(|candidate| candidate.trim() == "*" || bare(candidate) == bare(etag))
 }
 
-/// A `200` JSON response with `ETag`, or `304 Not Modified` when the
-/// request's `If-None-Match` already names it. Responses are private to the
-/// caller and revalidated on every use.
-pub fn json_with_etag(
-    req: &Request,
-    etag: &str,
-    body: &impl Serialize,
-) -> Result<Response, ApiError> {
+/// A `200` JSON response with an `ETag` computed from the body itself, or
+/// `304 Not Modified` when the request's `If-None-Match` already names it.
+/// The tag depends only on what the response shows, so it reveals nothing
+/// about changes it does not show. Responses are private to the caller and
+/// revalidated on every use.
+pub fn json_with_etag(req: &Request, body: &impl Serialize) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.into()))?;
+    let etag = entity_tag(&bytes);
     let matches = req
         .header("if-none-match")
         .and_then(|v| v.as_str())
-        .is_some_and(|v| etag_matches(v, etag));
+        .is_some_and(|v| etag_matches(v, &etag));
     let mut response = if matches {
         Response::builder().status(304).build()
     } else {
-        json(200, body)?
+        Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(bytes)
+            .build()
     };
     response.set_header("etag", etag);
     response.set_header("cache-control", "private, no-cache");
