@@ -10,12 +10,20 @@ use crate::problem::ApiError;
 
 /// A JSON response with `status`.
 pub fn json(status: u16, body: &impl Serialize) -> Result<Response, ApiError> {
-    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(Response::builder()
+    Ok(json_bytes(status, to_json(body)?))
+}
+
+fn to_json(body: &impl Serialize) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// A JSON response with `status` and an already serialised body.
+fn json_bytes(status: u16, bytes: Vec<u8>) -> Response {
+    Response::builder()
         .status(status)
         .header("content-type", "application/json")
         .body(bytes)
-        .build())
+        .build()
 }
 
 /// `Ok(())` when the request's method is in `allow`, else `405`.
@@ -176,7 +184,7 @@ pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
 /// about changes it does not show. Responses are private to the caller and
 /// revalidated on every use.
 pub fn json_with_etag(req: &Request, body: &impl Serialize) -> Result<Response, ApiError> {
-    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.into()))?;
+    let bytes = to_json(body)?;
     let etag = entity_tag(&bytes);
     let matches = req
         .header("if-none-match")
@@ -185,11 +193,7 @@ pub fn json_with_etag(req: &Request, body: &impl Serialize) -> Result<Response, 
     let mut response = if matches {
         Response::builder().status(304).build()
     } else {
-        Response::builder()
-            .status(200)
-            .header("content-type", "application/json")
-            .body(bytes)
-            .build()
+        json_bytes(200, bytes)
     };
     response.set_header("etag", etag);
     response.set_header("cache-control", "private, no-cache");
