@@ -11,6 +11,7 @@ mod host_interfaces;
 mod idempotency;
 mod limits;
 mod postgres_host;
+mod races;
 mod routing;
 mod serve;
 mod sessions;

@@ -8,7 +8,7 @@ mod oauth;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Context, audit, authenticate, client_ip, count_hit, enforce, key_ring,
+    CachedUsers, Context, audit, authenticate_current, client_ip, count_hit, enforce, key_ring,
     password_hasher, policy, reset, too_many,
 };
 use spin_users_domain::{
@@ -218,7 +218,7 @@ fn logout(req: &Request) -> Result<Response, ApiError> {
         .any(|pair| pair == "all=true" || pair == "all=1");
     if all {
         let db = SqlUsers::new(ctx.db.as_ref());
-        let user = authenticate(req, &CachedUsers::new(&db, ctx.now), ctx.now)?.user;
+        let user = authenticate_current(req, &CachedUsers::new(&db, ctx.now), ctx.now)?.user;
         sessions
             .revoke_user(&user.id, None, ctx.now)
             .map_err(|e| ApiError::Internal(e.into()))?;

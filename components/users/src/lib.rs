@@ -10,16 +10,18 @@ use serde::Deserialize;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Caller, Context, audit, authenticate, client_ip, enforce, password_hasher, policy,
-    with_limit_headers,
+    CachedUsers, Caller, Context, audit, authenticate, authenticate_current, client_ip, enforce,
+    password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
     AuditEvent, Begin, FieldError, IdempotencyStore, PageKey, Password, ProfileChange,
-    RegisterError, Registration, Role, SessionRepository, StoredResponse, UpdateError, User,
-    UserFilter, UserId, UserRepository, delete_account, key_hash, register, request_hash,
-    update_profile,
+    Registration, Role, SessionRepository, StoredResponse, User, UserFilter, UserId,
+    UserRepository, delete_account, key_hash, register, request_hash, update_profile,
 };
-use spin_users_http::{ApiError, json, json_with_etag, read_json, require_method, respond, serve};
+use spin_users_http::{
+    ApiError, check_if_match, json, json_tagged, json_with_etag, read_json, require_method,
+    respond, retry_stale, serve,
+};
 use spin_users_store::{SqlIdempotency, SqlSessions, SqlUsers};
 
 use crate::views::{Page, private_view, public_view};
@@ -67,30 +69,23 @@ fn context() -> Result<Context, ApiError> {
     Ok(Context::open()?)
 }
 
-/// Authenticates the caller of `req` against `users`.
+/// Authenticates the caller of `req` against `users`, for reads.
 fn caller(req: &Request, ctx: &Context, users: &CachedUsers<'_>) -> Result<Caller, ApiError> {
     authenticate(req, users, ctx.now)
 }
 
-/// The stored user with their password hash (the cache holds none), for
-/// flows that check the current password.
-fn with_password_hash(users: &SqlUsers<'_>, caller: &Caller) -> Result<User, ApiError> {
-    users
-        .by_id(&caller.user.id)
-        .map_err(internal)?
-        .ok_or(ApiError::Unauthorized("user no longer exists"))
+/// Authenticates the caller as the database holds them now, for writes
+/// and admin routes.
+fn current_caller(
+    req: &Request,
+    ctx: &Context,
+    users: &CachedUsers<'_>,
+) -> Result<Caller, ApiError> {
+    authenticate_current(req, users, ctx.now)
 }
 
 fn internal(e: impl Into<anyhow::Error>) -> ApiError {
     ApiError::Internal(e.into())
-}
-
-fn update_error(e: UpdateError) -> ApiError {
-    match e {
-        UpdateError::Invalid(errors) => ApiError::Validation(errors),
-        UpdateError::EmailTaken => ApiError::EmailTaken,
-        other => internal(other),
-    }
 }
 
 /// Registration body.
@@ -193,11 +188,7 @@ fn register_user(req: &Request, ctx: &mut Context) -> Result<Response, ApiError>
         email: body.email,
         password: Password::new(body.password),
     };
-    let user = register(&users, &hasher, &mut ctx.random, ctx.now, input).map_err(|e| match e {
-        RegisterError::Invalid(errors) => ApiError::Validation(errors),
-        RegisterError::EmailTaken => ApiError::EmailTaken,
-        other => internal(other),
-    })?;
+    let user = register(&users, &hasher, &mut ctx.random, ctx.now, input)?;
     audit(ctx, req, AuditEvent::Registered, Some(&user.id), None);
     let mut response = json(201, &private_view(&user))?;
     response.set_header("location", format!("/users/{}", user.id));
@@ -223,29 +214,34 @@ struct ProfileBody {
     current_password: Option<String>,
 }
 
-/// `PATCH /users/me`. A new password ends every other session.
+/// `PATCH /users/me`. A new password ends every other session. The change
+/// is written only if the account is still as read (`If-Match` names that
+/// read when given); a write that raced another is redone on a fresh read.
 fn update_me(req: &Request) -> Result<Response, ApiError> {
     let body: ProfileBody = read_json(req)?;
     let mut ctx = context()?;
     let db = SqlUsers::new(ctx.db.as_ref());
     let users = CachedUsers::new(&db, ctx.now);
-    let caller = caller(req, &ctx, &users)?;
-    let current = with_password_hash(&db, &caller)?;
     let hasher = password_hasher()?;
-    let change = ProfileChange {
-        name: body.name,
-        email: body.email,
-        password: body.password.map(Password::new),
-        current_password: body.current_password.map(Password::new),
-    };
-    let (user, password_changed) =
-        update_profile(&users, &hasher, &mut ctx.random, ctx.now, current, change)
-            .map_err(update_error)?;
+    let (now, random) = (ctx.now, &mut ctx.random);
+    let (caller, user, password_changed) = retry_stale(req, || {
+        let caller = authenticate_current(req, &users, now)?;
+        check_if_match(req, &private_view(&caller.user))?;
+        let change = ProfileChange {
+            name: body.name.clone(),
+            email: body.email.clone(),
+            password: body.password.clone().map(Password::new),
+            current_password: body.current_password.clone().map(Password::new),
+        };
+        let (user, password_changed) =
+            update_profile(&users, &hasher, random, now, caller.user.clone(), change)?;
+        Ok((caller, user, password_changed))
+    })?;
     if password_changed {
         end_sessions(&ctx, &user.id, caller.session_id.as_deref())?;
         audit(&ctx, req, AuditEvent::PasswordChanged, Some(&user.id), None);
     }
-    json(200, &private_view(&user))
+    json_tagged(200, &private_view(&user))
 }
 
 /// `DELETE /users/me` body.
@@ -262,11 +258,14 @@ fn delete_me(req: &Request) -> Result<Response, ApiError> {
     let ctx = context()?;
     let db = SqlUsers::new(ctx.db.as_ref());
     let users = CachedUsers::new(&db, ctx.now);
-    let caller = caller(req, &ctx, &users)?;
-    let stored = with_password_hash(&db, &caller)?;
     let hasher = password_hasher()?;
     let current = body.current_password.map(Password::new);
-    delete_account(&users, &hasher, &stored, current.as_ref()).map_err(update_error)?;
+    let caller = retry_stale(req, || {
+        let caller = current_caller(req, &ctx, &users)?;
+        check_if_match(req, &private_view(&caller.user))?;
+        delete_account(&users, &hasher, &caller.user, current.as_ref())?;
+        Ok(caller)
+    })?;
     end_sessions(&ctx, &caller.user.id, None)?;
     audit(
         &ctx,
@@ -289,10 +288,7 @@ fn end_sessions(ctx: &Context, id: &UserId, except: Option<&str>) -> Result<(), 
 
 fn find(users: &dyn UserRepository, id: &str) -> Result<User, ApiError> {
     let id = UserId::parse(id).ok_or(ApiError::NotFound)?;
-    users
-        .by_id(&id)
-        .map_err(internal)?
-        .ok_or(ApiError::NotFound)
+    users.by_id(&id)?.ok_or(ApiError::NotFound)
 }
 
 /// `GET /users/:id`: any authenticated caller; the user themself and admins
@@ -303,12 +299,17 @@ fn by_id(req: &Request, id: &str) -> Result<Response, ApiError> {
     let users = CachedUsers::new(&db, ctx.now);
     let caller = caller(req, &ctx, &users)?;
     // Looking oneself up needs no second read.
-    let user = if caller.user.id.as_ref() == id {
-        caller.user.clone()
-    } else {
-        find(&users, id)?
-    };
-    if caller.user.id == user.id || caller.user.has_role(Role::Admin) {
+    if caller.user.id.as_ref() == id {
+        return json_with_etag(req, &private_view(&caller.user));
+    }
+    let user = find(&users, id)?;
+    // Seeing another user's private view is an admin decision: it rests on
+    // the caller's current roles, not the cached ones.
+    if caller.user.has_role(Role::Admin)
+        && current_caller(req, &ctx, &users)?
+            .user
+            .has_role(Role::Admin)
+    {
         json_with_etag(req, &private_view(&user))
     } else if user.disabled {
         Err(ApiError::NotFound)
@@ -324,7 +325,7 @@ const MAX_PAGE: u32 = 100;
 fn list(req: &Request) -> Result<Response, ApiError> {
     let ctx = context()?;
     let db = SqlUsers::new(ctx.db.as_ref());
-    caller(req, &ctx, &CachedUsers::new(&db, ctx.now))?.require_admin()?;
+    current_caller(req, &ctx, &CachedUsers::new(&db, ctx.now))?.require_admin()?;
     let mut filter = UserFilter::default();
     let mut limit = 20;
     let mut after = None;
@@ -408,35 +409,45 @@ struct AdminBody {
 }
 
 /// `PATCH /users/:id` (admins): roles and the disabled flag. Disabling ends
-/// the user's sessions.
+/// the user's sessions. Written only if the user is still as read.
 fn admin_update(req: &Request, id: &str) -> Result<Response, ApiError> {
     let body: AdminBody = read_json(req)?;
+    let roles = body
+        .roles
+        .map(|roles| {
+            let parsed: Option<Vec<Role>> = roles.iter().map(|r| Role::parse(r)).collect();
+            let mut roles = parsed.ok_or_else(|| {
+                ApiError::Validation(
+                    FieldError::new("roles", "invalid", "roles are user and admin").into(),
+                )
+            })?;
+            if !roles.contains(&Role::User) {
+                roles.push(Role::User);
+            }
+            Ok::<_, ApiError>(roles)
+        })
+        .transpose()?;
     let ctx = context()?;
     let db = SqlUsers::new(ctx.db.as_ref());
     let users = CachedUsers::new(&db, ctx.now);
-    let admin = caller(req, &ctx, &users)?;
-    admin.require_admin()?;
-    // From the database, not the cache: the whole row is written back,
-    // password hash included.
-    let mut user = find(&db, id)?;
-    if let Some(roles) = body.roles {
-        let parsed: Option<Vec<Role>> = roles.iter().map(|r| Role::parse(r)).collect();
-        let mut roles = parsed.ok_or_else(|| {
-            ApiError::Validation(
-                FieldError::new("roles", "invalid", "roles are user and admin").into(),
-            )
-        })?;
-        if !roles.contains(&Role::User) {
-            roles.push(Role::User);
+    let (admin, user) = retry_stale(req, || {
+        let admin = current_caller(req, &ctx, &users)?;
+        admin.require_admin()?;
+        // From the database, not the cache: the whole row is written back,
+        // password hash included, conditional on the version read.
+        let mut user = find(&db, id)?;
+        check_if_match(req, &private_view(&user))?;
+        if let Some(roles) = &roles {
+            user.roles = roles.clone();
         }
-        user.roles = roles;
-    }
-    if let Some(disabled) = body.disabled {
-        user.disabled = disabled;
-    }
-    user.updated_at = ctx.now;
-    users.update(&user).map_err(internal)?;
-    user.version += 1;
+        if let Some(disabled) = body.disabled {
+            user.disabled = disabled;
+        }
+        user.updated_at = ctx.now;
+        users.update(&user)?;
+        user.version += 1;
+        Ok((admin, user))
+    })?;
     if user.disabled {
         end_sessions(&ctx, &user.id, None)?;
     }
@@ -448,18 +459,23 @@ fn admin_update(req: &Request, id: &str) -> Result<Response, ApiError> {
         Some(&user.id),
         Some(&detail),
     );
-    json(200, &private_view(&user))
+    json_tagged(200, &private_view(&user))
 }
 
-/// `DELETE /users/:id` (admins).
+/// `DELETE /users/:id` (admins); with `If-Match`, only the version named.
 fn admin_delete(req: &Request, id: &str) -> Result<Response, ApiError> {
     let ctx = context()?;
     let db = SqlUsers::new(ctx.db.as_ref());
     let users = CachedUsers::new(&db, ctx.now);
-    let admin = caller(req, &ctx, &users)?;
-    admin.require_admin()?;
-    let user = find(&users, id)?;
-    users.delete(&user.id).map_err(internal)?;
+    let (admin, user) = retry_stale(req, || {
+        let admin = current_caller(req, &ctx, &users)?;
+        admin.require_admin()?;
+        let user = find(&db, id)?;
+        check_if_match(req, &private_view(&user))?;
+        let expected = req.header("if-match").map(|_| user.version);
+        users.delete(&user.id, expected)?;
+        Ok((admin, user))
+    })?;
     end_sessions(&ctx, &user.id, None)?;
     let detail = format!("by {}", admin.user.id);
     audit(

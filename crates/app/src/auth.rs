@@ -3,7 +3,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use spin_sdk::http::Request;
-use spin_users_domain::{Fingerprint, Role, User, UserId, UserRepository};
+use spin_users_domain::{Fingerprint, Role, User, UserId};
 use spin_users_http::{ApiError, bearer_token};
 
 use crate::cache::{CachedUsers, SeenToken};
@@ -71,6 +71,8 @@ fn fingerprint(config: &TokenConfig, token: &str) -> Fingerprint {
 /// for them (one entry per user keeps the store bounded; Spin's KV has no
 /// expiry). A different token naming the same user, such as a forgery, is
 /// verified in full; any write to the user drops the entry.
+///
+/// Reads only: writes and admin routes use [`authenticate_current`].
 pub fn authenticate(req: &Request, users: &CachedUsers<'_>, now: i64) -> Result<Caller, ApiError> {
     let token = bearer_token(req)?;
     let now =
@@ -78,11 +80,13 @@ pub fn authenticate(req: &Request, users: &CachedUsers<'_>, now: i64) -> Result<
     let config = TokenConfig::load()?;
     let fingerprint = fingerprint(&config, token);
     let claimed = claimed_subject(token).and_then(|sub| UserId::parse(&sub));
-    if let Some((user, Some(seen))) = claimed.as_ref().and_then(|id| users.cached(id))
+    let entry = claimed.as_ref().and_then(|id| users.cached(id));
+    if let Some(entry) = &entry
+        && let Some(seen) = &entry.token
         && seen.fingerprint == fingerprint
         && seen.expires_at > now
     {
-        return caller(user, seen.session_id);
+        return caller(entry.user.clone(), seen.session_id.clone());
     }
     let claims = key_ring_from(&config)?.verify(token, now).map_err(|e| {
         eprintln!("token rejected: {e}");
@@ -90,17 +94,43 @@ pub fn authenticate(req: &Request, users: &CachedUsers<'_>, now: i64) -> Result<
     })?;
     let id =
         UserId::parse(&claims.subject).ok_or(ApiError::Unauthorized("subject is not a user id"))?;
-    let user = users
-        .by_id(&id)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading user: {e}")))?
-        .ok_or(ApiError::Unauthorized("user no longer exists"))?;
     let seen = SeenToken {
         fingerprint,
         session_id: claims.session_id.clone(),
         expires_at: claims.expires_at,
     };
-    users.remember(&user, Some(seen));
+    let user = match entry.filter(|entry| entry.user.id == id) {
+        Some(entry) => {
+            users.note_token(&entry, seen);
+            entry.user
+        }
+        None => {
+            let user = current_user(users, &id)?;
+            users.refill(&user, Some(seen));
+            user
+        }
+    };
     caller(user, claims.session_id)
+}
+
+/// [`authenticate`], then the caller as the database holds them now
+/// (password hash included): writes and admin routes never decide on a
+/// cached copy of the caller's roles or state, which a racing write may
+/// just have changed.
+pub fn authenticate_current(
+    req: &Request,
+    users: &CachedUsers<'_>,
+    now: i64,
+) -> Result<Caller, ApiError> {
+    let verified = authenticate(req, users, now)?;
+    caller(current_user(users, &verified.user.id)?, verified.session_id)
+}
+
+fn current_user(users: &CachedUsers<'_>, id: &UserId) -> Result<User, ApiError> {
+    users
+        .current(id)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading user: {e}")))?
+        .ok_or(ApiError::Unauthorized("user no longer exists"))
 }
 
 fn caller(user: User, session_id: Option<String>) -> Result<Caller, ApiError> {

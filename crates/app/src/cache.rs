@@ -72,23 +72,52 @@ impl CachedUser {
         Some((user, token))
     }
 
-    /// The stored bytes of `user` with `token`, fresh for the TTL from `now`.
-    fn encode(user: &User, token: Option<SeenToken>, now: i64) -> Option<Vec<u8>> {
-        let entry = CacheEntry::new(Self::from_user(user, token), now, USER_CACHE_TTL_SECS);
+    /// The stored bytes of `user` with `token`, fresh until `expires_at`.
+    fn encode(user: &User, token: Option<SeenToken>, expires_at: i64) -> Option<Vec<u8>> {
+        let entry = CacheEntry {
+            expires_at,
+            value: Self::from_user(user, token),
+        };
         postcard::to_allocvec(&entry).ok()
     }
 
-    /// The user and token in `bytes`, if they decode and are fresh at `now`.
-    fn decode(bytes: &[u8], now: i64) -> Option<(User, Option<SeenToken>)> {
+    /// The entry in `bytes`, if it decodes and is fresh at `now`.
+    fn decode(bytes: &[u8], now: i64) -> Option<Cached> {
         let entry: CacheEntry<Self> = postcard::from_bytes(bytes).ok()?;
-        entry.fresh(now)?.into_user()
+        let expires_at = entry.expires_at;
+        let (user, token) = entry.fresh(now)?.into_user()?;
+        Some(Cached {
+            user,
+            token,
+            expires_at,
+        })
     }
+}
+
+/// A fresh cache entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cached {
+    /// The user (without password hash).
+    pub user: User,
+    /// The access token last verified for them.
+    pub token: Option<SeenToken>,
+    /// When the entry stops being served; reading never moves it.
+    expires_at: i64,
 }
 
 /// A [`UserRepository`] that answers `by_id` from the key-value store while
 /// the entry is fresh, and drops the entry on every write to that user, so
 /// a deleted or disabled user is never served from the cache. Other reads go
 /// to the database. Key-value failures fall back to the database.
+///
+/// Staleness is bounded without a compare-and-set in the store: every
+/// write to the KV is followed by a re-read of the row's version, and the
+/// entry is dropped if the row moved on. A writer commits, then drops the
+/// entry; a refill sets, then re-reads. Whichever comes second sees the
+/// other: the refill sees the new version, or the writer's drop comes after
+/// the refill's set. So an older row is never left in the cache after the
+/// writer has answered; the worst case is a reader served the old row
+/// between the writer's commit and its drop, the same request's time.
 pub struct CachedUsers<'a> {
     db: &'a dyn UserRepository,
     kv: Option<Store>,
@@ -104,33 +133,63 @@ impl<'a> CachedUsers<'a> {
         Self { db, kv, now }
     }
 
-    /// The fresh cached entry of `id`: the user and the token last verified
-    /// for them.
-    pub fn cached(&self, id: &UserId) -> Option<(User, Option<SeenToken>)> {
+    /// The fresh cached entry of `id`.
+    pub fn cached(&self, id: &UserId) -> Option<Cached> {
         let kv = self.kv.as_ref()?;
         let bytes = kv.get(&user_cache_key(id.as_ref())).ok()??;
         CachedUser::decode(&bytes, self.now)
     }
 
-    /// Caches `user` with the token just verified for them.
-    pub fn remember(&self, user: &User, token: Option<SeenToken>) {
-        if let Some(kv) = &self.kv
-            && let Some(bytes) = CachedUser::encode(user, token, self.now)
-            && let Err(e) = kv.set(&user_cache_key(user.id.as_ref()), &bytes)
-        {
+    /// The user as stored now, password hash included, bypassing the cache:
+    /// for writes and privileged decisions.
+    pub fn current(&self, id: &UserId) -> Result<Option<User>, RepoError> {
+        self.db.by_id(id)
+    }
+
+    /// Caches `user`, just read from the database, with the token just
+    /// verified for them (if any), for the full lifetime.
+    pub fn refill(&self, user: &User, token: Option<SeenToken>) {
+        self.store(user, token, self.now + USER_CACHE_TTL_SECS);
+    }
+
+    /// Records `token` as verified for the user of `entry`, keeping the
+    /// entry's deadline: reading an entry never extends its lifetime.
+    pub fn note_token(&self, entry: &Cached, token: SeenToken) {
+        self.store(&entry.user, Some(token), entry.expires_at);
+    }
+
+    /// Writes the entry, then drops it again if the row has moved past the
+    /// entry's version meanwhile (see the type's documentation).
+    fn store(&self, user: &User, token: Option<SeenToken>, expires_at: i64) {
+        let Some(kv) = &self.kv else { return };
+        let key = user_cache_key(user.id.as_ref());
+        let Some(bytes) = CachedUser::encode(user, token, expires_at) else {
+            return;
+        };
+        if let Err(e) = kv.set(&key, &bytes) {
             eprintln!("cache: could not store user: {e}");
+            return;
+        }
+        match self.db.version(&user.id) {
+            Ok(Some(version)) if version == user.version => {}
+            outcome => {
+                if let Err(e) = kv.delete(&key) {
+                    eprintln!(
+                        "cache: could not drop a refill that raced a write ({outcome:?}): {e}"
+                    );
+                }
+            }
         }
     }
 
-    /// Drops the cached copy of `id`. A failure here could serve stale
-    /// data, so it is an error rather than a log line.
+    /// Drops the cached copy of `id`, retrying once. A failure here could
+    /// serve stale data, so it fails the request rather than being logged.
     fn invalidate(&self, id: &UserId) -> Result<(), RepoError> {
-        match &self.kv {
-            Some(kv) => kv
-                .delete(&user_cache_key(id.as_ref()))
-                .map_err(|e| RepoError::Storage(format!("cache invalidation: {e}"))),
-            None => Ok(()),
-        }
+        let Some(kv) = &self.kv else { return Ok(()) };
+        let key = user_cache_key(id.as_ref());
+        kv.delete(&key)
+            .or_else(|_| kv.delete(&key))
+            .map_err(|e| RepoError::Storage(format!("cache invalidation: {e}")))
     }
 }
 
@@ -140,12 +199,12 @@ impl UserRepository for CachedUsers<'_> {
     }
 
     fn by_id(&self, id: &UserId) -> Result<Option<User>, RepoError> {
-        if let Some((user, _)) = self.cached(id) {
-            return Ok(Some(user));
+        if let Some(entry) = self.cached(id) {
+            return Ok(Some(entry.user));
         }
         let user = self.db.by_id(id)?;
         if let Some(user) = &user {
-            self.remember(user, None);
+            self.refill(user, None);
         }
         Ok(user)
     }
@@ -154,9 +213,13 @@ impl UserRepository for CachedUsers<'_> {
         self.db.by_email(email)
     }
 
-    fn set_password_hash(&self, id: &UserId, hash: &str, now: i64) -> Result<(), RepoError> {
-        self.db.set_password_hash(id, hash, now)?;
-        self.invalidate(id)
+    fn version(&self, id: &UserId) -> Result<Option<i64>, RepoError> {
+        self.db.version(id)
+    }
+
+    fn set_password_hash(&self, user: &User, hash: &str, now: i64) -> Result<(), RepoError> {
+        self.db.set_password_hash(user, hash, now)?;
+        self.invalidate(&user.id)
     }
 
     fn update(&self, user: &User) -> Result<(), RepoError> {
@@ -164,8 +227,8 @@ impl UserRepository for CachedUsers<'_> {
         self.invalidate(&user.id)
     }
 
-    fn delete(&self, id: &UserId) -> Result<bool, RepoError> {
-        let deleted = self.db.delete(id)?;
+    fn delete(&self, id: &UserId, version: Option<i64>) -> Result<bool, RepoError> {
+        let deleted = self.db.delete(id, version)?;
         self.invalidate(id)?;
         Ok(deleted)
     }
@@ -206,23 +269,24 @@ mod tests {
             session_id: Some("s-1".into()),
             expires_at: 900,
         };
-        let bytes = CachedUser::encode(&ada(), Some(token.clone()), 100).expect("encodes");
+        let bytes = CachedUser::encode(&ada(), Some(token.clone()), 160).expect("encodes");
 
-        let (user, seen) = CachedUser::decode(&bytes, 159).expect("fresh");
+        let entry = CachedUser::decode(&bytes, 159).expect("fresh");
         assert_eq!(
-            user,
+            entry.user,
             User {
                 password_hash: String::new(),
                 ..ada()
             }
         );
-        assert_eq!(seen, Some(token));
-        assert!(CachedUser::decode(&bytes, 100 + USER_CACHE_TTL_SECS).is_none());
+        assert_eq!(entry.token, Some(token));
+        assert_eq!(entry.expires_at, 160, "the deadline travels with the entry");
+        assert!(CachedUser::decode(&bytes, 160).is_none());
     }
 
     #[test]
     fn damaged_entries_are_misses() {
-        let bytes = CachedUser::encode(&ada(), None, 100).expect("encodes");
+        let bytes = CachedUser::encode(&ada(), None, 160).expect("encodes");
         for cut in 0..bytes.len() {
             assert!(
                 CachedUser::decode(&bytes[..cut], 100).is_none(),

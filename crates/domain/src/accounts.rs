@@ -69,7 +69,7 @@ pub fn register(
     match repo.insert(&user) {
         Ok(()) => Ok(user),
         Err(RepoError::Conflict { .. }) => Err(RegisterError::EmailTaken),
-        Err(RepoError::Storage(e)) => Err(RegisterError::Storage(e)),
+        Err(e) => Err(RegisterError::Storage(e.to_string())),
     }
 }
 
@@ -159,8 +159,16 @@ pub fn authenticate(
     }
     if verification.needs_rehash {
         let hash = hasher.hash(password, random)?;
-        repo.set_password_hash(&user.id, &hash, now)?;
-        user.password_hash = hash;
+        // A row that changed meanwhile (a new password, a role change) is
+        // left alone: the upgrade waits for the next login.
+        match repo.set_password_hash(&user, &hash, now) {
+            Ok(()) => {
+                user.password_hash = hash;
+                user.version += 1;
+            }
+            Err(RepoError::Stale) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(user)
 }
@@ -191,7 +199,7 @@ pub fn ensure_admin(
     match repo.insert(&user) {
         Ok(()) => Ok(Some(user)),
         Err(RepoError::Conflict { .. }) => Ok(None),
-        Err(RepoError::Storage(e)) => Err(RegisterError::Storage(e)),
+        Err(e) => Err(RegisterError::Storage(e.to_string())),
     }
 }
 
@@ -219,6 +227,10 @@ pub enum UpdateError {
     /// The new email belongs to another account.
     #[error("email already registered")]
     EmailTaken,
+    /// The account changed (or was deleted) since it was read; nothing was
+    /// written. Read it again and retry, or report the conflict.
+    #[error("the account changed since it was read")]
+    Stale,
     /// Hashing failed.
     #[error(transparent)]
     Hash(#[from] HashError),
@@ -231,6 +243,7 @@ impl From<RepoError> for UpdateError {
     fn from(e: RepoError) -> Self {
         match e {
             RepoError::Conflict { .. } => Self::EmailTaken,
+            RepoError::Stale => Self::Stale,
             RepoError::Storage(e) => Self::Storage(e),
         }
     }
@@ -310,7 +323,8 @@ pub fn update_profile(
     Ok((user, password_changed))
 }
 
-/// Deletes one's own account after checking the current password.
+/// Deletes one's own account after checking the current password, if it
+/// is still as read (`Stale` otherwise: the password checked may be gone).
 pub fn delete_account(
     repo: &dyn UserRepository,
     hasher: &PasswordHasher,
@@ -318,7 +332,7 @@ pub fn delete_account(
     current_password: Option<&Password>,
 ) -> Result<(), UpdateError> {
     check_current_password(hasher, user, current_password)?;
-    repo.delete(&user.id)?;
+    repo.delete(&user.id, Some(user.version))?;
     Ok(())
 }
 
@@ -516,6 +530,47 @@ mod tests {
             password: password.map(|p| Password::new(p.to_owned())),
             current_password: current.map(|p| Password::new(p.to_owned())),
         }
+    }
+
+    #[test]
+    fn a_change_based_on_an_old_read_writes_nothing() {
+        let (repo, hasher, mut random) = setup();
+        let read = register(
+            &repo,
+            &hasher,
+            &mut random,
+            1,
+            registration("ada@example.com", "correct horse"),
+        )
+        .expect("registers");
+        let (renamed, _) = update_profile(
+            &repo,
+            &hasher,
+            &mut random,
+            2,
+            read.clone(),
+            change(Some("Ada L."), None, None, None),
+        )
+        .expect("first change");
+
+        let late = update_profile(
+            &repo,
+            &hasher,
+            &mut random,
+            3,
+            read.clone(),
+            change(None, None, Some("another password"), Some("correct horse")),
+        );
+        let late_delete = delete_account(
+            &repo,
+            &hasher,
+            &read,
+            Some(&Password::new("correct horse".into())),
+        );
+
+        assert!(matches!(late, Err(UpdateError::Stale)), "{late:?}");
+        assert!(matches!(late_delete, Err(UpdateError::Stale)));
+        assert_eq!(repo.by_id(&read.id).expect("reads"), Some(renamed));
     }
 
     #[test]

@@ -50,14 +50,22 @@ impl UserRepository for InMemoryUsers {
             .cloned())
     }
 
-    fn set_password_hash(&self, id: &UserId, hash: &str, now: i64) -> Result<(), RepoError> {
+    fn version(&self, id: &UserId) -> Result<Option<i64>, RepoError> {
         self.count();
-        if let Some(user) = self.users.borrow_mut().get_mut(id) {
-            user.password_hash = hash.to_owned();
-            user.updated_at = now;
-            user.version += 1;
+        Ok(self.users.borrow().get(id).map(|u| u.version))
+    }
+
+    fn set_password_hash(&self, user: &User, hash: &str, now: i64) -> Result<(), RepoError> {
+        self.count();
+        match self.users.borrow_mut().get_mut(&user.id) {
+            Some(stored) if stored.version == user.version => {
+                stored.password_hash = hash.to_owned();
+                stored.updated_at = now;
+                stored.version += 1;
+                Ok(())
+            }
+            _ => Err(RepoError::Stale),
         }
-        Ok(())
     }
 
     fn update(&self, user: &User) -> Result<(), RepoError> {
@@ -69,20 +77,27 @@ impl UserRepository for InMemoryUsers {
         {
             return Err(RepoError::Conflict { field: "email" });
         }
-        if let Some(stored) = users.get_mut(&user.id) {
-            let version = stored.version + 1;
-            *stored = User {
-                created_at: stored.created_at,
-                version,
-                ..user.clone()
-            };
+        match users.get_mut(&user.id) {
+            Some(stored) if stored.version == user.version => {
+                *stored = User {
+                    created_at: stored.created_at,
+                    version: user.version + 1,
+                    ..user.clone()
+                };
+                Ok(())
+            }
+            _ => Err(RepoError::Stale),
         }
-        Ok(())
     }
 
-    fn delete(&self, id: &UserId) -> Result<bool, RepoError> {
+    fn delete(&self, id: &UserId, version: Option<i64>) -> Result<bool, RepoError> {
         self.count();
-        Ok(self.users.borrow_mut().remove(id).is_some())
+        let mut users = self.users.borrow_mut();
+        match (users.get(id).map(|u| u.version), version) {
+            (Some(stored), Some(expected)) if stored != expected => Err(RepoError::Stale),
+            (None, Some(_)) => Err(RepoError::Stale),
+            _ => Ok(users.remove(id).is_some()),
+        }
     }
 
     fn list(

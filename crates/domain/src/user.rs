@@ -139,6 +139,10 @@ pub enum RepoError {
         /// The field, e.g. `email`.
         field: &'static str,
     },
+    /// The row changed (or vanished) since it was read: a conditional
+    /// write found another version than the one it was based on.
+    #[error("the row changed since it was read")]
+    Stale,
     /// The database failed; the text is for logs only.
     #[error("storage failure: {0}")]
     Storage(String),
@@ -156,15 +160,25 @@ pub trait UserRepository {
     /// The user with the normalised `email`, if any.
     fn by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
 
-    /// Replaces the password hash (e.g. after a parameter upgrade).
-    fn set_password_hash(&self, id: &UserId, hash: &str, now: i64) -> Result<(), RepoError>;
+    /// The stored version of `id`, if the user exists: a cheap re-check of
+    /// whether a copy read earlier is still current.
+    fn version(&self, id: &UserId) -> Result<Option<i64>, RepoError>;
 
-    /// Stores every field of `user` except id and created_at, bumping the
-    /// version; `Conflict { field: "email" }` when the new email is taken.
+    /// Replaces the password hash of `user` (e.g. after a parameter
+    /// upgrade) if the stored row is still at `user.version`, bumping it;
+    /// `Stale` otherwise.
+    fn set_password_hash(&self, user: &User, hash: &str, now: i64) -> Result<(), RepoError>;
+
+    /// Stores every field of `user` except id and created_at if the stored
+    /// row is still at `user.version` (the version it was read at), bumping
+    /// the version: a change based on an old read never overwrites a newer
+    /// one. `Stale` when the row moved on or vanished; `Conflict { field:
+    /// "email" }` when the new email is taken.
     fn update(&self, user: &User) -> Result<(), RepoError>;
 
-    /// Deletes the user; `false` when there was none.
-    fn delete(&self, id: &UserId) -> Result<bool, RepoError>;
+    /// Deletes the user; `false` when there was none. With `version`, only
+    /// if the stored row is still at it (`Stale` otherwise, or when gone).
+    fn delete(&self, id: &UserId, version: Option<i64>) -> Result<bool, RepoError>;
 
     /// One page of users matching `filter`, in (created_at, id) order,
     /// strictly after `after` when given.

@@ -9,12 +9,16 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod precondition;
 mod problem;
 mod request;
 mod response;
 
+pub use precondition::{check_if_match, retry_stale};
 pub use problem::{ApiError, Problem};
 pub use request::{
     MAX_BODY_BYTES, bearer_token, body, media_type, parse_json, read_json, read_request, serve,
 };
-pub use response::{etag_matches, json, json_with_etag, require_method, respond, send};
+pub use response::{
+    etag_matches, json, json_tagged, json_with_etag, require_method, respond, send,
+};

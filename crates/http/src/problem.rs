@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 use spin_sdk::http::Method;
-use spin_users_domain::ValidationErrors;
+use spin_users_domain::{RegisterError, RepoError, UpdateError, ValidationErrors};
 
 /// Prefix of every problem `type`: stable identifiers clients may match on.
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:spin-users:problem:";
@@ -39,6 +39,14 @@ pub enum ApiError {
     /// `Idempotency-Key` is still being processed.
     #[error("idempotency key in use")]
     IdempotencyKeyInUse,
+    /// `409 Conflict`, code `edit-conflict`: the resource kept changing
+    /// while this request tried to change it; nothing was written.
+    #[error("edit conflict")]
+    EditConflict,
+    /// `412 Precondition Failed`, code `precondition-failed`: `If-Match`
+    /// names no current representation; nothing was written.
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// `422 Unprocessable Content`, code `idempotency-key-reused`: the key
     /// was used before with a different request body.
     #[error("idempotency key reused")]
@@ -98,6 +106,37 @@ pub struct Problem {
     pub extensions: Map<String, Value>,
 }
 
+/// Domain errors map here, once, so handlers use `?`.
+impl From<RepoError> for ApiError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::Stale => Self::EditConflict,
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<UpdateError> for ApiError {
+    fn from(e: UpdateError) -> Self {
+        match e {
+            UpdateError::Invalid(errors) => Self::Validation(errors),
+            UpdateError::EmailTaken => Self::EmailTaken,
+            UpdateError::Stale => Self::EditConflict,
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::Invalid(errors) => Self::Validation(errors),
+            RegisterError::EmailTaken => Self::EmailTaken,
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
 impl ApiError {
     /// The HTTP status this error maps to.
     pub fn status(&self) -> u16 {
@@ -107,7 +146,8 @@ impl ApiError {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
-            Self::EmailTaken | Self::IdempotencyKeyInUse => 409,
+            Self::EmailTaken | Self::IdempotencyKeyInUse | Self::EditConflict => 409,
+            Self::PreconditionFailed => 412,
             Self::IdempotencyKeyReused => 422,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType { .. } => 415,
@@ -127,6 +167,8 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method Not Allowed"),
             Self::EmailTaken => ("email-taken", "Email Already Registered"),
             Self::IdempotencyKeyInUse => ("idempotency-key-in-use", "Request In Progress"),
+            Self::EditConflict => ("edit-conflict", "Edit Conflict"),
+            Self::PreconditionFailed => ("precondition-failed", "Precondition Failed"),
             Self::IdempotencyKeyReused => ("idempotency-key-reused", "Idempotency Key Reused"),
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Content Too Large"),
             Self::UnsupportedMediaType { .. } => {
@@ -156,6 +198,12 @@ impl ApiError {
             }
             Self::IdempotencyKeyReused => {
                 "This Idempotency-Key was used with a different request body.".to_owned()
+            }
+            Self::EditConflict => {
+                "The resource changed while this request was changing it; nothing was written. Read it again and retry.".to_owned()
+            }
+            Self::PreconditionFailed => {
+                "If-Match names no current representation of the resource; nothing was written.".to_owned()
             }
             Self::PayloadTooLarge { limit } => format!("The request body exceeds {limit} bytes."),
             Self::UnsupportedMediaType { accept } => {
@@ -223,6 +271,8 @@ mod tests {
             ApiError::EmailTaken,
             ApiError::IdempotencyKeyInUse,
             ApiError::IdempotencyKeyReused,
+            ApiError::EditConflict,
+            ApiError::PreconditionFailed,
             ApiError::PayloadTooLarge { limit: 1 },
             ApiError::UnsupportedMediaType {
                 accept: &["application/json"],

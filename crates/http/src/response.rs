@@ -13,8 +13,19 @@ pub fn json(status: u16, body: &impl Serialize) -> Result<Response, ApiError> {
     Ok(json_bytes(status, to_json(body)?))
 }
 
-fn to_json(body: &impl Serialize) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn to_json(body: &impl Serialize) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.into()))
+}
+
+/// A JSON response with `status` and the `ETag` of its body, for a write
+/// that answers with the new representation (a client can send it back in
+/// `If-Match`).
+pub fn json_tagged(status: u16, body: &impl Serialize) -> Result<Response, ApiError> {
+    let bytes = to_json(body)?;
+    let etag = entity_tag(&bytes);
+    let mut response = json_bytes(status, bytes);
+    response.set_header("etag", etag);
+    Ok(response)
 }
 
 /// A JSON response with `status` and an already serialised body.

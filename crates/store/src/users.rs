@@ -25,11 +25,23 @@ impl<'a> SqlUsers<'a> {
     fn one(&self, sql: &str, params: &[Value]) -> Result<Option<User>, RepoError> {
         Ok(first_user(&query(self.conn, sql, params)?)?)
     }
+
+    /// Runs a write conditional on the version read (`… AND version = $n
+    /// RETURNING …`): one statement, so the check and the write are atomic on
+    /// both backends. No row back means the row moved on or vanished.
+    fn write_at_version(&self, sql: &str, params: &[Value]) -> Result<(), RepoError> {
+        let rows = email_conflict(query(self.conn, sql, params))?;
+        if rows.rows.is_empty() {
+            Err(RepoError::Stale)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// A write's result, with a unique violation (the only unique column
 /// besides the random id is the email) reported as an email conflict.
-fn email_conflict(result: Result<(), DbError>) -> Result<(), RepoError> {
+fn email_conflict<T>(result: Result<T, DbError>) -> Result<T, RepoError> {
     match result {
         Err(DbError::UniqueViolation(_)) => Err(RepoError::Conflict { field: "email" }),
         other => Ok(other?),
@@ -94,44 +106,61 @@ impl UserRepository for SqlUsers<'_> {
         )
     }
 
-    fn set_password_hash(&self, id: &UserId, hash: &str, now: i64) -> Result<(), RepoError> {
-        Ok(execute(
+    fn version(&self, id: &UserId) -> Result<Option<i64>, RepoError> {
+        let rows = query(
             self.conn,
-            "UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1 WHERE id = $3",
+            "SELECT version FROM users WHERE id = $1",
+            &[Value::Text(id.to_string())],
+        )?;
+        Ok(rows.rows.first().map(|row| int(row, 0)).transpose()?)
+    }
+
+    fn set_password_hash(&self, user: &User, hash: &str, now: i64) -> Result<(), RepoError> {
+        self.write_at_version(
+            "UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1
+             WHERE id = $3 AND version = $4 RETURNING version",
             &[
                 Value::Text(hash.to_owned()),
                 Value::Int(now),
-                Value::Text(id.to_string()),
+                Value::Text(user.id.to_string()),
+                Value::Int(user.version),
             ],
-        )?)
+        )
     }
 
     fn update(&self, user: &User) -> Result<(), RepoError> {
-        let params = [
-            Value::Text(user.email.to_string()),
-            Value::Text(user.name.as_ref().to_owned()),
-            Value::Text(roles_to_string(&user.roles)),
-            Value::Int(i64::from(user.disabled)),
-            Value::Text(user.password_hash.clone()),
-            Value::Int(user.updated_at),
-            Value::Text(user.id.to_string()),
-        ];
-        email_conflict(execute(
-            self.conn,
+        self.write_at_version(
             "UPDATE users SET email = $1, name = $2, roles = $3, disabled = $4,
                     password_hash = $5, updated_at = $6, version = version + 1
-             WHERE id = $7",
-            &params,
-        ))
+             WHERE id = $7 AND version = $8 RETURNING version",
+            &[
+                Value::Text(user.email.to_string()),
+                Value::Text(user.name.as_ref().to_owned()),
+                Value::Text(roles_to_string(&user.roles)),
+                Value::Int(i64::from(user.disabled)),
+                Value::Text(user.password_hash.clone()),
+                Value::Int(user.updated_at),
+                Value::Text(user.id.to_string()),
+                Value::Int(user.version),
+            ],
+        )
     }
 
-    fn delete(&self, id: &UserId) -> Result<bool, RepoError> {
-        let rows = query(
-            self.conn,
-            "DELETE FROM users WHERE id = $1 RETURNING id",
-            &[Value::Text(id.to_string())],
+    fn delete(&self, id: &UserId, version: Option<i64>) -> Result<bool, RepoError> {
+        let id = Value::Text(id.to_string());
+        let Some(version) = version else {
+            let rows = query(
+                self.conn,
+                "DELETE FROM users WHERE id = $1 RETURNING id",
+                &[id],
+            )?;
+            return Ok(!rows.rows.is_empty());
+        };
+        self.write_at_version(
+            "DELETE FROM users WHERE id = $1 AND version = $2 RETURNING id",
+            &[id, Value::Int(version)],
         )?;
-        Ok(!rows.rows.is_empty())
+        Ok(true)
     }
 
     fn list(
@@ -241,7 +270,7 @@ mod tests {
         let ada = user("ada@example.com", 1);
         users.insert(&ada).expect("insert");
         users
-            .set_password_hash(&ada.id, "new-hash", 20)
+            .set_password_hash(&ada, "new-hash", 20)
             .expect("update");
         let stored = users.by_id(&ada.id).expect("read").expect("exists");
         assert_eq!(
@@ -355,10 +384,22 @@ mod tests {
                 .by_id(&ada.id)
                 .expect("read")
                 .map(|u| (u.email, u.version)),
-            Some((moved.email, 2))
+            Some((moved.email.clone(), 2))
         );
-        assert!(users.delete(&ada.id).expect("delete"));
-        assert!(!users.delete(&ada.id).expect("delete again"));
+        // `moved` still carries version 1: a second write based on that
+        // read is refused, and so are a rehash and a delete based on it.
+        moved.name = DisplayName::parse("Late").expect("valid");
+        assert_eq!(users.update(&moved), Err(RepoError::Stale));
+        assert_eq!(
+            users.set_password_hash(&moved, "late-hash", 30),
+            Err(RepoError::Stale)
+        );
+        assert_eq!(users.delete(&ada.id, Some(1)), Err(RepoError::Stale));
+        assert_eq!(users.version(&ada.id), Ok(Some(2)));
+        assert!(users.delete(&ada.id, Some(2)).expect("delete at version"));
+        assert_eq!(users.version(&ada.id), Ok(None));
+        assert!(users.delete(&bob.id, None).expect("delete"));
+        assert!(!users.delete(&bob.id, None).expect("delete again"));
     }
 
     #[test]
