@@ -1,7 +1,10 @@
 //! Rate limits and lockout: atomic counters, 429 with Retry-After and the
 //! IETF RateLimit headers, no account enumeration through lockouts.
 
+use std::net::IpAddr;
 use std::sync::Arc;
+
+use http::Method;
 
 use serde_json::json;
 use spin_users_component_tests::{TestApp, concurrently};
@@ -146,4 +149,108 @@ async fn logins_are_limited_per_client_address_across_accounts() {
     }
 
     assert_eq!(statuses, vec![400, 400, 400, 429]);
+}
+
+/// An address that is not the tests' usual one.
+fn attacker() -> IpAddr {
+    IpAddr::from([127, 0, 0, 66])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_attacker_address_locks_itself_out_not_the_owner() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "3/900")
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+
+    let mut hammer = Vec::new();
+    for _ in 0..6 {
+        hammer.push(
+            app.login_from(attacker(), "ada@example.com", "wrong horse")
+                .await
+                .status,
+        );
+    }
+    let owner = app.login("ada@example.com", "correct horse").await;
+    let attacker_with_the_password = app
+        .login_from(attacker(), "ada@example.com", "correct horse")
+        .await;
+
+    assert_eq!(hammer, vec![400, 400, 400, 429, 429, 429]);
+    assert_eq!(owner.status, 200, "{}", owner.text());
+    attacker_with_the_password.assert_problem(429, "rate-limited");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_wide_ceiling_holds_across_addresses() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "2/900")
+        .env("SPIN_VARIABLE_LOGIN_CEILING_PER_ACCOUNT", "5/900")
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+
+    let mut statuses = Vec::new();
+    for n in 1..=4u8 {
+        for _ in 0..2 {
+            let from = IpAddr::from([127, 0, 1, n]);
+            statuses.push(
+                app.login_from(from, "ada@example.com", "wrong horse")
+                    .await
+                    .status,
+            );
+        }
+    }
+
+    assert_eq!(statuses, vec![400, 400, 400, 400, 400, 429, 429, 429]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn current_password_guesses_count_as_login_attempts() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "3/900")
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let token = app.access_token("ada@example.com", "correct horse").await;
+
+    let mut guesses = Vec::new();
+    for n in 0..3 {
+        let guess = json!({"password": "a new password", "current_password": format!("guess {n}")});
+        guesses.push(
+            app.send_json(Method::PATCH, "/users/me", &token, &guess)
+                .await
+                .status,
+        );
+    }
+    let deletion = app
+        .send_json(
+            Method::DELETE,
+            "/users/me",
+            &token,
+            &json!({"current_password": "guess 4"}),
+        )
+        .await;
+    let right_but_locked = app
+        .send_json(
+            Method::PATCH,
+            "/users/me",
+            &token,
+            &json!({"password": "a new password", "current_password": "correct horse"}),
+        )
+        .await;
+    let login = app.login("ada@example.com", "correct horse").await;
+
+    assert_eq!(guesses, vec![422, 422, 422]);
+    deletion.assert_problem(429, "rate-limited");
+    right_but_locked.assert_problem(429, "rate-limited");
+    login.assert_problem(429, "rate-limited");
+    let elsewhere = app
+        .login_from(attacker(), "ada@example.com", "correct horse")
+        .await;
+    assert_eq!(elsewhere.status, 200, "another address is not locked");
 }

@@ -9,6 +9,7 @@
 //! output pipe open for ever).
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 
 use bytes::Bytes;
 use http::Method;
@@ -45,7 +46,13 @@ async fn health_routes_answer_under_spin_up() {
         ("/no/such/route", 404, ""),
     ] {
         let (got, headers, body) = spin
-            .send(Method::GET, path, &[], Bytes::new())
+            .send(
+                Ipv4Addr::LOCALHOST.into(),
+                Method::GET,
+                path,
+                &[],
+                Bytes::new(),
+            )
             .await
             .expect("request");
         let body = String::from_utf8_lossy(&body);

@@ -13,7 +13,7 @@ mod process;
 pub use process::ServerProcess;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -288,6 +288,10 @@ pub const OTHER_SIGNING_KEY: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8
 /// The client address tests appear to come from.
 pub const CLIENT_ADDR: &str = "127.0.0.1:40000";
 
+fn client_addr() -> SocketAddr {
+    CLIENT_ADDR.parse().expect("valid address")
+}
+
 impl TestApp {
     /// The service itself: the repository's `spin.toml`, with a test
     /// signing key and cheap argon2 parameters (the hashing logic is the same;
@@ -306,6 +310,7 @@ impl TestApp {
             .env("SPIN_VARIABLE_SIGNING_KEY", TEST_SIGNING_KEY)
             .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "100000/60")
             .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "100000/60")
+            .env("SPIN_VARIABLE_LOGIN_CEILING_PER_ACCOUNT", "100000/60")
             .env("SPIN_VARIABLE_REGISTER_LIMIT_PER_IP", "100000/60");
         builder.uses_database_url = true;
         builder
@@ -384,11 +389,25 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: impl Into<Bytes>,
     ) -> TestResponse {
+        let from = client_addr().ip();
+        self.request_from(from, method, path, headers, body).await
+    }
+
+    /// [`TestApp::request`] from the client address `from` (a loopback
+    /// address, so a server process can be reached from it too).
+    pub async fn request_from(
+        &self,
+        from: IpAddr,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> TestResponse {
         let app = match &self.runtime {
             Runtime::Host(app) => app,
             Runtime::Process(server) => {
                 let (status, headers, body) = server
-                    .send(method, path, headers, body.into())
+                    .send(from, method, path, headers, body.into())
                     .await
                     .unwrap_or_else(|e| panic!("server failed on {path}: {e:#}"));
                 return TestResponse {
@@ -401,7 +420,7 @@ impl TestApp {
         let req = request_head(method, path, headers)
             .body(full_body(body))
             .expect("valid request");
-        let addr: SocketAddr = CLIENT_ADDR.parse().expect("valid address");
+        let addr = SocketAddr::new(from, client_addr().port());
         let resp = app
             .handle(req, addr)
             .await
@@ -488,12 +507,18 @@ impl TestApp {
 
     /// `POST /token` with the password grant as a form.
     pub async fn login(&self, email: &str, password: &str) -> TestResponse {
+        self.login_from(client_addr().ip(), email, password).await
+    }
+
+    /// [`TestApp::login`] from the client address `from`.
+    pub async fn login_from(&self, from: IpAddr, email: &str, password: &str) -> TestResponse {
         let body = format!(
             "grant_type=password&username={}&password={}",
             urlencode(email),
             urlencode(password)
         );
-        self.request(
+        self.request_from(
+            from,
             Method::POST,
             "/token",
             &[("content-type", "application/x-www-form-urlencoded")],

@@ -72,7 +72,13 @@ impl ServerProcess {
                 bail!("`{program} up` exited with {status} before serving:\n{output}");
             }
             if let Ok((200, _, _)) = server
-                .send(Method::GET, "/.well-known/spin/health", &[], Bytes::new())
+                .send(
+                    std::net::Ipv4Addr::LOCALHOST.into(),
+                    Method::GET,
+                    "/.well-known/spin/health",
+                    &[],
+                    Bytes::new(),
+                )
                 .await
             {
                 return Ok(server);
@@ -85,15 +91,20 @@ impl ServerProcess {
         }
     }
 
-    /// Sends one request on a new connection; returns status, headers, body.
+    /// Sends one request on a new connection from the loopback address
+    /// `from` (any of 127.0.0.0/8 reaches the server); returns status,
+    /// headers, body.
     pub async fn send(
         &self,
+        from: std::net::IpAddr,
         method: Method,
         path: &str,
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> Result<(u16, HeaderMap, Bytes)> {
-        let stream = tokio::net::TcpStream::connect(self.addr).await?;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::new(from, 0))?;
+        let stream = socket.connect(self.addr).await?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);

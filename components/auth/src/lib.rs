@@ -8,8 +8,7 @@ mod oauth;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Context, audit, authenticate_current, client_ip, count_hit, enforce, key_ring,
-    password_hasher, policy, reset, too_many,
+    CachedUsers, Context, audit, authenticate_current, key_ring, password_attempt, password_hasher,
 };
 use spin_users_domain::{
     AuditEvent, AuthError, FieldError, IssuedRefreshToken, Password, RefreshError,
@@ -64,26 +63,11 @@ fn issue(req: &Request) -> Result<Response, OAuthError> {
     let internal = |e: spin_users_domain::RepoError| OAuthError::Internal(e.into());
     let (user, refresh) = match request {
         TokenRequest::Password { username, password } => {
-            let ip = client_ip(req).unwrap_or_default();
-            enforce(&ctx, policy("login_limit_per_ip", "login-ip")?, &ip)?;
-            // Counted per address as typed (known or not), before the
-            // password is checked: concurrent guesses cannot exceed the limit,
-            // and a lockout says nothing about whether the account exists.
-            let account_limit = policy("login_limit_per_account", "login-account")?;
+            // Counted per (account as typed, address) before the password
+            // is checked: concurrent guesses cannot exceed the limit, and a
+            // lockout says nothing about whether the account exists.
             let account = username.trim().to_ascii_lowercase();
-            let attempt = count_hit(&ctx, account_limit, &account)?;
-            if !attempt.allowed {
-                if attempt.just_exceeded {
-                    audit(
-                        &ctx,
-                        req,
-                        AuditEvent::LockedOut,
-                        None,
-                        Some("too many attempts"),
-                    );
-                }
-                return Err(too_many(&attempt).into());
-            }
+            let attempt = password_attempt(&ctx, req, &account)?;
             let hasher = password_hasher()?;
             let password = Password::new(password);
             bootstrap_admin(&users, &hasher, &mut ctx.random, ctx.now, &account)?;
@@ -104,7 +88,7 @@ fn issue(req: &Request) -> Result<Response, OAuthError> {
                 other => OAuthError::Internal(other.into()),
             })?;
             audit(&ctx, req, AuditEvent::LoginSucceeded, Some(&user.id), None);
-            reset(&ctx, account_limit, &account)?;
+            attempt.succeeded(&ctx)?;
             let refresh =
                 start_session(&sessions, &user.id, ctx.now, &mut ctx.random).map_err(internal)?;
             (user, refresh)

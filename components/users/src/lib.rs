@@ -10,8 +10,8 @@ use serde::Deserialize;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Caller, Context, audit, authenticate, authenticate_current, client_ip, enforce,
-    password_hasher, policy, with_limit_headers,
+    CachedUsers, Caller, Context, PasswordAttempt, audit, authenticate, authenticate_current,
+    client_ip, enforce, password_attempt, password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
     AuditEvent, Begin, FieldError, IdempotencyStore, PageKey, Password, ProfileChange,
@@ -82,6 +82,17 @@ fn current_caller(
     users: &CachedUsers<'_>,
 ) -> Result<Caller, ApiError> {
     authenticate_current(req, users, ctx.now)
+}
+
+/// Counts a `current_password` check of the caller like a login attempt
+/// (same limits, same lockout), before the password is verified.
+fn password_check(
+    req: &Request,
+    ctx: &Context,
+    users: &CachedUsers<'_>,
+) -> Result<PasswordAttempt, ApiError> {
+    let caller = caller(req, ctx, users)?;
+    password_attempt(ctx, req, caller.user.email.as_ref())
 }
 
 fn internal(e: impl Into<anyhow::Error>) -> ApiError {
@@ -223,6 +234,10 @@ fn update_me(req: &Request) -> Result<Response, ApiError> {
     let db = SqlUsers::new(ctx.db.as_ref());
     let users = CachedUsers::new(&db, ctx.now);
     let hasher = password_hasher()?;
+    let attempt = match &body.current_password {
+        Some(_) => Some(password_check(req, &ctx, &users)?),
+        None => None,
+    };
     let (now, random) = (ctx.now, &mut ctx.random);
     let (caller, user, password_changed) = retry_stale(req, || {
         let caller = authenticate_current(req, &users, now)?;
@@ -237,6 +252,9 @@ fn update_me(req: &Request) -> Result<Response, ApiError> {
             update_profile(&users, &hasher, random, now, caller.user.clone(), change)?;
         Ok((caller, user, password_changed))
     })?;
+    if let Some(attempt) = attempt {
+        attempt.succeeded(&ctx)?;
+    }
     if password_changed {
         end_sessions(&ctx, &user.id, caller.session_id.as_deref())?;
         audit(&ctx, req, AuditEvent::PasswordChanged, Some(&user.id), None);
@@ -260,12 +278,19 @@ fn delete_me(req: &Request) -> Result<Response, ApiError> {
     let users = CachedUsers::new(&db, ctx.now);
     let hasher = password_hasher()?;
     let current = body.current_password.map(Password::new);
+    let attempt = match &current {
+        Some(_) => Some(password_check(req, &ctx, &users)?),
+        None => None,
+    };
     let caller = retry_stale(req, || {
         let caller = current_caller(req, &ctx, &users)?;
         check_if_match(req, &private_view(&caller.user))?;
         delete_account(&users, &hasher, &caller.user, current.as_ref())?;
         Ok(caller)
     })?;
+    if let Some(attempt) = attempt {
+        attempt.succeeded(&ctx)?;
+    }
     end_sessions(&ctx, &caller.user.id, None)?;
     audit(
         &ctx,

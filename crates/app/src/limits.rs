@@ -1,12 +1,13 @@
 //! Applying rate limits in a request.
 
 use anyhow::{Context as _, Result};
-use spin_sdk::http::Response;
+use spin_sdk::http::{Request, Response};
 use spin_sdk::variables;
-use spin_users_domain::{Counters, Decision, Policy, hit};
+use spin_users_domain::{AuditEvent, Counters, Decision, Policy, hit};
 use spin_users_http::ApiError;
 use spin_users_store::SqlCounters;
 
+use crate::audit::{audit, client_ip};
 use crate::config::Context;
 
 /// The policy in variable `variable` (`"<limit>/<seconds>"`).
@@ -52,4 +53,59 @@ pub fn with_limit_headers(mut response: Response, decision: &Decision) -> Respon
         response.set_header(name, value);
     }
     response
+}
+
+/// A password check that passed its limits, counted before the check so
+/// concurrent guesses cannot exceed them. Report a correct password with
+/// [`PasswordAttempt::succeeded`].
+#[must_use = "a correct password must end the failure streak"]
+pub struct PasswordAttempt {
+    pair: Policy,
+    subject: String,
+}
+
+/// Counts one password check (`POST /token`, or `current_password` on
+/// `PATCH`/`DELETE /users/me`) against `account` (the normalised email, as
+/// typed or stored) from the request's client address, under three limits:
+///
+/// - `login_limit_per_ip`: per address, across accounts;
+/// - `login_limit_per_account`: per (account, address), the lockout. Only
+///   this pair is locked, even for the right password, so an attacker's
+///   address locks itself and the owner logs in from theirs;
+/// - `login_ceiling_per_account`: per account across addresses, far above
+///   what one address can reach, against guessing spread over many.
+///
+/// `429` with the limit headers when one is exhausted; the first refusal of
+/// a lockout is audited.
+pub fn password_attempt(
+    ctx: &Context,
+    req: &Request,
+    account: &str,
+) -> Result<PasswordAttempt, ApiError> {
+    let ip = client_ip(req).unwrap_or_default();
+    enforce(ctx, policy("login_limit_per_ip", "login-ip")?, &ip)?;
+    let pair = policy("login_limit_per_account", "login-account")?;
+    let subject = format!("{account}\n{ip}");
+    let ceiling = policy("login_ceiling_per_account", "login-account-total")?;
+    // The pair first: a locked address does not use up the ceiling.
+    for (limit, key) in [(pair, subject.as_str()), (ceiling, account)] {
+        let attempt = count_hit(ctx, limit, key)?;
+        if !attempt.allowed {
+            if attempt.just_exceeded {
+                let detail = format!("too many attempts ({})", limit.name);
+                audit(ctx, req, AuditEvent::LockedOut, None, Some(&detail));
+            }
+            return Err(too_many(&attempt));
+        }
+    }
+    Ok(PasswordAttempt { pair, subject })
+}
+
+impl PasswordAttempt {
+    /// The password was right: the (account, address) streak ends. The
+    /// account-wide ceiling keeps counting; an owner's success must not
+    /// reset what many addresses built up.
+    pub fn succeeded(self, ctx: &Context) -> Result<(), ApiError> {
+        reset(ctx, self.pair, &self.subject)
+    }
 }

@@ -282,6 +282,7 @@ async fn start_server(
         // The load comes from one address: limits out of the way.
         ("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "100000000/60"),
         ("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "100000000/60"),
+        ("SPIN_VARIABLE_LOGIN_CEILING_PER_ACCOUNT", "100000000/60"),
         ("SPIN_VARIABLE_REGISTER_LIMIT_PER_IP", "100000000/60"),
     ] {
         options.environment.insert(name.into(), value.into());
