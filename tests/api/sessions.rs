@@ -169,3 +169,36 @@ async fn logout_without_a_token_is_a_clear_client_error() {
     missing.assert_problem(422, "validation-failed");
     wrong_type.assert_problem(415, "unsupported-media-type");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replay_inside_the_grace_window_gets_the_same_successor_so_a_family_never_forks() {
+    let app = TestApp::spin_users().start().await;
+    let first = refresh_token(&logged_in(&app).await);
+
+    let client = refresh(&app, &first).await;
+    let thief = refresh(&app, &first).await;
+
+    assert_eq!(client.status, 200, "{}", client.text());
+    assert_eq!(thief.status, 200, "{}", thief.text());
+    let successor = refresh_token(&client.json());
+    assert_eq!(
+        refresh_token(&thief.json()),
+        successor,
+        "the replay holds the client's token, not a branch of its own"
+    );
+    let live = app
+        .query_db(
+            "SELECT count(*) FROM refresh_tokens WHERE rotated_at IS NULL AND revoked_at IS NULL",
+        )
+        .await;
+    assert_eq!(live, vec![vec![Some("1".to_string())]], "one live token");
+    // The client moves on; the thief's copy is now a rotated token, and
+    // once the window has passed its use ends the whole family.
+    let next = refresh_token(&refresh(&app, &successor).await.json());
+    app.query_db(
+        "UPDATE refresh_tokens SET rotated_at = rotated_at - 60 WHERE rotated_at IS NOT NULL",
+    )
+    .await;
+    assert_eq!(refresh(&app, &successor).await.status, 400);
+    assert_eq!(refresh(&app, &next).await.status, 400, "family revoked");
+}

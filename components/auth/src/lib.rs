@@ -9,6 +9,7 @@ use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutpara
 use spin_sdk::http_component;
 use spin_users_app::{
     CachedUsers, Context, audit, authenticate_current, key_ring, password_attempt, password_hasher,
+    successor_key,
 };
 use spin_users_domain::{
     AuditEvent, AuthError, FieldError, IssuedRefreshToken, Password, RefreshError,
@@ -94,8 +95,9 @@ fn issue(req: &Request) -> Result<Response, OAuthError> {
             (user, refresh)
         }
         TokenRequest::Refresh { refresh_token } => {
-            let refresh = rotate(&sessions, &refresh_token, ctx.now, &mut ctx.random).map_err(
-                |e| match e {
+            let key = successor_key()?;
+            let refresh =
+                rotate(&sessions, &refresh_token, ctx.now, &key).map_err(|e| match e {
                     RefreshError::Storage(e) => internal(e),
                     RefreshError::Reused { family_id, user_id } => {
                         let detail = format!("family {family_id} revoked");
@@ -107,8 +109,7 @@ fn issue(req: &Request) -> Result<Response, OAuthError> {
                         eprintln!("refresh refused: {why}");
                         OAuthError::InvalidGrant
                     }
-                },
-            )?;
+                })?;
             let user = live_user(&users, &sessions, &refresh, ctx.now)?;
             (user, refresh)
         }

@@ -3,7 +3,9 @@
 
 use anyhow::{Context as _, Result};
 use spin_sdk::variables;
-use spin_users_domain::{DEFAULT_HASH_PARAMS, HashParams, KeyRing, PasswordHasher, SystemRandom};
+use spin_users_domain::{
+    DEFAULT_HASH_PARAMS, HashParams, KeyRing, PasswordHasher, SuccessorKey, SystemRandom,
+};
 use spin_users_store::Connection;
 
 fn optional(name: &str) -> Result<Option<String>> {
@@ -98,6 +100,12 @@ pub fn key_ring_from(config: &TokenConfig) -> Result<KeyRing> {
 /// The key ring from the variables.
 pub fn key_ring() -> Result<KeyRing> {
     key_ring_from(&TokenConfig::load()?)
+}
+
+/// The key refresh-token successors are derived with, from `signing_key`
+/// (see `spin_users_domain::SuccessorKey`).
+pub fn successor_key() -> Result<SuccessorKey> {
+    Ok(SuccessorKey::derive(required("signing_key")?.as_bytes()))
 }
 
 /// The password hasher from `argon2_memory_kib`, `argon2_iterations` and

@@ -16,7 +16,7 @@ mod limits;
 pub use audit::{audit, client_ip};
 pub use auth::{Caller, authenticate, authenticate_current};
 pub use cache::{Cached, CachedUsers, SeenToken, USER_CACHE_TTL_SECS};
-pub use config::{Context, database, key_ring, password_hasher};
+pub use config::{Context, database, key_ring, password_hasher, successor_key};
 pub use limits::{
     PasswordAttempt, count_hit, enforce, password_attempt, policy, reset, too_many,
     with_limit_headers,

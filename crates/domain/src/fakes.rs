@@ -151,7 +151,8 @@ impl SessionRepository for InMemorySessions {
     fn insert(&self, token: &StoredRefreshToken) -> Result<(), RepoError> {
         self.tokens
             .borrow_mut()
-            .insert(token.token_hash.clone(), token.clone());
+            .entry(token.token_hash.clone())
+            .or_insert_with(|| token.clone());
         Ok(())
     }
 

@@ -51,7 +51,7 @@ pub use ratelimit::{Counters, Decision, Policy, hit};
 pub use service::ServiceInfo;
 pub use sessions::{
     IssuedRefreshToken, REFRESH_TOKEN_TTL_SECS, REUSE_GRACE_SECS, RefreshError, SessionRepository,
-    StoredRefreshToken, hash_token, revoke, rotate, start_session,
+    StoredRefreshToken, SuccessorKey, hash_token, revoke, rotate, start_session,
 };
 pub use time::rfc3339;
 pub use tokens::{

@@ -2,7 +2,15 @@
 //! rotated on every use, grouped in families (one family per login). Using
 //! an already-rotated token again means it was stolen or replayed: the whole
 //! family is revoked, except within a short grace window where concurrent
-//! refreshes by the same client get a fresh token instead of a logout.
+//! refreshes by the same client get the same answer instead of a logout.
+//!
+//! A token's successor is not random: it is a keyed BLAKE3 hash of the
+//! token under a server secret ([`SuccessorKey`]). Every exchange of one
+//! token, first or replayed within the window, yields the same successor,
+//! so a family never forks: it has at most one live token at any time, and
+//! a thief replaying inside the window holds the very token the client
+//! holds, whose next use by either side is detected. Nothing secret is
+//! stored: the table keeps hashes, and deriving a successor needs the key.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -40,7 +48,8 @@ pub struct StoredRefreshToken {
 
 /// Storage of refresh tokens. Implementations live in `spin-users-store`.
 pub trait SessionRepository {
-    /// Stores a new token.
+    /// Stores a new token; storing a token already stored does nothing
+    /// (two exchanges of one parent store the same successor).
     fn insert(&self, token: &StoredRefreshToken) -> Result<(), RepoError>;
 
     /// Atomically marks the token rotated at `now` if it is live (not
@@ -74,6 +83,25 @@ fn new_secret(random: &mut dyn Random) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The secret successors are derived with (see the module documentation).
+pub struct SuccessorKey([u8; 32]);
+
+impl SuccessorKey {
+    /// The key derived from a server secret (the signing key's bytes); a
+    /// purpose string keeps it apart from every other use of the secret.
+    pub fn derive(secret: &[u8]) -> Self {
+        Self(blake3::derive_key(
+            "spin-users 2026-11 refresh-token successor",
+            secret,
+        ))
+    }
+
+    /// The successor of `parent`: 256 bits, base64url like a fresh token.
+    fn successor(&self, parent: &str) -> String {
+        URL_SAFE_NO_PAD.encode(blake3::keyed_hash(&self.0, parent.as_bytes()).as_bytes())
+    }
+}
+
 /// A refresh token handed to a client, with its family.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedRefreshToken {
@@ -93,17 +121,16 @@ pub fn start_session(
     random: &mut dyn Random,
 ) -> Result<IssuedRefreshToken, RepoError> {
     let family_id = new_secret(random)[..22].to_owned();
-    issue_in_family(repo, user, family_id, now, random)
+    store_token(repo, user, family_id, new_secret(random), now)
 }
 
-fn issue_in_family(
+fn store_token(
     repo: &dyn SessionRepository,
     user: &UserId,
     family_id: String,
+    token: String,
     now: i64,
-    random: &mut dyn Random,
 ) -> Result<IssuedRefreshToken, RepoError> {
-    let token = new_secret(random);
     repo.insert(&StoredRefreshToken {
         token_hash: hash_token(&token),
         family_id: family_id.clone(),
@@ -139,24 +166,25 @@ pub enum RefreshError {
     Storage(#[from] RepoError),
 }
 
-/// Exchanges `token` for a new one in the same family.
+/// Exchanges `token` for its successor in the same family.
 pub fn rotate(
     repo: &dyn SessionRepository,
     token: &str,
     now: i64,
-    random: &mut dyn Random,
+    key: &SuccessorKey,
 ) -> Result<IssuedRefreshToken, RefreshError> {
     if token.is_empty() || token.len() > MAX_TOKEN_CHARS {
         return Err(RefreshError::Invalid("malformed"));
     }
     let hash = hash_token(token);
     if let Some(claimed) = repo.claim(&hash, now)? {
-        return Ok(issue_in_family(
+        let successor = key.successor(token);
+        return Ok(store_token(
             repo,
             &claimed.user_id,
             claimed.family_id,
+            successor,
             now,
-            random,
         )?);
     }
     // Not claimable: find out why.
@@ -169,13 +197,18 @@ pub fn rotate(
     }
     match stored.rotated_at {
         Some(rotated) if now - rotated <= REUSE_GRACE_SECS => {
-            // A concurrent refresh by the same client: answer, don't punish.
-            Ok(issue_in_family(
+            // A concurrent refresh by the same client: the same answer as
+            // the first exchange, never a second branch. Stored again in
+            // case this request overtook the first one's insert (a no-op
+            // otherwise: an already rotated successor stays rotated, and a
+            // revoked family revoked this token too, refused above).
+            let successor = key.successor(token);
+            Ok(store_token(
                 repo,
                 &stored.user_id,
                 stored.family_id,
-                now,
-                random,
+                successor,
+                rotated,
             )?)
         }
         Some(_) => {
@@ -216,6 +249,17 @@ mod tests {
         UserId::generate(&mut SeededRandom::new(1))
     }
 
+    fn key() -> SuccessorKey {
+        SuccessorKey::derive(b"test secret")
+    }
+
+    fn live_in_family(repo: &InMemorySessions, family: &str) -> usize {
+        repo.all()
+            .iter()
+            .filter(|t| t.family_id == family && t.rotated_at.is_none() && t.revoked_at.is_none())
+            .count()
+    }
+
     #[test]
     fn tokens_are_stored_only_as_hashes() {
         let repo = InMemorySessions::default();
@@ -234,27 +278,37 @@ mod tests {
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(3);
         let first = start_session(&repo, &user(), 0, &mut random).expect("start");
-        let second = rotate(&repo, &first.token, 5, &mut random).expect("rotate");
+        let second = rotate(&repo, &first.token, 5, &key()).expect("rotate");
         assert_ne!(second.token, first.token);
         assert_eq!(second.family_id, first.family_id);
         assert!(
-            rotate(&repo, &second.token, 6, &mut random).is_ok(),
+            rotate(&repo, &second.token, 6, &key()).is_ok(),
             "the new one works"
         );
     }
 
     #[test]
-    fn reuse_within_the_grace_window_is_answered_not_punished() {
+    fn reuse_within_the_grace_window_gets_the_same_successor_and_never_forks() {
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(4);
         let first = start_session(&repo, &user(), 0, &mut random).expect("start");
-        let a = rotate(&repo, &first.token, 100, &mut random).expect("first refresh");
-        let b = rotate(&repo, &first.token, 100 + REUSE_GRACE_SECS, &mut random)
+        let a = rotate(&repo, &first.token, 100, &key()).expect("first refresh");
+        let b = rotate(&repo, &first.token, 100 + REUSE_GRACE_SECS, &key())
             .expect("concurrent refresh");
-        assert_ne!(a.token, b.token);
-        assert!(
-            rotate(&repo, &a.token, 101, &mut random).is_ok(),
-            "family still alive"
+        assert_eq!(a, b, "the replay gets the very same token");
+        assert_eq!(live_in_family(&repo, &a.family_id), 1);
+        let next = rotate(&repo, &a.token, 101, &key()).expect("family still alive");
+        assert_eq!(
+            rotate(&repo, &b.token, 102, &key())
+                .expect("replay of the successor")
+                .token,
+            next.token
+        );
+        assert_eq!(live_in_family(&repo, &a.family_id), 1);
+        assert_ne!(
+            SuccessorKey::derive(b"another secret").successor(&first.token),
+            a.token,
+            "only the key's holder can derive a successor"
         );
     }
 
@@ -263,12 +317,12 @@ mod tests {
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(5);
         let first = start_session(&repo, &user(), 0, &mut random).expect("start");
-        let current = rotate(&repo, &first.token, 100, &mut random).expect("refresh");
-        let replay = rotate(&repo, &first.token, 100 + REUSE_GRACE_SECS + 1, &mut random);
+        let current = rotate(&repo, &first.token, 100, &key()).expect("refresh");
+        let replay = rotate(&repo, &first.token, 100 + REUSE_GRACE_SECS + 1, &key());
         assert!(matches!(replay, Err(RefreshError::Reused { .. })));
         assert!(
             matches!(
-                rotate(&repo, &current.token, 200, &mut random),
+                rotate(&repo, &current.token, 200, &key()),
                 Err(RefreshError::Invalid("revoked"))
             ),
             "the legitimate holder is logged out too"
@@ -280,19 +334,19 @@ mod tests {
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(6);
         let first = start_session(&repo, &user(), 0, &mut random).expect("start");
-        let late = rotate(&repo, &first.token, REFRESH_TOKEN_TTL_SECS, &mut random);
+        let late = rotate(&repo, &first.token, REFRESH_TOKEN_TTL_SECS, &key());
         assert!(matches!(late, Err(RefreshError::Invalid("expired"))));
         assert!(matches!(
-            rotate(&repo, "nope", 1, &mut random),
+            rotate(&repo, "nope", 1, &key()),
             Err(RefreshError::Invalid("unknown"))
         ));
         assert!(matches!(
-            rotate(&repo, "", 1, &mut random),
+            rotate(&repo, "", 1, &key()),
             Err(RefreshError::Invalid("malformed"))
         ));
         let huge = "x".repeat(10_000);
         assert!(matches!(
-            rotate(&repo, &huge, 1, &mut random),
+            rotate(&repo, &huge, 1, &key()),
             Err(RefreshError::Invalid("malformed"))
         ));
     }
@@ -305,8 +359,8 @@ mod tests {
         let phone = start_session(&repo, &owner, 0, &mut random).expect("phone");
         let laptop = start_session(&repo, &owner, 0, &mut random).expect("laptop");
         revoke(&repo, &phone.token, 1).expect("revoke");
-        assert!(rotate(&repo, &phone.token, 2, &mut random).is_err());
-        assert!(rotate(&repo, &laptop.token, 2, &mut random).is_ok());
+        assert!(rotate(&repo, &phone.token, 2, &key()).is_err());
+        assert!(rotate(&repo, &laptop.token, 2, &key()).is_ok());
         assert_eq!(revoke(&repo, "unknown", 3).expect("no error"), None);
     }
 
@@ -319,7 +373,7 @@ mod tests {
         let other = start_session(&repo, &owner, 0, &mut random).expect("other");
         repo.revoke_user(&owner, Some(&current.family_id), 1)
             .expect("revoke others");
-        assert!(rotate(&repo, &other.token, 2, &mut random).is_err());
-        assert!(rotate(&repo, &current.token, 2, &mut random).is_ok());
+        assert!(rotate(&repo, &other.token, 2, &key()).is_err());
+        assert!(rotate(&repo, &current.token, 2, &key()).is_ok());
     }
 }

@@ -51,7 +51,8 @@ impl SessionRepository for SqlSessions<'_> {
         Ok(execute(
             self.conn,
             &format!(
-                "INSERT INTO refresh_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL)"
+                "INSERT INTO refresh_tokens ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL)
+                 ON CONFLICT (token_hash) DO NOTHING"
             ),
             &[
                 Value::Text(token.token_hash.clone()),
@@ -116,7 +117,7 @@ mod tests {
     use super::*;
     use crate::native::NativeSqlite;
     use spin_users_domain::testing::SeededRandom;
-    use spin_users_domain::{RefreshError, rotate, start_session};
+    use spin_users_domain::{RefreshError, SuccessorKey, rotate, start_session};
 
     #[test]
     fn the_rotation_rules_hold_on_sqlite() {
@@ -125,12 +126,15 @@ mod tests {
         let mut random = SeededRandom::new(1);
         let user = UserId::generate(&mut random);
         let first = start_session(&sessions, &user, 0, &mut random).expect("start");
-        let second = rotate(&sessions, &first.token, 100, &mut random).expect("rotate");
+        let key = SuccessorKey::derive(b"secret");
+        let second = rotate(&sessions, &first.token, 100, &key).expect("rotate");
         assert_eq!(second.family_id, first.family_id);
-        let replay = rotate(&sessions, &first.token, 200, &mut random);
+        let within_grace = rotate(&sessions, &first.token, 101, &key).expect("grace");
+        assert_eq!(within_grace, second, "stored once, answered twice");
+        let replay = rotate(&sessions, &first.token, 200, &key);
         assert!(matches!(replay, Err(RefreshError::Reused { .. })));
         assert!(
-            rotate(&sessions, &second.token, 201, &mut random).is_err(),
+            rotate(&sessions, &second.token, 201, &key).is_err(),
             "family revoked"
         );
     }
