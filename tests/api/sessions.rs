@@ -202,3 +202,120 @@ async fn a_replay_inside_the_grace_window_gets_the_same_successor_so_a_family_ne
     assert_eq!(refresh(&app, &successor).await.status, 400);
     assert_eq!(refresh(&app, &next).await.status, 400, "family revoked");
 }
+
+/// Logs Ada in once more: a second session (another device).
+async fn another_session(app: &TestApp) -> serde_json::Value {
+    let resp = app.login("ada@example.com", "correct horse").await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    resp.json()
+}
+
+fn access(body: &serde_json::Value) -> &str {
+    body["access_token"].as_str().expect("access_token")
+}
+
+async fn me_status(app: &TestApp, body: &serde_json::Value) -> u16 {
+    app.get_with_token("/users/me", access(body)).await.status
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logging_out_a_session_stops_its_access_token_at_once() {
+    let app = TestApp::spin_users().start().await;
+    let phone = logged_in(&app).await;
+    let laptop = another_session(&app).await;
+    assert_eq!(me_status(&app, &phone).await, 200, "cache warm");
+
+    let logout = app
+        .request(
+            Method::POST,
+            "/logout",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!("refresh_token={}", urlencode(&refresh_token(&phone))),
+        )
+        .await;
+
+    assert_eq!(logout.status, 204);
+    assert_eq!(me_status(&app, &phone).await, 401, "the logged-out session");
+    assert_eq!(me_status(&app, &laptop).await, 200, "another session");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logging_out_everywhere_stops_every_access_token_but_not_a_new_login() {
+    let app = TestApp::spin_users().start().await;
+    let phone = logged_in(&app).await;
+    let laptop = another_session(&app).await;
+
+    let logout = app
+        .request(
+            Method::POST,
+            "/logout?all=true",
+            &[("authorization", &format!("Bearer {}", access(&phone)))],
+            "",
+        )
+        .await;
+    let fresh = another_session(&app).await;
+
+    assert_eq!(logout.status, 204, "{}", logout.text());
+    assert_eq!(me_status(&app, &phone).await, 401);
+    assert_eq!(me_status(&app, &laptop).await, 401);
+    assert_eq!(
+        me_status(&app, &fresh).await,
+        200,
+        "a login after the logout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_change_stops_the_other_sessions_access_tokens() {
+    let app = TestApp::spin_users().start().await;
+    let phone = logged_in(&app).await;
+    let laptop = another_session(&app).await;
+    assert_eq!(me_status(&app, &laptop).await, 200, "cache warm");
+
+    let change = app
+        .send_json(
+            Method::PATCH,
+            "/users/me",
+            access(&phone),
+            &json!({"password": "a new password", "current_password": "correct horse"}),
+        )
+        .await;
+
+    assert_eq!(change.status, 200, "{}", change.text());
+    assert_eq!(me_status(&app, &laptop).await, 401, "the other session");
+    assert_eq!(
+        me_status(&app, &phone).await,
+        200,
+        "the session that changed it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn re_enabling_a_user_does_not_revive_the_tokens_disabling_stopped() {
+    let (app, root) = TestApp::with_admin().await;
+    let ada = logged_in(&app).await;
+    let id = ada_id(&app, &ada).await;
+    let path = format!("/users/{id}");
+
+    let disable = app
+        .send_json(Method::PATCH, &path, &root, &json!({"disabled": true}))
+        .await;
+    let enable = app
+        .send_json(Method::PATCH, &path, &root, &json!({"disabled": false}))
+        .await;
+
+    assert_eq!((disable.status, enable.status), (200, 200));
+    assert_eq!(me_status(&app, &ada).await, 401);
+    assert_eq!(
+        another_session(&app).await["token_type"],
+        "bearer",
+        "she can log in again"
+    );
+}
+
+async fn ada_id(app: &TestApp, body: &serde_json::Value) -> String {
+    app.get_with_token("/users/me", access(body)).await.json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}

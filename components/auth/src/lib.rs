@@ -8,8 +8,8 @@ mod oauth;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Context, audit, authenticate_current, key_ring, password_attempt, password_hasher,
-    successor_key,
+    CachedUsers, Context, audit, authenticate_current, change_sessions, key_ring, password_attempt,
+    password_hasher, successor_key,
 };
 use spin_users_domain::{
     AuditEvent, AuthError, FieldError, IssuedRefreshToken, Password, RefreshError,
@@ -90,8 +90,8 @@ fn issue(req: &Request) -> Result<Response, OAuthError> {
             })?;
             audit(&ctx, req, AuditEvent::LoginSucceeded, Some(&user.id), None);
             attempt.succeeded(&ctx)?;
-            let refresh =
-                start_session(&sessions, &user.id, ctx.now, &mut ctx.random).map_err(internal)?;
+            let refresh = start_session(&sessions, &user.id, ctx.now_ms, &mut ctx.random)
+                .map_err(internal)?;
             (user, refresh)
         }
         TokenRequest::Refresh { refresh_token } => {
@@ -201,12 +201,14 @@ fn logout(req: &Request) -> Result<Response, ApiError> {
         .query()
         .split('&')
         .any(|pair| pair == "all=true" || pair == "all=1");
+    let db = SqlUsers::new(ctx.db.as_ref());
+    let users = CachedUsers::new(&db, ctx.now);
     if all {
-        let db = SqlUsers::new(ctx.db.as_ref());
-        let user = authenticate_current(req, &CachedUsers::new(&db, ctx.now), ctx.now)?.user;
+        let user = authenticate_current(req, &users, ctx.now)?.user;
         sessions
             .revoke_user(&user.id, None, ctx.now)
             .map_err(|e| ApiError::Internal(e.into()))?;
+        change_sessions(&users, &user.id, |state| state.cut_all(ctx.now_ms, None))?;
         audit(
             &ctx,
             req,
@@ -232,6 +234,9 @@ fn logout(req: &Request) -> Result<Response, ApiError> {
         let revoked =
             revoke(&sessions, &token, ctx.now).map_err(|e| ApiError::Internal(e.into()))?;
         if let Some(session) = revoked {
+            change_sessions(&users, &session.user_id, |state| {
+                state.revoke(&session.family_id, ctx.now)
+            })?;
             audit(
                 &ctx,
                 req,

@@ -238,7 +238,7 @@ fn update_me(req: &Request) -> Result<Response, ApiError> {
         Some(_) => Some(password_check(req, &ctx, &users)?),
         None => None,
     };
-    let (now, random) = (ctx.now, &mut ctx.random);
+    let (now, now_ms, random) = (ctx.now, ctx.now_ms, &mut ctx.random);
     let (caller, user, password_changed) = retry_stale(req, || {
         let caller = authenticate_current(req, &users, now)?;
         check_if_match(req, &private_view(&caller.user))?;
@@ -247,9 +247,10 @@ fn update_me(req: &Request) -> Result<Response, ApiError> {
             email: body.email.clone(),
             password: body.password.clone().map(Password::new),
             current_password: body.current_password.clone().map(Password::new),
+            session: caller.session_id.clone(),
         };
         let (user, password_changed) =
-            update_profile(&users, &hasher, random, now, caller.user.clone(), change)?;
+            update_profile(&users, &hasher, random, now_ms, caller.user.clone(), change)?;
         Ok((caller, user, password_changed))
     })?;
     if let Some(attempt) = attempt {
@@ -466,6 +467,10 @@ fn admin_update(req: &Request, id: &str) -> Result<Response, ApiError> {
             user.roles = roles.clone();
         }
         if let Some(disabled) = body.disabled {
+            // Re-enabling must not revive the tokens disabling stopped.
+            if disabled && !user.disabled {
+                user.sessions.cut_all(ctx.now_ms, None);
+            }
             user.disabled = disabled;
         }
         user.updated_at = ctx.now;

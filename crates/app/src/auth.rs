@@ -86,7 +86,7 @@ pub fn authenticate(req: &Request, users: &CachedUsers<'_>, now: i64) -> Result<
         && seen.fingerprint == fingerprint
         && seen.expires_at > now
     {
-        return caller(entry.user.clone(), seen.session_id.clone());
+        return caller(entry.user.clone(), seen.session_id.clone(), now);
     }
     let claims = key_ring_from(&config)?.verify(token, now).map_err(|e| {
         eprintln!("token rejected: {e}");
@@ -110,7 +110,7 @@ pub fn authenticate(req: &Request, users: &CachedUsers<'_>, now: i64) -> Result<
             user
         }
     };
-    caller(user, claims.session_id)
+    caller(user, claims.session_id, now)
 }
 
 /// [`authenticate`], then the caller as the database holds them now
@@ -123,7 +123,12 @@ pub fn authenticate_current(
     now: i64,
 ) -> Result<Caller, ApiError> {
     let verified = authenticate(req, users, now)?;
-    caller(current_user(users, &verified.user.id)?, verified.session_id)
+    let now = u64::try_from(now).unwrap_or_default();
+    caller(
+        current_user(users, &verified.user.id)?,
+        verified.session_id,
+        now,
+    )
 }
 
 fn current_user(users: &CachedUsers<'_>, id: &UserId) -> Result<User, ApiError> {
@@ -133,9 +138,15 @@ fn current_user(users: &CachedUsers<'_>, id: &UserId) -> Result<User, ApiError> 
         .ok_or(ApiError::Unauthorized("user no longer exists"))
 }
 
-fn caller(user: User, session_id: Option<String>) -> Result<Caller, ApiError> {
+/// The caller, if the user may act: not disabled, and the token's session
+/// not revoked (logout, logout everywhere, a password change elsewhere).
+fn caller(user: User, session_id: Option<String>, now: u64) -> Result<Caller, ApiError> {
     if user.disabled {
         return Err(ApiError::Unauthorized("user is disabled"));
+    }
+    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    if !user.sessions.allows(session_id.as_deref(), now) {
+        return Err(ApiError::Unauthorized("session revoked"));
     }
     Ok(Caller { user, session_id })
 }

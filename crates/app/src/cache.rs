@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use spin_sdk::key_value::Store;
 use spin_users_domain::{
-    CacheEntry, DisplayName, Email, Fingerprint, PageKey, RepoError, User, UserFilter, UserId,
-    UserRepository, roles_from_string, roles_to_string, user_cache_key,
+    CacheEntry, DisplayName, Email, Fingerprint, PageKey, RepoError, SessionState, User,
+    UserFilter, UserId, UserRepository, roles_from_string, roles_to_string, user_cache_key,
 };
 
 /// How long a cached user is served, in seconds.
@@ -38,6 +38,8 @@ struct CachedUser {
     created_at: i64,
     updated_at: i64,
     version: i64,
+    /// `SessionState::encode` (postcard cannot skip fields).
+    sessions: String,
     token: Option<SeenToken>,
 }
 
@@ -52,6 +54,7 @@ impl CachedUser {
             created_at: user.created_at,
             updated_at: user.updated_at,
             version: user.version,
+            sessions: user.sessions.encode(),
             token,
         }
     }
@@ -68,6 +71,7 @@ impl CachedUser {
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
+            sessions: SessionState::decode(&self.sessions),
         };
         Some((user, token))
     }
@@ -259,6 +263,11 @@ mod tests {
             created_at: 1,
             updated_at: 2,
             version: 3,
+            sessions: {
+                let mut sessions = SessionState::default();
+                sessions.revoke("0000000000aSESSION-ID1", 1);
+                sessions
+            },
         }
     }
 

@@ -42,20 +42,24 @@ pub struct Context {
     pub random: SystemRandom,
     /// Seconds since the epoch, read once per request.
     pub now: i64,
+    /// The same instant in milliseconds (session ids and cuts need them).
+    pub now_ms: i64,
 }
 
 impl Context {
     /// The context of a request: the [`database`], the clock read once.
     pub fn open() -> Result<Self> {
         let db = database();
-        let now = std::time::SystemTime::now()
+        let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .context("clock before 1970")?
-            .as_secs();
+            .as_millis();
+        let now_ms = i64::try_from(now_ms).context("clock overflow")?;
         Ok(Self {
             db,
             random: SystemRandom,
-            now: i64::try_from(now).context("clock overflow")?,
+            now: now_ms / 1000,
+            now_ms,
         })
     }
 }

@@ -12,6 +12,7 @@ mod auth;
 mod cache;
 mod config;
 mod limits;
+mod revocation;
 
 pub use audit::{audit, client_ip};
 pub use auth::{Caller, authenticate, authenticate_current};
@@ -21,3 +22,4 @@ pub use limits::{
     PasswordAttempt, count_hit, enforce, password_attempt, policy, reset, too_many,
     with_limit_headers,
 };
+pub use revocation::change_sessions;

@@ -7,6 +7,7 @@ use crate::hashing::{HashError, PasswordHasher};
 use crate::name::DisplayName;
 use crate::password::Password;
 use crate::random::Random;
+use crate::revocation::SessionState;
 use crate::user::{RepoError, Role, User, UserId, UserRepository};
 use crate::validation::{FieldError, ValidationErrors};
 
@@ -93,6 +94,7 @@ fn new_account(
         created_at: now,
         updated_at: now,
         version: 1,
+        sessions: SessionState::default(),
     })
 }
 
@@ -216,6 +218,8 @@ pub struct ProfileChange {
     pub password: Option<Password>,
     /// The current password, for email and password changes.
     pub current_password: Option<Password>,
+    /// The session making the change: a new password ends every other.
+    pub session: Option<String>,
 }
 
 /// Why an account change failed.
@@ -276,13 +280,16 @@ impl From<FieldError> for UpdateError {
     }
 }
 
-/// Applies `change` to `user` and stores it. Returns the updated user and
-/// whether the password changed (callers then end the other sessions).
+/// Applies `change` to `user` at `now_ms` (milliseconds) and stores it,
+/// conditional on the version read. A new password ends every session but
+/// the caller's for access tokens in the same write. Returns the updated
+/// user and whether the password changed (callers then revoke the other
+/// sessions' refresh tokens).
 pub fn update_profile(
     repo: &dyn UserRepository,
     hasher: &PasswordHasher,
     random: &mut dyn Random,
-    now: i64,
+    now_ms: i64,
     mut user: User,
     change: ProfileChange,
 ) -> Result<(User, bool), UpdateError> {
@@ -316,8 +323,9 @@ pub fn update_profile(
     let password_changed = password.is_some();
     if let Some(password) = &password {
         user.password_hash = hasher.hash(password, random)?;
+        user.sessions.cut_all(now_ms, change.session.as_deref());
     }
-    user.updated_at = now;
+    user.updated_at = now_ms.div_euclid(1000);
     repo.update(&user)?;
     user.version += 1;
     Ok((user, password_changed))
@@ -529,7 +537,34 @@ mod tests {
             email: email.map(str::to_owned),
             password: password.map(|p| Password::new(p.to_owned())),
             current_password: current.map(|p| Password::new(p.to_owned())),
+            session: None,
         }
+    }
+
+    #[test]
+    fn a_new_password_ends_every_other_session_in_the_same_write() {
+        let (repo, hasher, mut random) = setup();
+        let user = register(
+            &repo,
+            &hasher,
+            &mut random,
+            1,
+            registration("ada@example.com", "correct horse"),
+        )
+        .expect("registers");
+        let phone = crate::new_session_id(1_000, &mut random);
+        let laptop = crate::new_session_id(1_500, &mut random);
+        let mut with_session = change(None, None, Some("new password"), Some("correct horse"));
+        with_session.session = Some(laptop.clone());
+
+        let (changed, _) = update_profile(&repo, &hasher, &mut random, 2_000, user, with_session)
+            .expect("changes");
+
+        let stored = repo.by_id(&changed.id).expect("reads").expect("exists");
+        assert!(!stored.sessions.allows(Some(&phone), 2));
+        assert!(stored.sessions.allows(Some(&laptop), 2));
+        let later = crate::new_session_id(2_001, &mut random);
+        assert!(stored.sessions.allows(Some(&later), 3));
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod name;
 mod password;
 mod random;
 mod ratelimit;
+mod revocation;
 mod service;
 mod sessions;
 mod time;
@@ -48,6 +49,7 @@ pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
 pub use random::testing;
 pub use random::{Random, SystemRandom};
 pub use ratelimit::{Counters, Decision, Policy, hit};
+pub use revocation::{MAX_REVOKED_SESSIONS, SessionState, new_session_id};
 pub use service::ServiceInfo;
 pub use sessions::{
     IssuedRefreshToken, REFRESH_TOKEN_TTL_SECS, REUSE_GRACE_SECS, RefreshError, SessionRepository,

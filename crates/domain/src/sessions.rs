@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use crate::digest::hex;
 use crate::random::Random;
+use crate::revocation::new_session_id;
 use crate::user::{RepoError, UserId};
 
 /// How long a refresh token stays usable.
@@ -113,15 +114,22 @@ pub struct IssuedRefreshToken {
     pub user_id: UserId,
 }
 
-/// Starts a new family for `user` (a login).
+/// Starts a new family for `user` (a login) at `now_ms` (milliseconds):
+/// its id records when, for revocation (see `revocation`).
 pub fn start_session(
     repo: &dyn SessionRepository,
     user: &UserId,
-    now: i64,
+    now_ms: i64,
     random: &mut dyn Random,
 ) -> Result<IssuedRefreshToken, RepoError> {
-    let family_id = new_secret(random)[..22].to_owned();
-    store_token(repo, user, family_id, new_secret(random), now)
+    let family_id = new_session_id(now_ms, random);
+    store_token(
+        repo,
+        user,
+        family_id,
+        new_secret(random),
+        now_ms.div_euclid(1000),
+    )
 }
 
 fn store_token(

@@ -6,6 +6,7 @@ use crate::digest::hex;
 use crate::email::Email;
 use crate::name::DisplayName;
 use crate::random::Random;
+use crate::revocation::SessionState;
 
 /// A user id: a random (version 4) UUID in its hyphenated lowercase form.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -119,8 +120,10 @@ pub struct User {
     pub created_at: i64,
     /// Seconds since the epoch.
     pub updated_at: i64,
-    /// Incremented on every change; the basis of `ETag`.
+    /// Incremented on every change; writes are conditional on it.
     pub version: i64,
+    /// Which sessions' access tokens still act for the user.
+    pub sessions: SessionState,
 }
 
 impl User {

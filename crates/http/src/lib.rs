@@ -14,7 +14,7 @@ mod problem;
 mod request;
 mod response;
 
-pub use precondition::{check_if_match, retry_stale};
+pub use precondition::{check_if_match, retry_stale, retry_stale_writes};
 pub use problem::{ApiError, Problem};
 pub use request::{
     MAX_BODY_BYTES, bearer_token, body, media_type, parse_json, read_json, read_request, serve,

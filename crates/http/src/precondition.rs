@@ -39,13 +39,26 @@ pub fn check_if_match(req: &Request, current: &impl Serialize) -> Result<(), Api
 /// `412`.
 pub fn retry_stale<T>(
     req: &Request,
+    attempt: impl FnMut() -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    if req.header("if-match").is_some() {
+        let mut attempt = attempt;
+        return attempt().map_err(|e| match e {
+            ApiError::EditConflict => ApiError::PreconditionFailed,
+            other => other,
+        });
+    }
+    retry_stale_writes(attempt)
+}
+
+/// Runs `attempt` (read, change, conditional write) again when its write
+/// found the row changed since its read, up to three attempts in all.
+pub fn retry_stale_writes<T>(
     mut attempt: impl FnMut() -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
-    let conditional = req.header("if-match").is_some();
     let mut tries = 1;
     loop {
         match attempt() {
-            Err(ApiError::EditConflict) if conditional => return Err(ApiError::PreconditionFailed),
             Err(ApiError::EditConflict) if tries < ATTEMPTS => tries += 1,
             other => return other,
         }

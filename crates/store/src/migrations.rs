@@ -137,6 +137,12 @@ pub const MIGRATIONS: &[Migration] = &[
             location TEXT
         )"],
     },
+    Migration {
+        version: 6,
+        description: "users: which sessions' access tokens still act (revocation)",
+        sqlite: &["ALTER TABLE users ADD COLUMN sessions TEXT NOT NULL DEFAULT ''"],
+        postgres: &["ALTER TABLE users ADD COLUMN IF NOT EXISTS sessions TEXT NOT NULL DEFAULT ''"],
+    },
 ];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.
@@ -318,6 +324,35 @@ mod tests {
         let db = NativeSqlite::in_memory();
         let count = with_schema(&db, || db.query("SELECT count(*) FROM users", &[])).expect("runs");
         assert_eq!(count.rows[0][0], Value::Int(0));
+    }
+
+    #[test]
+    fn a_database_at_an_older_version_is_upgraded_with_its_rows_kept() {
+        let db = NativeSqlite::in_memory();
+        db.execute(SCHEMA_MIGRATIONS, &[]).expect("table");
+        for migration in MIGRATIONS.iter().filter(|m| m.version <= 5) {
+            for statement in migration.sqlite {
+                db.execute(statement, &[]).expect("old schema");
+            }
+            db.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)",
+                &[Value::Int(migration.version)],
+            )
+            .expect("record");
+        }
+        db.execute(
+            "INSERT INTO users VALUES ('u', 'a@example.com', 'A', 'user', 0, 'h', 1, 1, 1)",
+            &[],
+        )
+        .expect("an old row");
+
+        let rows = with_schema(&db, || db.query("SELECT id, sessions FROM users", &[]))
+            .expect("migrates on the missing column, then reads");
+
+        assert_eq!(
+            rows.rows,
+            vec![vec![Value::Text("u".into()), Value::Text(String::new())]]
+        );
     }
 
     #[test]

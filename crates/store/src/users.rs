@@ -1,7 +1,7 @@
 //! [`UserRepository`] over SQL.
 
 use spin_users_domain::{
-    DisplayName, Email, PageKey, RepoError, User, UserFilter, UserId, UserRepository,
+    DisplayName, Email, PageKey, RepoError, SessionState, User, UserFilter, UserId, UserRepository,
     roles_from_string, roles_to_string,
 };
 
@@ -9,7 +9,7 @@ use crate::migrations::{execute, query};
 use crate::sql::{Connection, DbError, Rows, Value, int, text};
 
 const COLUMNS: &str =
-    "id, email, name, roles, disabled, password_hash, created_at, updated_at, version";
+    "id, email, name, roles, disabled, password_hash, created_at, updated_at, version, sessions";
 
 /// Users stored in the `users` table.
 pub struct SqlUsers<'a> {
@@ -64,6 +64,7 @@ fn user_from_row(row: &[Value]) -> Result<User, DbError> {
         created_at: int(row, 6)?,
         updated_at: int(row, 7)?,
         version: int(row, 8)?,
+        sessions: SessionState::decode(&text(row, 9)?),
     })
 }
 
@@ -86,9 +87,11 @@ impl UserRepository for SqlUsers<'_> {
             Value::Int(user.created_at),
             Value::Int(user.updated_at),
             Value::Int(user.version),
+            Value::Text(user.sessions.encode()),
         ];
-        let sql =
-            format!("INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+        let sql = format!(
+            "INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
         email_conflict(execute(self.conn, &sql, &params))
     }
 
@@ -131,7 +134,7 @@ impl UserRepository for SqlUsers<'_> {
     fn update(&self, user: &User) -> Result<(), RepoError> {
         self.write_at_version(
             "UPDATE users SET email = $1, name = $2, roles = $3, disabled = $4,
-                    password_hash = $5, updated_at = $6, version = version + 1
+                    password_hash = $5, updated_at = $6, sessions = $9, version = version + 1
              WHERE id = $7 AND version = $8 RETURNING version",
             &[
                 Value::Text(user.email.to_string()),
@@ -142,6 +145,7 @@ impl UserRepository for SqlUsers<'_> {
                 Value::Int(user.updated_at),
                 Value::Text(user.id.to_string()),
                 Value::Int(user.version),
+                Value::Text(user.sessions.encode()),
             ],
         )
     }
@@ -237,6 +241,7 @@ mod tests {
             created_at: 10,
             updated_at: 10,
             version: 1,
+            sessions: SessionState::default(),
         }
     }
 
@@ -244,7 +249,9 @@ mod tests {
     fn users_round_trip_through_sqlite() {
         let db = NativeSqlite::in_memory();
         let users = SqlUsers::new(&db);
-        let ada = user("ada@example.com", 1);
+        let mut ada = user("ada@example.com", 1);
+        ada.sessions.revoke("0000000000aSESSION-ID1", 100);
+        ada.sessions.cut_all(50_000, Some("0000000000aSESSION-ID2"));
         users.insert(&ada).expect("insert");
         assert_eq!(users.by_id(&ada.id).expect("by id"), Some(ada.clone()));
         assert_eq!(users.by_email(&ada.email).expect("by email"), Some(ada));
