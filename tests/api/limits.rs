@@ -254,3 +254,77 @@ async fn current_password_guesses_count_as_login_attempts() {
         .await;
     assert_eq!(elsewhere.status, 200, "another address is not locked");
 }
+
+/// A login with an `X-Forwarded-For` header.
+async fn login_forwarded_for(app: &TestApp, forwarded: &str) -> u16 {
+    app.request(
+        Method::POST,
+        "/token",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("x-forwarded-for", forwarded),
+        ],
+        "grant_type=password&username=nobody%40example.com&password=whatever+pass",
+    )
+    .await
+    .status
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "2/60")
+        .start()
+        .await;
+
+    let mut statuses = Vec::new();
+    for n in 1..=3 {
+        statuses.push(login_forwarded_for(&app, &format!("198.51.100.{n}")).await);
+    }
+
+    assert_eq!(
+        statuses,
+        vec![400, 400, 429],
+        "one client, whatever it claims"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_trusted_proxy_the_right_most_untrusted_address_is_the_client() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "2/60")
+        .env("SPIN_VARIABLE_TRUSTED_PROXIES", "127.0.0.0/8, 10.0.0.0/8")
+        .start()
+        .await;
+
+    // The client prepends whatever it likes; the proxies append the truth.
+    let a = [
+        login_forwarded_for(&app, "6.6.6.1, 198.51.100.1, 10.0.0.7").await,
+        login_forwarded_for(&app, "6.6.6.2, 198.51.100.1").await,
+        login_forwarded_for(&app, "198.51.100.1").await,
+    ];
+    let b = login_forwarded_for(&app, "198.51.100.2").await;
+    // IPv6 clients of one /64 are one client.
+    let v6 = [
+        login_forwarded_for(&app, "2001:db8:0:1::a").await,
+        login_forwarded_for(&app, "2001:db8:0:1::b").await,
+        login_forwarded_for(&app, "2001:db8:0:1:ffff::c").await,
+    ];
+    let other_64 = login_forwarded_for(&app, "2001:db8:0:2::a").await;
+
+    assert_eq!(a, [400, 400, 429]);
+    assert_eq!(b, 400, "another client has its own budget");
+    assert_eq!(v6, [400, 400, 429]);
+    assert_eq!(other_64, 400);
+    let audited = app
+        .query_db("SELECT DISTINCT client_ip FROM audit_log WHERE client_ip LIKE '198.51.100.%' ORDER BY client_ip")
+        .await;
+    assert_eq!(
+        audited,
+        vec![
+            vec![Some("198.51.100.1".to_string())],
+            vec![Some("198.51.100.2".to_string())]
+        ],
+        "the audit log records the client, not the proxy"
+    );
+}

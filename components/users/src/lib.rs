@@ -11,7 +11,7 @@ use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutpara
 use spin_sdk::http_component;
 use spin_users_app::{
     CachedUsers, Caller, Context, PasswordAttempt, audit, authenticate, authenticate_current,
-    client_ip, enforce, password_attempt, password_hasher, policy, with_limit_headers,
+    client, enforce, password_attempt, password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
     AuditEvent, Begin, FieldError, IdempotencyStore, PageKey, Password, ProfileChange,
@@ -115,7 +115,7 @@ struct RegisterBody {
 fn create(req: &Request) -> Result<Response, ApiError> {
     let mut ctx = context()?;
     let limit = policy("register_limit_per_ip", "register-ip")?;
-    let decision = enforce(&ctx, limit, &client_ip(req).unwrap_or_default())?;
+    let decision = enforce(&ctx, limit, &client(req)?.bucket)?;
     let key = match req.header("idempotency-key") {
         None => None,
         Some(value) => Some(

@@ -4,17 +4,8 @@ use spin_sdk::http::Request;
 use spin_users_domain::{AuditEntry, AuditEvent, AuditLog, UserId};
 use spin_users_store::SqlAudit;
 
+use crate::client::client;
 use crate::config::Context;
-
-/// The client's IP address as Spin reports it (`spin-client-addr` is `ip:port`).
-pub fn client_ip(req: &Request) -> Option<String> {
-    let addr = req.header("spin-client-addr")?.as_str()?;
-    let ip = match addr.rsplit_once(':') {
-        Some((ip, port)) if port.bytes().all(|b| b.is_ascii_digit()) => ip,
-        _ => addr,
-    };
-    Some(ip.trim_start_matches('[').trim_end_matches(']').to_owned())
-}
 
 /// Appends an audit record. A failure to record is logged, not returned:
 /// the request it describes has already happened.
@@ -29,7 +20,10 @@ pub fn audit(
         at: ctx.now,
         event,
         user_id: user_id.cloned(),
-        client_ip: client_ip(req),
+        client_ip: client(req)
+            .ok()
+            .and_then(|c| c.address)
+            .map(|a| a.to_string()),
         detail: detail.map(str::to_owned),
     };
     if let Err(e) = SqlAudit::new(ctx.db.as_ref()).record(&entry) {

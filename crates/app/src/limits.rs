@@ -7,7 +7,8 @@ use spin_users_domain::{AuditEvent, Counters, Decision, Policy, hit};
 use spin_users_http::ApiError;
 use spin_users_store::SqlCounters;
 
-use crate::audit::{audit, client_ip};
+use crate::audit::audit;
+use crate::client::client;
 use crate::config::Context;
 
 /// The policy in variable `variable` (`"<limit>/<seconds>"`).
@@ -82,7 +83,7 @@ pub fn password_attempt(
     req: &Request,
     account: &str,
 ) -> Result<PasswordAttempt, ApiError> {
-    let ip = client_ip(req).unwrap_or_default();
+    let ip = client(req)?.bucket;
     enforce(ctx, policy("login_limit_per_ip", "login-ip")?, &ip)?;
     let pair = policy("login_limit_per_account", "login-account")?;
     let subject = format!("{account}\n{ip}");

@@ -11,6 +11,7 @@
 mod accounts;
 mod audit;
 mod cache;
+mod client;
 mod digest;
 mod email;
 #[cfg(any(test, feature = "testing"))]
@@ -36,6 +37,7 @@ pub use accounts::{
 };
 pub use audit::{AuditEntry, AuditEvent, AuditLog};
 pub use cache::{CacheEntry, user_cache_key};
+pub use client::{Cidr, ClientPolicy, UNKNOWN_CLIENT};
 pub use digest::{Fingerprint, entity_tag, sha256_parts};
 pub use email::{Email, MAX_EMAIL_BYTES};
 pub use hashing::{DEFAULT_HASH_PARAMS, HashError, HashParams, PasswordHasher, Verification};
