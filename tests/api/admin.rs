@@ -199,3 +199,146 @@ async fn list_filters_with_control_characters_are_refused() {
     assert_eq!(ordinary.status, 200, "{}", ordinary.text());
     assert_eq!(ordinary.json()["items"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nobody_can_squat_the_configured_admin_email_before_the_bootstrap() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_ADMIN_EMAIL", "root@example.com")
+        .env("SPIN_VARIABLE_ADMIN_PASSWORD", "admin password")
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let ada = app.access_token("ada@example.com", "correct horse").await;
+
+    let squat = app
+        .post_json(
+            "/users",
+            &json!({"name": "Mallory", "email": "Root@Example.com", "password": "correct horse"}),
+        )
+        .await;
+    let moving = app
+        .send_json(
+            Method::PATCH,
+            "/users/me",
+            &ada,
+            &json!({"email": "root@example.com", "current_password": "correct horse"}),
+        )
+        .await;
+
+    squat.assert_problem(409, "email-taken");
+    moving.assert_problem(409, "email-taken");
+    let root = app.access_token("root@example.com", "admin password").await;
+    let me = app.get_with_token("/users/me", &root).await.json();
+    assert_eq!(me["roles"], json!(["user", "admin"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_weak_admin_password_creates_no_administrator() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_ADMIN_EMAIL", "root@example.com")
+        .env("SPIN_VARIABLE_ADMIN_PASSWORD", "short")
+        .start()
+        .await;
+
+    let login = app.login("root@example.com", "short").await;
+
+    assert_eq!(login.status, 500, "{}", login.text());
+    assert!(!login.text().contains("admin_password"), "nothing leaks");
+    let users = app.query_db("SELECT count(*) FROM users").await;
+    assert_eq!(users, vec![vec![Some("0".to_string())]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
+    let (app, root) = TestApp::with_admin().await;
+    let me = app.get_with_token("/users/me", &root).await.json();
+    let path = format!("/users/{}", me["id"].as_str().expect("id"));
+
+    let demote = app
+        .send_json(Method::PATCH, &path, &root, &json!({"roles": ["user"]}))
+        .await;
+    let disable = app
+        .send_json(Method::PATCH, &path, &root, &json!({"disabled": true}))
+        .await;
+    let delete = app
+        .send_json(Method::DELETE, &path, &root, &json!({}))
+        .await;
+    let delete_me = app
+        .send_json(
+            Method::DELETE,
+            "/users/me",
+            &root,
+            &json!({"current_password": "admin password"}),
+        )
+        .await;
+
+    demote.assert_problem(409, "last-admin");
+    disable.assert_problem(409, "last-admin");
+    delete.assert_problem(409, "last-admin");
+    delete_me.assert_problem(409, "last-admin");
+    assert_eq!(
+        app.get_with_token("/users/me", &root).await.json()["roles"],
+        json!(["user", "admin"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_admins_demoting_each_other_at_once_leave_one() {
+    let (app, root) = TestApp::with_admin().await;
+    let app = std::sync::Arc::new(app);
+    let root_id = app.get_with_token("/users/me", &root).await.json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let ada_id = app
+        .register("Ada", "ada@example.com", "correct horse")
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let ada = app.access_token("ada@example.com", "correct horse").await;
+
+    for round in 0..8 {
+        for (token, id) in [(&root, &ada_id), (&ada, &root_id)] {
+            let promote = app
+                .send_json(
+                    Method::PATCH,
+                    &format!("/users/{id}"),
+                    token,
+                    &json!({"roles": ["user", "admin"]}),
+                )
+                .await;
+            if promote.status == 200 {
+                break;
+            }
+        }
+        let demote = |token: &str, id: &str| {
+            let (app, token, path) = (app.clone(), token.to_owned(), format!("/users/{id}"));
+            tokio::spawn(async move {
+                app.send_json(Method::PATCH, &path, &token, &json!({"roles": ["user"]}))
+                    .await
+            })
+        };
+        let (a, b) = (demote(&root, &ada_id), demote(&ada, &root_id));
+        let (a, b) = (a.await.expect("task"), b.await.expect("task"));
+        let admins = app
+            .query_db("SELECT count(*) FROM users WHERE roles LIKE '%admin%' AND disabled = 0")
+            .await;
+        assert_eq!(
+            admins,
+            vec![vec![Some("1".to_string())]],
+            "round {round}: {} {} / {} {}",
+            a.status,
+            a.text(),
+            b.status,
+            b.text()
+        );
+        let mut statuses = [a.status, b.status];
+        statuses.sort_unstable();
+        assert!(
+            statuses == [200, 403] || statuses == [200, 409],
+            "round {round}: one demotion wins, the other is refused: {statuses:?}"
+        );
+    }
+}

@@ -12,7 +12,7 @@ use spin_users_app::{
     password_hasher, successor_key,
 };
 use spin_users_domain::{
-    AuditEvent, AuthError, FieldError, IssuedRefreshToken, Password, RefreshError,
+    AuditEvent, AuthError, FieldError, IssuedRefreshToken, Password, RefreshError, RegisterError,
     SessionRepository, User, UserRepository, authenticate as check_password, ensure_admin, revoke,
     rotate, start_session,
 };
@@ -161,7 +161,19 @@ fn bootstrap_admin(
         &admin_email,
         &Password::new(admin_password),
     )
-    .map_err(|e| OAuthError::Internal(e.into()))?;
+    .map_err(|e| match e {
+        RegisterError::Invalid(errors) => OAuthError::Internal(anyhow::anyhow!(
+            "variable admin_password does not satisfy the password rules ({}); \
+             the administrator was not created",
+            errors
+                .0
+                .iter()
+                .map(|e| e.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+        other => OAuthError::Internal(other.into()),
+    })?;
     if let Some(admin) = created {
         eprintln!("bootstrap: created administrator {}", admin.id);
     }

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Caller, Context, PasswordAttempt, audit, authenticate, authenticate_current,
-    client, enforce, password_attempt, password_hasher, policy, with_limit_headers,
+    CachedUsers, Caller, Context, PasswordAttempt, admin_email, audit, authenticate,
+    authenticate_current, client, enforce, password_attempt, password_hasher, policy,
+    with_limit_headers,
 };
 use spin_users_domain::{
     AuditEvent, Begin, FieldError, IdempotencyStore, PageKey, Password, ProfileChange,
@@ -198,6 +199,7 @@ fn register_user(req: &Request, ctx: &mut Context) -> Result<Response, ApiError>
         name: body.name,
         email: body.email,
         password: Password::new(body.password),
+        reserved_email: admin_email()?,
     };
     let user = register(&users, &hasher, &mut ctx.random, ctx.now, input)?;
     audit(ctx, req, AuditEvent::Registered, Some(&user.id), None);
@@ -234,6 +236,7 @@ fn update_me(req: &Request) -> Result<Response, ApiError> {
     let db = SqlUsers::new(ctx.db.as_ref());
     let users = CachedUsers::new(&db, ctx.now);
     let hasher = password_hasher()?;
+    let reserved_email = admin_email()?;
     let attempt = match &body.current_password {
         Some(_) => Some(password_check(req, &ctx, &users)?),
         None => None,
@@ -248,6 +251,7 @@ fn update_me(req: &Request) -> Result<Response, ApiError> {
             password: body.password.clone().map(Password::new),
             current_password: body.current_password.clone().map(Password::new),
             session: caller.session_id.clone(),
+            reserved_email: reserved_email.clone(),
         };
         let (user, password_changed) =
             update_profile(&users, &hasher, random, now_ms, caller.user.clone(), change)?;

@@ -106,6 +106,12 @@ pub fn key_ring() -> Result<KeyRing> {
     key_ring_from(&TokenConfig::load()?)
 }
 
+/// The configured administrator's email (`admin_email`), if any: reserved
+/// for the bootstrap.
+pub fn admin_email() -> Result<Option<String>> {
+    Ok(optional("admin_email")?.filter(|email| !email.trim().is_empty()))
+}
+
 /// The key refresh-token successors are derived with, from `signing_key`
 /// (see `spin_users_domain::SuccessorKey`).
 pub fn successor_key() -> Result<SuccessorKey> {

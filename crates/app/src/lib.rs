@@ -19,7 +19,7 @@ pub use audit::audit;
 pub use auth::{Caller, authenticate, authenticate_current};
 pub use cache::{Cached, CachedUsers, SeenToken, USER_CACHE_TTL_SECS};
 pub use client::{Client, client};
-pub use config::{Context, database, key_ring, password_hasher, successor_key};
+pub use config::{Context, admin_email, database, key_ring, password_hasher, successor_key};
 pub use limits::{
     PasswordAttempt, count_hit, enforce, password_attempt, policy, reset, too_many,
     with_limit_headers,

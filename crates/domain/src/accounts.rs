@@ -20,6 +20,16 @@ pub struct Registration {
     pub email: String,
     /// Chosen password.
     pub password: Password,
+    /// An address nobody may register (the configured administrator's,
+    /// which the bootstrap creates at its first login).
+    pub reserved_email: Option<String>,
+}
+
+/// Whether `email` is the reserved address (compared normalised).
+fn is_reserved(email: &Email, reserved: Option<&str>) -> bool {
+    reserved
+        .and_then(|r| Email::parse(r).ok())
+        .is_some_and(|r| r == *email)
 }
 
 /// Why registration failed.
@@ -58,6 +68,11 @@ pub fn register(
     let (Some(name), Some(email), Some(password)) = (name, email, password) else {
         unreachable!("no errors means every field parsed");
     };
+    // Taken, as far as anyone registering can tell: a squatter must not
+    // block the administrator's bootstrap for ever.
+    if is_reserved(&email, input.reserved_email.as_deref()) {
+        return Err(RegisterError::EmailTaken);
+    }
     let user = new_account(
         hasher,
         random,
@@ -188,6 +203,9 @@ pub fn ensure_admin(
     password: &Password,
 ) -> Result<Option<User>, RegisterError> {
     let email = Email::parse(email).map_err(ValidationErrors::from)?;
+    // The configured password obeys the rules every other one does.
+    let password = Password::parse_new(password.expose().to_owned(), Some(&email))
+        .map_err(ValidationErrors::from)?;
     if repo
         .by_email(&email)
         .map_err(|e| RegisterError::Storage(e.to_string()))?
@@ -197,7 +215,7 @@ pub fn ensure_admin(
     }
     let name = DisplayName::parse("Administrator").map_err(ValidationErrors::from)?;
     let roles = vec![Role::User, Role::Admin];
-    let user = new_account(hasher, random, now, email, name, password, roles)?;
+    let user = new_account(hasher, random, now, email, name, &password, roles)?;
     match repo.insert(&user) {
         Ok(()) => Ok(Some(user)),
         Err(RepoError::Conflict { .. }) => Ok(None),
@@ -220,6 +238,8 @@ pub struct ProfileChange {
     pub current_password: Option<Password>,
     /// The session making the change: a new password ends every other.
     pub session: Option<String>,
+    /// An address nobody may move to (see [`Registration`]).
+    pub reserved_email: Option<String>,
 }
 
 /// Why an account change failed.
@@ -235,6 +255,9 @@ pub enum UpdateError {
     /// written. Read it again and retry, or report the conflict.
     #[error("the account changed since it was read")]
     Stale,
+    /// The change would leave no active administrator.
+    #[error("the last active administrator")]
+    LastAdmin,
     /// Hashing failed.
     #[error(transparent)]
     Hash(#[from] HashError),
@@ -248,6 +271,7 @@ impl From<RepoError> for UpdateError {
         match e {
             RepoError::Conflict { .. } => Self::EmailTaken,
             RepoError::Stale => Self::Stale,
+            RepoError::LastAdmin => Self::LastAdmin,
             RepoError::Storage(e) => Self::Storage(e),
         }
     }
@@ -311,6 +335,13 @@ pub fn update_profile(
         .and_then(|r| errors.check(r));
     errors.into_result()?;
     let email_changes = email.as_ref().is_some_and(|e| *e != user.email);
+    if email_changes
+        && email
+            .as_ref()
+            .is_some_and(|e| is_reserved(e, change.reserved_email.as_deref()))
+    {
+        return Err(UpdateError::EmailTaken);
+    }
     if email_changes || password.is_some() {
         check_current_password(hasher, &user, change.current_password.as_ref())?;
     }
@@ -358,6 +389,7 @@ mod tests {
             name: "Ada".into(),
             email: email.into(),
             password: Password::new(password.into()),
+            reserved_email: None,
         }
     }
 
@@ -415,6 +447,7 @@ mod tests {
             name: " ".into(),
             email: "not-an-email".into(),
             password: Password::new("short".into()),
+            reserved_email: None,
         };
         let Err(RegisterError::Invalid(errors)) = register(&repo, &hasher, &mut random, 1, input)
         else {
@@ -538,6 +571,7 @@ mod tests {
             password: password.map(|p| Password::new(p.to_owned())),
             current_password: current.map(|p| Password::new(p.to_owned())),
             session: None,
+            reserved_email: None,
         }
     }
 
@@ -697,6 +731,50 @@ mod tests {
         assert!(
             authenticate(&repo, &hasher, &mut random, 3, "root@example.com", &pw).is_ok(),
             "first password kept"
+        );
+    }
+
+    #[test]
+    fn the_reserved_admin_email_cannot_be_squatted_and_a_weak_admin_password_is_refused() {
+        let (repo, hasher, mut random) = setup();
+        let mut squat = registration("ROOT@example.com", "correct horse");
+        squat.reserved_email = Some("root@example.com".into());
+        assert!(matches!(
+            register(&repo, &hasher, &mut random, 1, squat),
+            Err(RegisterError::EmailTaken)
+        ));
+        let ada = register(
+            &repo,
+            &hasher,
+            &mut random,
+            1,
+            registration("ada@example.com", "correct horse"),
+        )
+        .expect("registers");
+        let mut moving = change(None, Some("root@example.com"), None, Some("correct horse"));
+        moving.reserved_email = Some("root@example.com".into());
+        assert!(matches!(
+            update_profile(&repo, &hasher, &mut random, 2, ada, moving),
+            Err(UpdateError::EmailTaken)
+        ));
+
+        let weak = ensure_admin(
+            &repo,
+            &hasher,
+            &mut random,
+            3,
+            "root@example.com",
+            &Password::new("short".into()),
+        );
+        assert!(
+            matches!(weak, Err(RegisterError::Invalid(ref e)) if e.0[0].code == "too_short"),
+            "{weak:?}"
+        );
+        let root = Email::parse("root@example.com").expect("valid");
+        assert_eq!(
+            repo.by_email(&root).expect("reads"),
+            None,
+            "nothing created"
         );
     }
 

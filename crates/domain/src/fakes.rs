@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use crate::email::Email;
 use crate::ratelimit::Counters;
 use crate::sessions::{SessionRepository, StoredRefreshToken};
-use crate::user::{PageKey, RepoError, User, UserFilter, UserId, UserRepository};
+use crate::user::{PageKey, RepoError, Role, User, UserFilter, UserId, UserRepository};
 
 /// Users in a map; `calls` counts every repository call.
 #[derive(Debug, Default)]
@@ -77,7 +77,15 @@ impl UserRepository for InMemoryUsers {
         {
             return Err(RepoError::Conflict { field: "email" });
         }
+        let active_admin = |u: &User| u.has_role(Role::Admin) && !u.disabled;
+        let stays_admin = active_admin(user);
+        let was_admin = users.get(&user.id).is_some_and(active_admin);
+        let another = users.values().any(|u| u.id != user.id && active_admin(u));
+        let leaves_none = was_admin && !stays_admin && !another;
         match users.get_mut(&user.id) {
+            Some(stored) if stored.version == user.version && leaves_none => {
+                Err(RepoError::LastAdmin)
+            }
             Some(stored) if stored.version == user.version => {
                 *stored = User {
                     created_at: stored.created_at,
@@ -93,9 +101,13 @@ impl UserRepository for InMemoryUsers {
     fn delete(&self, id: &UserId, version: Option<i64>) -> Result<bool, RepoError> {
         self.count();
         let mut users = self.users.borrow_mut();
+        let is_admin = |u: &User| u.has_role(Role::Admin) && !u.disabled;
+        let last_admin = users.get(id).is_some_and(is_admin)
+            && !users.values().any(|u| &u.id != id && is_admin(u));
         match (users.get(id).map(|u| u.version), version) {
             (Some(stored), Some(expected)) if stored != expected => Err(RepoError::Stale),
             (None, Some(_)) => Err(RepoError::Stale),
+            _ if last_admin => Err(RepoError::LastAdmin),
             _ => Ok(users.remove(id).is_some()),
         }
     }

@@ -146,6 +146,9 @@ pub enum RepoError {
     /// write found another version than the one it was based on.
     #[error("the row changed since it was read")]
     Stale,
+    /// The write would leave no active administrator.
+    #[error("the last active administrator")]
+    LastAdmin,
     /// The database failed; the text is for logs only.
     #[error("storage failure: {0}")]
     Storage(String),
@@ -176,11 +179,14 @@ pub trait UserRepository {
     /// row is still at `user.version` (the version it was read at), bumping
     /// the version: a change based on an old read never overwrites a newer
     /// one. `Stale` when the row moved on or vanished; `Conflict { field:
-    /// "email" }` when the new email is taken.
+    /// "email" }` when the new email is taken; `LastAdmin` when it would
+    /// demote or disable the last active administrator (checked in the same
+    /// atomic statement, so two admins demoting each other keep one).
     fn update(&self, user: &User) -> Result<(), RepoError>;
 
     /// Deletes the user; `false` when there was none. With `version`, only
     /// if the stored row is still at it (`Stale` otherwise, or when gone).
+    /// `LastAdmin` for the last active administrator.
     fn delete(&self, id: &UserId, version: Option<i64>) -> Result<bool, RepoError>;
 
     /// One page of users matching `filter`, in (created_at, id) order,

@@ -43,6 +43,10 @@ pub enum ApiError {
     /// while this request tried to change it; nothing was written.
     #[error("edit conflict")]
     EditConflict,
+    /// `409 Conflict`, code `last-admin`: the change would leave no active
+    /// administrator.
+    #[error("last admin")]
+    LastAdmin,
     /// `412 Precondition Failed`, code `precondition-failed`: `If-Match`
     /// names no current representation; nothing was written.
     #[error("precondition failed")]
@@ -111,6 +115,7 @@ impl From<RepoError> for ApiError {
     fn from(e: RepoError) -> Self {
         match e {
             RepoError::Stale => Self::EditConflict,
+            RepoError::LastAdmin => Self::LastAdmin,
             other => Self::Internal(other.into()),
         }
     }
@@ -122,6 +127,7 @@ impl From<UpdateError> for ApiError {
             UpdateError::Invalid(errors) => Self::Validation(errors),
             UpdateError::EmailTaken => Self::EmailTaken,
             UpdateError::Stale => Self::EditConflict,
+            UpdateError::LastAdmin => Self::LastAdmin,
             other => Self::Internal(other.into()),
         }
     }
@@ -146,7 +152,9 @@ impl ApiError {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
-            Self::EmailTaken | Self::IdempotencyKeyInUse | Self::EditConflict => 409,
+            Self::EmailTaken | Self::IdempotencyKeyInUse | Self::EditConflict | Self::LastAdmin => {
+                409
+            }
             Self::PreconditionFailed => 412,
             Self::IdempotencyKeyReused => 422,
             Self::PayloadTooLarge { .. } => 413,
@@ -168,6 +176,7 @@ impl ApiError {
             Self::EmailTaken => ("email-taken", "Email Already Registered"),
             Self::IdempotencyKeyInUse => ("idempotency-key-in-use", "Request In Progress"),
             Self::EditConflict => ("edit-conflict", "Edit Conflict"),
+            Self::LastAdmin => ("last-admin", "Last Administrator"),
             Self::PreconditionFailed => ("precondition-failed", "Precondition Failed"),
             Self::IdempotencyKeyReused => ("idempotency-key-reused", "Idempotency Key Reused"),
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Content Too Large"),
@@ -201,6 +210,9 @@ impl ApiError {
             }
             Self::EditConflict => {
                 "The resource changed while this request was changing it; nothing was written. Read it again and retry.".to_owned()
+            }
+            Self::LastAdmin => {
+                "This would leave no active administrator; promote another one first.".to_owned()
             }
             Self::PreconditionFailed => {
                 "If-Match names no current representation of the resource; nothing was written.".to_owned()
@@ -272,6 +284,7 @@ mod tests {
             ApiError::IdempotencyKeyInUse,
             ApiError::IdempotencyKeyReused,
             ApiError::EditConflict,
+            ApiError::LastAdmin,
             ApiError::PreconditionFailed,
             ApiError::PayloadTooLarge { limit: 1 },
             ApiError::UnsupportedMediaType {

@@ -35,6 +35,10 @@ pub enum DbError {
     /// A unique constraint rejected the write.
     #[error("unique constraint violated: {0}")]
     UniqueViolation(String),
+    /// PostgreSQL refused the statement to keep transactions serializable
+    /// (40001) or to break a deadlock (40P01): running it again may work.
+    #[error("serialization conflict: {0}")]
+    Conflict(String),
     /// A table or column does not exist yet: migrations have not run.
     #[error("schema missing: {0}")]
     MissingSchema(String),
@@ -53,8 +57,11 @@ impl DbError {
             || message.contains("no such column")
             || message.contains("E42P01")
             || message.contains("E42703");
+        let conflict = message.contains("E40001") || message.contains("E40P01");
         if unique {
             Self::UniqueViolation(message)
+        } else if conflict {
+            Self::Conflict(message)
         } else if missing {
             Self::MissingSchema(message)
         } else {
@@ -67,7 +74,10 @@ impl DbError {
 /// log them and answer a generic 500.
 impl From<DbError> for spin_users_domain::RepoError {
     fn from(e: DbError) -> Self {
-        Self::Storage(e.to_string())
+        match e {
+            DbError::Conflict(_) => Self::Stale,
+            other => Self::Storage(other.to_string()),
+        }
     }
 }
 
@@ -152,12 +162,15 @@ mod tests {
                 "DbError { code: SqlState(E42P01), message: \"relation does not exist\" }",
                 "missing",
             ),
+            ("DbError { code: SqlState(E40001) }", "conflict"),
+            ("DbError { code: SqlState(E40P01) }", "conflict"),
             ("database is locked", "other"),
         ];
         for (message, kind) in cases {
             let got = match DbError::classify(message.to_owned()) {
                 DbError::UniqueViolation(_) => "unique",
                 DbError::MissingSchema(_) => "missing",
+                DbError::Conflict(_) => "conflict",
                 DbError::Other(_) => "other",
             };
             assert_eq!(got, kind, "{message}");

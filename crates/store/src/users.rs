@@ -1,12 +1,12 @@
 //! [`UserRepository`] over SQL.
 
 use spin_users_domain::{
-    DisplayName, Email, PageKey, RepoError, SessionState, User, UserFilter, UserId, UserRepository,
-    roles_from_string, roles_to_string,
+    DisplayName, Email, PageKey, RepoError, Role, SessionState, User, UserFilter, UserId,
+    UserRepository, roles_from_string, roles_to_string,
 };
 
 use crate::migrations::{execute, query};
-use crate::sql::{Connection, DbError, Rows, Value, int, text};
+use crate::sql::{Connection, DbError, Dialect, Rows, Value, int, text};
 
 const COLUMNS: &str =
     "id, email, name, roles, disabled, password_hash, created_at, updated_at, version, sessions";
@@ -24,6 +24,40 @@ impl<'a> SqlUsers<'a> {
 
     fn one(&self, sql: &str, params: &[Value]) -> Result<Option<User>, RepoError> {
         Ok(first_user(&query(self.conn, sql, params)?)?)
+    }
+
+    /// Runs a write guarded by [`keeps_an_admin`]; whether it wrote a row.
+    /// On PostgreSQL it runs at SERIALIZABLE: under READ COMMITTED two
+    /// admins demoting each other would each see the other still an admin
+    /// (write skew) and leave none. One of them now fails with a
+    /// serialization failure, reported as `Stale`, and its retry sees the
+    /// other's commit. SQLite has one writer, so the statement is enough.
+    fn guarded(&self, sql: &str, params: &[Value]) -> Result<bool, RepoError> {
+        let serializable = self.conn.dialect() == Dialect::Postgres;
+        if serializable {
+            execute(
+                self.conn,
+                "SET default_transaction_isolation = 'serializable'",
+                &[],
+            )?;
+        }
+        let rows = query(self.conn, sql, params);
+        if serializable {
+            // The pool's next request resets the session anyway (DISCARD
+            // ALL); this keeps the rest of this one at the default.
+            let _ = execute(self.conn, "RESET default_transaction_isolation", &[]);
+        }
+        Ok(!email_conflict(rows)?.rows.is_empty())
+    }
+
+    /// Why a conditional write of `id` at `version` changed nothing: the
+    /// row moved on or vanished (`Stale`), or it was the last active admin.
+    fn why_not_written(&self, id: &UserId, version: Option<i64>) -> Result<RepoError, RepoError> {
+        Ok(match (self.version(id)?, version) {
+            (None, _) => RepoError::Stale,
+            (Some(stored), Some(expected)) if stored != expected => RepoError::Stale,
+            _ => RepoError::LastAdmin,
+        })
     }
 
     /// Runs a write conditional on the version read (`… AND version = $n
@@ -66,6 +100,22 @@ fn user_from_row(row: &[Value]) -> Result<User, DbError> {
         version: int(row, 8)?,
         sessions: SessionState::decode(&text(row, 9)?),
     })
+}
+
+/// A condition on the `users` row being written (whose id is the
+/// parameter `id`): it is not an active admin now, or another active admin
+/// exists. Writes that could end the last admin's rights carry it.
+fn keeps_an_admin(id: &str) -> String {
+    format!(
+        "(NOT ({admin}) OR EXISTS (SELECT 1 FROM users other WHERE other.id <> {id} AND {other}))",
+        admin = active_admin("users"),
+        other = active_admin("other"),
+    )
+}
+
+/// An active admin, as SQL over the row named `table`.
+fn active_admin(table: &str) -> String {
+    format!("(',' || {table}.roles || ',') LIKE '%,admin,%' AND {table}.disabled = 0")
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
@@ -132,39 +182,48 @@ impl UserRepository for SqlUsers<'_> {
     }
 
     fn update(&self, user: &User) -> Result<(), RepoError> {
-        self.write_at_version(
-            "UPDATE users SET email = $1, name = $2, roles = $3, disabled = $4,
+        let params = [
+            Value::Text(user.email.to_string()),
+            Value::Text(user.name.as_ref().to_owned()),
+            Value::Text(roles_to_string(&user.roles)),
+            Value::Int(i64::from(user.disabled)),
+            Value::Text(user.password_hash.clone()),
+            Value::Int(user.updated_at),
+            Value::Text(user.id.to_string()),
+            Value::Int(user.version),
+            Value::Text(user.sessions.encode()),
+        ];
+        let update = "UPDATE users SET email = $1, name = $2, roles = $3, disabled = $4,
                     password_hash = $5, updated_at = $6, sessions = $9, version = version + 1
-             WHERE id = $7 AND version = $8 RETURNING version",
-            &[
-                Value::Text(user.email.to_string()),
-                Value::Text(user.name.as_ref().to_owned()),
-                Value::Text(roles_to_string(&user.roles)),
-                Value::Int(i64::from(user.disabled)),
-                Value::Text(user.password_hash.clone()),
-                Value::Int(user.updated_at),
-                Value::Text(user.id.to_string()),
-                Value::Int(user.version),
-                Value::Text(user.sessions.encode()),
-            ],
-        )
+             WHERE id = $7 AND version = $8";
+        if user.has_role(Role::Admin) && !user.disabled {
+            return self.write_at_version(&format!("{update} RETURNING version"), &params);
+        }
+        let sql = format!("{update} AND {} RETURNING version", keeps_an_admin("$7"));
+        match self.guarded(&sql, &params)? {
+            true => Ok(()),
+            false => Err(self.why_not_written(&user.id, Some(user.version))?),
+        }
     }
 
     fn delete(&self, id: &UserId, version: Option<i64>) -> Result<bool, RepoError> {
-        let id = Value::Text(id.to_string());
-        let Some(version) = version else {
-            let rows = query(
-                self.conn,
-                "DELETE FROM users WHERE id = $1 RETURNING id",
-                &[id],
-            )?;
-            return Ok(!rows.rows.is_empty());
-        };
-        self.write_at_version(
-            "DELETE FROM users WHERE id = $1 AND version = $2 RETURNING id",
-            &[id, Value::Int(version)],
-        )?;
-        Ok(true)
+        let mut params = vec![Value::Text(id.to_string())];
+        let mut at_version = "";
+        if let Some(version) = version {
+            params.push(Value::Int(version));
+            at_version = "AND version = $2";
+        }
+        let sql = format!(
+            "DELETE FROM users WHERE id = $1 {at_version} AND {} RETURNING id",
+            keeps_an_admin("$1")
+        );
+        if self.guarded(&sql, &params)? {
+            return Ok(true);
+        }
+        match self.why_not_written(id, version)? {
+            RepoError::Stale if version.is_none() => Ok(false),
+            why => Err(why),
+        }
     }
 
     fn list(
@@ -227,7 +286,7 @@ impl UserRepository for SqlUsers<'_> {
 mod tests {
     use super::*;
     use crate::native::NativeSqlite;
-    use spin_users_domain::Role;
+
     use spin_users_domain::testing::SeededRandom;
 
     fn user(email: &str, seed: u64) -> User {
@@ -407,6 +466,33 @@ mod tests {
         assert_eq!(users.version(&ada.id), Ok(None));
         assert!(users.delete(&bob.id, None).expect("delete"));
         assert!(!users.delete(&bob.id, None).expect("delete again"));
+    }
+
+    #[test]
+    fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
+        let db = NativeSqlite::in_memory();
+        let users = SqlUsers::new(&db);
+        let mut root = user("root@example.com", 1);
+        root.roles = vec![Role::User, Role::Admin];
+        let mut ada = user("ada@example.com", 2);
+        ada.roles = root.roles.clone();
+        users.insert(&root).expect("insert");
+        users.insert(&ada).expect("insert");
+
+        let mut demoted = ada.clone();
+        demoted.roles = vec![Role::User];
+        users.update(&demoted).expect("another admin remains");
+        let mut disabled = root.clone();
+        disabled.disabled = true;
+        let mut renamed = root.clone();
+        renamed.name = DisplayName::parse("Root").expect("valid");
+
+        assert_eq!(users.update(&disabled), Err(RepoError::LastAdmin));
+        assert_eq!(users.delete(&root.id, None), Err(RepoError::LastAdmin));
+        assert_eq!(users.delete(&root.id, Some(1)), Err(RepoError::LastAdmin));
+        users.update(&renamed).expect("other changes are fine");
+        assert_eq!(users.update(&disabled), Err(RepoError::Stale), "old read");
+        assert!(users.delete(&ada.id, None).expect("not an admin now"));
     }
 
     #[test]
