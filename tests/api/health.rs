@@ -130,7 +130,7 @@ async fn health_routes_return_405_with_allow_for_other_methods() {
             let resp = app.request(method.clone(), path, &[], "x").await;
 
             resp.assert_problem(405, "method-not-allowed");
-            assert_eq!(resp.header("allow"), Some("GET"), "{method} {path}");
+            assert_eq!(resp.header("allow"), Some("GET, HEAD"), "{method} {path}");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Spin's routing rules and request headers, through the probe fixture app
 //! (`tests/fixtures/probe/spin.toml`), whose echo routes report what the host sent.
 
+use http::Method;
 use spin_users_component_tests::{CLIENT_ADDR, TestApp, server_program};
 
 async fn matched_route(app: &TestApp, path: &str) -> String {
@@ -93,4 +94,35 @@ async fn routes_under_spins_reserved_prefix_are_answered_by_the_host() {
     assert_eq!(info.status, 200);
     assert_eq!(info.json()["name"], "probe");
     assert_eq!(app.get("/.well-known/spin/other").await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn head_is_answered_as_get_without_a_body_on_every_get_route() {
+    let (app, root) = TestApp::with_admin().await;
+    let me = app.get_with_token("/users/me", &root).await.json();
+    let id = me["id"].as_str().expect("id");
+    let auth = format!("Bearer {root}");
+    for path in [
+        "/".to_string(),
+        "/healthz".into(),
+        "/readyz".into(),
+        "/.well-known/jwks.json".into(),
+        "/users/me".into(),
+        "/users".into(),
+        format!("/users/{id}"),
+    ] {
+        let headers = [("authorization", auth.as_str())];
+        let get = app.request(Method::GET, &path, &headers, "").await;
+        let head = app.request(Method::HEAD, &path, &headers, "").await;
+
+        assert_eq!(head.status, get.status, "{path}");
+        assert_eq!(get.status, 200, "{path}: {}", get.text());
+        assert!(head.body.is_empty(), "{path}: a HEAD answer has no body");
+        for name in ["content-type", "etag", "cache-control"] {
+            assert_eq!(head.header(name), get.header(name), "{path}: {name}");
+        }
+    }
+    let token = app.request(Method::HEAD, "/token", &[], "").await;
+    assert_eq!(token.status, 405);
+    assert_eq!(token.header("allow"), Some("POST"));
 }

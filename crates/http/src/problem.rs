@@ -227,11 +227,7 @@ impl ApiError {
             }
             Self::MethodNotAllowed { allow } => format!(
                 "This resource supports {}.",
-                allow
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::response::allowed_methods(allow).join(", ")
             ),
             Self::NotReady { .. } => "A dependency of the service is unavailable.".to_owned(),
             Self::Internal(_) => "The server could not complete the request.".to_owned(),
@@ -343,6 +339,6 @@ mod tests {
             allow: &[Method::Get, Method::Post],
         }
         .problem();
-        assert!(p.detail.contains("GET, POST"), "{}", p.detail);
+        assert!(p.detail.contains("GET, HEAD, POST"), "{}", p.detail);
     }
 }

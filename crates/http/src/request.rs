@@ -2,7 +2,7 @@
 
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
-use spin_sdk::http::{IncomingRequest, Request, Response, ResponseOutparam};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 
 use crate::problem::ApiError;
 
@@ -48,17 +48,35 @@ pub async fn read_request(incoming: IncomingRequest) -> Result<Request, ApiError
 
 /// The entry point every component uses: reads the request within the
 /// size limit, hands it to `handler`, and sends the answer in one piece
-/// ([`crate::send`]).
+/// ([`crate::send`]). `HEAD` is answered as `GET` without the body (RFC
+/// 9110 §9.3.2), so every `GET` route supports it with the same status and
+/// headers, and `Allow` lists it wherever `GET` is.
 pub async fn serve(
     incoming: IncomingRequest,
     outparam: ResponseOutparam,
     handler: impl FnOnce(&Request) -> Response,
 ) {
+    let head = matches!(incoming.method(), Method::Head);
     let response = match read_request(incoming).await {
+        Ok(req) if head => handler(&as_get(req)),
         Ok(req) => handler(&req),
         Err(e) => crate::respond(Err(e)),
     };
-    crate::send(response, outparam);
+    crate::response::send_answer(response, outparam, head);
+}
+
+/// `req` with the method `GET`.
+fn as_get(req: Request) -> Request {
+    let headers: Vec<(String, Vec<u8>)> = req
+        .headers()
+        .map(|(name, value)| (name.to_owned(), value.as_bytes().to_vec()))
+        .collect();
+    let mut builder = Request::builder();
+    builder.method(Method::Get).uri(req.uri());
+    for (name, value) in headers {
+        builder.header(name, String::from_utf8_lossy(&value).into_owned());
+    }
+    builder.body(req.into_body()).build()
 }
 
 /// The media type of the request, lowercased, without parameters.

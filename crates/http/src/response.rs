@@ -46,6 +46,19 @@ pub fn require_method(req: &Request, allow: &'static [Method]) -> Result<(), Api
     }
 }
 
+/// The methods a resource allowing `allow` answers: `HEAD` wherever `GET`
+/// is (see [`crate::serve`]).
+pub(crate) fn allowed_methods(allow: &[Method]) -> Vec<String> {
+    let mut methods = Vec::new();
+    for method in allow {
+        methods.push(method.to_string());
+        if *method == Method::Get {
+            methods.push(Method::Head.to_string());
+        }
+    }
+    methods
+}
+
 /// Turns a handler's result into the response, mapping errors to
 /// `application/problem+json` and logging internal causes (to stderr, which
 /// Spin captures) with their whole chain.
@@ -68,12 +81,7 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
         .header("cache-control", "no-store");
     match &err {
         ApiError::MethodNotAllowed { allow } => {
-            let allow = allow
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            builder.header("allow", allow);
+            builder.header("allow", allowed_methods(allow).join(", "));
         }
         ApiError::Unauthorized(_) => {
             builder.header("www-authenticate", "Bearer");
@@ -107,10 +115,17 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
 /// 1 MiB in Wasmtime) cannot be written before the outparam is set; it is
 /// streamed after, where the tail does not arise (its segments are full).
 pub fn send(response: Response, outparam: ResponseOutparam) {
+    send_answer(response, outparam, false);
+}
+
+/// [`send`], for a `HEAD` request when `head`: the same status and
+/// headers, no body and so no content-length (the host would refuse a
+/// length the body does not have).
+pub(crate) fn send_answer(response: Response, outparam: ResponseOutparam, head: bool) {
     let status = *response.status();
     // 1xx, 204 and 304 have no content, and a 304 must not claim a length
     // other than the 200's (RFC 9110 §8.6), so they get no content-length.
-    let bodiless = status < 200 || status == 204 || status == 304;
+    let bodiless = head || status < 200 || status == 204 || status == 304;
     let mut headers: Vec<(String, Vec<u8>)> = response
         .headers()
         .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
@@ -128,12 +143,12 @@ pub fn send(response: Response, outparam: ResponseOutparam) {
         Ok(fields) => OutgoingResponse::new(fields),
         Err(e) => {
             eprintln!("internal error: response headers rejected: {e:?}");
-            return send(bare_internal_error(), outparam);
+            return send_answer(bare_internal_error(), outparam, head);
         }
     };
     if outgoing.set_status_code(status).is_err() {
         eprintln!("internal error: status {status} rejected");
-        return send(bare_internal_error(), outparam);
+        return send_answer(bare_internal_error(), outparam, head);
     }
     let Ok(outgoing_body) = outgoing.body() else {
         eprintln!("internal error: the response body was already taken");
