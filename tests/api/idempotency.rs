@@ -85,3 +85,52 @@ async fn concurrent_requests_with_one_key_create_one_account() {
         vec![vec![Some("1".to_string())]]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_never_replays_another_clients_answer() {
+    let app = TestApp::spin_users().start().await;
+    let first = register_with_key(&app, "shared-key", "ada@example.com").await;
+
+    let body = json!({"name": "Ada", "email": "ada@example.com", "password": "correct horse"});
+    let elsewhere = app
+        .request_from(
+            std::net::IpAddr::from([127, 0, 0, 77]),
+            Method::POST,
+            "/users",
+            &[
+                ("content-type", "application/json"),
+                ("idempotency-key", "shared-key"),
+            ],
+            body.to_string(),
+        )
+        .await;
+
+    assert_eq!(first.status, 201);
+    assert_eq!(elsewhere.header("idempotent-replayed"), None);
+    elsewhere.assert_problem(409, "email-taken");
+    assert!(
+        !elsewhere
+            .text()
+            .contains(first.json()["id"].as_str().expect("id")),
+        "nothing of the first client's answer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_whose_request_died_is_released_after_a_short_lease() {
+    let app = TestApp::spin_users().start().await;
+    register_with_key(&app, "k-died", "ada@example.com").await;
+    // As if the request had died before completing: no stored answer.
+    app.query_db("UPDATE idempotency_keys SET status = NULL, body = NULL, location = NULL")
+        .await;
+
+    let held = register_with_key(&app, "k-died", "ada@example.com").await;
+    app.query_db("UPDATE idempotency_keys SET created_at = created_at - 31")
+        .await;
+    let released = register_with_key(&app, "k-died", "ada@example.com").await;
+
+    held.assert_problem(409, "idempotency-key-in-use");
+    // Run again, not replayed: the account exists, so this run finds it.
+    released.assert_problem(409, "email-taken");
+    assert_eq!(released.header("idempotent-replayed"), None);
+}

@@ -328,3 +328,76 @@ async fn behind_a_trusted_proxy_the_right_most_untrusted_address_is_the_client()
         "the audit log records the client, not the proxy"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_answer_of_a_limited_route_carries_the_ratelimit_headers() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "50/60")
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "10/900")
+        .env("SPIN_VARIABLE_LOGIN_CEILING_PER_ACCOUNT", "100/900")
+        .env("SPIN_VARIABLE_REGISTER_LIMIT_PER_IP", "20/3600")
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let invalid_registration = app
+        .post_json(
+            "/users",
+            &json!({"name": "", "email": "x", "password": "y"}),
+        )
+        .await;
+    let ok_login = app.login("ada@example.com", "correct horse").await;
+    let bad_login = app.login("ada@example.com", "wrong horse").await;
+    let token = ok_login.json()["access_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let wrong_current = app
+        .send_json(
+            Method::PATCH,
+            "/users/me",
+            &token,
+            &json!({"password": "brand new pass", "current_password": "nope nope"}),
+        )
+        .await;
+    let right_current = app
+        .send_json(
+            Method::PATCH,
+            "/users/me",
+            &token,
+            &json!({"password": "brand new pass", "current_password": "correct horse"}),
+        )
+        .await;
+
+    assert_eq!(invalid_registration.status, 422);
+    assert!(
+        invalid_registration
+            .header("ratelimit")
+            .is_some_and(|v| v.starts_with("\"register-ip\";r=18;")),
+        "{:?}",
+        invalid_registration.header("ratelimit")
+    );
+    for (what, resp, status) in [
+        ("login", &ok_login, 200),
+        ("failed login", &bad_login, 400),
+        ("wrong current_password", &wrong_current, 422),
+        ("right current_password", &right_current, 200),
+    ] {
+        assert_eq!(resp.status, status, "{what}: {}", resp.text());
+        assert_eq!(
+            resp.header("ratelimit-policy"),
+            Some(
+                "\"login-ip\";q=50;w=60, \"login-account\";q=10;w=900, \"login-account-total\";q=100;w=900"
+            ),
+            "{what}"
+        );
+        assert!(resp.header("ratelimit").is_some(), "{what}");
+    }
+    assert!(
+        bad_login
+            .header("ratelimit")
+            .is_some_and(|v| v.contains("\"login-account\";r=9;")),
+        "{:?}",
+        bad_login.header("ratelimit")
+    );
+}

@@ -9,12 +9,12 @@ use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutpara
 use spin_sdk::http_component;
 use spin_users_app::{
     CachedUsers, Context, audit, authenticate_current, change_sessions, key_ring, password_attempt,
-    password_hasher, successor_key,
+    password_hasher, successor_key, with_limit_headers,
 };
 use spin_users_domain::{
-    AuditEvent, AuthError, FieldError, IssuedRefreshToken, Password, RefreshError, RegisterError,
-    SessionRepository, User, UserRepository, authenticate as check_password, ensure_admin, revoke,
-    rotate, start_session,
+    AuditEvent, AuthError, Decision, FieldError, IssuedRefreshToken, Password, RefreshError,
+    RegisterError, SessionRepository, User, UserRepository, authenticate as check_password,
+    ensure_admin, revoke, rotate, start_session,
 };
 use spin_users_http::{ApiError, json, require_method, respond, serve};
 use spin_users_store::{SqlSessions, SqlUsers};
@@ -48,13 +48,17 @@ fn token(req: &Request) -> Response {
             allow: &[Method::Post],
         }));
     }
-    match issue(req) {
+    // The limits a password grant was counted against: their headers go on
+    // its answer whatever it is.
+    let mut limits = Vec::new();
+    let response = match issue(req, &mut limits) {
         Ok(response) => response,
         Err(e) => e.into_response(),
-    }
+    };
+    with_limit_headers(response, &limits)
 }
 
-fn issue(req: &Request) -> Result<Response, OAuthError> {
+fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthError> {
     let request = oauth::parse(req)?;
     let mut ctx = Context::open()?;
     let db_users = SqlUsers::new(ctx.db.as_ref());
@@ -69,6 +73,7 @@ fn issue(req: &Request) -> Result<Response, OAuthError> {
             // lockout says nothing about whether the account exists.
             let account = username.trim().to_ascii_lowercase();
             let attempt = password_attempt(&ctx, req, &account)?;
+            limits.extend_from_slice(attempt.decisions());
             let hasher = password_hasher()?;
             let password = Password::new(password);
             bootstrap_admin(&users, &hasher, &mut ctx.random, ctx.now, &account)?;

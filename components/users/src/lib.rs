@@ -10,20 +10,20 @@ use serde::Deserialize;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Caller, Context, PasswordAttempt, admin_email, audit, authenticate,
-    authenticate_current, client, enforce, password_attempt, password_hasher, policy,
-    with_limit_headers,
+    CachedUsers, Caller, Context, PasswordAttempt, admin_email, answer_password_check, audit,
+    authenticate, authenticate_current, client, enforce, idempotent, password_attempt,
+    password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
-    AuditEvent, Begin, FieldError, IdempotencyStore, PageKey, Password, ProfileChange,
-    Registration, Role, SessionRepository, StoredResponse, User, UserFilter, UserId,
-    UserRepository, delete_account, key_hash, register, request_hash, update_profile,
+    AuditEvent, FieldError, PageKey, Password, ProfileChange, Registration, Role,
+    SessionRepository, User, UserFilter, UserId, UserRepository, delete_account, register,
+    update_profile,
 };
 use spin_users_http::{
     ApiError, check_if_match, json, json_tagged, json_with_etag, read_json, require_method,
     respond, retry_stale, serve,
 };
-use spin_users_store::{SqlIdempotency, SqlSessions, SqlUsers};
+use spin_users_store::{SqlSessions, SqlUsers};
 
 use crate::views::{Page, private_view, public_view};
 
@@ -85,15 +85,20 @@ fn current_caller(
     authenticate_current(req, users, ctx.now)
 }
 
-/// Counts a `current_password` check of the caller like a login attempt
-/// (same limits, same lockout), before the password is verified.
+/// Counts a `current_password` check of the caller, when the request
+/// `checks` one, like a login attempt (same limits, same lockout), before
+/// the password is verified.
 fn password_check(
     req: &Request,
     ctx: &Context,
     users: &CachedUsers<'_>,
-) -> Result<PasswordAttempt, ApiError> {
+    checks: bool,
+) -> Result<Option<PasswordAttempt>, ApiError> {
+    if !checks {
+        return Ok(None);
+    }
     let caller = caller(req, ctx, users)?;
-    password_attempt(ctx, req, caller.user.email.as_ref())
+    password_attempt(ctx, req, caller.user.email.as_ref()).map(Some)
 }
 
 fn internal(e: impl Into<anyhow::Error>) -> ApiError {
@@ -110,84 +115,23 @@ struct RegisterBody {
 }
 
 /// `POST /users`: `201` with `Location`, `409` when the email is taken,
-/// `422` listing invalid fields, `429` over the per-address limit. With an
+/// `422` listing invalid fields, `429` over the per-address limit; every
+/// answer after the count carries the `RateLimit` headers. With an
 /// `Idempotency-Key`, a retry gets the first answer again instead of a
 /// second account (or a `409`).
 fn create(req: &Request) -> Result<Response, ApiError> {
     let mut ctx = context()?;
     let limit = policy("register_limit_per_ip", "register-ip")?;
-    let decision = enforce(&ctx, limit, &client(req)?.bucket)?;
-    let key = match req.header("idempotency-key") {
-        None => None,
-        Some(value) => Some(
-            value
-                .as_str()
-                .and_then(|k| key_hash("POST /users", k))
-                .ok_or_else(|| {
-                    ApiError::Validation(
-                        FieldError::new(
-                            "Idempotency-Key",
-                            "invalid",
-                            "1 to 255 printable ASCII characters",
-                        )
-                        .into(),
-                    )
-                })?,
-        ),
-    };
-    let Some(key) = key else {
-        return Ok(with_limit_headers(
-            respond(register_user(req, &mut ctx)),
-            &decision,
-        ));
-    };
-    let store = SqlIdempotency::new(ctx.db.as_ref());
-    match store
-        .begin(&key, &request_hash(req.body()), ctx.now)
-        .map_err(internal)?
-    {
-        Begin::Started => {}
-        Begin::Replay(stored) => return Ok(with_limit_headers(replay(stored), &decision)),
-        Begin::InProgress => return Err(ApiError::IdempotencyKeyInUse),
-        Begin::Mismatch => return Err(ApiError::IdempotencyKeyReused),
-    }
-    let response = respond(register_user(req, &mut ctx));
-    let store = SqlIdempotency::new(ctx.db.as_ref());
-    let kept = if *response.status() < 500 {
-        store.complete(
-            &key,
-            &StoredResponse {
-                status: *response.status(),
-                body: String::from_utf8_lossy(response.body()).into_owned(),
-                location: response
-                    .header("location")
-                    .and_then(|l| l.as_str())
-                    .map(str::to_owned),
-            },
-        )
-    } else {
-        store.abandon(&key)
-    };
-    kept.map_err(internal)?;
-    Ok(with_limit_headers(response, &decision))
-}
-
-/// A stored response sent again, marked as a replay.
-fn replay(stored: StoredResponse) -> Response {
-    let content_type = if stored.status < 300 {
-        "application/json"
-    } else {
-        "application/problem+json"
-    };
-    let mut builder = Response::builder();
-    builder
-        .status(stored.status)
-        .header("content-type", content_type)
-        .header("idempotent-replayed", "true");
-    if let Some(location) = stored.location {
-        builder.header("location", location);
-    }
-    builder.body(stored.body).build()
+    let client = client(req)?;
+    let decision = enforce(&ctx, limit, &client.bucket)?;
+    let response = respond(idempotent(
+        &mut ctx,
+        req,
+        "POST /users",
+        &client.bucket,
+        |ctx| respond(register_user(req, ctx)),
+    ));
+    Ok(with_limit_headers(response, &[decision]))
 }
 
 /// Registration itself.
@@ -237,12 +181,9 @@ fn update_me(req: &Request) -> Result<Response, ApiError> {
     let users = CachedUsers::new(&db, ctx.now);
     let hasher = password_hasher()?;
     let reserved_email = admin_email()?;
-    let attempt = match &body.current_password {
-        Some(_) => Some(password_check(req, &ctx, &users)?),
-        None => None,
-    };
+    let attempt = password_check(req, &ctx, &users, body.current_password.is_some())?;
     let (now, now_ms, random) = (ctx.now, ctx.now_ms, &mut ctx.random);
-    let (caller, user, password_changed) = retry_stale(req, || {
+    let changed = retry_stale(req, || {
         let caller = authenticate_current(req, &users, now)?;
         check_if_match(req, &private_view(&caller.user))?;
         let change = ProfileChange {
@@ -256,15 +197,15 @@ fn update_me(req: &Request) -> Result<Response, ApiError> {
         let (user, password_changed) =
             update_profile(&users, &hasher, random, now_ms, caller.user.clone(), change)?;
         Ok((caller, user, password_changed))
-    })?;
-    if let Some(attempt) = attempt {
-        attempt.succeeded(&ctx)?;
-    }
-    if password_changed {
-        end_sessions(&ctx, &user.id, caller.session_id.as_deref())?;
-        audit(&ctx, req, AuditEvent::PasswordChanged, Some(&user.id), None);
-    }
-    json_tagged(200, &private_view(&user))
+    });
+    let result = changed.and_then(|(caller, user, password_changed)| {
+        if password_changed {
+            end_sessions(&ctx, &user.id, caller.session_id.as_deref())?;
+            audit(&ctx, req, AuditEvent::PasswordChanged, Some(&user.id), None);
+        }
+        json_tagged(200, &private_view(&user))
+    });
+    answer_password_check(&ctx, attempt, result)
 }
 
 /// `DELETE /users/me` body.
@@ -283,28 +224,20 @@ fn delete_me(req: &Request) -> Result<Response, ApiError> {
     let users = CachedUsers::new(&db, ctx.now);
     let hasher = password_hasher()?;
     let current = body.current_password.map(Password::new);
-    let attempt = match &current {
-        Some(_) => Some(password_check(req, &ctx, &users)?),
-        None => None,
-    };
-    let caller = retry_stale(req, || {
+    let attempt = password_check(req, &ctx, &users, current.is_some())?;
+    let deleted = retry_stale(req, || {
         let caller = current_caller(req, &ctx, &users)?;
         check_if_match(req, &private_view(&caller.user))?;
         delete_account(&users, &hasher, &caller.user, current.as_ref())?;
         Ok(caller)
-    })?;
-    if let Some(attempt) = attempt {
-        attempt.succeeded(&ctx)?;
-    }
-    end_sessions(&ctx, &caller.user.id, None)?;
-    audit(
-        &ctx,
-        req,
-        AuditEvent::Deleted,
-        Some(&caller.user.id),
-        Some("self"),
-    );
-    Ok(Response::builder().status(204).build())
+    });
+    let result = deleted.and_then(|caller| {
+        end_sessions(&ctx, &caller.user.id, None)?;
+        let event = AuditEvent::Deleted;
+        audit(&ctx, req, event, Some(&caller.user.id), Some("self"));
+        Ok(Response::builder().status(204).build())
+    });
+    answer_password_check(&ctx, attempt, result)
 }
 
 /// Revokes every session of `id`, except the one named `except` (the

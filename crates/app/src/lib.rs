@@ -12,6 +12,7 @@ mod auth;
 mod cache;
 mod client;
 mod config;
+mod idempotency;
 mod limits;
 mod revocation;
 
@@ -20,8 +21,9 @@ pub use auth::{Caller, authenticate, authenticate_current};
 pub use cache::{Cached, CachedUsers, SeenToken, USER_CACHE_TTL_SECS};
 pub use client::{Client, client};
 pub use config::{Context, admin_email, database, key_ring, password_hasher, successor_key};
+pub use idempotency::idempotent;
 pub use limits::{
-    PasswordAttempt, count_hit, enforce, password_attempt, policy, reset, too_many,
-    with_limit_headers,
+    PasswordAttempt, answer_password_check, count_hit, enforce, password_attempt, policy, reset,
+    too_many, with_limit_headers,
 };
 pub use revocation::change_sessions;

@@ -3,8 +3,8 @@
 use anyhow::{Context as _, Result};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::variables;
-use spin_users_domain::{AuditEvent, Counters, Decision, Policy, hit};
-use spin_users_http::ApiError;
+use spin_users_domain::{AuditEvent, Counters, Decision, Policy, hit, limit_headers};
+use spin_users_http::{ApiError, respond};
 use spin_users_store::SqlCounters;
 
 use crate::audit::audit;
@@ -41,6 +41,13 @@ pub fn too_many(decision: &Decision) -> ApiError {
     }
 }
 
+/// The `429` when the last of `decisions` refused, with the headers of all.
+fn too_many_of(decisions: &[Decision]) -> ApiError {
+    ApiError::RateLimited {
+        headers: limit_headers(decisions),
+    }
+}
+
 /// Forgets the hits of `subject` (a successful login ends a lockout streak).
 pub fn reset(ctx: &Context, policy: Policy, subject: &str) -> Result<(), ApiError> {
     SqlCounters::new(ctx.db.as_ref())
@@ -48,9 +55,11 @@ pub fn reset(ctx: &Context, policy: Policy, subject: &str) -> Result<(), ApiErro
         .map_err(|e| ApiError::Internal(e.into()))
 }
 
-/// Adds the `RateLimit` headers of `decision` to a response.
-pub fn with_limit_headers(mut response: Response, decision: &Decision) -> Response {
-    for (name, value) in decision.headers() {
+/// Adds the `RateLimit` headers of every limit the request was counted
+/// against to its response, whatever the status: clients see their budget
+/// on successes and errors alike.
+pub fn with_limit_headers(mut response: Response, decisions: &[Decision]) -> Response {
+    for (name, value) in limit_headers(decisions) {
         response.set_header(name, value);
     }
     response
@@ -63,6 +72,7 @@ pub fn with_limit_headers(mut response: Response, decision: &Decision) -> Respon
 pub struct PasswordAttempt {
     pair: Policy,
     subject: String,
+    decisions: Vec<Decision>,
 }
 
 /// Counts one password check (`POST /token`, or `current_password` on
@@ -84,29 +94,59 @@ pub fn password_attempt(
     account: &str,
 ) -> Result<PasswordAttempt, ApiError> {
     let ip = client(req)?.bucket;
-    enforce(ctx, policy("login_limit_per_ip", "login-ip")?, &ip)?;
+    let per_ip = policy("login_limit_per_ip", "login-ip")?;
     let pair = policy("login_limit_per_account", "login-account")?;
     let subject = format!("{account}\n{ip}");
     let ceiling = policy("login_ceiling_per_account", "login-account-total")?;
-    // The pair first: a locked address does not use up the ceiling.
-    for (limit, key) in [(pair, subject.as_str()), (ceiling, account)] {
-        let attempt = count_hit(ctx, limit, key)?;
-        if !attempt.allowed {
-            if attempt.just_exceeded {
-                let detail = format!("too many attempts ({})", limit.name);
-                audit(ctx, req, AuditEvent::LockedOut, None, Some(&detail));
-            }
-            return Err(too_many(&attempt));
+    let mut decisions = Vec::with_capacity(3);
+    // The pair before the ceiling: a locked address does not use it up.
+    for (limit, key) in [(per_ip, ip.as_str()), (pair, &subject), (ceiling, account)] {
+        let decision = count_hit(ctx, limit, key)?;
+        let refused = !decision.allowed;
+        if refused && decision.just_exceeded && limit.name != per_ip.name {
+            let detail = format!("too many attempts ({})", limit.name);
+            audit(ctx, req, AuditEvent::LockedOut, None, Some(&detail));
+        }
+        decisions.push(decision);
+        if refused {
+            return Err(too_many_of(&decisions));
         }
     }
-    Ok(PasswordAttempt { pair, subject })
+    Ok(PasswordAttempt {
+        pair,
+        subject,
+        decisions,
+    })
+}
+
+/// The answer to a request that checked a password under `attempt` (none
+/// when it checked none): a success ends the streak, and every answer,
+/// error or not, carries the limits' `RateLimit` headers.
+pub fn answer_password_check(
+    ctx: &Context,
+    attempt: Option<PasswordAttempt>,
+    result: Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    let Some(attempt) = attempt else {
+        return result;
+    };
+    if result.is_ok() {
+        attempt.succeeded(ctx)?;
+    }
+    Ok(with_limit_headers(respond(result), attempt.decisions()))
 }
 
 impl PasswordAttempt {
+    /// The limits this attempt was counted against, for the response's
+    /// `RateLimit` headers.
+    pub fn decisions(&self) -> &[Decision] {
+        &self.decisions
+    }
+
     /// The password was right: the (account, address) streak ends. The
     /// account-wide ceiling keeps counting; an owner's success must not
     /// reset what many addresses built up.
-    pub fn succeeded(self, ctx: &Context) -> Result<(), ApiError> {
+    pub fn succeeded(&self, ctx: &Context) -> Result<(), ApiError> {
         reset(ctx, self.pair, &self.subject)
     }
 }

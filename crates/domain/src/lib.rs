@@ -43,14 +43,15 @@ pub use email::{Email, MAX_EMAIL_BYTES};
 pub use hashing::{DEFAULT_HASH_PARAMS, HashError, HashParams, PasswordHasher, Verification};
 pub use health::{Check, CheckStatus, Readiness};
 pub use idempotency::{
-    Begin, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredResponse, key_hash, request_hash,
+    Begin, IDEMPOTENCY_LEASE_SECS, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredResponse,
+    key_hash, request_hash,
 };
 pub use name::{DisplayName, MAX_NAME_CHARS};
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
 #[cfg(any(test, feature = "testing"))]
 pub use random::testing;
 pub use random::{Random, SystemRandom};
-pub use ratelimit::{Counters, Decision, Policy, hit};
+pub use ratelimit::{Counters, Decision, Policy, hit, limit_headers};
 pub use revocation::{MAX_REVOKED_SESSIONS, SessionState, new_session_id};
 pub use service::ServiceInfo;
 pub use sessions::{

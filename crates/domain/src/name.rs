@@ -1,19 +1,26 @@
 //! Display names.
 
+use unicode_normalization::UnicodeNormalization as _;
+
 use crate::validation::FieldError;
 
 /// Longest name accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
-/// A trimmed, non-empty display name of at most 100 characters with no
-/// control characters.
+/// A trimmed, NFC-normalised, non-empty display name of at most 100
+/// characters, with no control (Cc) or format (Cf) characters: no
+/// bidirectional overrides that make a name read backwards, no zero-width
+/// characters that make two names look alike, no byte-order mark.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
 impl DisplayName {
     /// Parses user input.
     pub fn parse(input: &str) -> Result<Self, FieldError> {
-        let name = input.trim();
+        // Normalised first, so the length and the stored form are those of
+        // the canonical composition whatever the client sent.
+        let normalised: String = input.trim().nfc().collect();
+        let name = normalised.as_str();
         if name.is_empty() {
             return Err(FieldError::new("name", "required", "a name is required"));
         }
@@ -24,11 +31,11 @@ impl DisplayName {
                 format!("the name is longer than {MAX_NAME_CHARS} characters"),
             ));
         }
-        if name.chars().any(char::is_control) {
+        if name.chars().any(|c| c.is_control() || is_format(c)) {
             return Err(FieldError::new(
                 "name",
                 "invalid",
-                "the name contains control characters",
+                "the name contains control or invisible formatting characters",
             ));
         }
         Ok(Self(name.to_owned()))
@@ -40,6 +47,40 @@ impl DisplayName {
     }
 }
 
+/// The Unicode format characters (general category Cf, Unicode 16.0): a
+/// short list kept here rather than a whole category table, which would
+/// double the static data every instance of the component starts with. A
+/// native test checks it against `unicode-properties`.
+const FORMAT_CHARACTERS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+fn is_format(c: char) -> bool {
+    FORMAT_CHARACTERS
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&c))
+}
+
 impl AsRef<str> for DisplayName {
     fn as_ref(&self) -> &str {
         &self.0
@@ -49,6 +90,50 @@ impl AsRef<str> for DisplayName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_format_list_is_exactly_unicode_category_cf() {
+        use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+        let mismatches: Vec<String> = (0..=0x10FFFF_u32)
+            .filter_map(char::from_u32)
+            .filter(|&c| is_format(c) != (c.general_category() == GeneralCategory::Format))
+            .map(|c| format!("U+{:04X}", c as u32))
+            .collect();
+        assert!(mismatches.is_empty(), "{mismatches:?}");
+    }
+
+    #[test]
+    fn invisible_and_direction_changing_characters_are_refused() {
+        for name in [
+            "Ada\u{202e}gnirts",
+            "A\u{200b}da",
+            "\u{feff}Ada",
+            "Ada\u{2066}",
+            "A\u{0007}da",
+            "A\u{00ad}da",
+        ] {
+            let err = DisplayName::parse(name).expect_err(name);
+            assert_eq!(err.code, "invalid", "{name:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_stored_composed_and_counted_in_characters() {
+        let decomposed = "Ame\u{0301}lie";
+        let name = DisplayName::parse(decomposed).expect("valid");
+        assert_eq!(name.as_ref(), "Am\u{e9}lie");
+        // 100 decomposed é are 200 code points but 100 characters once composed.
+        let long = "e\u{0301}".repeat(MAX_NAME_CHARS);
+        assert_eq!(
+            DisplayName::parse(&long)
+                .expect("fits")
+                .as_ref()
+                .chars()
+                .count(),
+            MAX_NAME_CHARS
+        );
+        assert!(DisplayName::parse(&"é".repeat(MAX_NAME_CHARS + 1)).is_err());
+    }
 
     #[test]
     fn names_are_trimmed() {

@@ -74,22 +74,42 @@ impl Decision {
 
     /// `RateLimit-Policy`, `RateLimit` and (when refused) `Retry-After`.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
-        let p = &self.policy;
-        let mut headers = vec![
-            (
-                "ratelimit-policy",
-                format!("\"{}\";q={};w={}", p.name, p.limit, p.window_secs),
-            ),
-            (
-                "ratelimit",
-                format!("\"{}\";r={};t={}", p.name, self.remaining, self.reset_secs),
-            ),
-        ];
-        if !self.allowed {
-            headers.push(("retry-after", self.reset_secs.to_string()));
-        }
-        headers
+        limit_headers(std::slice::from_ref(self))
     }
+}
+
+/// The IETF `RateLimit-Policy` and `RateLimit` headers for every limit a
+/// request was counted against (lists, one item per policy), and
+/// `Retry-After` when one refused it (the longest wait).
+pub fn limit_headers(decisions: &[Decision]) -> Vec<(&'static str, String)> {
+    if decisions.is_empty() {
+        return Vec::new();
+    }
+    let list = |item: &dyn Fn(&Decision) -> String| {
+        decisions.iter().map(item).collect::<Vec<_>>().join(", ")
+    };
+    let mut headers = vec![
+        (
+            "ratelimit-policy",
+            list(&|d| {
+                let p = &d.policy;
+                format!("\"{}\";q={};w={}", p.name, p.limit, p.window_secs)
+            }),
+        ),
+        (
+            "ratelimit",
+            list(&|d| format!("\"{}\";r={};t={}", d.policy.name, d.remaining, d.reset_secs)),
+        ),
+    ];
+    if let Some(wait) = decisions
+        .iter()
+        .filter(|d| !d.allowed)
+        .map(|d| d.reset_secs)
+        .max()
+    {
+        headers.push(("retry-after", wait.to_string()));
+    }
+    headers
 }
 
 /// Atomic counters. Implementations live in `spin-users-store`.

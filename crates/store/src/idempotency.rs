@@ -1,7 +1,10 @@
 //! [`IdempotencyStore`] over SQL: the claim is one upsert that only takes a
 //! key over when the stored record has expired.
 
-use spin_users_domain::{Begin, IDEMPOTENCY_TTL_SECS, IdempotencyStore, RepoError, StoredResponse};
+use spin_users_domain::{
+    Begin, IDEMPOTENCY_LEASE_SECS, IDEMPOTENCY_TTL_SECS, IdempotencyStore, RepoError,
+    StoredResponse,
+};
 
 use crate::migrations::{execute, query};
 use crate::sql::{Connection, Rows, Value, opt_int, text};
@@ -30,12 +33,14 @@ impl IdempotencyStore for SqlIdempotency<'_> {
                request_hash = excluded.request_hash, created_at = excluded.created_at,
                status = NULL, body = NULL, location = NULL
              WHERE idempotency_keys.created_at <= $4
+                OR (idempotency_keys.status IS NULL AND idempotency_keys.created_at <= $5)
              RETURNING key_hash",
             &[
                 Value::Text(key_hash.to_owned()),
                 Value::Text(request_hash.to_owned()),
                 Value::Int(now),
                 Value::Int(now - IDEMPOTENCY_TTL_SECS),
+                Value::Int(now - IDEMPOTENCY_LEASE_SECS),
             ],
         )?;
         if !claimed.rows.is_empty() {
@@ -132,6 +137,32 @@ mod tests {
         assert_eq!(
             store.begin("k", "new", later).expect("expired"),
             Begin::Started
+        );
+    }
+
+    #[test]
+    fn an_unfinished_request_holds_its_key_only_for_the_lease() {
+        let db = NativeSqlite::in_memory();
+        let store = SqlIdempotency::new(&db);
+        assert_eq!(store.begin("k", "r", 100).expect("begin"), Begin::Started);
+        // Its request died: no complete, no abandon.
+        let within = 100 + IDEMPOTENCY_LEASE_SECS - 1;
+        assert_eq!(
+            store.begin("k", "r", within).expect("held"),
+            Begin::InProgress
+        );
+        let after = 100 + IDEMPOTENCY_LEASE_SECS;
+        assert_eq!(
+            store.begin("k", "r", after).expect("taken over"),
+            Begin::Started
+        );
+        store.complete("k", &response()).expect("complete");
+        assert_eq!(
+            store
+                .begin("k", "r", after + IDEMPOTENCY_LEASE_SECS)
+                .expect("kept"),
+            Begin::Replay(response()),
+            "a finished answer is kept for the whole TTL"
         );
     }
 }
