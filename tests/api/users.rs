@@ -324,3 +324,46 @@ async fn every_route_refuses_oversized_bodies() {
         resp.assert_problem(413, "payload-too-large");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn names_with_hidden_characters_are_refused_and_names_are_stored_composed() {
+    let app = TestApp::spin_users().start().await;
+    let reversed = app
+        .post_json(
+            "/users",
+            &json!({"name": "Ada\u{202e}nimda", "email": "ada@example.com", "password": "correct horse"}),
+        )
+        .await;
+    let composed = app
+        .register("Ame\u{0301}lie", "amelie@example.com", "correct horse")
+        .await;
+    let token = app
+        .access_token("amelie@example.com", "correct horse")
+        .await;
+    let zero_width = app
+        .send_json(
+            Method::PATCH,
+            "/users/me",
+            &token,
+            &json!({"name": "Am\u{200b}elie"}),
+        )
+        .await;
+    let bom = app
+        .send_json(
+            Method::PATCH,
+            "/users/me",
+            &token,
+            &json!({"name": "\u{feff}Amelie"}),
+        )
+        .await;
+
+    let body = reversed.assert_problem(422, "validation-failed");
+    assert_eq!(body["errors"][0]["field"], "name");
+    assert_eq!(composed["name"], "Am\u{e9}lie");
+    zero_width.assert_problem(422, "validation-failed");
+    bom.assert_problem(422, "validation-failed");
+    assert_eq!(
+        app.get_with_token("/users/me", &token).await.json()["name"],
+        "Am\u{e9}lie"
+    );
+}
