@@ -16,38 +16,33 @@ use spin_users_domain::{
     RegisterError, SessionRepository, User, UserRepository, authenticate as check_password,
     ensure_admin, revoke, rotate, start_session,
 };
-use spin_users_http::{ApiError, json, require_method, respond, serve};
+use spin_users_http::{ApiError, Params, Route, dispatch, json, route, serve};
 use spin_users_store::{SqlSessions, SqlUsers};
 
 use crate::oauth::{OAuthError, TokenRequest};
 
+/// The component's routes.
+const ROUTES: &[Route] = &[
+    route(Method::Post, "/token", token),
+    route(Method::Post, "/logout", logout),
+    route(Method::Get, "/.well-known/jwks.json", jwks),
+];
+
 #[http_component]
 async fn handle(incoming: IncomingRequest, outparam: ResponseOutparam) {
-    serve(incoming, outparam, |req| match req.path() {
-        "/token" => token(req),
-        "/logout" => respond(logout(req)),
-        "/.well-known/jwks.json" => respond(jwks(req)),
-        _ => respond(Err(ApiError::NotFound)),
-    })
-    .await
+    serve(incoming, outparam, |req| dispatch(ROUTES, req)).await
 }
 
 /// `GET /.well-known/jwks.json`: the public keys tokens are verified with.
-fn jwks(req: &Request) -> Result<Response, ApiError> {
-    require_method(req, &[Method::Get])?;
+fn jwks(_: &Request, _: &Params) -> Result<Response, ApiError> {
     let mut response = json(200, &key_ring()?.jwks())?;
     // Verifiers may cache the keys briefly; rotation keeps the old key listed.
     response.set_header("cache-control", "public, max-age=300");
     Ok(response)
 }
 
-/// `POST /token`.
-fn token(req: &Request) -> Response {
-    if req.method() != &Method::Post {
-        return respond(Err(ApiError::MethodNotAllowed {
-            allow: &[Method::Post],
-        }));
-    }
+/// `POST /token`: OAuth answers (RFC 6749 §5.1, §5.2), never an `Err`.
+fn token(req: &Request, _: &Params) -> Result<Response, ApiError> {
     // The limits a password grant was counted against: their headers go on
     // its answer whatever it is.
     let mut limits = Vec::new();
@@ -55,7 +50,7 @@ fn token(req: &Request) -> Response {
         Ok(response) => response,
         Err(e) => e.into_response(),
     };
-    with_limit_headers(response, &limits)
+    Ok(with_limit_headers(response, &limits))
 }
 
 fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthError> {
@@ -210,8 +205,7 @@ fn live_user(
 /// `POST /logout`: revokes the session of the presented refresh token
 /// (`204` whether or not it was known, as RFC 7009 does); with `?all=true`
 /// and a bearer token, every session of the caller.
-fn logout(req: &Request) -> Result<Response, ApiError> {
-    require_method(req, &[Method::Post])?;
+fn logout(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let ctx = Context::open()?;
     let sessions = SqlSessions::new(ctx.db.as_ref());
     let all = req
@@ -234,15 +228,7 @@ fn logout(req: &Request) -> Result<Response, ApiError> {
             Some("all sessions"),
         );
     } else {
-        let fields = oauth::fields(req).map_err(|e| match e {
-            OAuthError::Internal(cause) => ApiError::Internal(cause),
-            OAuthError::InvalidRequest(why) if why.starts_with("send ") => {
-                ApiError::UnsupportedMediaType {
-                    accept: &["application/x-www-form-urlencoded", "application/json"],
-                }
-            }
-            other => ApiError::InvalidJson(other.to_string()),
-        })?;
+        let fields = oauth::fields(req)?;
         let token = fields.refresh_token.ok_or_else(|| {
             ApiError::Validation(
                 FieldError::new("refresh_token", "required", "the refresh token to revoke").into(),

@@ -33,6 +33,10 @@ pub enum OAuthError {
     /// A grant type other than those supported.
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
+    /// A body that is neither form-encoded nor JSON: `invalid_request` on
+    /// `/token` (RFC 6749 has no 415), `415` on `/logout`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
     /// Over a rate limit or locked out: `429` problem+json with the limit
     /// headers (RFC 6749 defines no error for this).
     #[error("rate limited")]
@@ -46,10 +50,28 @@ impl From<ApiError> for OAuthError {
     fn from(e: ApiError) -> Self {
         match e {
             ApiError::RateLimited { .. } => Self::Limited(e),
+            // The cause travels on, whole, to the log line.
+            ApiError::Internal(cause) => Self::Internal(cause),
             other => Self::Internal(anyhow::anyhow!("{other}")),
         }
     }
 }
+
+/// `/logout` answers problem+json: the one place an OAuth parsing error
+/// becomes an [`ApiError`].
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        match e {
+            OAuthError::Internal(cause) => Self::Internal(cause),
+            OAuthError::Limited(e) => e,
+            OAuthError::UnsupportedMediaType => Self::UnsupportedMediaType { accept: ACCEPTED },
+            other => Self::InvalidJson(other.to_string()),
+        }
+    }
+}
+
+/// The body types `/token` and `/logout` read.
+const ACCEPTED: &[&str] = &["application/x-www-form-urlencoded", "application/json"];
 
 impl OAuthError {
     /// The response: `400` with `{"error", "error_description"}`, or `500`.
@@ -66,6 +88,11 @@ impl OAuthError {
                 400,
                 "unsupported_grant_type",
                 "Supported grant types: password, refresh_token.",
+            ),
+            Self::UnsupportedMediaType => (
+                400,
+                "invalid_request",
+                "send application/x-www-form-urlencoded or application/json",
             ),
             Self::Internal(cause) => {
                 eprintln!("token endpoint failed: {cause:#}");
@@ -129,9 +156,7 @@ pub fn fields(req: &Request) -> Result<Fields, OAuthError> {
         Some("application/json") => {
             parse_json(body).map_err(|_| OAuthError::InvalidRequest("the body is not valid JSON"))
         }
-        _ => Err(OAuthError::InvalidRequest(
-            "send application/x-www-form-urlencoded or application/json",
-        )),
+        _ => Err(OAuthError::UnsupportedMediaType),
     }
 }
 

@@ -7,27 +7,22 @@ use spin_sdk::http_component;
 use spin_sdk::{key_value, variables};
 use spin_users_app::database;
 use spin_users_domain::{Check, Readiness, ServiceInfo};
-use spin_users_http::{ApiError, json, require_method, respond, serve};
+use spin_users_http::{ApiError, Params, Route, dispatch, json, route, serve};
 
-const GET: &[Method] = &[Method::Get];
+/// The component's routes.
+const ROUTES: &[Route] = &[
+    route(Method::Get, "/", service_info),
+    route(Method::Get, "/healthz", liveness),
+    route(Method::Get, "/readyz", readiness),
+];
 
 #[http_component]
 async fn handle(incoming: IncomingRequest, outparam: ResponseOutparam) {
-    serve(incoming, outparam, |req| respond(route(req))).await
-}
-
-fn route(req: &Request) -> Result<Response, ApiError> {
-    match req.path() {
-        "/" => service_info(req),
-        "/healthz" => liveness(req),
-        "/readyz" => readiness(req),
-        _ => Err(ApiError::NotFound),
-    }
+    serve(incoming, outparam, |req| dispatch(ROUTES, req)).await
 }
 
 /// `GET /`: name (the `service_name` variable) and version.
-fn service_info(req: &Request) -> Result<Response, ApiError> {
-    require_method(req, GET)?;
+fn service_info(_: &Request, _: &Params) -> Result<Response, ApiError> {
     let name = variables::get("service_name")
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("reading service_name: {e}")))?;
     json(200, &ServiceInfo::new(name))
@@ -35,8 +30,7 @@ fn service_info(req: &Request) -> Result<Response, ApiError> {
 
 /// `GET /healthz`: the instance runs. Deliberately checks nothing else, so
 /// an orchestrator restarts the process only for its own faults.
-fn liveness(req: &Request) -> Result<Response, ApiError> {
-    require_method(req, GET)?;
+fn liveness(_: &Request, _: &Params) -> Result<Response, ApiError> {
     json(200, &serde_json::json!({ "status": "ok" }))
 }
 
@@ -44,8 +38,7 @@ fn liveness(req: &Request) -> Result<Response, ApiError> {
 /// problem+json listing the checks; causes go to the log only. The
 /// database is the one the service uses: PostgreSQL when `database_url` is
 /// set, the embedded SQLite database otherwise.
-fn readiness(req: &Request) -> Result<Response, ApiError> {
-    require_method(req, GET)?;
+fn readiness(_: &Request, _: &Params) -> Result<Response, ApiError> {
     let database = database()
         .query("SELECT 1", &[])
         .map(drop)

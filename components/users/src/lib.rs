@@ -20,50 +20,33 @@ use spin_users_domain::{
     update_profile,
 };
 use spin_users_http::{
-    ApiError, check_if_match, json, json_tagged, json_with_etag, read_json, require_method,
-    respond, retry_stale, serve,
+    ApiError, Params, Route, check_if_match, dispatch, json, json_tagged, json_with_etag,
+    read_json, respond, retry_stale, route, serve,
 };
 use spin_users_store::{SqlSessions, SqlUsers};
 
 use crate::views::{Page, private_view, public_view};
 
-const COLLECTION: &[Method] = &[Method::Get, Method::Post];
-const ME: &[Method] = &[Method::Get, Method::Patch, Method::Delete];
-const ONE: &[Method] = &[Method::Get, Method::Patch, Method::Delete];
+/// The component's routes; literal paths before captures.
+const ROUTES: &[Route] = &[
+    route(Method::Post, "/users", create),
+    route(Method::Get, "/users", list),
+    route(Method::Get, "/users/me", me),
+    route(Method::Patch, "/users/me", update_me),
+    route(Method::Delete, "/users/me", delete_me),
+    route(Method::Get, "/users/:id", by_id),
+    route(Method::Patch, "/users/:id", admin_update),
+    route(Method::Delete, "/users/:id", admin_delete),
+];
 
 #[http_component]
 async fn handle(incoming: IncomingRequest, outparam: ResponseOutparam) {
-    serve(incoming, outparam, |req| respond(route(req))).await
+    serve(incoming, outparam, |req| dispatch(ROUTES, req)).await
 }
 
-fn route(req: &Request) -> Result<Response, ApiError> {
-    let path = req.path().trim_end_matches('/');
-    match (path, path.strip_prefix("/users/")) {
-        ("/users", _) => {
-            require_method(req, COLLECTION)?;
-            match req.method() {
-                Method::Post => create(req),
-                _ => list(req),
-            }
-        }
-        (_, Some("me")) => {
-            require_method(req, ME)?;
-            match req.method() {
-                Method::Get => me(req),
-                Method::Patch => update_me(req),
-                _ => delete_me(req),
-            }
-        }
-        (_, Some(id)) => {
-            require_method(req, ONE)?;
-            match req.method() {
-                Method::Get => by_id(req, id),
-                Method::Patch => admin_update(req, id),
-                _ => admin_delete(req, id),
-            }
-        }
-        _ => Err(ApiError::NotFound),
-    }
+/// The `:id` of `/users/:id`.
+fn id(params: &Params) -> &str {
+    params.get("id").unwrap_or_default()
 }
 
 fn context() -> Result<Context, ApiError> {
@@ -119,7 +102,7 @@ struct RegisterBody {
 /// answer after the count carries the `RateLimit` headers. With an
 /// `Idempotency-Key`, a retry gets the first answer again instead of a
 /// second account (or a `409`).
-fn create(req: &Request) -> Result<Response, ApiError> {
+fn create(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let mut ctx = context()?;
     let limit = policy("register_limit_per_ip", "register-ip")?;
     let client = client(req)?;
@@ -153,7 +136,7 @@ fn register_user(req: &Request, ctx: &mut Context) -> Result<Response, ApiError>
 }
 
 /// `GET /users/me`: the caller's own account, from the cache when fresh.
-fn me(req: &Request) -> Result<Response, ApiError> {
+fn me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let ctx = context()?;
     let db = SqlUsers::new(ctx.db.as_ref());
     let user = caller(req, &ctx, &CachedUsers::new(&db, ctx.now))?.user;
@@ -174,7 +157,7 @@ struct ProfileBody {
 /// `PATCH /users/me`. A new password ends every other session. The change
 /// is written only if the account is still as read (`If-Match` names that
 /// read when given); a write that raced another is redone on a fresh read.
-fn update_me(req: &Request) -> Result<Response, ApiError> {
+fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let body: ProfileBody = read_json(req)?;
     let mut ctx = context()?;
     let db = SqlUsers::new(ctx.db.as_ref());
@@ -217,7 +200,7 @@ struct DeleteBody {
 
 /// `DELETE /users/me` with the current password: the account and all its
 /// sessions end.
-fn delete_me(req: &Request) -> Result<Response, ApiError> {
+fn delete_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let body: DeleteBody = read_json(req)?;
     let ctx = context()?;
     let db = SqlUsers::new(ctx.db.as_ref());
@@ -256,7 +239,8 @@ fn find(users: &dyn UserRepository, id: &str) -> Result<User, ApiError> {
 
 /// `GET /users/:id`: any authenticated caller; the user themself and admins
 /// see everything, others only the public fields of enabled accounts.
-fn by_id(req: &Request, id: &str) -> Result<Response, ApiError> {
+fn by_id(req: &Request, params: &Params) -> Result<Response, ApiError> {
+    let id = id(params);
     let ctx = context()?;
     let db = SqlUsers::new(ctx.db.as_ref());
     let users = CachedUsers::new(&db, ctx.now);
@@ -285,7 +269,7 @@ fn by_id(req: &Request, id: &str) -> Result<Response, ApiError> {
 const MAX_PAGE: u32 = 100;
 
 /// `GET /users?limit=&cursor=&email_prefix=&name=&role=&disabled=` (admins).
-fn list(req: &Request) -> Result<Response, ApiError> {
+fn list(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let ctx = context()?;
     let db = SqlUsers::new(ctx.db.as_ref());
     current_caller(req, &ctx, &CachedUsers::new(&db, ctx.now))?.require_admin()?;
@@ -373,7 +357,8 @@ struct AdminBody {
 
 /// `PATCH /users/:id` (admins): roles and the disabled flag. Disabling ends
 /// the user's sessions. Written only if the user is still as read.
-fn admin_update(req: &Request, id: &str) -> Result<Response, ApiError> {
+fn admin_update(req: &Request, params: &Params) -> Result<Response, ApiError> {
+    let id = id(params);
     let body: AdminBody = read_json(req)?;
     let roles = body
         .roles
@@ -430,7 +415,8 @@ fn admin_update(req: &Request, id: &str) -> Result<Response, ApiError> {
 }
 
 /// `DELETE /users/:id` (admins); with `If-Match`, only the version named.
-fn admin_delete(req: &Request, id: &str) -> Result<Response, ApiError> {
+fn admin_delete(req: &Request, params: &Params) -> Result<Response, ApiError> {
+    let id = id(params);
     let ctx = context()?;
     let db = SqlUsers::new(ctx.db.as_ref());
     let users = CachedUsers::new(&db, ctx.now);

@@ -13,12 +13,12 @@ mod precondition;
 mod problem;
 mod request;
 mod response;
+mod router;
 
 pub use precondition::{check_if_match, retry_stale, retry_stale_writes};
 pub use problem::{ApiError, Problem};
 pub use request::{
     MAX_BODY_BYTES, bearer_token, body, media_type, parse_json, read_json, read_request, serve,
 };
-pub use response::{
-    etag_matches, json, json_tagged, json_with_etag, require_method, respond, send,
-};
+pub use response::{etag_matches, json, json_tagged, json_with_etag, respond, send};
+pub use router::{Handler, Params, Route, dispatch, route};

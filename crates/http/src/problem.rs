@@ -30,7 +30,7 @@ pub enum ApiError {
     #[error("method not allowed")]
     MethodNotAllowed {
         /// Methods the resource supports.
-        allow: &'static [Method],
+        allow: Vec<Method>,
     },
     /// `409 Conflict`, code `email-taken`: the email is already registered.
     #[error("email taken")]
@@ -290,7 +290,7 @@ mod tests {
             ApiError::RateLimited { headers: vec![] },
             ApiError::NotFound,
             ApiError::MethodNotAllowed {
-                allow: &[Method::Get],
+                allow: vec![Method::Get],
             },
             ApiError::NotReady {
                 extensions: Map::new(),
@@ -336,7 +336,7 @@ mod tests {
     #[test]
     fn method_not_allowed_names_the_allowed_methods() {
         let p = ApiError::MethodNotAllowed {
-            allow: &[Method::Get, Method::Post],
+            allow: vec![Method::Get, Method::Post],
         }
         .problem();
         assert!(p.detail.contains("GET, HEAD, POST"), "{}", p.detail);

@@ -37,15 +37,6 @@ fn json_bytes(status: u16, bytes: Vec<u8>) -> Response {
         .build()
 }
 
-/// `Ok(())` when the request's method is in `allow`, else `405`.
-pub fn require_method(req: &Request, allow: &'static [Method]) -> Result<(), ApiError> {
-    if allow.contains(req.method()) {
-        Ok(())
-    } else {
-        Err(ApiError::MethodNotAllowed { allow })
-    }
-}
-
 /// The methods a resource allowing `allow` answers: `HEAD` wherever `GET`
 /// is (see [`crate::serve`]).
 pub(crate) fn allowed_methods(allow: &[Method]) -> Vec<String> {
