@@ -14,7 +14,7 @@ use spin_users_app::{
 use spin_users_domain::{
     AuditEvent, AuthError, Decision, FieldError, IssuedRefreshToken, Password, RefreshError,
     RegisterError, SessionRepository, User, UserRepository, authenticate as check_password,
-    ensure_admin, revoke, rotate, start_session,
+    ensure_admin, normalise_email, revoke, rotate, start_session,
 };
 use spin_users_http::{ApiError, Params, Route, dispatch, json, route, serve};
 use spin_users_store::{SqlSessions, SqlUsers};
@@ -66,7 +66,7 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             // Counted per (account as typed, address) before the password
             // is checked: concurrent guesses cannot exceed the limit, and a
             // lockout says nothing about whether the account exists.
-            let account = username.trim().to_ascii_lowercase();
+            let account = normalise_email(&username);
             let attempt = password_attempt(&ctx, req, &account)?;
             limits.extend_from_slice(attempt.decisions());
             let hasher = password_hasher()?;
@@ -145,7 +145,7 @@ fn bootstrap_admin(
 ) -> Result<(), OAuthError> {
     let admin_email =
         spin_sdk::variables::get("admin_email").map_err(|e| OAuthError::Internal(e.into()))?;
-    if admin_email.trim().is_empty() || admin_email.trim().to_ascii_lowercase() != account {
+    if admin_email.trim().is_empty() || normalise_email(&admin_email) != account {
         return Ok(());
     }
     let admin_password =
@@ -230,9 +230,7 @@ fn logout(req: &Request, _: &Params) -> Result<Response, ApiError> {
     } else {
         let fields = oauth::fields(req)?;
         let token = fields.refresh_token.ok_or_else(|| {
-            ApiError::Validation(
-                FieldError::new("refresh_token", "required", "the refresh token to revoke").into(),
-            )
+            FieldError::new("refresh_token", "required", "the refresh token to revoke")
         })?;
         let revoked =
             revoke(&sessions, &token, ctx.now).map_err(|e| ApiError::Internal(e.into()))?;

@@ -15,9 +15,9 @@ use spin_users_app::{
     password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
-    AuditEvent, FieldError, PageKey, Password, ProfileChange, Registration, Role,
-    SessionRepository, User, UserFilter, UserId, UserRepository, delete_account, register,
-    update_profile,
+    AdminChange, AuditEvent, ListQuery, Password, ProfileChange, Registration, Role,
+    SessionRepository, User, UserId, UserRepository, Visibility, change_account, delete_account,
+    parse_roles, register, update_profile, visibility,
 };
 use spin_users_http::{
     ApiError, Params, Route, check_if_match, dispatch, json, json_tagged, json_with_etag,
@@ -252,92 +252,27 @@ fn by_id(req: &Request, params: &Params) -> Result<Response, ApiError> {
     let user = find(&users, id)?;
     // Seeing another user's private view is an admin decision: it rests on
     // the caller's current roles, not the cached ones.
-    if caller.user.has_role(Role::Admin)
-        && current_caller(req, &ctx, &users)?
-            .user
-            .has_role(Role::Admin)
-    {
-        json_with_etag(req, &private_view(&user))
-    } else if user.disabled {
-        Err(ApiError::NotFound)
-    } else {
-        json_with_etag(req, &public_view(&user))
+    let viewer = match visibility(&caller.user, &user) {
+        Visibility::Private if caller.user.has_role(Role::Admin) => {
+            current_caller(req, &ctx, &users)?.user
+        }
+        _ => caller.user,
+    };
+    match visibility(&viewer, &user) {
+        Visibility::Private => json_with_etag(req, &private_view(&user)),
+        Visibility::Public => json_with_etag(req, &public_view(&user)),
+        Visibility::Hidden => Err(ApiError::NotFound),
     }
 }
-
-/// Largest page `GET /users` returns.
-const MAX_PAGE: u32 = 100;
 
 /// `GET /users?limit=&cursor=&email_prefix=&name=&role=&disabled=` (admins).
 fn list(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let ctx = context()?;
     let db = SqlUsers::new(ctx.db.as_ref());
     current_caller(req, &ctx, &CachedUsers::new(&db, ctx.now))?.require_admin()?;
-    let mut filter = UserFilter::default();
-    let mut limit = 20;
-    let mut after = None;
-    let invalid = |field: &'static str, message: &str| {
-        ApiError::Validation(FieldError::new(field, "invalid", message).into())
-    };
-    for (key, value) in form_urlencoded::parse(req.query().as_bytes()) {
-        match key.as_ref() {
-            "limit" => {
-                limit = value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| invalid("limit", "limit must be 1 to 100"))?;
-            }
-            "cursor" => {
-                after = Some(
-                    PageKey::decode(&value)
-                        .ok_or_else(|| invalid("cursor", "not a cursor from this API"))?,
-                );
-            }
-            // A control character (`%00`) is no text anyone searches for;
-            // refused rather than passed to a LIKE that would match all.
-            "email_prefix" | "name" if value.chars().any(char::is_control) => {
-                return Err(invalid(
-                    if key == "name" {
-                        "name"
-                    } else {
-                        "email_prefix"
-                    },
-                    "filters must not contain control characters",
-                ));
-            }
-            "email_prefix" => filter.email_prefix = Some(value.trim().to_ascii_lowercase()),
-            "name" => filter.name_contains = Some(value.into_owned()),
-            "role" => {
-                filter.role = Some(
-                    Role::parse(&value)
-                        .ok_or_else(|| invalid("role", "role must be user or admin"))?,
-                );
-            }
-            "disabled" => {
-                filter.disabled = Some(match value.as_ref() {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(invalid("disabled", "disabled must be true or false")),
-                });
-            }
-            _ => {}
-        }
-    }
-    let users = SqlUsers::new(ctx.db.as_ref());
-    // One extra row tells whether another page exists.
-    let mut items = users
-        .list(&filter, after.as_ref(), limit + 1)
-        .map_err(internal)?;
-    let next_cursor = (items.len() > limit as usize).then(|| {
-        items.truncate(limit as usize);
-        let last = &items[items.len() - 1];
-        PageKey {
-            created_at: last.created_at,
-            id: last.id.clone(),
-        }
-        .encode()
-    });
+    let pairs: Vec<_> = form_urlencoded::parse(req.query().as_bytes()).collect();
+    let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
+    let (items, next_cursor) = query.page(&db)?;
     json(
         200,
         &Page {
@@ -360,21 +295,10 @@ struct AdminBody {
 fn admin_update(req: &Request, params: &Params) -> Result<Response, ApiError> {
     let id = id(params);
     let body: AdminBody = read_json(req)?;
-    let roles = body
-        .roles
-        .map(|roles| {
-            let parsed: Option<Vec<Role>> = roles.iter().map(|r| Role::parse(r)).collect();
-            let mut roles = parsed.ok_or_else(|| {
-                ApiError::Validation(
-                    FieldError::new("roles", "invalid", "roles are user and admin").into(),
-                )
-            })?;
-            if !roles.contains(&Role::User) {
-                roles.push(Role::User);
-            }
-            Ok::<_, ApiError>(roles)
-        })
-        .transpose()?;
+    let change = AdminChange {
+        roles: body.roles.as_deref().map(parse_roles).transpose()?,
+        disabled: body.disabled,
+    };
     let ctx = context()?;
     let db = SqlUsers::new(ctx.db.as_ref());
     let users = CachedUsers::new(&db, ctx.now);
@@ -383,21 +307,9 @@ fn admin_update(req: &Request, params: &Params) -> Result<Response, ApiError> {
         admin.require_admin()?;
         // From the database, not the cache: the whole row is written back,
         // password hash included, conditional on the version read.
-        let mut user = find(&db, id)?;
+        let user = find(&db, id)?;
         check_if_match(req, &private_view(&user))?;
-        if let Some(roles) = &roles {
-            user.roles = roles.clone();
-        }
-        if let Some(disabled) = body.disabled {
-            // Re-enabling must not revive the tokens disabling stopped.
-            if disabled && !user.disabled {
-                user.sessions.cut_all(ctx.now_ms, None);
-            }
-            user.disabled = disabled;
-        }
-        user.updated_at = ctx.now;
-        users.update(&user)?;
-        user.version += 1;
+        let user = change_account(&users, user, &change, ctx.now_ms)?;
         Ok((admin, user))
     })?;
     if user.disabled {

@@ -30,13 +30,10 @@ pub fn idempotent(
         .as_str()
         .and_then(|k| key_hash(operation, client, k))
         .ok_or_else(|| {
-            ApiError::Validation(
-                FieldError::new(
-                    "Idempotency-Key",
-                    "invalid",
-                    "1 to 255 printable ASCII characters",
-                )
-                .into(),
+            FieldError::new(
+                "Idempotency-Key",
+                "invalid",
+                "1 to 255 printable ASCII characters",
             )
         })?;
     let begun =

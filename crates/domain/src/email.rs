@@ -9,6 +9,13 @@ const MAX_LOCAL_BYTES: usize = 64;
 const MAX_DOMAIN_BYTES: usize = 253;
 const LOCAL_SPECIALS: &str = "!#$%&'*+-/=?^_`{|}~.";
 
+/// The normal form of an address, or of text compared with addresses (a
+/// login name as typed, a search prefix): trimmed and lowercased. Valid or
+/// not, every comparison uses this one form.
+pub fn normalise(text: &str) -> String {
+    text.trim().to_ascii_lowercase()
+}
+
 /// A syntactically valid, normalised (trimmed, lowercased) email address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Email(String);
@@ -50,7 +57,7 @@ impl Email {
         if !is_valid_domain(domain) {
             return err("invalid", "the part after @ is not a valid domain");
         }
-        Ok(Self(trimmed.to_ascii_lowercase()))
+        Ok(Self(normalise(trimmed)))
     }
 
     /// Rebuilds an address read back from storage (already normalised).

@@ -13,6 +13,7 @@ mod audit;
 mod cache;
 mod client;
 mod digest;
+mod directory;
 mod email;
 #[cfg(any(test, feature = "testing"))]
 pub mod fakes;
@@ -39,7 +40,11 @@ pub use audit::{AuditEntry, AuditEvent, AuditLog};
 pub use cache::{CacheEntry, user_cache_key};
 pub use client::{Cidr, ClientPolicy, UNKNOWN_CLIENT};
 pub use digest::{Fingerprint, entity_tag, sha256_parts};
-pub use email::{Email, MAX_EMAIL_BYTES};
+pub use directory::{
+    AdminChange, DEFAULT_PAGE, ListQuery, MAX_PAGE, Visibility, change_account, parse_roles,
+    visibility,
+};
+pub use email::{Email, MAX_EMAIL_BYTES, normalise as normalise_email};
 pub use hashing::{DEFAULT_HASH_PARAMS, HashError, HashParams, PasswordHasher, Verification};
 pub use health::{Check, CheckStatus, Readiness};
 pub use idempotency::{

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 use spin_sdk::http::Method;
-use spin_users_domain::{RegisterError, RepoError, UpdateError, ValidationErrors};
+use spin_users_domain::{FieldError, RegisterError, RepoError, UpdateError, ValidationErrors};
 
 /// Prefix of every problem `type`: stable identifiers clients may match on.
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:spin-users:problem:";
@@ -118,6 +118,12 @@ impl From<RepoError> for ApiError {
             RepoError::LastAdmin => Self::LastAdmin,
             other => Self::Internal(other.into()),
         }
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        Self::Validation(e.into())
     }
 }
 
