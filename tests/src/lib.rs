@@ -216,6 +216,9 @@ impl TestAppBuilder {
             runtime_config: Some(runtime_config.clone()),
             environment: self.environment,
             compile_cache: Some(compile_cache()),
+            // Components log every refused token and internal error; set
+            // TEST_LOG to see them (a server process logs to its server.log).
+            guest_output: std::env::var_os("TEST_LOG").is_some(),
         };
         let database_url = options
             .environment

@@ -76,6 +76,10 @@ pub struct AppOptions {
     pub environment: HashMap<String, String>,
     /// Directory for compiled components; `None` compiles every time.
     pub compile_cache: Option<PathBuf>,
+    /// Whether components' stdout and stderr reach this process's (as under
+    /// `spin up`); tests turn it off unless asked, to keep their output
+    /// readable.
+    pub guest_output: bool,
 }
 
 impl AppOptions {
@@ -86,6 +90,7 @@ impl AppOptions {
             runtime_config: None,
             environment: std::env::vars().collect(),
             compile_cache: None,
+            guest_output: true,
         }
     }
 }
@@ -103,6 +108,7 @@ struct LoadedComponent {
 /// A loaded, ready-to-serve application.
 pub struct App {
     engine: Engine,
+    guest_output: bool,
     manifest: Manifest,
     router: Router,
     components: HashMap<String, LoadedComponent>,
@@ -213,6 +219,7 @@ impl App {
         }
         Ok(Self {
             engine: engine.clone(),
+            guest_output: options.guest_output,
             manifest,
             router,
             components,
@@ -284,7 +291,9 @@ impl App {
         let req = prepare_request(req, route, client_addr)?;
 
         let mut wasi = WasiCtx::builder();
-        wasi.inherit_stdout().inherit_stderr();
+        if self.guest_output {
+            wasi.inherit_stdout().inherit_stderr();
+        }
         for (k, v) in &loaded.environment {
             wasi.env(k, v);
         }
