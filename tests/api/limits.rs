@@ -9,6 +9,18 @@ use http::Method;
 use serde_json::json;
 use spin_users_component_tests::{TestApp, concurrently};
 
+/// The service with `login_limit_per_account` at `limit`, and Ada
+/// registered with the password "correct horse".
+async fn ada_with_account_limit(limit: &str) -> TestApp {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", limit)
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    app
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn registration_is_limited_per_client_address() {
     let app = TestApp::spin_users()
@@ -87,12 +99,7 @@ async fn parallel_wrong_passwords_never_get_more_than_the_limit_through() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_emails_lock_out_exactly_like_real_accounts() {
-    let app = TestApp::spin_users()
-        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "2/900")
-        .start()
-        .await;
-    app.register("Ada", "ada@example.com", "correct horse")
-        .await;
+    let app = ada_with_account_limit("2/900").await;
 
     let mut real = Vec::new();
     let mut unknown = Vec::new();
@@ -111,12 +118,7 @@ async fn unknown_emails_lock_out_exactly_like_real_accounts() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_successful_login_ends_the_failure_streak() {
-    let app = TestApp::spin_users()
-        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "3/900")
-        .start()
-        .await;
-    app.register("Ada", "ada@example.com", "correct horse")
-        .await;
+    let app = ada_with_account_limit("3/900").await;
 
     app.login("ada@example.com", "wrong horse").await;
     app.login("ada@example.com", "wrong horse").await;
@@ -158,12 +160,7 @@ fn attacker() -> IpAddr {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_attacker_address_locks_itself_out_not_the_owner() {
-    let app = TestApp::spin_users()
-        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "3/900")
-        .start()
-        .await;
-    app.register("Ada", "ada@example.com", "correct horse")
-        .await;
+    let app = ada_with_account_limit("3/900").await;
 
     let mut hammer = Vec::new();
     for _ in 0..6 {
@@ -210,12 +207,7 @@ async fn an_account_wide_ceiling_holds_across_addresses() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn current_password_guesses_count_as_login_attempts() {
-    let app = TestApp::spin_users()
-        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "3/900")
-        .start()
-        .await;
-    app.register("Ada", "ada@example.com", "correct horse")
-        .await;
+    let app = ada_with_account_limit("3/900").await;
     let token = app.access_token("ada@example.com", "correct horse").await;
 
     let mut guesses = Vec::new();

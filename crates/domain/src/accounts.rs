@@ -384,6 +384,18 @@ mod tests {
 
     use crate::hashing::tests::FAST;
 
+    /// Ada, registered with the password "correct horse".
+    fn ada(repo: &InMemoryUsers, hasher: &PasswordHasher, random: &mut SeededRandom) -> User {
+        register(
+            repo,
+            hasher,
+            random,
+            1,
+            registration("ada@example.com", "correct horse"),
+        )
+        .expect("registers")
+    }
+
     fn registration(email: &str, password: &str) -> Registration {
         Registration {
             name: "Ada".into(),
@@ -468,14 +480,7 @@ mod tests {
     #[test]
     fn authentication_accepts_the_right_password_only() {
         let (repo, hasher, mut random) = setup();
-        let user = register(
-            &repo,
-            &hasher,
-            &mut random,
-            1,
-            registration("ada@example.com", "correct horse"),
-        )
-        .expect("registers");
+        let user = ada(&repo, &hasher, &mut random);
         let ok = authenticate(
             &repo,
             &hasher,
@@ -531,14 +536,7 @@ mod tests {
     #[test]
     fn disabled_accounts_cannot_authenticate() {
         let (repo, hasher, mut random) = setup();
-        let mut user = register(
-            &repo,
-            &hasher,
-            &mut random,
-            1,
-            registration("ada@example.com", "correct horse"),
-        )
-        .expect("registers");
+        let mut user = ada(&repo, &hasher, &mut random);
         user.disabled = true;
         let repo = InMemoryUsers::default();
         repo.insert(&user).expect("insert disabled copy");
@@ -578,14 +576,7 @@ mod tests {
     #[test]
     fn a_new_password_ends_every_other_session_in_the_same_write() {
         let (repo, hasher, mut random) = setup();
-        let user = register(
-            &repo,
-            &hasher,
-            &mut random,
-            1,
-            registration("ada@example.com", "correct horse"),
-        )
-        .expect("registers");
+        let user = ada(&repo, &hasher, &mut random);
         let phone = crate::new_session_id(1_000, &mut random);
         let laptop = crate::new_session_id(1_500, &mut random);
         let mut with_session = change(None, None, Some("new password"), Some("correct horse"));
@@ -604,14 +595,7 @@ mod tests {
     #[test]
     fn a_change_based_on_an_old_read_writes_nothing() {
         let (repo, hasher, mut random) = setup();
-        let read = register(
-            &repo,
-            &hasher,
-            &mut random,
-            1,
-            registration("ada@example.com", "correct horse"),
-        )
-        .expect("registers");
+        let read = ada(&repo, &hasher, &mut random);
         let (renamed, _) = update_profile(
             &repo,
             &hasher,
@@ -645,14 +629,7 @@ mod tests {
     #[test]
     fn a_name_change_needs_no_password_but_email_and_password_changes_do() {
         let (repo, hasher, mut random) = setup();
-        let user = register(
-            &repo,
-            &hasher,
-            &mut random,
-            1,
-            registration("ada@example.com", "correct horse"),
-        )
-        .expect("registers");
+        let user = ada(&repo, &hasher, &mut random);
         let (renamed, pw_changed) = update_profile(
             &repo,
             &hasher,
@@ -743,14 +720,7 @@ mod tests {
             register(&repo, &hasher, &mut random, 1, squat),
             Err(RegisterError::EmailTaken)
         ));
-        let ada = register(
-            &repo,
-            &hasher,
-            &mut random,
-            1,
-            registration("ada@example.com", "correct horse"),
-        )
-        .expect("registers");
+        let ada = ada(&repo, &hasher, &mut random);
         let mut moving = change(None, Some("root@example.com"), None, Some("correct horse"));
         moving.reserved_email = Some("root@example.com".into());
         assert!(matches!(
@@ -781,14 +751,7 @@ mod tests {
     #[test]
     fn deleting_an_account_needs_the_current_password() {
         let (repo, hasher, mut random) = setup();
-        let user = register(
-            &repo,
-            &hasher,
-            &mut random,
-            1,
-            registration("ada@example.com", "correct horse"),
-        )
-        .expect("registers");
+        let user = ada(&repo, &hasher, &mut random);
         assert!(
             delete_account(
                 &repo,
