@@ -8,8 +8,8 @@ mod oauth;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Context, audit, authenticate_current, change_sessions, key_ring, password_attempt,
-    password_hasher, successor_key, with_limit_headers,
+    Context, audit, change_sessions, key_ring, password_attempt, password_hasher, successor_key,
+    with_limit_headers,
 };
 use spin_users_domain::{
     AuditEvent, AuthError, Decision, FieldError, IssuedRefreshToken, Password, RefreshError,
@@ -17,7 +17,6 @@ use spin_users_domain::{
     ensure_admin, normalise_email, revoke, rotate, start_session,
 };
 use spin_users_http::{ApiError, Params, Route, dispatch, json, route, serve};
-use spin_users_store::{SqlSessions, SqlUsers};
 
 use crate::oauth::{OAuthError, TokenRequest};
 
@@ -55,11 +54,11 @@ fn token(req: &Request, _: &Params) -> Result<Response, ApiError> {
 
 fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthError> {
     let request = oauth::parse(req)?;
-    let mut ctx = Context::open()?;
-    let db_users = SqlUsers::new(ctx.db.as_ref());
+    let ctx = Context::open()?;
+    let mut random = ctx.random;
     // Writes (a rehash on login) must drop the cached copy.
-    let users = CachedUsers::new(&db_users, ctx.now);
-    let sessions = SqlSessions::new(ctx.db.as_ref());
+    let users = ctx.users();
+    let sessions = ctx.sessions();
     let internal = |e: spin_users_domain::RepoError| OAuthError::Internal(e.into());
     let (user, refresh) = match request {
         TokenRequest::Password { username, password } => {
@@ -71,27 +70,20 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             limits.extend_from_slice(attempt.decisions());
             let hasher = password_hasher()?;
             let password = Password::new(password);
-            bootstrap_admin(&users, &hasher, &mut ctx.random, ctx.now, &account)?;
-            let user = check_password(
-                &users,
-                &hasher,
-                &mut ctx.random,
-                ctx.now,
-                &username,
-                &password,
-            )
-            .map_err(|e| match e {
-                AuthError::InvalidCredentials { reason, user_id } => {
-                    let event = AuditEvent::LoginFailed;
-                    audit(&ctx, req, event, user_id.as_ref(), Some(reason));
-                    OAuthError::InvalidGrant
-                }
-                other => OAuthError::Internal(other.into()),
-            })?;
+            bootstrap_admin(&users, &hasher, &mut random, ctx.now, &account)?;
+            let user = check_password(&users, &hasher, &mut random, ctx.now, &username, &password)
+                .map_err(|e| match e {
+                    AuthError::InvalidCredentials { reason, user_id } => {
+                        let event = AuditEvent::LoginFailed;
+                        audit(&ctx, req, event, user_id.as_ref(), Some(reason));
+                        OAuthError::InvalidGrant
+                    }
+                    other => OAuthError::Internal(other.into()),
+                })?;
             audit(&ctx, req, AuditEvent::LoginSucceeded, Some(&user.id), None);
             attempt.succeeded(&ctx)?;
-            let refresh = start_session(&sessions, &user.id, ctx.now_ms, &mut ctx.random)
-                .map_err(internal)?;
+            let refresh =
+                start_session(&sessions, &user.id, ctx.now_ms, &mut random).map_err(internal)?;
             (user, refresh)
         }
         TokenRequest::Refresh { refresh_token } => {
@@ -122,7 +114,7 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             &roles,
             Some(&refresh.family_id),
             now,
-            &mut ctx.random,
+            &mut random,
         )
         .map_err(|e| OAuthError::Internal(e.into()))?;
     Ok(oauth::token_response(&serde_json::json!({
@@ -207,15 +199,14 @@ fn live_user(
 /// and a bearer token, every session of the caller.
 fn logout(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let ctx = Context::open()?;
-    let sessions = SqlSessions::new(ctx.db.as_ref());
+    let sessions = ctx.sessions();
     let all = req
         .query()
         .split('&')
         .any(|pair| pair == "all=true" || pair == "all=1");
-    let db = SqlUsers::new(ctx.db.as_ref());
-    let users = CachedUsers::new(&db, ctx.now);
+    let users = ctx.users();
     if all {
-        let user = authenticate_current(req, &users, ctx.now)?.user;
+        let user = users.current_caller(req)?.user;
         sessions
             .revoke_user(&user.id, None, ctx.now)
             .map_err(|e| ApiError::Internal(e.into()))?;

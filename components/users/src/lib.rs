@@ -10,9 +10,8 @@ use serde::Deserialize;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Caller, Context, PasswordAttempt, admin_email, answer_password_check, audit,
-    authenticate, authenticate_current, client, enforce, idempotent, password_attempt,
-    password_hasher, policy, with_limit_headers,
+    CachedUsers, Context, PasswordAttempt, admin_email, answer_password_check, audit, client,
+    enforce, idempotent, password_attempt, password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
     AdminChange, AuditEvent, ListQuery, Password, ProfileChange, Registration, Role,
@@ -23,7 +22,6 @@ use spin_users_http::{
     ApiError, Params, Route, check_if_match, dispatch, json, json_tagged, json_with_etag,
     read_json, respond, retry_stale, route, serve,
 };
-use spin_users_store::{SqlSessions, SqlUsers};
 
 use crate::views::{Page, private_view, public_view};
 
@@ -53,21 +51,6 @@ fn context() -> Result<Context, ApiError> {
     Ok(Context::open()?)
 }
 
-/// Authenticates the caller of `req` against `users`, for reads.
-fn caller(req: &Request, ctx: &Context, users: &CachedUsers<'_>) -> Result<Caller, ApiError> {
-    authenticate(req, users, ctx.now)
-}
-
-/// Authenticates the caller as the database holds them now, for writes
-/// and admin routes.
-fn current_caller(
-    req: &Request,
-    ctx: &Context,
-    users: &CachedUsers<'_>,
-) -> Result<Caller, ApiError> {
-    authenticate_current(req, users, ctx.now)
-}
-
 /// Counts a `current_password` check of the caller, when the request
 /// `checks` one, like a login attempt (same limits, same lockout), before
 /// the password is verified.
@@ -80,7 +63,7 @@ fn password_check(
     if !checks {
         return Ok(None);
     }
-    let caller = caller(req, ctx, users)?;
+    let caller = users.caller(req)?;
     password_attempt(ctx, req, caller.user.email.as_ref()).map(Some)
 }
 
@@ -121,14 +104,15 @@ fn create(req: &Request, _: &Params) -> Result<Response, ApiError> {
 fn register_user(req: &Request, ctx: &mut Context) -> Result<Response, ApiError> {
     let body: RegisterBody = read_json(req)?;
     let hasher = password_hasher()?;
-    let users = SqlUsers::new(ctx.db.as_ref());
+    let users = ctx.users();
     let input = Registration {
         name: body.name,
         email: body.email,
         password: Password::new(body.password),
         reserved_email: admin_email()?,
     };
-    let user = register(&users, &hasher, &mut ctx.random, ctx.now, input)?;
+    let mut random = ctx.random;
+    let user = register(&users, &hasher, &mut random, ctx.now, input)?;
     audit(ctx, req, AuditEvent::Registered, Some(&user.id), None);
     let mut response = json(201, &private_view(&user))?;
     response.set_header("location", format!("/users/{}", user.id));
@@ -138,8 +122,7 @@ fn register_user(req: &Request, ctx: &mut Context) -> Result<Response, ApiError>
 /// `GET /users/me`: the caller's own account, from the cache when fresh.
 fn me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let ctx = context()?;
-    let db = SqlUsers::new(ctx.db.as_ref());
-    let user = caller(req, &ctx, &CachedUsers::new(&db, ctx.now))?.user;
+    let user = ctx.users().caller(req)?.user;
     json_with_etag(req, &private_view(&user))
 }
 
@@ -159,15 +142,14 @@ struct ProfileBody {
 /// read when given); a write that raced another is redone on a fresh read.
 fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let body: ProfileBody = read_json(req)?;
-    let mut ctx = context()?;
-    let db = SqlUsers::new(ctx.db.as_ref());
-    let users = CachedUsers::new(&db, ctx.now);
+    let ctx = context()?;
+    let users = ctx.users();
     let hasher = password_hasher()?;
     let reserved_email = admin_email()?;
     let attempt = password_check(req, &ctx, &users, body.current_password.is_some())?;
-    let (now, now_ms, random) = (ctx.now, ctx.now_ms, &mut ctx.random);
+    let (now_ms, mut random) = (ctx.now_ms, ctx.random);
     let changed = retry_stale(req, || {
-        let caller = authenticate_current(req, &users, now)?;
+        let caller = users.current_caller(req)?;
         check_if_match(req, &private_view(&caller.user))?;
         let change = ProfileChange {
             name: body.name.clone(),
@@ -177,8 +159,14 @@ fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
             session: caller.session_id.clone(),
             reserved_email: reserved_email.clone(),
         };
-        let (user, password_changed) =
-            update_profile(&users, &hasher, random, now_ms, caller.user.clone(), change)?;
+        let (user, password_changed) = update_profile(
+            &users,
+            &hasher,
+            &mut random,
+            now_ms,
+            caller.user.clone(),
+            change,
+        )?;
         Ok((caller, user, password_changed))
     });
     let result = changed.and_then(|(caller, user, password_changed)| {
@@ -203,13 +191,12 @@ struct DeleteBody {
 fn delete_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let body: DeleteBody = read_json(req)?;
     let ctx = context()?;
-    let db = SqlUsers::new(ctx.db.as_ref());
-    let users = CachedUsers::new(&db, ctx.now);
+    let users = ctx.users();
     let hasher = password_hasher()?;
     let current = body.current_password.map(Password::new);
     let attempt = password_check(req, &ctx, &users, current.is_some())?;
     let deleted = retry_stale(req, || {
-        let caller = current_caller(req, &ctx, &users)?;
+        let caller = users.current_caller(req)?;
         check_if_match(req, &private_view(&caller.user))?;
         delete_account(&users, &hasher, &caller.user, current.as_ref())?;
         Ok(caller)
@@ -226,7 +213,7 @@ fn delete_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
 /// Revokes every session of `id`, except the one named `except` (the
 /// caller's own, when they changed their password).
 fn end_sessions(ctx: &Context, id: &UserId, except: Option<&str>) -> Result<(), ApiError> {
-    SqlSessions::new(ctx.db.as_ref())
+    ctx.sessions()
         .revoke_user(id, except, ctx.now)
         .map(drop)
         .map_err(internal)
@@ -242,9 +229,8 @@ fn find(users: &dyn UserRepository, id: &str) -> Result<User, ApiError> {
 fn by_id(req: &Request, params: &Params) -> Result<Response, ApiError> {
     let id = id(params);
     let ctx = context()?;
-    let db = SqlUsers::new(ctx.db.as_ref());
-    let users = CachedUsers::new(&db, ctx.now);
-    let caller = caller(req, &ctx, &users)?;
+    let users = ctx.users();
+    let caller = users.caller(req)?;
     // Looking oneself up needs no second read.
     if caller.user.id.as_ref() == id {
         return json_with_etag(req, &private_view(&caller.user));
@@ -253,9 +239,7 @@ fn by_id(req: &Request, params: &Params) -> Result<Response, ApiError> {
     // Seeing another user's private view is an admin decision: it rests on
     // the caller's current roles, not the cached ones.
     let viewer = match visibility(&caller.user, &user) {
-        Visibility::Private if caller.user.has_role(Role::Admin) => {
-            current_caller(req, &ctx, &users)?.user
-        }
+        Visibility::Private if caller.user.has_role(Role::Admin) => users.current_caller(req)?.user,
         _ => caller.user,
     };
     match visibility(&viewer, &user) {
@@ -268,11 +252,11 @@ fn by_id(req: &Request, params: &Params) -> Result<Response, ApiError> {
 /// `GET /users?limit=&cursor=&email_prefix=&name=&role=&disabled=` (admins).
 fn list(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let ctx = context()?;
-    let db = SqlUsers::new(ctx.db.as_ref());
-    current_caller(req, &ctx, &CachedUsers::new(&db, ctx.now))?.require_admin()?;
+    let users = ctx.users();
+    users.current_caller(req)?.require_admin()?;
     let pairs: Vec<_> = form_urlencoded::parse(req.query().as_bytes()).collect();
     let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
-    let (items, next_cursor) = query.page(&db)?;
+    let (items, next_cursor) = query.page(users.database())?;
     json(
         200,
         &Page {
@@ -300,14 +284,13 @@ fn admin_update(req: &Request, params: &Params) -> Result<Response, ApiError> {
         disabled: body.disabled,
     };
     let ctx = context()?;
-    let db = SqlUsers::new(ctx.db.as_ref());
-    let users = CachedUsers::new(&db, ctx.now);
+    let users = ctx.users();
     let (admin, user) = retry_stale(req, || {
-        let admin = current_caller(req, &ctx, &users)?;
+        let admin = users.current_caller(req)?;
         admin.require_admin()?;
         // From the database, not the cache: the whole row is written back,
         // password hash included, conditional on the version read.
-        let user = find(&db, id)?;
+        let user = find(users.database(), id)?;
         check_if_match(req, &private_view(&user))?;
         let user = change_account(&users, user, &change, ctx.now_ms)?;
         Ok((admin, user))
@@ -330,12 +313,11 @@ fn admin_update(req: &Request, params: &Params) -> Result<Response, ApiError> {
 fn admin_delete(req: &Request, params: &Params) -> Result<Response, ApiError> {
     let id = id(params);
     let ctx = context()?;
-    let db = SqlUsers::new(ctx.db.as_ref());
-    let users = CachedUsers::new(&db, ctx.now);
+    let users = ctx.users();
     let (admin, user) = retry_stale(req, || {
-        let admin = current_caller(req, &ctx, &users)?;
+        let admin = users.current_caller(req)?;
         admin.require_admin()?;
-        let user = find(&db, id)?;
+        let user = find(users.database(), id)?;
         check_if_match(req, &private_view(&user))?;
         let expected = req.header("if-match").map(|_| user.version);
         users.delete(&user.id, expected)?;

@@ -131,6 +131,19 @@ pub fn authenticate_current(
     )
 }
 
+impl CachedUsers<'_> {
+    /// The caller of `req`, for reads ([`authenticate`]).
+    pub fn caller(&self, req: &Request) -> Result<Caller, ApiError> {
+        authenticate(req, self, self.now)
+    }
+
+    /// The caller of `req` as the database holds them now, for writes and
+    /// admin routes ([`authenticate_current`]).
+    pub fn current_caller(&self, req: &Request) -> Result<Caller, ApiError> {
+        authenticate_current(req, self, self.now)
+    }
+}
+
 fn current_user(users: &CachedUsers<'_>, id: &UserId) -> Result<User, ApiError> {
     users
         .current(id)

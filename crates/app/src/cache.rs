@@ -6,6 +6,7 @@ use spin_users_domain::{
     CacheEntry, DisplayName, Email, Fingerprint, PageKey, RepoError, SessionState, User,
     UserFilter, UserId, UserRepository, roles_from_string, roles_to_string, user_cache_key,
 };
+use spin_users_store::SqlUsers;
 
 /// How long a cached user is served, in seconds.
 pub const USER_CACHE_TTL_SECS: i64 = 60;
@@ -123,18 +124,24 @@ pub struct Cached {
 /// writer has answered; the worst case is a reader served the old row
 /// between the writer's commit and its drop, the same request's time.
 pub struct CachedUsers<'a> {
-    db: &'a dyn UserRepository,
+    db: SqlUsers<'a>,
     kv: Option<Store>,
-    now: i64,
+    pub(crate) now: i64,
 }
 
 impl<'a> CachedUsers<'a> {
     /// Caches `db` in the `default` key-value store.
-    pub fn new(db: &'a dyn UserRepository, now: i64) -> Self {
+    pub fn new(db: SqlUsers<'a>, now: i64) -> Self {
         let kv = Store::open_default()
             .map_err(|e| eprintln!("cache: key-value store unavailable, reading the database: {e}"))
             .ok();
         Self { db, kv, now }
+    }
+
+    /// The users in the database, bypassing the cache: for reads that must
+    /// see the stored row (a write's read, listings).
+    pub fn database(&self) -> &SqlUsers<'a> {
+        &self.db
     }
 
     /// The fresh cached entry of `id`.

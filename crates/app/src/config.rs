@@ -6,7 +6,9 @@ use spin_sdk::variables;
 use spin_users_domain::{
     DEFAULT_HASH_PARAMS, HashParams, KeyRing, PasswordHasher, SuccessorKey, SystemRandom,
 };
-use spin_users_store::Connection;
+use spin_users_store::{Connection, SqlSessions, SqlUsers};
+
+use crate::cache::CachedUsers;
 
 fn optional(name: &str) -> Result<Option<String>> {
     let value = variables::get(name).with_context(|| format!("reading variable {name}"))?;
@@ -47,6 +49,17 @@ pub struct Context {
 }
 
 impl Context {
+    /// The users: cached reads through the key-value store, writes to the
+    /// database that drop the cached copy.
+    pub fn users(&self) -> CachedUsers<'_> {
+        CachedUsers::new(SqlUsers::new(self.db.as_ref()), self.now)
+    }
+
+    /// The sessions (refresh-token families).
+    pub fn sessions(&self) -> SqlSessions<'_> {
+        SqlSessions::new(self.db.as_ref())
+    }
+
     /// The context of a request: the [`database`], the clock read once.
     pub fn open() -> Result<Self> {
         let db = database();
