@@ -1,14 +1,13 @@
 //! Display names.
 
-use unicode_normalization::UnicodeNormalization as _;
-
 use crate::validation::FieldError;
 
 /// Longest name accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
-/// A trimmed, NFC-normalised, non-empty display name of at most 100
-/// characters, with no control (Cc) or format (Cf) characters: no
+/// A trimmed, non-empty display name of at most 100 characters (counted
+/// as Unicode scalar values, not bytes), with no control (Cc) or format
+/// (Cf) characters: no
 /// bidirectional overrides that make a name read backwards, no zero-width
 /// characters that make two names look alike, no byte-order mark.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,10 +16,9 @@ pub struct DisplayName(String);
 impl DisplayName {
     /// Parses user input.
     pub fn parse(input: &str) -> Result<Self, FieldError> {
-        // Normalised first, so the length and the stored form are those of
-        // the canonical composition whatever the client sent.
-        let normalised: String = input.trim().nfc().collect();
-        let name = normalised.as_str();
+        // Not normalised to NFC: the tables would double the static data
+        // every users instance starts with (see ARCHITECTURE.md).
+        let name = input.trim();
         if name.is_empty() {
             return Err(FieldError::new("name", "required", "a name is required"));
         }
@@ -118,21 +116,10 @@ mod tests {
     }
 
     #[test]
-    fn names_are_stored_composed_and_counted_in_characters() {
-        let decomposed = "Ame\u{0301}lie";
-        let name = DisplayName::parse(decomposed).expect("valid");
-        assert_eq!(name.as_ref(), "Am\u{e9}lie");
-        // 100 decomposed é are 200 code points but 100 characters once composed.
-        let long = "e\u{0301}".repeat(MAX_NAME_CHARS);
-        assert_eq!(
-            DisplayName::parse(&long)
-                .expect("fits")
-                .as_ref()
-                .chars()
-                .count(),
-            MAX_NAME_CHARS
-        );
-        assert!(DisplayName::parse(&"é".repeat(MAX_NAME_CHARS + 1)).is_err());
+    fn the_length_limit_counts_characters_not_bytes() {
+        let four_byte = "\u{1F600}";
+        assert!(DisplayName::parse(&four_byte.repeat(MAX_NAME_CHARS)).is_ok());
+        assert!(DisplayName::parse(&four_byte.repeat(MAX_NAME_CHARS + 1)).is_err());
     }
 
     #[test]
