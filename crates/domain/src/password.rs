@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use zeroize::Zeroizing;
+
 use crate::email::Email;
 use crate::validation::FieldError;
 
@@ -11,15 +13,16 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest password accepted, in characters (bounds hashing work).
 pub const MAX_PASSWORD_CHARS: usize = 128;
 
-/// A password in memory. `Debug` never shows it; it is wiped on drop.
+/// A password in memory. `Debug` never shows it; `Zeroizing` wipes it on
+/// drop, so it does not linger in freed memory.
 #[derive(Clone)]
-pub struct Password(String);
+pub struct Password(Zeroizing<String>);
 
 impl Password {
     /// Wraps a password for verification (no rules: existing passwords are
     /// checked against their hash whatever they look like).
     pub fn new(secret: String) -> Self {
-        Self(secret)
+        Self(Zeroizing::new(secret))
     }
 
     /// Parses a newly chosen password for the account `email` (`None` when
@@ -47,7 +50,7 @@ impl Password {
                 "the password must not be the email address",
             ));
         }
-        Ok(Self(secret))
+        Ok(Self::new(secret))
     }
 
     /// The secret, for hashing and verification only.
@@ -59,16 +62,6 @@ impl Password {
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(<redacted>)")
-    }
-}
-
-impl Drop for Password {
-    fn drop(&mut self) {
-        // Overwrite the bytes so the secret does not linger in freed memory
-        // (the instance is discarded after the request anyway).
-        let mut bytes = std::mem::take(&mut self.0).into_bytes();
-        bytes.iter_mut().for_each(|b| *b = 0);
-        std::hint::black_box(&bytes);
     }
 }
 
