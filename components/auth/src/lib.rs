@@ -12,9 +12,9 @@ use spin_users_app::{
     with_limit_headers,
 };
 use spin_users_domain::{
-    AuditEvent, AuthError, Decision, FieldError, IssuedRefreshToken, Password, RefreshError,
-    RegisterError, SessionRepository, User, UserRepository, authenticate as check_password,
-    ensure_admin, normalise_email, revoke, rotate, start_session,
+    Accounts, AuditEvent, AuthError, Decision, FieldError, IssuedRefreshToken, Password,
+    RefreshError, RegisterError, SessionRepository, User, UserRepository, normalise_email, revoke,
+    rotate, start_session,
 };
 use spin_users_http::{ApiError, Params, Route, dispatch, json, route, serve};
 
@@ -70,8 +70,15 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             limits.extend_from_slice(attempt.decisions());
             let hasher = password_hasher()?;
             let password = Password::new(password);
-            bootstrap_admin(&users, &hasher, &mut random, ctx.now, &account)?;
-            let user = check_password(&users, &hasher, &mut random, ctx.now, &username, &password)
+            let mut accounts = Accounts {
+                users: &users,
+                hasher: &hasher,
+                random: &mut random,
+                now_ms: ctx.now_ms,
+            };
+            bootstrap_admin(&mut accounts, &account)?;
+            let user = accounts
+                .authenticate(&username, &password)
                 .map_err(|e| match e {
                     AuthError::InvalidCredentials { reason, user_id } => {
                         let event = AuditEvent::LoginFailed;
@@ -128,13 +135,7 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
 /// Creates the administrator named by the `admin_email` and
 /// `admin_password` variables the first time someone logs in as them (Spin
 /// has no start-up hook). Other logins pay one string comparison.
-fn bootstrap_admin(
-    users: &dyn UserRepository,
-    hasher: &spin_users_domain::PasswordHasher,
-    random: &mut dyn spin_users_domain::Random,
-    now: i64,
-    account: &str,
-) -> Result<(), OAuthError> {
+fn bootstrap_admin(accounts: &mut Accounts<'_>, account: &str) -> Result<(), OAuthError> {
     let admin_email =
         spin_sdk::variables::get("admin_email").map_err(|e| OAuthError::Internal(e.into()))?;
     if admin_email.trim().is_empty() || normalise_email(&admin_email) != account {
@@ -145,27 +146,21 @@ fn bootstrap_admin(
     if admin_password.is_empty() {
         return Ok(());
     }
-    let created = ensure_admin(
-        users,
-        hasher,
-        random,
-        now,
-        &admin_email,
-        &Password::new(admin_password),
-    )
-    .map_err(|e| match e {
-        RegisterError::Invalid(errors) => OAuthError::Internal(anyhow::anyhow!(
-            "variable admin_password does not satisfy the password rules ({}); \
+    let created = accounts
+        .ensure_admin(&admin_email, &Password::new(admin_password))
+        .map_err(|e| match e {
+            RegisterError::Invalid(errors) => OAuthError::Internal(anyhow::anyhow!(
+                "variable admin_password does not satisfy the password rules ({}); \
              the administrator was not created",
-            errors
-                .0
-                .iter()
-                .map(|e| e.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
-        )),
-        other => OAuthError::Internal(other.into()),
-    })?;
+                errors
+                    .0
+                    .iter()
+                    .map(|e| e.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+            other => OAuthError::Internal(other.into()),
+        })?;
     if let Some(admin) = created {
         eprintln!("bootstrap: created administrator {}", admin.id);
     }

@@ -14,9 +14,9 @@ use spin_users_app::{
     enforce, idempotent, password_attempt, password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
-    AdminChange, AuditEvent, ListQuery, Password, ProfileChange, Registration, Role,
-    SessionRepository, User, UserId, UserRepository, Visibility, change_account, delete_account,
-    parse_roles, register, update_profile, visibility,
+    Accounts, AdminChange, AuditEvent, ListQuery, Password, ProfileChange, Registration, Role,
+    SessionRepository, User, UserId, UserRepository, Visibility, change_account, parse_roles,
+    visibility,
 };
 use spin_users_http::{
     ApiError, Params, Route, check_if_match, dispatch, json, json_tagged, json_with_etag,
@@ -112,7 +112,13 @@ fn register_user(req: &Request, ctx: &mut Context) -> Result<Response, ApiError>
         reserved_email: admin_email()?,
     };
     let mut random = ctx.random;
-    let user = register(&users, &hasher, &mut random, ctx.now, input)?;
+    let user = Accounts {
+        users: &users,
+        hasher: &hasher,
+        random: &mut random,
+        now_ms: ctx.now_ms,
+    }
+    .register(input)?;
     audit(ctx, req, AuditEvent::Registered, Some(&user.id), None);
     let mut response = json(201, &private_view(&user))?;
     response.set_header("location", format!("/users/{}", user.id));
@@ -159,14 +165,13 @@ fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
             session: caller.session_id.clone(),
             reserved_email: reserved_email.clone(),
         };
-        let (user, password_changed) = update_profile(
-            &users,
-            &hasher,
-            &mut random,
+        let mut accounts = Accounts {
+            users: &users,
+            hasher: &hasher,
+            random: &mut random,
             now_ms,
-            caller.user.clone(),
-            change,
-        )?;
+        };
+        let (user, password_changed) = accounts.update_profile(caller.user.clone(), change)?;
         Ok((caller, user, password_changed))
     });
     let result = changed.and_then(|(caller, user, password_changed)| {
@@ -198,7 +203,14 @@ fn delete_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let deleted = retry_stale(req, || {
         let caller = users.current_caller(req)?;
         check_if_match(req, &private_view(&caller.user))?;
-        delete_account(&users, &hasher, &caller.user, current.as_ref())?;
+        let mut random = ctx.random;
+        let accounts = Accounts {
+            users: &users,
+            hasher: &hasher,
+            random: &mut random,
+            now_ms: ctx.now_ms,
+        };
+        accounts.delete_account(&caller.user, current.as_ref())?;
         Ok(caller)
     });
     let result = deleted.and_then(|caller| {

@@ -49,46 +49,6 @@ pub enum RegisterError {
     Storage(String),
 }
 
-/// Validates, hashes and stores a new account with the `user` role.
-pub fn register(
-    repo: &dyn UserRepository,
-    hasher: &PasswordHasher,
-    random: &mut dyn Random,
-    now: i64,
-    input: Registration,
-) -> Result<User, RegisterError> {
-    let mut errors = ValidationErrors::default();
-    let name = errors.check(DisplayName::parse(&input.name));
-    let email = errors.check(Email::parse(&input.email));
-    let password = errors.check(Password::parse_new(
-        input.password.expose().to_owned(),
-        email.as_ref(),
-    ));
-    errors.into_result()?;
-    let (Some(name), Some(email), Some(password)) = (name, email, password) else {
-        unreachable!("no errors means every field parsed");
-    };
-    // Taken, as far as anyone registering can tell: a squatter must not
-    // block the administrator's bootstrap for ever.
-    if is_reserved(&email, input.reserved_email.as_deref()) {
-        return Err(RegisterError::EmailTaken);
-    }
-    let user = new_account(
-        hasher,
-        random,
-        now,
-        email,
-        name,
-        &password,
-        vec![Role::User],
-    )?;
-    match repo.insert(&user) {
-        Ok(()) => Ok(user),
-        Err(RepoError::Conflict { .. }) => Err(RegisterError::EmailTaken),
-        Err(e) => Err(RegisterError::Storage(e.to_string())),
-    }
-}
-
 /// A new, enabled account with a fresh id and the hash of `password`.
 fn new_account(
     hasher: &PasswordHasher,
@@ -136,90 +96,6 @@ pub enum AuthError {
 impl From<RepoError> for AuthError {
     fn from(e: RepoError) -> Self {
         Self::Storage(e.to_string())
-    }
-}
-
-/// Checks an email and password. Unknown emails cost one dummy
-/// verification, the same work as a wrong password. A correct password
-/// whose hash uses old parameters is rehashed and stored.
-pub fn authenticate(
-    repo: &dyn UserRepository,
-    hasher: &PasswordHasher,
-    random: &mut dyn Random,
-    now: i64,
-    email: &str,
-    password: &Password,
-) -> Result<User, AuthError> {
-    let user = match Email::parse(email) {
-        Ok(email) => repo.by_email(&email)?,
-        Err(_) => None,
-    };
-    let Some(mut user) = user else {
-        hasher.verify_dummy(password);
-        return Err(AuthError::InvalidCredentials {
-            reason: "unknown_email",
-            user_id: None,
-        });
-    };
-    let verification = hasher.verify(password, &user.password_hash)?;
-    if !verification.matches {
-        return Err(AuthError::InvalidCredentials {
-            reason: "wrong_password",
-            user_id: Some(user.id),
-        });
-    }
-    if user.disabled {
-        return Err(AuthError::InvalidCredentials {
-            reason: "disabled",
-            user_id: Some(user.id),
-        });
-    }
-    if verification.needs_rehash {
-        let hash = hasher.hash(password, random)?;
-        // A row that changed meanwhile (a new password, a role change) is
-        // left alone: the upgrade waits for the next login.
-        match repo.set_password_hash(&user, &hash, now) {
-            Ok(()) => {
-                user.password_hash = hash;
-                user.version += 1;
-            }
-            Err(RepoError::Stale) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(user)
-}
-
-/// Creates the first administrator from configuration if no account has
-/// that email yet. Idempotent and safe under concurrency: a concurrent
-/// creation wins and this returns `Ok(None)`; an existing account is left
-/// exactly as it is.
-pub fn ensure_admin(
-    repo: &dyn UserRepository,
-    hasher: &PasswordHasher,
-    random: &mut dyn Random,
-    now: i64,
-    email: &str,
-    password: &Password,
-) -> Result<Option<User>, RegisterError> {
-    let email = Email::parse(email).map_err(ValidationErrors::from)?;
-    // The configured password obeys the rules every other one does.
-    let password = Password::parse_new(password.expose().to_owned(), Some(&email))
-        .map_err(ValidationErrors::from)?;
-    if repo
-        .by_email(&email)
-        .map_err(|e| RegisterError::Storage(e.to_string()))?
-        .is_some()
-    {
-        return Ok(None);
-    }
-    let name = DisplayName::parse("Administrator").map_err(ValidationErrors::from)?;
-    let roles = vec![Role::User, Role::Admin];
-    let user = new_account(hasher, random, now, email, name, &password, roles)?;
-    match repo.insert(&user) {
-        Ok(()) => Ok(Some(user)),
-        Err(RepoError::Conflict { .. }) => Ok(None),
-        Err(e) => Err(RegisterError::Storage(e.to_string())),
     }
 }
 
@@ -304,75 +180,204 @@ impl From<FieldError> for UpdateError {
     }
 }
 
-/// Applies `change` to `user` at `now_ms` (milliseconds) and stores it,
-/// conditional on the version read. A new password ends every session but
-/// the caller's for access tokens in the same write. Returns the updated
-/// user and whether the password changed (callers then revoke the other
-/// sessions' refresh tokens).
-pub fn update_profile(
-    repo: &dyn UserRepository,
-    hasher: &PasswordHasher,
-    random: &mut dyn Random,
-    now_ms: i64,
-    mut user: User,
-    change: ProfileChange,
-) -> Result<(User, bool), UpdateError> {
-    let mut errors = ValidationErrors::default();
-    let name = change
-        .name
-        .as_deref()
-        .map(DisplayName::parse)
-        .and_then(|r| errors.check(r));
-    let email = change
-        .email
-        .as_deref()
-        .map(Email::parse)
-        .and_then(|r| errors.check(r));
-    let effective_email = email.clone().unwrap_or_else(|| user.email.clone());
-    let password = change
-        .password
-        .map(|p| Password::parse_new(p.expose().to_owned(), Some(&effective_email)))
-        .and_then(|r| errors.check(r));
-    errors.into_result()?;
-    let email_changes = email.as_ref().is_some_and(|e| *e != user.email);
-    if email_changes
-        && email
-            .as_ref()
-            .is_some_and(|e| is_reserved(e, change.reserved_email.as_deref()))
-    {
-        return Err(UpdateError::EmailTaken);
-    }
-    if email_changes || password.is_some() {
-        check_current_password(hasher, &user, change.current_password.as_ref())?;
-    }
-    if let Some(name) = name {
-        user.name = name;
-    }
-    if let Some(email) = email {
-        user.email = email;
-    }
-    let password_changed = password.is_some();
-    if let Some(password) = &password {
-        user.password_hash = hasher.hash(password, random)?;
-        user.sessions.cut_all(now_ms, change.session.as_deref());
-    }
-    user.updated_at = now_ms.div_euclid(1000);
-    repo.update(&user)?;
-    user.version += 1;
-    Ok((user, password_changed))
+/// The account rules with what they work with: where users are stored,
+/// the password hasher, the random source and the clock, so each rule
+/// takes only its own inputs.
+pub struct Accounts<'a> {
+    /// Where users are stored.
+    pub users: &'a dyn UserRepository,
+    /// Hashes and verifies passwords.
+    pub hasher: &'a PasswordHasher,
+    /// Ids and salts.
+    pub random: &'a mut dyn Random,
+    /// Now, in milliseconds since the epoch.
+    pub now_ms: i64,
 }
 
-/// Deletes one's own account after checking the current password, if it
-/// is still as read (`Stale` otherwise: the password checked may be gone).
-pub fn delete_account(
-    repo: &dyn UserRepository,
-    hasher: &PasswordHasher,
-    user: &User,
-    current_password: Option<&Password>,
-) -> Result<(), UpdateError> {
-    check_current_password(hasher, user, current_password)?;
-    repo.delete(&user.id, Some(user.version))?;
-    Ok(())
+impl Accounts<'_> {
+    /// Now, in seconds.
+    fn now(&self) -> i64 {
+        self.now_ms.div_euclid(1000)
+    }
+
+    /// Validates, hashes and stores a new account with the `user` role.
+    pub fn register(&mut self, input: Registration) -> Result<User, RegisterError> {
+        let mut errors = ValidationErrors::default();
+        let name = errors.check(DisplayName::parse(&input.name));
+        let email = errors.check(Email::parse(&input.email));
+        let password = errors.check(Password::parse_new(
+            input.password.expose().to_owned(),
+            email.as_ref(),
+        ));
+        errors.into_result()?;
+        let (Some(name), Some(email), Some(password)) = (name, email, password) else {
+            unreachable!("no errors means every field parsed");
+        };
+        // Taken, as far as anyone registering can tell: a squatter must not
+        // block the administrator's bootstrap for ever.
+        if is_reserved(&email, input.reserved_email.as_deref()) {
+            return Err(RegisterError::EmailTaken);
+        }
+        let now = self.now();
+        let user = new_account(
+            self.hasher,
+            self.random,
+            now,
+            email,
+            name,
+            &password,
+            vec![Role::User],
+        )?;
+        match self.users.insert(&user) {
+            Ok(()) => Ok(user),
+            Err(RepoError::Conflict { .. }) => Err(RegisterError::EmailTaken),
+            Err(e) => Err(RegisterError::Storage(e.to_string())),
+        }
+    }
+
+    /// Checks an email and password. Unknown emails cost one dummy
+    /// verification, the same work as a wrong password. A correct password
+    /// whose hash uses old parameters is rehashed and stored.
+    pub fn authenticate(&mut self, email: &str, password: &Password) -> Result<User, AuthError> {
+        let user = match Email::parse(email) {
+            Ok(email) => self.users.by_email(&email)?,
+            Err(_) => None,
+        };
+        let Some(mut user) = user else {
+            self.hasher.verify_dummy(password);
+            return Err(AuthError::InvalidCredentials {
+                reason: "unknown_email",
+                user_id: None,
+            });
+        };
+        let verification = self.hasher.verify(password, &user.password_hash)?;
+        if !verification.matches {
+            return Err(AuthError::InvalidCredentials {
+                reason: "wrong_password",
+                user_id: Some(user.id),
+            });
+        }
+        if user.disabled {
+            return Err(AuthError::InvalidCredentials {
+                reason: "disabled",
+                user_id: Some(user.id),
+            });
+        }
+        if verification.needs_rehash {
+            let hash = self.hasher.hash(password, self.random)?;
+            // A row that changed meanwhile (a new password, a role change) is
+            // left alone: the upgrade waits for the next login.
+            match self.users.set_password_hash(&user, &hash, self.now()) {
+                Ok(()) => {
+                    user.password_hash = hash;
+                    user.version += 1;
+                }
+                Err(RepoError::Stale) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(user)
+    }
+
+    /// Creates the first administrator from configuration if no account has
+    /// that email yet. Idempotent and safe under concurrency: a concurrent
+    /// creation wins and this returns `Ok(None)`; an existing account is left
+    /// exactly as it is.
+    pub fn ensure_admin(
+        &mut self,
+        email: &str,
+        password: &Password,
+    ) -> Result<Option<User>, RegisterError> {
+        let email = Email::parse(email).map_err(ValidationErrors::from)?;
+        // The configured password obeys the rules every other one does.
+        let password = Password::parse_new(password.expose().to_owned(), Some(&email))
+            .map_err(ValidationErrors::from)?;
+        if self
+            .users
+            .by_email(&email)
+            .map_err(|e| RegisterError::Storage(e.to_string()))?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let name = DisplayName::parse("Administrator").map_err(ValidationErrors::from)?;
+        let roles = vec![Role::User, Role::Admin];
+        let now = self.now();
+        let user = new_account(self.hasher, self.random, now, email, name, &password, roles)?;
+        match self.users.insert(&user) {
+            Ok(()) => Ok(Some(user)),
+            Err(RepoError::Conflict { .. }) => Ok(None),
+            Err(e) => Err(RegisterError::Storage(e.to_string())),
+        }
+    }
+
+    /// Applies `change` to `user` at `now_ms` (milliseconds) and stores it,
+    /// conditional on the version read. A new password ends every session but
+    /// the caller's for access tokens in the same write. Returns the updated
+    /// user and whether the password changed (callers then revoke the other
+    /// sessions' refresh tokens).
+    pub fn update_profile(
+        &mut self,
+        mut user: User,
+        change: ProfileChange,
+    ) -> Result<(User, bool), UpdateError> {
+        let mut errors = ValidationErrors::default();
+        let name = change
+            .name
+            .as_deref()
+            .map(DisplayName::parse)
+            .and_then(|r| errors.check(r));
+        let email = change
+            .email
+            .as_deref()
+            .map(Email::parse)
+            .and_then(|r| errors.check(r));
+        let effective_email = email.clone().unwrap_or_else(|| user.email.clone());
+        let password = change
+            .password
+            .map(|p| Password::parse_new(p.expose().to_owned(), Some(&effective_email)))
+            .and_then(|r| errors.check(r));
+        errors.into_result()?;
+        let email_changes = email.as_ref().is_some_and(|e| *e != user.email);
+        if email_changes
+            && email
+                .as_ref()
+                .is_some_and(|e| is_reserved(e, change.reserved_email.as_deref()))
+        {
+            return Err(UpdateError::EmailTaken);
+        }
+        if email_changes || password.is_some() {
+            check_current_password(self.hasher, &user, change.current_password.as_ref())?;
+        }
+        if let Some(name) = name {
+            user.name = name;
+        }
+        if let Some(email) = email {
+            user.email = email;
+        }
+        let password_changed = password.is_some();
+        if let Some(password) = &password {
+            user.password_hash = self.hasher.hash(password, self.random)?;
+            user.sessions
+                .cut_all(self.now_ms, change.session.as_deref());
+        }
+        user.updated_at = self.now();
+        self.users.update(&user)?;
+        user.version += 1;
+        Ok((user, password_changed))
+    }
+
+    /// Deletes one's own account after checking the current password, if it
+    /// is still as read (`Stale` otherwise: the password checked may be gone).
+    pub fn delete_account(
+        &self,
+        user: &User,
+        current_password: Option<&Password>,
+    ) -> Result<(), UpdateError> {
+        check_current_password(self.hasher, user, current_password)?;
+        self.users.delete(&user.id, Some(user.version))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -384,16 +389,26 @@ mod tests {
 
     use crate::hashing::tests::FAST;
 
-    /// Ada, registered with the password "correct horse".
-    fn ada(repo: &InMemoryUsers, hasher: &PasswordHasher, random: &mut SeededRandom) -> User {
-        register(
-            repo,
+    /// The account rules over the fakes at `now_ms`.
+    fn service<'a>(
+        repo: &'a InMemoryUsers,
+        hasher: &'a PasswordHasher,
+        random: &'a mut SeededRandom,
+        now_ms: i64,
+    ) -> Accounts<'a> {
+        Accounts {
+            users: repo,
             hasher,
             random,
-            1,
-            registration("ada@example.com", "correct horse"),
-        )
-        .expect("registers")
+            now_ms,
+        }
+    }
+
+    /// Ada, registered with the password "correct horse".
+    fn ada(repo: &InMemoryUsers, hasher: &PasswordHasher, random: &mut SeededRandom) -> User {
+        service(repo, hasher, random, 1)
+            .register(registration("ada@example.com", "correct horse"))
+            .expect("registers")
     }
 
     fn registration(email: &str, password: &str) -> Registration {
@@ -416,14 +431,9 @@ mod tests {
     #[test]
     fn registration_stores_a_normalised_user_with_a_hash() {
         let (repo, hasher, mut random) = setup();
-        let user = register(
-            &repo,
-            &hasher,
-            &mut random,
-            100,
-            registration(" Ada@Example.com", "correct horse"),
-        )
-        .expect("registers");
+        let user = service(&repo, &hasher, &mut random, 100)
+            .register(registration(" Ada@Example.com", "correct horse"))
+            .expect("registers");
         assert_eq!(user.email.as_ref(), "ada@example.com");
         assert_eq!(user.roles, vec![Role::User]);
         assert!(user.password_hash.starts_with("$argon2id$"));
@@ -434,21 +444,11 @@ mod tests {
     #[test]
     fn registering_an_email_twice_in_any_case_is_a_conflict() {
         let (repo, hasher, mut random) = setup();
-        register(
-            &repo,
-            &hasher,
-            &mut random,
-            1,
-            registration("ada@example.com", "correct horse"),
-        )
-        .expect("first");
-        let again = register(
-            &repo,
-            &hasher,
-            &mut random,
-            2,
-            registration("ADA@example.com", "other password"),
-        );
+        service(&repo, &hasher, &mut random, 1)
+            .register(registration("ada@example.com", "correct horse"))
+            .expect("first");
+        let again = service(&repo, &hasher, &mut random, 2)
+            .register(registration("ADA@example.com", "other password"));
         assert!(matches!(again, Err(RegisterError::EmailTaken)));
     }
 
@@ -461,7 +461,8 @@ mod tests {
             password: Password::new("short".into()),
             reserved_email: None,
         };
-        let Err(RegisterError::Invalid(errors)) = register(&repo, &hasher, &mut random, 1, input)
+        let Err(RegisterError::Invalid(errors)) =
+            service(&repo, &hasher, &mut random, 1).register(input)
         else {
             panic!("expected validation errors");
         };
@@ -481,24 +482,12 @@ mod tests {
     fn authentication_accepts_the_right_password_only() {
         let (repo, hasher, mut random) = setup();
         let user = ada(&repo, &hasher, &mut random);
-        let ok = authenticate(
-            &repo,
-            &hasher,
-            &mut random,
-            2,
-            "ADA@example.com",
-            &Password::new("correct horse".into()),
-        )
-        .expect("authenticates");
+        let ok = service(&repo, &hasher, &mut random, 2)
+            .authenticate("ADA@example.com", &Password::new("correct horse".into()))
+            .expect("authenticates");
         assert_eq!(ok.id, user.id);
-        let wrong = authenticate(
-            &repo,
-            &hasher,
-            &mut random,
-            2,
-            "ada@example.com",
-            &Password::new("wrong horse".into()),
-        );
+        let wrong = service(&repo, &hasher, &mut random, 2)
+            .authenticate("ada@example.com", &Password::new("wrong horse".into()));
         assert!(matches!(
             wrong,
             Err(AuthError::InvalidCredentials {
@@ -512,14 +501,8 @@ mod tests {
     fn unknown_and_malformed_emails_fail_like_a_wrong_password() {
         let (repo, hasher, mut random) = setup();
         for email in ["nobody@example.com", "not an email", ""] {
-            let result = authenticate(
-                &repo,
-                &hasher,
-                &mut random,
-                1,
-                email,
-                &Password::new("whatever1".into()),
-            );
+            let result = service(&repo, &hasher, &mut random, 1)
+                .authenticate(email, &Password::new("whatever1".into()));
             assert!(
                 matches!(
                     result,
@@ -540,14 +523,8 @@ mod tests {
         user.disabled = true;
         let repo = InMemoryUsers::default();
         repo.insert(&user).expect("insert disabled copy");
-        let result = authenticate(
-            &repo,
-            &hasher,
-            &mut random,
-            2,
-            "ada@example.com",
-            &Password::new("correct horse".into()),
-        );
+        let result = service(&repo, &hasher, &mut random, 2)
+            .authenticate("ada@example.com", &Password::new("correct horse".into()));
         assert!(matches!(
             result,
             Err(AuthError::InvalidCredentials {
@@ -582,7 +559,8 @@ mod tests {
         let mut with_session = change(None, None, Some("new password"), Some("correct horse"));
         with_session.session = Some(laptop.clone());
 
-        let (changed, _) = update_profile(&repo, &hasher, &mut random, 2_000, user, with_session)
+        let (changed, _) = service(&repo, &hasher, &mut random, 2_000)
+            .update_profile(user, with_session)
             .expect("changes");
 
         let stored = repo.by_id(&changed.id).expect("reads").expect("exists");
@@ -596,30 +574,16 @@ mod tests {
     fn a_change_based_on_an_old_read_writes_nothing() {
         let (repo, hasher, mut random) = setup();
         let read = ada(&repo, &hasher, &mut random);
-        let (renamed, _) = update_profile(
-            &repo,
-            &hasher,
-            &mut random,
-            2,
-            read.clone(),
-            change(Some("Ada L."), None, None, None),
-        )
-        .expect("first change");
+        let (renamed, _) = service(&repo, &hasher, &mut random, 2)
+            .update_profile(read.clone(), change(Some("Ada L."), None, None, None))
+            .expect("first change");
 
-        let late = update_profile(
-            &repo,
-            &hasher,
-            &mut random,
-            3,
+        let late = service(&repo, &hasher, &mut random, 3).update_profile(
             read.clone(),
             change(None, None, Some("another password"), Some("correct horse")),
         );
-        let late_delete = delete_account(
-            &repo,
-            &hasher,
-            &read,
-            Some(&Password::new("correct horse".into())),
-        );
+        let late_delete = service(&repo, &hasher, &mut random, 0)
+            .delete_account(&read, Some(&Password::new("correct horse".into())));
 
         assert!(matches!(late, Err(UpdateError::Stale)), "{late:?}");
         assert!(matches!(late_delete, Err(UpdateError::Stale)));
@@ -630,61 +594,38 @@ mod tests {
     fn a_name_change_needs_no_password_but_email_and_password_changes_do() {
         let (repo, hasher, mut random) = setup();
         let user = ada(&repo, &hasher, &mut random);
-        let (renamed, pw_changed) = update_profile(
-            &repo,
-            &hasher,
-            &mut random,
-            2,
-            user.clone(),
-            change(Some("Ada L."), None, None, None),
-        )
-        .expect("rename");
+        let (renamed, pw_changed) = service(&repo, &hasher, &mut random, 2)
+            .update_profile(user.clone(), change(Some("Ada L."), None, None, None))
+            .expect("rename");
         assert_eq!(renamed.name.as_ref(), "Ada L.");
         assert!(!pw_changed);
-        let no_current = update_profile(
-            &repo,
-            &hasher,
-            &mut random,
-            3,
+        let no_current = service(&repo, &hasher, &mut random, 3).update_profile(
             renamed.clone(),
             change(None, Some("new@example.com"), None, None),
         );
         assert!(matches!(no_current, Err(UpdateError::Invalid(e)) if e.0[0].code == "required"));
-        let wrong = update_profile(
-            &repo,
-            &hasher,
-            &mut random,
-            3,
+        let wrong = service(&repo, &hasher, &mut random, 3).update_profile(
             renamed.clone(),
             change(None, None, Some("new password"), Some("nope nope")),
         );
         assert!(matches!(wrong, Err(UpdateError::Invalid(e)) if e.0[0].code == "incorrect"));
-        let (moved, pw_changed) = update_profile(
-            &repo,
-            &hasher,
-            &mut random,
-            4,
-            renamed,
-            change(
-                None,
-                Some("New@Example.com"),
-                Some("new password"),
-                Some("correct horse"),
-            ),
-        )
-        .expect("email and password change");
+        let (moved, pw_changed) = service(&repo, &hasher, &mut random, 4)
+            .update_profile(
+                renamed,
+                change(
+                    None,
+                    Some("New@Example.com"),
+                    Some("new password"),
+                    Some("correct horse"),
+                ),
+            )
+            .expect("email and password change");
         assert!(pw_changed);
         assert_eq!(moved.email.as_ref(), "new@example.com");
         assert!(
-            authenticate(
-                &repo,
-                &hasher,
-                &mut random,
-                5,
-                "new@example.com",
-                &Password::new("new password".into())
-            )
-            .is_ok()
+            service(&repo, &hasher, &mut random, 5)
+                .authenticate("new@example.com", &Password::new("new password".into()))
+                .is_ok()
         );
     }
 
@@ -692,21 +633,18 @@ mod tests {
     fn the_first_admin_is_created_once_and_never_altered() {
         let (repo, hasher, mut random) = setup();
         let pw = Password::new("admin password".into());
-        let created =
-            ensure_admin(&repo, &hasher, &mut random, 1, "Root@Example.com", &pw).expect("creates");
+        let created = service(&repo, &hasher, &mut random, 1)
+            .ensure_admin("Root@Example.com", &pw)
+            .expect("creates");
         assert!(created.is_some_and(|u| u.has_role(Role::Admin)));
-        let again = ensure_admin(
-            &repo,
-            &hasher,
-            &mut random,
-            2,
-            "root@example.com",
-            &Password::new("other one".into()),
-        )
-        .expect("idempotent");
+        let again = service(&repo, &hasher, &mut random, 2)
+            .ensure_admin("root@example.com", &Password::new("other one".into()))
+            .expect("idempotent");
         assert!(again.is_none());
         assert!(
-            authenticate(&repo, &hasher, &mut random, 3, "root@example.com", &pw).is_ok(),
+            service(&repo, &hasher, &mut random, 3)
+                .authenticate("root@example.com", &pw)
+                .is_ok(),
             "first password kept"
         );
     }
@@ -717,25 +655,19 @@ mod tests {
         let mut squat = registration("ROOT@example.com", "correct horse");
         squat.reserved_email = Some("root@example.com".into());
         assert!(matches!(
-            register(&repo, &hasher, &mut random, 1, squat),
+            service(&repo, &hasher, &mut random, 1).register(squat),
             Err(RegisterError::EmailTaken)
         ));
         let ada = ada(&repo, &hasher, &mut random);
         let mut moving = change(None, Some("root@example.com"), None, Some("correct horse"));
         moving.reserved_email = Some("root@example.com".into());
         assert!(matches!(
-            update_profile(&repo, &hasher, &mut random, 2, ada, moving),
+            service(&repo, &hasher, &mut random, 2).update_profile(ada, moving),
             Err(UpdateError::EmailTaken)
         ));
 
-        let weak = ensure_admin(
-            &repo,
-            &hasher,
-            &mut random,
-            3,
-            "root@example.com",
-            &Password::new("short".into()),
-        );
+        let weak = service(&repo, &hasher, &mut random, 3)
+            .ensure_admin("root@example.com", &Password::new("short".into()));
         assert!(
             matches!(weak, Err(RegisterError::Invalid(ref e)) if e.0[0].code == "too_short"),
             "{weak:?}"
@@ -753,49 +685,28 @@ mod tests {
         let (repo, hasher, mut random) = setup();
         let user = ada(&repo, &hasher, &mut random);
         assert!(
-            delete_account(
-                &repo,
-                &hasher,
-                &user,
-                Some(&Password::new("wrong one".into()))
-            )
-            .is_err()
+            service(&repo, &hasher, &mut random, 0)
+                .delete_account(&user, Some(&Password::new("wrong one".into())))
+                .is_err()
         );
-        delete_account(
-            &repo,
-            &hasher,
-            &user,
-            Some(&Password::new("correct horse".into())),
-        )
-        .expect("deleted");
+        service(&repo, &hasher, &mut random, 0)
+            .delete_account(&user, Some(&Password::new("correct horse".into())))
+            .expect("deleted");
         assert_eq!(repo.by_id(&user.id).expect("read"), None);
     }
 
     #[test]
     fn a_login_with_old_hash_parameters_upgrades_the_stored_hash() {
         let (repo, old_hasher, mut random) = setup();
-        let user = register(
-            &repo,
-            &old_hasher,
-            &mut random,
-            1,
-            registration("ada@example.com", "correct horse"),
-        )
-        .expect("registers");
+        let user = ada(&repo, &old_hasher, &mut random);
         let new_hasher = PasswordHasher::new(HashParams {
             memory_kib: 128,
             ..FAST
         })
         .expect("params");
-        authenticate(
-            &repo,
-            &new_hasher,
-            &mut random,
-            5,
-            "ada@example.com",
-            &Password::new("correct horse".into()),
-        )
-        .expect("authenticates");
+        service(&repo, &new_hasher, &mut random, 5_000)
+            .authenticate("ada@example.com", &Password::new("correct horse".into()))
+            .expect("authenticates");
         let stored = repo.by_id(&user.id).expect("read").expect("exists");
         assert!(
             stored.password_hash.contains("m=128"),

@@ -32,10 +32,7 @@ mod tokens;
 mod user;
 mod validation;
 
-pub use accounts::{
-    AuthError, ProfileChange, RegisterError, Registration, UpdateError, authenticate,
-    delete_account, ensure_admin, register, update_profile,
-};
+pub use accounts::{Accounts, AuthError, ProfileChange, RegisterError, Registration, UpdateError};
 pub use audit::{AuditEntry, AuditEvent, AuditLog};
 pub use cache::{CacheEntry, user_cache_key};
 pub use client::{Cidr, ClientPolicy, UNKNOWN_CLIENT};
