@@ -10,8 +10,8 @@ use serde::Deserialize;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Context, PasswordAttempt, admin_email, answer_password_check, audit, client,
-    enforce, idempotent, password_attempt, password_hasher, policy, with_limit_headers,
+    CachedUsers, Caller, Context, PasswordAttempt, admin_email, answer_password_check, audit,
+    client, enforce, idempotent, password_attempt, password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
     Accounts, AdminChange, AuditEvent, ListQuery, Password, ProfileChange, Registration, Role,
@@ -298,26 +298,13 @@ fn admin_update(req: &Request, params: &Params) -> Result<Response, ApiError> {
     let ctx = context()?;
     let users = ctx.users();
     let (admin, user) = retry_stale(req, || {
-        let admin = users.current_caller(req)?;
-        admin.require_admin()?;
-        // From the database, not the cache: the whole row is written back,
-        // password hash included, conditional on the version read.
-        let user = find(users.database(), id)?;
-        check_if_match(req, &private_view(&user))?;
-        let user = change_account(&users, user, &change, ctx.now_ms)?;
-        Ok((admin, user))
+        let (admin, user) = admin_and_target(req, &users, id)?;
+        Ok((admin, change_account(&users, user, &change, ctx.now_ms)?))
     })?;
     if user.disabled {
         end_sessions(&ctx, &user.id, None)?;
     }
-    let detail = format!("by {}", admin.user.id);
-    audit(
-        &ctx,
-        req,
-        AuditEvent::AdminChanged,
-        Some(&user.id),
-        Some(&detail),
-    );
+    audit_by_admin(&ctx, req, AuditEvent::AdminChanged, &admin, &user);
     json_tagged(200, &private_view(&user))
 }
 
@@ -327,22 +314,33 @@ fn admin_delete(req: &Request, params: &Params) -> Result<Response, ApiError> {
     let ctx = context()?;
     let users = ctx.users();
     let (admin, user) = retry_stale(req, || {
-        let admin = users.current_caller(req)?;
-        admin.require_admin()?;
-        let user = find(users.database(), id)?;
-        check_if_match(req, &private_view(&user))?;
+        let (admin, user) = admin_and_target(req, &users, id)?;
         let expected = req.header("if-match").map(|_| user.version);
         users.delete(&user.id, expected)?;
         Ok((admin, user))
     })?;
     end_sessions(&ctx, &user.id, None)?;
-    let detail = format!("by {}", admin.user.id);
-    audit(
-        &ctx,
-        req,
-        AuditEvent::Deleted,
-        Some(&user.id),
-        Some(&detail),
-    );
+    audit_by_admin(&ctx, req, AuditEvent::Deleted, &admin, &user);
     Ok(Response::builder().status(204).build())
+}
+
+/// The admin making the request, as the database holds them now, and the
+/// user `id` as stored (not cached: the whole row is written back,
+/// conditional on the version read), after the request's `If-Match`.
+fn admin_and_target(
+    req: &Request,
+    users: &CachedUsers<'_>,
+    id: &str,
+) -> Result<(Caller, User), ApiError> {
+    let admin = users.current_caller(req)?;
+    admin.require_admin()?;
+    let user = find(users.database(), id)?;
+    check_if_match(req, &private_view(&user))?;
+    Ok((admin, user))
+}
+
+/// Audits `event` on `user`, naming the admin who caused it.
+fn audit_by_admin(ctx: &Context, req: &Request, event: AuditEvent, admin: &Caller, user: &User) {
+    let detail = format!("by {}", admin.user.id);
+    audit(ctx, req, event, Some(&user.id), Some(&detail));
 }
