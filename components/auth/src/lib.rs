@@ -70,12 +70,7 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             limits.extend_from_slice(attempt.decisions());
             let hasher = password_hasher()?;
             let password = Password::new(password);
-            let mut accounts = Accounts {
-                users: &users,
-                hasher: &hasher,
-                random: &mut random,
-                now_ms: ctx.now_ms,
-            };
+            let mut accounts = ctx.accounts(&users, &hasher, &mut random);
             bootstrap_admin(&mut accounts, &account)?;
             let user = accounts
                 .authenticate(&username, &password)

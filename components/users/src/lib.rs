@@ -14,7 +14,7 @@ use spin_users_app::{
     client, enforce, idempotent, password_attempt, password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
-    Accounts, AdminChange, AuditEvent, ListQuery, Password, ProfileChange, Registration, Role,
+    AdminChange, AuditEvent, ListQuery, Password, ProfileChange, Registration, Role,
     SessionRepository, User, UserId, UserRepository, Visibility, change_account, parse_roles,
     visibility,
 };
@@ -112,13 +112,7 @@ fn register_user(req: &Request, ctx: &mut Context) -> Result<Response, ApiError>
         reserved_email: admin_email()?,
     };
     let mut random = ctx.random;
-    let user = Accounts {
-        users: &users,
-        hasher: &hasher,
-        random: &mut random,
-        now_ms: ctx.now_ms,
-    }
-    .register(input)?;
+    let user = ctx.accounts(&users, &hasher, &mut random).register(input)?;
     audit(ctx, req, AuditEvent::Registered, Some(&user.id), None);
     let mut response = json(201, &private_view(&user))?;
     response.set_header("location", format!("/users/{}", user.id));
@@ -153,7 +147,7 @@ fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let hasher = password_hasher()?;
     let reserved_email = admin_email()?;
     let attempt = password_check(req, &ctx, &users, body.current_password.is_some())?;
-    let (now_ms, mut random) = (ctx.now_ms, ctx.random);
+    let mut random = ctx.random;
     let changed = retry_stale(req, || {
         let caller = users.current_caller(req)?;
         check_if_match(req, &private_view(&caller.user))?;
@@ -165,12 +159,7 @@ fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
             session: caller.session_id.clone(),
             reserved_email: reserved_email.clone(),
         };
-        let mut accounts = Accounts {
-            users: &users,
-            hasher: &hasher,
-            random: &mut random,
-            now_ms,
-        };
+        let mut accounts = ctx.accounts(&users, &hasher, &mut random);
         let (user, password_changed) = accounts.update_profile(caller.user.clone(), change)?;
         Ok((caller, user, password_changed))
     });
@@ -204,12 +193,7 @@ fn delete_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
         let caller = users.current_caller(req)?;
         check_if_match(req, &private_view(&caller.user))?;
         let mut random = ctx.random;
-        let accounts = Accounts {
-            users: &users,
-            hasher: &hasher,
-            random: &mut random,
-            now_ms: ctx.now_ms,
-        };
+        let accounts = ctx.accounts(&users, &hasher, &mut random);
         accounts.delete_account(&caller.user, current.as_ref())?;
         Ok(caller)
     });

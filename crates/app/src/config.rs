@@ -4,7 +4,7 @@
 use anyhow::{Context as _, Result};
 use spin_sdk::variables;
 use spin_users_domain::{
-    DEFAULT_HASH_PARAMS, HashParams, KeyRing, PasswordHasher, SuccessorKey, SystemRandom,
+    Accounts, DEFAULT_HASH_PARAMS, HashParams, KeyRing, PasswordHasher, SuccessorKey, SystemRandom,
 };
 use spin_users_store::{Connection, SqlSessions, SqlUsers};
 
@@ -53,6 +53,21 @@ impl Context {
     /// database that drop the cached copy.
     pub fn users(&self) -> CachedUsers<'_> {
         CachedUsers::new(SqlUsers::new(self.db.as_ref()), self.now)
+    }
+
+    /// The account rules over `users`, at this request's clock.
+    pub fn accounts<'a>(
+        &self,
+        users: &'a CachedUsers<'a>,
+        hasher: &'a PasswordHasher,
+        random: &'a mut SystemRandom,
+    ) -> Accounts<'a> {
+        Accounts {
+            users,
+            hasher,
+            random,
+            now_ms: self.now_ms,
+        }
     }
 
     /// The sessions (refresh-token families).
