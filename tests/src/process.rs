@@ -37,7 +37,29 @@ impl ServerProcess {
         dir: &Path,
         environment: &HashMap<String, String>,
     ) -> Result<Self> {
-        let addr = free_loopback_port()?;
+        // The port is free when chosen, but a client socket elsewhere in the
+        // suite can take it before the server binds: that start is retried
+        // on another port; any other failure is reported at once.
+        let mut attempts = 0;
+        loop {
+            let addr = free_loopback_port()?;
+            match Self::start_on(addr, program, manifest, runtime_config, dir, environment).await {
+                Err(e) if attempts < 4 && format!("{e:#}").contains("Address already in use") => {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_on(
+        addr: std::net::SocketAddr,
+        program: &str,
+        manifest: &Path,
+        runtime_config: &Path,
+        dir: &Path,
+        environment: &HashMap<String, String>,
+    ) -> Result<Self> {
         let log_path = dir.join("server.log");
         let log = std::fs::File::create(&log_path)?;
         let mut command = Command::new(program);
@@ -102,9 +124,13 @@ impl ServerProcess {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> Result<(u16, HeaderMap, Bytes)> {
-        let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.bind(std::net::SocketAddr::new(from, 0))?;
-        let stream = socket.connect(self.addr).await?;
+        let stream = if from == std::net::Ipv4Addr::LOCALHOST {
+            tokio::net::TcpStream::connect(self.addr).await?
+        } else {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(std::net::SocketAddr::new(from, 0))?;
+            socket.connect(self.addr).await?
+        };
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(conn);
