@@ -5,20 +5,22 @@
 
 mod oauth;
 
+use anyhow::Context as _;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    Context, audit, change_sessions, key_ring, password_attempt, password_hasher, successor_key,
-    with_limit_headers,
+    Context, audit, bootstrap_admin, change_sessions, key_ring, log_in, password_attempt,
+    password_hasher, refresh, successor_key, with_limit_headers,
 };
 use spin_users_domain::{
-    Accounts, AuditEvent, AuthError, Decision, FieldError, IssuedRefreshToken, Password,
-    RefreshError, RegisterError, SessionRepository, User, UserRepository, normalise_email, revoke,
-    rotate, start_session,
+    AuditEvent, Decision, FieldError, Password, SessionRepository, normalise_email, revoke,
+    start_session,
 };
-use spin_users_http::{ApiError, Params, Route, dispatch, json, route, serve};
+use spin_users_http::{
+    ApiError, OAuthError, Params, Route, dispatch, json, route, serve, token_response,
+};
 
-use crate::oauth::{OAuthError, TokenRequest};
+use crate::oauth::TokenRequest;
 
 /// The component's routes.
 const ROUTES: &[Route] = &[
@@ -59,7 +61,6 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
     // Writes (a rehash on login) must drop the cached copy.
     let users = ctx.users();
     let sessions = ctx.sessions();
-    let internal = |e: spin_users_domain::RepoError| OAuthError::Internal(e.into());
     let (user, refresh) = match request {
         TokenRequest::Password { username, password } => {
             // Counted per (account as typed, address) before the password
@@ -69,47 +70,25 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             let attempt = password_attempt(&ctx, req, &account)?;
             limits.extend_from_slice(attempt.decisions());
             let hasher = password_hasher()?;
-            let password = Password::new(password);
             let mut accounts = ctx.accounts(&users, &hasher, &mut random);
             bootstrap_admin(&mut accounts, &account)?;
-            let user = accounts
-                .authenticate(&username, &password)
-                .map_err(|e| match e {
-                    AuthError::InvalidCredentials { reason, user_id } => {
-                        let event = AuditEvent::LoginFailed;
-                        audit(&ctx, req, event, user_id.as_ref(), Some(reason));
-                        OAuthError::InvalidGrant
-                    }
-                    other => OAuthError::Internal(other.into()),
-                })?;
-            audit(&ctx, req, AuditEvent::LoginSucceeded, Some(&user.id), None);
+            let password = Password::new(password);
+            let user = log_in(&ctx, req, &mut accounts, &username, &password)?;
             attempt.succeeded(&ctx)?;
-            let refresh =
-                start_session(&sessions, &user.id, ctx.now_ms, &mut random).map_err(internal)?;
-            (user, refresh)
+            let session = start_session(&sessions, &user.id, ctx.now_ms, &mut random)?;
+            (user, session)
         }
-        TokenRequest::Refresh { refresh_token } => {
-            let key = successor_key()?;
-            let refresh =
-                rotate(&sessions, &refresh_token, ctx.now, &key).map_err(|e| match e {
-                    RefreshError::Storage(e) => internal(e),
-                    RefreshError::Reused { family_id, user_id } => {
-                        let detail = format!("family {family_id} revoked");
-                        let event = AuditEvent::RefreshTokenReused;
-                        audit(&ctx, req, event, Some(&user_id), Some(&detail));
-                        OAuthError::InvalidGrant
-                    }
-                    RefreshError::Invalid(why) => {
-                        eprintln!("refresh refused: {why}");
-                        OAuthError::InvalidGrant
-                    }
-                })?;
-            let user = live_user(&users, &sessions, &refresh, ctx.now)?;
-            (user, refresh)
-        }
+        TokenRequest::Refresh { refresh_token } => refresh(
+            &ctx,
+            req,
+            &users,
+            &sessions,
+            &refresh_token,
+            &successor_key()?,
+        )?,
     };
     let roles: Vec<String> = user.roles.iter().map(|r| r.as_str().to_owned()).collect();
-    let now = u64::try_from(ctx.now).map_err(|e| OAuthError::Internal(e.into()))?;
+    let now = u64::try_from(ctx.now).context("the clock is before 1970")?;
     let access = key_ring()?
         .issue(
             user.id.as_ref(),
@@ -118,70 +97,13 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             now,
             &mut random,
         )
-        .map_err(|e| OAuthError::Internal(e.into()))?;
-    Ok(oauth::token_response(&serde_json::json!({
+        .context("signing the access token")?;
+    Ok(token_response(&serde_json::json!({
         "access_token": access.token,
         "token_type": "bearer",
         "expires_in": access.expires_in,
         "refresh_token": refresh.token,
     })))
-}
-
-/// Creates the administrator named by the `admin_email` and
-/// `admin_password` variables the first time someone logs in as them (Spin
-/// has no start-up hook). Other logins pay one string comparison.
-fn bootstrap_admin(accounts: &mut Accounts<'_>, account: &str) -> Result<(), OAuthError> {
-    let admin_email =
-        spin_sdk::variables::get("admin_email").map_err(|e| OAuthError::Internal(e.into()))?;
-    if admin_email.trim().is_empty() || normalise_email(&admin_email) != account {
-        return Ok(());
-    }
-    let admin_password =
-        spin_sdk::variables::get("admin_password").map_err(|e| OAuthError::Internal(e.into()))?;
-    if admin_password.is_empty() {
-        return Ok(());
-    }
-    let created = accounts
-        .ensure_admin(&admin_email, &Password::new(admin_password))
-        .map_err(|e| match e {
-            RegisterError::Invalid(errors) => OAuthError::Internal(anyhow::anyhow!(
-                "variable admin_password does not satisfy the password rules ({}); \
-             the administrator was not created",
-                errors
-                    .0
-                    .iter()
-                    .map(|e| e.message.clone())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )),
-            other => OAuthError::Internal(other.into()),
-        })?;
-    if let Some(admin) = created {
-        eprintln!("bootstrap: created administrator {}", admin.id);
-    }
-    Ok(())
-}
-
-/// The owner of a refreshed session, if they may still have tokens; a
-/// deleted or disabled owner ends the session.
-fn live_user(
-    users: &dyn UserRepository,
-    sessions: &dyn SessionRepository,
-    refresh: &IssuedRefreshToken,
-    now: i64,
-) -> Result<User, OAuthError> {
-    let user = users
-        .by_id(&refresh.user_id)
-        .map_err(|e| OAuthError::Internal(e.into()))?;
-    match user {
-        Some(user) if !user.disabled => Ok(user),
-        _ => {
-            sessions
-                .revoke_family(&refresh.family_id, now)
-                .map_err(|e| OAuthError::Internal(e.into()))?;
-            Err(OAuthError::InvalidGrant)
-        }
-    }
 }
 
 /// `POST /logout`: revokes the session of the presented refresh token
@@ -197,9 +119,7 @@ fn logout(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let users = ctx.users();
     if all {
         let user = users.current_caller(req)?.user;
-        sessions
-            .revoke_user(&user.id, None, ctx.now)
-            .map_err(|e| ApiError::Internal(e.into()))?;
+        sessions.revoke_user(&user.id, None, ctx.now)?;
         change_sessions(&users, &user.id, |state| state.cut_all(ctx.now_ms, None))?;
         audit(
             &ctx,
@@ -213,8 +133,7 @@ fn logout(req: &Request, _: &Params) -> Result<Response, ApiError> {
         let token = fields.refresh_token.ok_or_else(|| {
             FieldError::new("refresh_token", "required", "the refresh token to revoke")
         })?;
-        let revoked =
-            revoke(&sessions, &token, ctx.now).map_err(|e| ApiError::Internal(e.into()))?;
+        let revoked = revoke(&sessions, &token, ctx.now)?;
         if let Some(session) = revoked {
             change_sessions(&users, &session.user_id, |state| {
                 state.revoke(&session.family_id, ctx.now)

@@ -1,9 +1,9 @@
-//! The OAuth 2.0 side of `/token`: request parsing (form or JSON) and
-//! RFC 6749 §5.2 error bodies.
+//! The OAuth 2.0 side of `/token` and `/logout`: request parsing (form or
+//! JSON); their errors are `spin_users_http::OAuthError`.
 
 use serde::Deserialize;
-use spin_sdk::http::{Request, Response};
-use spin_users_http::{ApiError, media_type, parse_json, respond};
+use spin_sdk::http::Request;
+use spin_users_http::{OAuthError, media_type, parse_json};
 
 /// A parsed token request.
 pub enum TokenRequest {
@@ -19,104 +19,6 @@ pub enum TokenRequest {
         /// The refresh token.
         refresh_token: String,
     },
-}
-
-/// RFC 6749 §5.2 errors (plus an internal failure, answered as a 500).
-#[derive(Debug, thiserror::Error)]
-pub enum OAuthError {
-    /// Missing or malformed parameters, or an unsupported body type.
-    #[error("invalid_request: {0}")]
-    InvalidRequest(&'static str),
-    /// Wrong credentials; the same for unknown accounts and wrong passwords.
-    #[error("invalid_grant")]
-    InvalidGrant,
-    /// A grant type other than those supported.
-    #[error("unsupported_grant_type")]
-    UnsupportedGrantType,
-    /// A body that is neither form-encoded nor JSON: `invalid_request` on
-    /// `/token` (RFC 6749 has no 415), `415` on `/logout`.
-    #[error("unsupported media type")]
-    UnsupportedMediaType,
-    /// Over a rate limit or locked out: `429` problem+json with the limit
-    /// headers (RFC 6749 defines no error for this).
-    #[error("rate limited")]
-    Limited(ApiError),
-    /// Anything unexpected: logged, answered with a generic 500.
-    #[error("internal: {0:#}")]
-    Internal(#[from] anyhow::Error),
-}
-
-impl From<ApiError> for OAuthError {
-    fn from(e: ApiError) -> Self {
-        match e {
-            ApiError::RateLimited { .. } => Self::Limited(e),
-            // The cause travels on, whole, to the log line.
-            ApiError::Internal(cause) => Self::Internal(cause),
-            other => Self::Internal(anyhow::anyhow!("{other}")),
-        }
-    }
-}
-
-/// `/logout` answers problem+json: the one place an OAuth parsing error
-/// becomes an [`ApiError`].
-impl From<OAuthError> for ApiError {
-    fn from(e: OAuthError) -> Self {
-        match e {
-            OAuthError::Internal(cause) => Self::Internal(cause),
-            OAuthError::Limited(e) => e,
-            OAuthError::UnsupportedMediaType => Self::UnsupportedMediaType { accept: ACCEPTED },
-            other => Self::InvalidJson(other.to_string()),
-        }
-    }
-}
-
-/// The body types `/token` and `/logout` read.
-const ACCEPTED: &[&str] = &["application/x-www-form-urlencoded", "application/json"];
-
-impl OAuthError {
-    /// The response: `400` with `{"error", "error_description"}`, or `500`.
-    pub fn into_response(self) -> Response {
-        let (status, error, description) = match self {
-            Self::Limited(e) => return respond(Err(e)),
-            Self::InvalidRequest(why) => (400, "invalid_request", why),
-            Self::InvalidGrant => (
-                400,
-                "invalid_grant",
-                "The credentials or refresh token are not valid.",
-            ),
-            Self::UnsupportedGrantType => (
-                400,
-                "unsupported_grant_type",
-                "Supported grant types: password, refresh_token.",
-            ),
-            Self::UnsupportedMediaType => (
-                400,
-                "invalid_request",
-                "send application/x-www-form-urlencoded or application/json",
-            ),
-            Self::Internal(cause) => {
-                eprintln!("token endpoint failed: {cause:#}");
-                (
-                    500,
-                    "server_error",
-                    "The server could not complete the request.",
-                )
-            }
-        };
-        let body = serde_json::json!({ "error": error, "error_description": description });
-        token_response(&body).into_builder().status(status).build()
-    }
-}
-
-/// A JSON response that no cache may keep (RFC 6749 §5.1).
-pub fn token_response(body: &serde_json::Value) -> Response {
-    Response::builder()
-        .status(200)
-        .header("content-type", "application/json")
-        .header("cache-control", "no-store")
-        .header("pragma", "no-cache")
-        .body(body.to_string())
-        .build()
 }
 
 /// The parameters of `/token` and `/logout` bodies.

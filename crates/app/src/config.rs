@@ -140,6 +140,11 @@ pub fn admin_email() -> Result<Option<String>> {
     Ok(optional("admin_email")?.filter(|email| !email.trim().is_empty()))
 }
 
+/// The configured administrator's first password (`admin_password`), if any.
+pub(crate) fn admin_password() -> Result<Option<String>> {
+    optional("admin_password")
+}
+
 /// The key refresh-token successors are derived with, from `signing_key`
 /// (see `spin_users_domain::SuccessorKey`).
 pub fn successor_key() -> Result<SuccessorKey> {

@@ -14,6 +14,7 @@ mod client;
 mod config;
 mod idempotency;
 mod limits;
+mod login;
 mod revocation;
 
 pub use audit::audit;
@@ -26,4 +27,5 @@ pub use limits::{
     PasswordAttempt, answer_password_check, count_hit, enforce, password_attempt, policy, reset,
     too_many, with_limit_headers,
 };
+pub use login::{bootstrap_admin, log_in, refresh};
 pub use revocation::change_sessions;

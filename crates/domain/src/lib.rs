@@ -58,7 +58,7 @@ pub use revocation::{MAX_REVOKED_SESSIONS, SessionState, new_session_id};
 pub use service::ServiceInfo;
 pub use sessions::{
     IssuedRefreshToken, REFRESH_TOKEN_TTL_SECS, REUSE_GRACE_SECS, RefreshError, SessionRepository,
-    StoredRefreshToken, SuccessorKey, hash_token, revoke, rotate, start_session,
+    StoredRefreshToken, SuccessorKey, hash_token, refresh_session, revoke, rotate, start_session,
 };
 pub use time::rfc3339;
 pub use tokens::{

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::digest::hex;
 use crate::random::Random;
 use crate::revocation::new_session_id;
-use crate::user::{RepoError, UserId};
+use crate::user::{RepoError, User, UserId, UserRepository};
 
 /// How long a refresh token stays usable.
 pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
@@ -230,6 +230,26 @@ pub fn rotate(
     }
 }
 
+/// A refresh for the session's owner: `token`'s successor, and the owner to
+/// issue an access token to. An owner deleted or disabled since the login
+/// ends the session instead: the family is revoked and the token refused.
+pub fn refresh_session(
+    users: &dyn UserRepository,
+    sessions: &dyn SessionRepository,
+    token: &str,
+    now: i64,
+    key: &SuccessorKey,
+) -> Result<(User, IssuedRefreshToken), RefreshError> {
+    let refresh = rotate(sessions, token, now, key)?;
+    match users.by_id(&refresh.user_id)? {
+        Some(owner) if !owner.disabled => Ok((owner, refresh)),
+        _ => {
+            sessions.revoke_family(&refresh.family_id, now)?;
+            Err(RefreshError::Invalid("owner disabled or deleted"))
+        }
+    }
+}
+
 /// Revokes the family `token` belongs to (logout). Unknown tokens are not
 /// an error (RFC 7009 §2.2): the caller answers the same either way.
 pub fn revoke(
@@ -370,6 +390,54 @@ mod tests {
         assert!(rotate(&repo, &phone.token, 2, &key()).is_err());
         assert!(rotate(&repo, &laptop.token, 2, &key()).is_ok());
         assert_eq!(revoke(&repo, "unknown", 3).expect("no error"), None);
+    }
+
+    #[test]
+    fn a_disabled_or_deleted_owner_ends_the_session() {
+        use crate::email::Email;
+        use crate::fakes::InMemoryUsers;
+        use crate::name::DisplayName;
+        use crate::revocation::SessionState;
+        use crate::user::Role;
+
+        let users = InMemoryUsers::default();
+        let repo = InMemorySessions::default();
+        let mut random = SeededRandom::new(9);
+        let mut owner = User {
+            id: user(),
+            email: Email::parse("owner@example.com").expect("email"),
+            name: DisplayName::parse("Owner").expect("name"),
+            roles: vec![Role::User],
+            disabled: false,
+            password_hash: String::new(),
+            created_at: 0,
+            updated_at: 0,
+            version: 1,
+            sessions: SessionState::default(),
+        };
+        users.insert(&owner).expect("insert");
+        let login = start_session(&repo, &owner.id, 0, &mut random).expect("login");
+        let (found, next) =
+            refresh_session(&users, &repo, &login.token, 1, &key()).expect("a live owner");
+        assert_eq!(found.id, owner.id);
+
+        owner.disabled = true;
+        users.update(&owner).expect("disable");
+        let refused = refresh_session(&users, &repo, &next.token, 2, &key());
+        assert!(matches!(refused, Err(RefreshError::Invalid(_))));
+        assert_eq!(live_in_family(&repo, &next.family_id), 0, "family revoked");
+
+        let stranger = start_session(&repo, &user_of(10), 0, &mut random).expect("login");
+        let refused = refresh_session(&users, &repo, &stranger.token, 1, &key());
+        assert!(
+            matches!(refused, Err(RefreshError::Invalid(_))),
+            "deleted owner"
+        );
+        assert_eq!(live_in_family(&repo, &stranger.family_id), 0);
+    }
+
+    fn user_of(seed: u64) -> UserId {
+        UserId::generate(&mut SeededRandom::new(seed))
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP edge shared by every spin-users component: one error type mapped
 //! once to RFC 9457 `application/problem+json`, JSON responses, and method
-//! checks that answer `405` with `Allow`.
+//! checks that answer `405` with `Allow`, and RFC 6749 errors for the token
+//! endpoint.
 //!
 //! It holds no business rules (those live in `spin-users-domain`) and never
 //! hands an error to the Spin SDK, which would put the error's text in a 500
@@ -9,12 +10,14 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod oauth;
 mod precondition;
 mod problem;
 mod request;
 mod response;
 mod router;
 
+pub use oauth::{OAUTH_MEDIA_TYPES, OAuthError, token_response};
 pub use precondition::{check_if_match, retry_stale, retry_stale_writes};
 pub use problem::{ApiError, Problem};
 pub use request::{

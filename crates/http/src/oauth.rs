@@ -1,0 +1,177 @@
+//! The errors of OAuth 2.0 endpoints (`/token`): RFC 6749 §5.2 bodies,
+//! because OAuth clients parse them, and the one mapping of the domain's
+//! authentication errors onto them.
+
+use spin_sdk::http::Response;
+use spin_users_domain::{AuthError, RefreshError, RepoError};
+
+use crate::problem::ApiError;
+use crate::response::respond;
+
+/// RFC 6749 §5.2 errors (plus an internal failure, answered as a 500).
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    /// Missing or malformed parameters.
+    #[error("invalid_request: {0}")]
+    InvalidRequest(&'static str),
+    /// Wrong credentials or refresh token; the same for unknown accounts,
+    /// wrong passwords and reused tokens.
+    #[error("invalid_grant")]
+    InvalidGrant,
+    /// A grant type other than those supported.
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    /// A body that is neither form-encoded nor JSON: `invalid_request` on
+    /// `/token` (RFC 6749 has no 415), `415` where problem+json is answered.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// Over a rate limit or locked out: `429` problem+json with the limit
+    /// headers (RFC 6749 defines no error for this).
+    #[error("rate limited")]
+    Limited(ApiError),
+    /// Anything unexpected: logged, answered with a generic 500.
+    #[error("internal: {0:#}")]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The body types OAuth endpoints read.
+pub const OAUTH_MEDIA_TYPES: &[&str] = &["application/x-www-form-urlencoded", "application/json"];
+
+impl From<ApiError> for OAuthError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::RateLimited { .. } => Self::Limited(e),
+            // The cause travels on, whole, to the log line.
+            ApiError::Internal(cause) => Self::Internal(cause),
+            other => Self::Internal(anyhow::anyhow!("{other}")),
+        }
+    }
+}
+
+/// Where an endpoint answers problem+json (`/logout`), OAuth parsing errors
+/// become [`ApiError`]s here.
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        match e {
+            OAuthError::Internal(cause) => Self::Internal(cause),
+            OAuthError::Limited(e) => e,
+            OAuthError::UnsupportedMediaType => Self::UnsupportedMediaType {
+                accept: OAUTH_MEDIA_TYPES,
+            },
+            other => Self::InvalidJson(other.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for OAuthError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            // Which part was wrong stays in the audit log.
+            AuthError::InvalidCredentials { .. } => Self::InvalidGrant,
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<RefreshError> for OAuthError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::Invalid(_) | RefreshError::Reused { .. } => Self::InvalidGrant,
+            RefreshError::Storage(e) => Self::Internal(e.into()),
+        }
+    }
+}
+
+impl From<RepoError> for OAuthError {
+    fn from(e: RepoError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl OAuthError {
+    /// The response: `400` with `{"error", "error_description"}`, `429`
+    /// problem+json, or `500`.
+    pub fn into_response(self) -> Response {
+        let (status, error, description) = match self {
+            Self::Limited(e) => return respond(Err(e)),
+            Self::InvalidRequest(why) => (400, "invalid_request", why),
+            Self::InvalidGrant => (
+                400,
+                "invalid_grant",
+                "The credentials or refresh token are not valid.",
+            ),
+            Self::UnsupportedGrantType => (
+                400,
+                "unsupported_grant_type",
+                "Supported grant types: password, refresh_token.",
+            ),
+            Self::UnsupportedMediaType => (
+                400,
+                "invalid_request",
+                "send application/x-www-form-urlencoded or application/json",
+            ),
+            Self::Internal(cause) => {
+                eprintln!("token endpoint failed: {cause:#}");
+                (
+                    500,
+                    "server_error",
+                    "The server could not complete the request.",
+                )
+            }
+        };
+        let body = serde_json::json!({ "error": error, "error_description": description });
+        token_response(&body).into_builder().status(status).build()
+    }
+}
+
+/// A JSON response that no cache may keep (RFC 6749 §5.1).
+pub fn token_response(body: &serde_json::Value) -> Response {
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .header("pragma", "no-cache")
+        .body(body.to_string())
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spin_users_domain::UserId;
+    use spin_users_domain::testing::SeededRandom;
+
+    #[test]
+    fn every_credential_failure_is_the_same_invalid_grant() {
+        let someone = UserId::generate(&mut SeededRandom::new(1));
+        let failures: Vec<OAuthError> = vec![
+            AuthError::InvalidCredentials {
+                reason: "unknown_email",
+                user_id: None,
+            }
+            .into(),
+            AuthError::InvalidCredentials {
+                reason: "wrong_password",
+                user_id: Some(someone.clone()),
+            }
+            .into(),
+            RefreshError::Invalid("expired").into(),
+            RefreshError::Reused {
+                family_id: "f".into(),
+                user_id: someone,
+            }
+            .into(),
+        ];
+        for failure in failures {
+            assert!(matches!(failure, OAuthError::InvalidGrant), "{failure:?}");
+        }
+    }
+
+    #[test]
+    fn storage_failures_keep_their_cause() {
+        let e: OAuthError = RefreshError::Storage(RepoError::Storage("disk full".into())).into();
+        assert!(format!("{e}").contains("disk full"), "{e}");
+        let e: OAuthError = ApiError::Internal(anyhow::anyhow!("lost connection")).into();
+        assert!(format!("{e}").contains("lost connection"), "{e}");
+    }
+}
