@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use spin_sdk::key_value::Store;
 use spin_users_domain::{
-    CacheEntry, DisplayName, Email, Fingerprint, PageKey, RepoError, SessionState, User,
-    UserFilter, UserId, UserRepository, roles_from_string, roles_to_string, user_cache_key,
+    CacheEntry, Credential, DisplayName, Email, Fingerprint, PageKey, RepoError, SessionState,
+    User, UserFilter, UserId, UserRepository, roles_from_string, roles_to_string, user_cache_key,
 };
 use spin_users_store::SqlUsers;
 
@@ -68,7 +68,6 @@ impl CachedUser {
             name: DisplayName::from_trusted(self.name),
             roles: roles_from_string(&self.roles),
             disabled: self.disabled,
-            password_hash: String::new(),
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
@@ -102,7 +101,7 @@ impl CachedUser {
 /// A fresh cache entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cached {
-    /// The user (without password hash).
+    /// The user's profile.
     pub user: User,
     /// The access token last verified for them.
     pub token: Option<SeenToken>,
@@ -205,8 +204,8 @@ impl<'a> CachedUsers<'a> {
 }
 
 impl UserRepository for CachedUsers<'_> {
-    fn insert(&self, user: &User) -> Result<(), RepoError> {
-        self.db.insert(user)
+    fn insert(&self, user: &User, credential: &Credential) -> Result<(), RepoError> {
+        self.db.insert(user, credential)
     }
 
     fn by_id(&self, id: &UserId) -> Result<Option<User>, RepoError> {
@@ -220,21 +219,30 @@ impl UserRepository for CachedUsers<'_> {
         Ok(user)
     }
 
-    fn by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+    fn by_email(&self, email: &Email) -> Result<Option<(User, Credential)>, RepoError> {
         self.db.by_email(email)
+    }
+
+    fn credential(&self, id: &UserId, version: i64) -> Result<Option<Credential>, RepoError> {
+        self.db.credential(id, version)
     }
 
     fn version(&self, id: &UserId) -> Result<Option<i64>, RepoError> {
         self.db.version(id)
     }
 
-    fn set_password_hash(&self, user: &User, hash: &str, now: i64) -> Result<(), RepoError> {
-        self.db.set_password_hash(user, hash, now)?;
+    fn set_credential(
+        &self,
+        user: &User,
+        credential: &Credential,
+        now: i64,
+    ) -> Result<(), RepoError> {
+        self.db.set_credential(user, credential, now)?;
         self.invalidate(&user.id)
     }
 
-    fn update(&self, user: &User) -> Result<(), RepoError> {
-        self.db.update(user)?;
+    fn update(&self, user: &User, credential: Option<&Credential>) -> Result<(), RepoError> {
+        self.db.update(user, credential)?;
         self.invalidate(&user.id)
     }
 
@@ -266,7 +274,6 @@ mod tests {
             name: DisplayName::from_trusted("Ada".into()),
             roles: vec![Role::User, Role::Admin],
             disabled: false,
-            password_hash: "$argon2id$secret".into(),
             created_at: 1,
             updated_at: 2,
             version: 3,
@@ -279,7 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_decodes_to_the_user_without_the_password_hash_until_it_expires() {
+    fn an_entry_decodes_to_the_user_until_it_expires() {
         let token = SeenToken {
             fingerprint: Fingerprint::of(&[b"token"]),
             session_id: Some("s-1".into()),
@@ -288,13 +295,7 @@ mod tests {
         let bytes = CachedUser::encode(&ada(), Some(token.clone()), 160).expect("encodes");
 
         let entry = CachedUser::decode(&bytes, 159).expect("fresh");
-        assert_eq!(
-            entry.user,
-            User {
-                password_hash: String::new(),
-                ..ada()
-            }
-        );
+        assert_eq!(entry.user, ada());
         assert_eq!(entry.token, Some(token));
         assert_eq!(entry.expires_at, 160, "the deadline travels with the entry");
         assert!(CachedUser::decode(&bytes, 160).is_none());

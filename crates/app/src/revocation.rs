@@ -21,6 +21,6 @@ pub fn change_sessions(
             return Ok(());
         };
         change(&mut user.sessions);
-        Ok(users.update(&user)?)
+        Ok(users.update(&user, None)?)
     })
 }

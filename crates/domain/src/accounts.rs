@@ -3,7 +3,7 @@
 //! random source.
 
 use crate::email::Email;
-use crate::hashing::{HashError, PasswordHasher};
+use crate::hashing::{Credential, HashError, PasswordHasher};
 use crate::name::DisplayName;
 use crate::password::Password;
 use crate::random::Random;
@@ -49,7 +49,7 @@ pub enum RegisterError {
     Storage(String),
 }
 
-/// A new, enabled account with a fresh id and the hash of `password`.
+/// A new, enabled account with a fresh id, and the hash of `password`.
 fn new_account(
     hasher: &PasswordHasher,
     random: &mut dyn Random,
@@ -58,19 +58,20 @@ fn new_account(
     name: DisplayName,
     password: &Password,
     roles: Vec<Role>,
-) -> Result<User, HashError> {
-    Ok(User {
+) -> Result<(User, Credential), HashError> {
+    let credential = hasher.hash(password, random)?;
+    let user = User {
         id: UserId::generate(random),
         email,
         name,
         roles,
         disabled: false,
-        password_hash: hasher.hash(password, random)?,
         created_at: now,
         updated_at: now,
         version: 1,
         sessions: SessionState::default(),
-    })
+    };
+    Ok((user, credential))
 }
 
 /// Why authentication failed. Every credential problem is the same variant,
@@ -153,27 +154,6 @@ impl From<RepoError> for UpdateError {
     }
 }
 
-fn check_current_password(
-    hasher: &PasswordHasher,
-    user: &User,
-    current: Option<&Password>,
-) -> Result<(), UpdateError> {
-    let field = "current_password";
-    let Some(current) = current else {
-        return Err(FieldError::new(
-            field,
-            "required",
-            "give the current password to change this",
-        )
-        .into());
-    };
-    if hasher.verify(current, &user.password_hash)?.matches {
-        Ok(())
-    } else {
-        Err(FieldError::new(field, "incorrect", "the current password is not correct").into())
-    }
-}
-
 impl From<FieldError> for UpdateError {
     fn from(e: FieldError) -> Self {
         Self::Invalid(e.into())
@@ -200,6 +180,33 @@ impl Accounts<'_> {
         self.now_ms.div_euclid(1000)
     }
 
+    /// Checks `current` against the credential of `user` as read: a row
+    /// that moved on since is `Stale` (the password checked may be gone).
+    fn check_current_password(
+        &self,
+        user: &User,
+        current: Option<&Password>,
+    ) -> Result<(), UpdateError> {
+        let field = "current_password";
+        let Some(current) = current else {
+            return Err(FieldError::new(
+                field,
+                "required",
+                "give the current password to change this",
+            )
+            .into());
+        };
+        let credential = self
+            .users
+            .credential(&user.id, user.version)?
+            .ok_or(UpdateError::Stale)?;
+        if self.hasher.verify(current, &credential)?.matches {
+            Ok(())
+        } else {
+            Err(FieldError::new(field, "incorrect", "the current password is not correct").into())
+        }
+    }
+
     /// Validates, hashes and stores a new account with the `user` role.
     pub fn register(&mut self, input: Registration) -> Result<User, RegisterError> {
         let mut errors = ValidationErrors::default();
@@ -219,7 +226,7 @@ impl Accounts<'_> {
             return Err(RegisterError::EmailTaken);
         }
         let now = self.now();
-        let user = new_account(
+        let (user, credential) = new_account(
             self.hasher,
             self.random,
             now,
@@ -228,7 +235,7 @@ impl Accounts<'_> {
             &password,
             vec![Role::User],
         )?;
-        match self.users.insert(&user) {
+        match self.users.insert(&user, &credential) {
             Ok(()) => Ok(user),
             Err(RepoError::Conflict { .. }) => Err(RegisterError::EmailTaken),
             Err(e) => Err(RegisterError::Storage(e.to_string())),
@@ -243,14 +250,14 @@ impl Accounts<'_> {
             Ok(email) => self.users.by_email(&email)?,
             Err(_) => None,
         };
-        let Some(mut user) = user else {
+        let Some((mut user, credential)) = user else {
             self.hasher.verify_dummy(password);
             return Err(AuthError::InvalidCredentials {
                 reason: "unknown_email",
                 user_id: None,
             });
         };
-        let verification = self.hasher.verify(password, &user.password_hash)?;
+        let verification = self.hasher.verify(password, &credential)?;
         if !verification.matches {
             return Err(AuthError::InvalidCredentials {
                 reason: "wrong_password",
@@ -264,14 +271,11 @@ impl Accounts<'_> {
             });
         }
         if verification.needs_rehash {
-            let hash = self.hasher.hash(password, self.random)?;
+            let upgraded = self.hasher.hash(password, self.random)?;
             // A row that changed meanwhile (a new password, a role change) is
             // left alone: the upgrade waits for the next login.
-            match self.users.set_password_hash(&user, &hash, self.now()) {
-                Ok(()) => {
-                    user.password_hash = hash;
-                    user.version += 1;
-                }
+            match self.users.set_credential(&user, &upgraded, self.now()) {
+                Ok(()) => user.version += 1,
                 Err(RepoError::Stale) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -303,8 +307,9 @@ impl Accounts<'_> {
         let name = DisplayName::parse("Administrator").map_err(ValidationErrors::from)?;
         let roles = vec![Role::User, Role::Admin];
         let now = self.now();
-        let user = new_account(self.hasher, self.random, now, email, name, &password, roles)?;
-        match self.users.insert(&user) {
+        let (user, credential) =
+            new_account(self.hasher, self.random, now, email, name, &password, roles)?;
+        match self.users.insert(&user, &credential) {
             Ok(()) => Ok(Some(user)),
             Err(RepoError::Conflict { .. }) => Ok(None),
             Err(e) => Err(RegisterError::Storage(e.to_string())),
@@ -347,7 +352,7 @@ impl Accounts<'_> {
             return Err(UpdateError::EmailTaken);
         }
         if email_changes || password.is_some() {
-            check_current_password(self.hasher, &user, change.current_password.as_ref())?;
+            self.check_current_password(&user, change.current_password.as_ref())?;
         }
         if let Some(name) = name {
             user.name = name;
@@ -355,16 +360,18 @@ impl Accounts<'_> {
         if let Some(email) = email {
             user.email = email;
         }
-        let password_changed = password.is_some();
-        if let Some(password) = &password {
-            user.password_hash = self.hasher.hash(password, self.random)?;
-            user.sessions
-                .cut_all(self.now_ms, change.session.as_deref());
-        }
+        let credential = match &password {
+            Some(password) => {
+                user.sessions
+                    .cut_all(self.now_ms, change.session.as_deref());
+                Some(self.hasher.hash(password, self.random)?)
+            }
+            None => None,
+        };
         user.updated_at = self.now();
-        self.users.update(&user)?;
+        self.users.update(&user, credential.as_ref())?;
         user.version += 1;
-        Ok((user, password_changed))
+        Ok((user, credential.is_some()))
     }
 
     /// Deletes one's own account after checking the current password, if it
@@ -374,7 +381,7 @@ impl Accounts<'_> {
         user: &User,
         current_password: Option<&Password>,
     ) -> Result<(), UpdateError> {
-        check_current_password(self.hasher, user, current_password)?;
+        self.check_current_password(user, current_password)?;
         self.users.delete(&user.id, Some(user.version))?;
         Ok(())
     }
@@ -436,9 +443,10 @@ mod tests {
             .expect("registers");
         assert_eq!(user.email.as_ref(), "ada@example.com");
         assert_eq!(user.roles, vec![Role::User]);
-        assert!(user.password_hash.starts_with("$argon2id$"));
-        assert!(!user.password_hash.contains("correct horse"));
-        assert_eq!(repo.by_id(&user.id).expect("read"), Some(user));
+        let (stored, credential) = repo.by_email(&user.email).expect("read").expect("stored");
+        assert_eq!(stored, user);
+        assert!(credential.as_phc().starts_with("$argon2id$"));
+        assert!(!credential.as_phc().contains("correct horse"));
     }
 
     #[test]
@@ -520,9 +528,11 @@ mod tests {
     fn disabled_accounts_cannot_authenticate() {
         let (repo, hasher, mut random) = setup();
         let mut user = ada(&repo, &hasher, &mut random);
+        let credential = repo.credential(&user.id, user.version).expect("read");
         user.disabled = true;
         let repo = InMemoryUsers::default();
-        repo.insert(&user).expect("insert disabled copy");
+        repo.insert(&user, &credential.expect("stored"))
+            .expect("insert disabled copy");
         let result = service(&repo, &hasher, &mut random, 2)
             .authenticate("ada@example.com", &Password::new("correct horse".into()));
         assert!(matches!(
@@ -708,18 +718,13 @@ mod tests {
             .authenticate("ada@example.com", &Password::new("correct horse".into()))
             .expect("authenticates");
         let stored = repo.by_id(&user.id).expect("read").expect("exists");
-        assert!(
-            stored.password_hash.contains("m=128"),
-            "{}",
-            stored.password_hash
-        );
+        let credential = repo.credential(&user.id, stored.version).expect("read");
+        let credential = credential.expect("at the version just read");
+        assert!(credential.as_phc().contains("m=128"), "{credential:?}");
         assert_eq!(stored.updated_at, 5);
         assert!(
             new_hasher
-                .verify(
-                    &Password::new("correct horse".into()),
-                    &stored.password_hash
-                )
+                .verify(&Password::new("correct horse".into()), &credential)
                 .expect("verify")
                 .matches
         );

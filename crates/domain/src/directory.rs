@@ -76,7 +76,7 @@ pub fn change_account(
         user.disabled = disabled;
     }
     user.updated_at = now_ms.div_euclid(1000);
-    repo.update(&user)?;
+    repo.update(&user, None)?;
     user.version += 1;
     Ok(user)
 }
@@ -182,10 +182,15 @@ mod tests {
     use super::*;
     use crate::email::Email;
     use crate::fakes::InMemoryUsers;
+    use crate::hashing::Credential;
     use crate::name::DisplayName;
     use crate::random::testing::SeededRandom;
     use crate::revocation::SessionState;
     use crate::user::UserId;
+
+    fn credential() -> Credential {
+        Credential::from_phc("$argon2id$not-checked-here".into())
+    }
 
     fn user(seed: u64, email: &str, roles: Vec<Role>) -> User {
         User {
@@ -194,7 +199,6 @@ mod tests {
             name: DisplayName::parse("Ada").expect("valid"),
             roles,
             disabled: false,
-            password_hash: "h".into(),
             created_at: seed as i64,
             updated_at: seed as i64,
             version: 1,
@@ -234,7 +238,7 @@ mod tests {
     fn an_admin_change_bumps_the_version_and_disabling_ends_sessions() {
         let repo = InMemoryUsers::default();
         let ada = user(1, "ada@example.com", vec![Role::User]);
-        repo.insert(&ada).expect("insert");
+        repo.insert(&ada, &credential()).expect("insert");
         let change = AdminChange {
             roles: None,
             disabled: Some(true),
@@ -278,8 +282,11 @@ mod tests {
 
         let repo = InMemoryUsers::default();
         for n in 1..=3 {
-            repo.insert(&user(n, &format!("u{n}@example.com"), vec![Role::User]))
-                .expect("insert");
+            repo.insert(
+                &user(n, &format!("u{n}@example.com"), vec![Role::User]),
+                &credential(),
+            )
+            .expect("insert");
         }
         let first = ListQuery::parse([("limit", "2")]).expect("valid");
         let (items, next) = first.page(&repo).expect("page");

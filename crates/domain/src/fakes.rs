@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::email::Email;
+use crate::hashing::Credential;
 use crate::ratelimit::Counters;
 use crate::sessions::{SessionRepository, StoredRefreshToken};
 use crate::user::{PageKey, RepoError, Role, User, UserFilter, UserId, UserRepository};
@@ -14,6 +15,7 @@ use crate::user::{PageKey, RepoError, Role, User, UserFilter, UserId, UserReposi
 #[derive(Debug, Default)]
 pub struct InMemoryUsers {
     users: RefCell<BTreeMap<UserId, User>>,
+    credentials: RefCell<BTreeMap<UserId, Credential>>,
     /// Number of calls made, to show when a path does not touch storage.
     pub calls: RefCell<u32>,
 }
@@ -25,13 +27,16 @@ impl InMemoryUsers {
 }
 
 impl UserRepository for InMemoryUsers {
-    fn insert(&self, user: &User) -> Result<(), RepoError> {
+    fn insert(&self, user: &User, credential: &Credential) -> Result<(), RepoError> {
         self.count();
         let mut users = self.users.borrow_mut();
         if users.values().any(|u| u.email == user.email) {
             return Err(RepoError::Conflict { field: "email" });
         }
         users.insert(user.id.clone(), user.clone());
+        self.credentials
+            .borrow_mut()
+            .insert(user.id.clone(), credential.clone());
         Ok(())
     }
 
@@ -40,14 +45,26 @@ impl UserRepository for InMemoryUsers {
         Ok(self.users.borrow().get(id).cloned())
     }
 
-    fn by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+    fn by_email(&self, email: &Email) -> Result<Option<(User, Credential)>, RepoError> {
         self.count();
-        Ok(self
+        let users = self.users.borrow();
+        let Some(user) = users.values().find(|u| &u.email == email) else {
+            return Ok(None);
+        };
+        let credential = self.credentials.borrow().get(&user.id).cloned();
+        Ok(credential.map(|c| (user.clone(), c)))
+    }
+
+    fn credential(&self, id: &UserId, version: i64) -> Result<Option<Credential>, RepoError> {
+        self.count();
+        let current = self
             .users
             .borrow()
-            .values()
-            .find(|u| &u.email == email)
-            .cloned())
+            .get(id)
+            .is_some_and(|u| u.version == version);
+        Ok(current
+            .then(|| self.credentials.borrow().get(id).cloned())
+            .flatten())
     }
 
     fn version(&self, id: &UserId) -> Result<Option<i64>, RepoError> {
@@ -55,11 +72,18 @@ impl UserRepository for InMemoryUsers {
         Ok(self.users.borrow().get(id).map(|u| u.version))
     }
 
-    fn set_password_hash(&self, user: &User, hash: &str, now: i64) -> Result<(), RepoError> {
+    fn set_credential(
+        &self,
+        user: &User,
+        credential: &Credential,
+        now: i64,
+    ) -> Result<(), RepoError> {
         self.count();
         match self.users.borrow_mut().get_mut(&user.id) {
             Some(stored) if stored.version == user.version => {
-                stored.password_hash = hash.to_owned();
+                self.credentials
+                    .borrow_mut()
+                    .insert(user.id.clone(), credential.clone());
                 stored.updated_at = now;
                 stored.version += 1;
                 Ok(())
@@ -68,7 +92,7 @@ impl UserRepository for InMemoryUsers {
         }
     }
 
-    fn update(&self, user: &User) -> Result<(), RepoError> {
+    fn update(&self, user: &User, credential: Option<&Credential>) -> Result<(), RepoError> {
         self.count();
         let mut users = self.users.borrow_mut();
         if users
@@ -92,6 +116,11 @@ impl UserRepository for InMemoryUsers {
                     version: user.version + 1,
                     ..user.clone()
                 };
+                if let Some(credential) = credential {
+                    self.credentials
+                        .borrow_mut()
+                        .insert(user.id.clone(), credential.clone());
+                }
                 Ok(())
             }
             _ => Err(RepoError::Stale),
@@ -108,7 +137,10 @@ impl UserRepository for InMemoryUsers {
             (Some(stored), Some(expected)) if stored != expected => Err(RepoError::Stale),
             (None, Some(_)) => Err(RepoError::Stale),
             _ if last_admin => Err(RepoError::LastAdmin),
-            _ => Ok(users.remove(id).is_some()),
+            _ => {
+                self.credentials.borrow_mut().remove(id);
+                Ok(users.remove(id).is_some())
+            }
         }
     }
 

@@ -47,6 +47,31 @@ pub enum HashError {
     Argon2(String),
 }
 
+/// A password credential: the argon2id PHC string the store keeps instead
+/// of the password. It is a type apart from `User`, so the profile (cached,
+/// listed, returned) never carries it; only password checks read it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential(String);
+
+impl Credential {
+    /// A stored PHC string, as read from the database.
+    pub fn from_phc(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// The PHC string, for storing.
+    pub fn as_phc(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Salt and digest stay out of logs.
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credential(..)")
+    }
+}
+
 /// The result of checking a password against a stored hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verification {
@@ -63,7 +88,7 @@ pub struct PasswordHasher {
     params: HashParams,
     argon2: Argon2<'static>,
     /// A PHC string with the configured parameters that no password matches.
-    dummy: String,
+    dummy: Credential,
 }
 
 impl PasswordHasher {
@@ -79,10 +104,10 @@ impl PasswordHasher {
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, argon_params);
         // Fixed salt and digest: verifying against this costs exactly one
         // argon2 computation with the configured parameters, then fails.
-        let dummy = format!(
+        let dummy = Credential(format!(
             "$argon2id$v=19$m={},t={},p={}$c3Bpbi11c2Vycy1kdW1teQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             params.memory_kib, params.iterations, params.parallelism
-        );
+        ));
         Ok(Self {
             params,
             argon2,
@@ -96,20 +121,28 @@ impl PasswordHasher {
     }
 
     /// Hashes `password` with a fresh 16-byte salt, as a PHC string.
-    pub fn hash(&self, password: &Password, random: &mut dyn Random) -> Result<String, HashError> {
+    pub fn hash(
+        &self,
+        password: &Password,
+        random: &mut dyn Random,
+    ) -> Result<Credential, HashError> {
         let mut salt = [0u8; 16];
         random.fill(&mut salt);
         let salt = SaltString::encode_b64(&salt).map_err(|e| HashError::Argon2(e.to_string()))?;
         self.argon2
             .hash_password(password.expose().as_bytes(), &salt)
-            .map(|h| h.to_string())
+            .map(|h| Credential(h.to_string()))
             .map_err(|e| HashError::Argon2(e.to_string()))
     }
 
     /// Checks `password` against `stored` (with the stored hash's own
     /// parameters), and says whether it should be rehashed.
-    pub fn verify(&self, password: &Password, stored: &str) -> Result<Verification, HashError> {
-        let parsed = PasswordHash::new(stored).map_err(|_| HashError::MalformedHash)?;
+    pub fn verify(
+        &self,
+        password: &Password,
+        stored: &Credential,
+    ) -> Result<Verification, HashError> {
+        let parsed = PasswordHash::new(stored.as_phc()).map_err(|_| HashError::MalformedHash)?;
         let matches = Argon2::default()
             .verify_password(password.expose().as_bytes(), &parsed)
             .is_ok();
@@ -162,8 +195,9 @@ pub(crate) mod tests {
             .hash(&pw("correct horse"), &mut SeededRandom::new(1))
             .expect("hash");
         assert!(
-            stored.starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
-            "{stored}"
+            stored.as_phc().starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
+            "{}",
+            stored.as_phc()
         );
         let ok = hasher
             .verify(&pw("correct horse"), &stored)
@@ -237,14 +271,24 @@ pub(crate) mod tests {
         let hasher = PasswordHasher::new(FAST).expect("params");
         for bad in ["", "plaintext", "$2b$12$bcrypt-looking"] {
             assert_eq!(
-                hasher.verify(&pw("x"), bad),
+                hasher.verify(&pw("x"), &Credential::from_phc(bad.into())),
                 Err(HashError::MalformedHash),
                 "{bad}"
             );
         }
         // Syntactically PHC but without a digest: never a match.
-        let digestless = hasher.verify(&pw("x"), "$argon2id$v=19$m=x");
+        let digestless = Credential::from_phc("$argon2id$v=19$m=x".into());
+        let digestless = hasher.verify(&pw("x"), &digestless);
         assert!(!digestless.is_ok_and(|v| v.matches));
+    }
+
+    #[test]
+    fn a_credential_never_shows_its_hash_in_debug_output() {
+        let hasher = PasswordHasher::new(FAST).expect("params");
+        let stored = hasher
+            .hash(&pw("correct horse"), &mut SeededRandom::new(3))
+            .expect("hash");
+        assert_eq!(format!("{stored:?}"), "Credential(..)");
     }
 
     #[test]

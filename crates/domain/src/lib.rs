@@ -42,7 +42,9 @@ pub use directory::{
     visibility,
 };
 pub use email::{Email, MAX_EMAIL_BYTES, normalise as normalise_email};
-pub use hashing::{DEFAULT_HASH_PARAMS, HashError, HashParams, PasswordHasher, Verification};
+pub use hashing::{
+    Credential, DEFAULT_HASH_PARAMS, HashError, HashParams, PasswordHasher, Verification,
+};
 pub use health::{Check, CheckStatus, Readiness};
 pub use idempotency::{
     Begin, IDEMPOTENCY_LEASE_SECS, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredResponse,

@@ -409,20 +409,20 @@ mod tests {
             name: DisplayName::parse("Owner").expect("name"),
             roles: vec![Role::User],
             disabled: false,
-            password_hash: String::new(),
             created_at: 0,
             updated_at: 0,
             version: 1,
             sessions: SessionState::default(),
         };
-        users.insert(&owner).expect("insert");
+        let credential = crate::hashing::Credential::from_phc(String::new());
+        users.insert(&owner, &credential).expect("insert");
         let login = start_session(&repo, &owner.id, 0, &mut random).expect("login");
         let (found, next) =
             refresh_session(&users, &repo, &login.token, 1, &key()).expect("a live owner");
         assert_eq!(found.id, owner.id);
 
         owner.disabled = true;
-        users.update(&owner).expect("disable");
+        users.update(&owner, None).expect("disable");
         let refused = refresh_session(&users, &repo, &next.token, 2, &key());
         assert!(matches!(refused, Err(RefreshError::Invalid(_))));
         assert_eq!(live_in_family(&repo, &next.family_id), 0, "family revoked");

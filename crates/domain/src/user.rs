@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use crate::digest::hex;
 use crate::email::Email;
+use crate::hashing::Credential;
 use crate::name::DisplayName;
 use crate::random::Random;
 use crate::revocation::SessionState;
@@ -101,7 +102,8 @@ pub fn roles_from_string(s: &str) -> Vec<Role> {
     s.split(',').filter_map(Role::parse).collect()
 }
 
-/// A stored account.
+/// An account's profile: everything stored about a user but the password
+/// credential (a [`Credential`], read only to check a password).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// Id.
@@ -114,8 +116,6 @@ pub struct User {
     pub roles: Vec<Role>,
     /// Disabled accounts cannot log in and their tokens stop working.
     pub disabled: bool,
-    /// argon2id PHC string.
-    pub password_hash: String,
     /// Seconds since the epoch.
     pub created_at: i64,
     /// Seconds since the epoch.
@@ -156,33 +156,45 @@ pub enum RepoError {
 
 /// Storage of users. Implementations live in `spin-users-store`.
 pub trait UserRepository {
-    /// Inserts `user`; `Conflict { field: "email" }` when the email exists,
-    /// also under concurrent inserts of the same email.
-    fn insert(&self, user: &User) -> Result<(), RepoError>;
+    /// Inserts `user` with `credential`; `Conflict { field: "email" }` when
+    /// the email exists, also under concurrent inserts of the same email.
+    fn insert(&self, user: &User, credential: &Credential) -> Result<(), RepoError>;
 
     /// The user with `id`, if any.
     fn by_id(&self, id: &UserId) -> Result<Option<User>, RepoError>;
 
-    /// The user with the normalised `email`, if any.
-    fn by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
+    /// The user with the normalised `email`, if any, with their credential:
+    /// what a login reads.
+    fn by_email(&self, email: &Email) -> Result<Option<(User, Credential)>, RepoError>;
+
+    /// The credential of `id` if the stored row is still at `version` (the
+    /// version a password check is based on); `None` when it moved on or
+    /// vanished.
+    fn credential(&self, id: &UserId, version: i64) -> Result<Option<Credential>, RepoError>;
 
     /// The stored version of `id`, if the user exists: a cheap re-check of
     /// whether a copy read earlier is still current.
     fn version(&self, id: &UserId) -> Result<Option<i64>, RepoError>;
 
-    /// Replaces the password hash of `user` (e.g. after a parameter
-    /// upgrade) if the stored row is still at `user.version`, bumping it;
-    /// `Stale` otherwise.
-    fn set_password_hash(&self, user: &User, hash: &str, now: i64) -> Result<(), RepoError>;
+    /// Replaces the credential of `user` (e.g. after a parameter upgrade)
+    /// if the stored row is still at `user.version`, bumping it; `Stale`
+    /// otherwise.
+    fn set_credential(
+        &self,
+        user: &User,
+        credential: &Credential,
+        now: i64,
+    ) -> Result<(), RepoError>;
 
-    /// Stores every field of `user` except id and created_at if the stored
+    /// Stores every field of `user` except id and created_at, and the new
+    /// `credential` when given (a password change), if the stored
     /// row is still at `user.version` (the version it was read at), bumping
     /// the version: a change based on an old read never overwrites a newer
     /// one. `Stale` when the row moved on or vanished; `Conflict { field:
     /// "email" }` when the new email is taken; `LastAdmin` when it would
     /// demote or disable the last active administrator (checked in the same
     /// atomic statement, so two admins demoting each other keep one).
-    fn update(&self, user: &User) -> Result<(), RepoError>;
+    fn update(&self, user: &User, credential: Option<&Credential>) -> Result<(), RepoError>;
 
     /// Deletes the user; `false` when there was none. With `version`, only
     /// if the stored row is still at it (`Stale` otherwise, or when gone).

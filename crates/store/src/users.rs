@@ -1,15 +1,16 @@
 //! [`UserRepository`] over SQL.
 
 use spin_users_domain::{
-    DisplayName, Email, PageKey, RepoError, Role, SessionState, User, UserFilter, UserId,
-    UserRepository, roles_from_string, roles_to_string,
+    Credential, DisplayName, Email, PageKey, RepoError, Role, SessionState, User, UserFilter,
+    UserId, UserRepository, roles_from_string, roles_to_string,
 };
 
 use crate::migrations::{execute, query};
 use crate::sql::{Connection, DbError, Dialect, Rows, Value, int, text};
 
-const COLUMNS: &str =
-    "id, email, name, roles, disabled, password_hash, created_at, updated_at, version, sessions";
+/// The profile's columns, in `user_from_row`'s order; the credential
+/// (`password_hash`) is read only where a password is checked.
+const COLUMNS: &str = "id, email, name, roles, disabled, created_at, updated_at, version, sessions";
 
 /// Users stored in the `users` table.
 pub struct SqlUsers<'a> {
@@ -94,12 +95,16 @@ fn user_from_row(row: &[Value]) -> Result<User, DbError> {
         name: DisplayName::from_trusted(text(row, 2)?),
         roles: roles_from_string(&text(row, 3)?),
         disabled: int(row, 4)? != 0,
-        password_hash: text(row, 5)?,
-        created_at: int(row, 6)?,
-        updated_at: int(row, 7)?,
-        version: int(row, 8)?,
-        sessions: SessionState::decode(&text(row, 9)?),
+        created_at: int(row, 5)?,
+        updated_at: int(row, 6)?,
+        version: int(row, 7)?,
+        sessions: SessionState::decode(&text(row, 8)?),
     })
+}
+
+/// The credential in column `at`.
+fn credential(row: &[Value], at: usize) -> Result<Credential, DbError> {
+    Ok(Credential::from_phc(text(row, at)?))
 }
 
 /// A condition on the `users` row being written (whose id is the
@@ -126,21 +131,22 @@ fn like_escape(text: &str) -> String {
 }
 
 impl UserRepository for SqlUsers<'_> {
-    fn insert(&self, user: &User) -> Result<(), RepoError> {
+    fn insert(&self, user: &User, credential: &Credential) -> Result<(), RepoError> {
         let params = [
             Value::Text(user.id.to_string()),
             Value::Text(user.email.to_string()),
             Value::Text(user.name.as_ref().to_owned()),
             Value::Text(roles_to_string(&user.roles)),
             Value::Int(i64::from(user.disabled)),
-            Value::Text(user.password_hash.clone()),
             Value::Int(user.created_at),
             Value::Int(user.updated_at),
             Value::Int(user.version),
             Value::Text(user.sessions.encode()),
+            Value::Text(credential.as_phc().to_owned()),
         ];
         let sql = format!(
-            "INSERT INTO users ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO users ({COLUMNS}, password_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         email_conflict(execute(self.conn, &sql, &params))
     }
@@ -152,11 +158,29 @@ impl UserRepository for SqlUsers<'_> {
         )
     }
 
-    fn by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
-        self.one(
-            &format!("SELECT {COLUMNS} FROM users WHERE email = $1"),
+    fn by_email(&self, email: &Email) -> Result<Option<(User, Credential)>, RepoError> {
+        let rows = query(
+            self.conn,
+            &format!("SELECT {COLUMNS}, password_hash FROM users WHERE email = $1"),
             &[Value::Text(email.to_string())],
-        )
+        )?;
+        let Some(row) = rows.rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some((user_from_row(row)?, credential(row, 9)?)))
+    }
+
+    fn credential(&self, id: &UserId, version: i64) -> Result<Option<Credential>, RepoError> {
+        let rows = query(
+            self.conn,
+            "SELECT password_hash FROM users WHERE id = $1 AND version = $2",
+            &[Value::Text(id.to_string()), Value::Int(version)],
+        )?;
+        Ok(rows
+            .rows
+            .first()
+            .map(|row| credential(row, 0))
+            .transpose()?)
     }
 
     fn version(&self, id: &UserId) -> Result<Option<i64>, RepoError> {
@@ -168,12 +192,17 @@ impl UserRepository for SqlUsers<'_> {
         Ok(rows.rows.first().map(|row| int(row, 0)).transpose()?)
     }
 
-    fn set_password_hash(&self, user: &User, hash: &str, now: i64) -> Result<(), RepoError> {
+    fn set_credential(
+        &self,
+        user: &User,
+        credential: &Credential,
+        now: i64,
+    ) -> Result<(), RepoError> {
         self.write_at_version(
             "UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1
              WHERE id = $3 AND version = $4 RETURNING version",
             &[
-                Value::Text(hash.to_owned()),
+                Value::Text(credential.as_phc().to_owned()),
                 Value::Int(now),
                 Value::Text(user.id.to_string()),
                 Value::Int(user.version),
@@ -181,25 +210,31 @@ impl UserRepository for SqlUsers<'_> {
         )
     }
 
-    fn update(&self, user: &User) -> Result<(), RepoError> {
-        let params = [
+    fn update(&self, user: &User, credential: Option<&Credential>) -> Result<(), RepoError> {
+        let mut params = vec![
             Value::Text(user.email.to_string()),
             Value::Text(user.name.as_ref().to_owned()),
             Value::Text(roles_to_string(&user.roles)),
             Value::Int(i64::from(user.disabled)),
-            Value::Text(user.password_hash.clone()),
             Value::Int(user.updated_at),
             Value::Text(user.id.to_string()),
             Value::Int(user.version),
             Value::Text(user.sessions.encode()),
         ];
-        let update = "UPDATE users SET email = $1, name = $2, roles = $3, disabled = $4,
-                    password_hash = $5, updated_at = $6, sessions = $9, version = version + 1
-             WHERE id = $7 AND version = $8";
+        let mut new_credential = "";
+        if let Some(credential) = credential {
+            params.push(Value::Text(credential.as_phc().to_owned()));
+            new_credential = ", password_hash = $9";
+        }
+        let update = format!(
+            "UPDATE users SET email = $1, name = $2, roles = $3, disabled = $4,
+                    updated_at = $5, sessions = $8, version = version + 1{new_credential}
+             WHERE id = $6 AND version = $7"
+        );
         if user.has_role(Role::Admin) && !user.disabled {
             return self.write_at_version(&format!("{update} RETURNING version"), &params);
         }
-        let sql = format!("{update} AND {} RETURNING version", keeps_an_admin("$7"));
+        let sql = format!("{update} AND {} RETURNING version", keeps_an_admin("$6"));
         match self.guarded(&sql, &params)? {
             true => Ok(()),
             false => Err(self.why_not_written(&user.id, Some(user.version))?),
@@ -289,6 +324,10 @@ mod tests {
 
     use spin_users_domain::testing::SeededRandom;
 
+    fn hash(phc: &str) -> Credential {
+        Credential::from_phc(phc.into())
+    }
+
     fn user(email: &str, seed: u64) -> User {
         User {
             id: UserId::generate(&mut SeededRandom::new(seed)),
@@ -296,7 +335,6 @@ mod tests {
             name: DisplayName::parse("Ada").expect("valid"),
             roles: vec![Role::User],
             disabled: false,
-            password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA".into(),
             created_at: 10,
             updated_at: 10,
             version: 1,
@@ -311,9 +349,14 @@ mod tests {
         let mut ada = user("ada@example.com", 1);
         ada.sessions.revoke("0000000000aSESSION-ID1", 100);
         ada.sessions.cut_all(50_000, Some("0000000000aSESSION-ID2"));
-        users.insert(&ada).expect("insert");
+        users.insert(&ada, &hash("h1")).expect("insert");
         assert_eq!(users.by_id(&ada.id).expect("by id"), Some(ada.clone()));
-        assert_eq!(users.by_email(&ada.email).expect("by email"), Some(ada));
+        assert_eq!(
+            users.by_email(&ada.email).expect("by email"),
+            Some((ada.clone(), hash("h1")))
+        );
+        assert_eq!(users.credential(&ada.id, 1), Ok(Some(hash("h1"))));
+        assert_eq!(users.credential(&ada.id, 2), Ok(None), "another version");
         let nobody = Email::parse("nobody@example.com").expect("valid");
         assert_eq!(users.by_email(&nobody).expect("by email"), None);
     }
@@ -322,31 +365,41 @@ mod tests {
     fn a_duplicate_email_is_a_conflict() {
         let db = NativeSqlite::in_memory();
         let users = SqlUsers::new(&db);
-        users.insert(&user("ada@example.com", 1)).expect("first");
+        users
+            .insert(&user("ada@example.com", 1), &hash("h1"))
+            .expect("first");
         assert_eq!(
-            users.insert(&user("ada@example.com", 2)),
+            users.insert(&user("ada@example.com", 2), &hash("h2")),
             Err(RepoError::Conflict { field: "email" })
         );
     }
 
     #[test]
-    fn setting_the_password_hash_bumps_the_version() {
+    fn setting_the_credential_bumps_the_version() {
         let db = NativeSqlite::in_memory();
         let users = SqlUsers::new(&db);
         let ada = user("ada@example.com", 1);
-        users.insert(&ada).expect("insert");
+        users.insert(&ada, &hash("h1")).expect("insert");
         users
-            .set_password_hash(&ada, "new-hash", 20)
+            .set_credential(&ada, &hash("new-hash"), 20)
             .expect("update");
         let stored = users.by_id(&ada.id).expect("read").expect("exists");
-        assert_eq!(
-            (
-                stored.password_hash.as_str(),
-                stored.updated_at,
-                stored.version
-            ),
-            ("new-hash", 20, 2)
-        );
+        assert_eq!((stored.updated_at, stored.version), (20, 2));
+        assert_eq!(users.credential(&ada.id, 2), Ok(Some(hash("new-hash"))));
+    }
+
+    #[test]
+    fn an_update_keeps_the_credential_unless_given_a_new_one() {
+        let db = NativeSqlite::in_memory();
+        let users = SqlUsers::new(&db);
+        let mut ada = user("ada@example.com", 1);
+        users.insert(&ada, &hash("h1")).expect("insert");
+        ada.name = DisplayName::parse("Ada L").expect("valid");
+        users.update(&ada, None).expect("rename");
+        assert_eq!(users.credential(&ada.id, 2), Ok(Some(hash("h1"))));
+        ada.version = 2;
+        users.update(&ada, Some(&hash("h2"))).expect("new password");
+        assert_eq!(users.credential(&ada.id, 3), Ok(Some(hash("h2"))));
     }
 
     #[test]
@@ -368,7 +421,7 @@ mod tests {
                 u.roles.push(Role::Admin);
                 u.disabled = true;
             }
-            users.insert(&u).expect("insert");
+            users.insert(&u, &hash("h")).expect("insert");
         }
         let all = users.list(&UserFilter::default(), None, 10).expect("list");
         assert_eq!(all.len(), 4);
@@ -435,16 +488,16 @@ mod tests {
         let users = SqlUsers::new(&db);
         let ada = user("ada@example.com", 1);
         let bob = user("bob@example.com", 2);
-        users.insert(&ada).expect("insert");
-        users.insert(&bob).expect("insert");
+        users.insert(&ada, &hash("h1")).expect("insert");
+        users.insert(&bob, &hash("h2")).expect("insert");
         let mut moved = ada.clone();
         moved.email = Email::parse("bob@example.com").expect("valid");
         assert_eq!(
-            users.update(&moved),
+            users.update(&moved, None),
             Err(RepoError::Conflict { field: "email" })
         );
         moved.email = Email::parse("ada2@example.com").expect("valid");
-        users.update(&moved).expect("update");
+        users.update(&moved, None).expect("update");
         assert_eq!(
             users
                 .by_id(&ada.id)
@@ -455,9 +508,9 @@ mod tests {
         // `moved` still carries version 1: a second write based on that
         // read is refused, and so are a rehash and a delete based on it.
         moved.name = DisplayName::parse("Late").expect("valid");
-        assert_eq!(users.update(&moved), Err(RepoError::Stale));
+        assert_eq!(users.update(&moved, None), Err(RepoError::Stale));
         assert_eq!(
-            users.set_password_hash(&moved, "late-hash", 30),
+            users.set_credential(&moved, &hash("late-hash"), 30),
             Err(RepoError::Stale)
         );
         assert_eq!(users.delete(&ada.id, Some(1)), Err(RepoError::Stale));
@@ -476,22 +529,28 @@ mod tests {
         root.roles = vec![Role::User, Role::Admin];
         let mut ada = user("ada@example.com", 2);
         ada.roles = root.roles.clone();
-        users.insert(&root).expect("insert");
-        users.insert(&ada).expect("insert");
+        users.insert(&root, &hash("h0")).expect("insert");
+        users.insert(&ada, &hash("h1")).expect("insert");
 
         let mut demoted = ada.clone();
         demoted.roles = vec![Role::User];
-        users.update(&demoted).expect("another admin remains");
+        users.update(&demoted, None).expect("another admin remains");
         let mut disabled = root.clone();
         disabled.disabled = true;
         let mut renamed = root.clone();
         renamed.name = DisplayName::parse("Root").expect("valid");
 
-        assert_eq!(users.update(&disabled), Err(RepoError::LastAdmin));
+        assert_eq!(users.update(&disabled, None), Err(RepoError::LastAdmin));
         assert_eq!(users.delete(&root.id, None), Err(RepoError::LastAdmin));
         assert_eq!(users.delete(&root.id, Some(1)), Err(RepoError::LastAdmin));
-        users.update(&renamed).expect("other changes are fine");
-        assert_eq!(users.update(&disabled), Err(RepoError::Stale), "old read");
+        users
+            .update(&renamed, None)
+            .expect("other changes are fine");
+        assert_eq!(
+            users.update(&disabled, None),
+            Err(RepoError::Stale),
+            "old read"
+        );
         assert!(users.delete(&ada.id, None).expect("not an admin now"));
     }
 
@@ -501,7 +560,7 @@ mod tests {
         let users = SqlUsers::new(&db);
         let mut bobby = user("bobby@example.com", 3);
         bobby.name = DisplayName::parse("Robert'); DROP TABLE users;--").expect("valid");
-        users.insert(&bobby).expect("insert");
+        users.insert(&bobby, &hash("h")).expect("insert");
         assert_eq!(
             users.by_id(&bobby.id).expect("read").map(|u| u.name),
             Some(bobby.name)
