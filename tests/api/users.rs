@@ -326,7 +326,7 @@ async fn every_route_refuses_oversized_bodies() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn names_with_hidden_characters_are_refused() {
+async fn names_with_hidden_characters_are_refused_and_names_are_stored_composed() {
     let app = TestApp::spin_users().start().await;
     let reversed = app
         .post_json(
@@ -334,7 +334,8 @@ async fn names_with_hidden_characters_are_refused() {
             &json!({"name": "Ada\u{202e}nimda", "email": "ada@example.com", "password": "correct horse"}),
         )
         .await;
-    app.register("Amelie", "amelie@example.com", "correct horse")
+    let composed = app
+        .register("Ame\u{0301}lie", "amelie@example.com", "correct horse")
         .await;
     let token = app
         .access_token("amelie@example.com", "correct horse")
@@ -355,14 +356,22 @@ async fn names_with_hidden_characters_are_refused() {
             &json!({"name": "\u{feff}Amelie"}),
         )
         .await;
+    // 100 decomposed é: 200 code points, 100 characters once composed.
+    let long = app
+        .send_json(
+            Method::PATCH,
+            "/users/me",
+            &token,
+            &json!({"name": "e\u{0301}".repeat(100)}),
+        )
+        .await;
 
     let body = reversed.assert_problem(422, "validation-failed");
     assert_eq!(body["errors"][0]["field"], "name");
+    assert_eq!(composed["name"], "Am\u{e9}lie");
     zero_width.assert_problem(422, "validation-failed");
     bom.assert_problem(422, "validation-failed");
-    assert_eq!(
-        app.get_with_token("/users/me", &token).await.json()["name"],
-        "Amelie",
-        "the refused changes left nothing"
-    );
+    assert_eq!(long.status, 200, "{}", long.text());
+    assert_eq!(long.json()["name"], "\u{e9}".repeat(100));
+
 }

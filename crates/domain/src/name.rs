@@ -1,13 +1,15 @@
 //! Display names.
 
+use unicode_normalization::UnicodeNormalization as _;
+
 use crate::validation::FieldError;
 
 /// Longest name accepted, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
-/// A trimmed, non-empty display name of at most 100 characters (counted
-/// as Unicode scalar values, not bytes), with no control (Cc) or format
-/// (Cf) characters: no
+/// A trimmed, NFC-normalised, non-empty display name of at most 100
+/// characters (counted as Unicode scalar values of the composed form, not
+/// bytes), with no control (Cc) or format (Cf) characters: no
 /// bidirectional overrides that make a name read backwards, no zero-width
 /// characters that make two names look alike, no byte-order mark.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,9 +18,17 @@ pub struct DisplayName(String);
 impl DisplayName {
     /// Parses user input.
     pub fn parse(input: &str) -> Result<Self, FieldError> {
-        // Not normalised to NFC: the tables would double the static data
-        // every users instance starts with (see ARCHITECTURE.md).
-        let name = input.trim();
+        // Normalised first, so the length and the stored form are those of
+        // the canonical composition whatever the client sent; ASCII is
+        // already in NFC.
+        let trimmed = input.trim();
+        let normalised: String;
+        let name = if trimmed.is_ascii() {
+            trimmed
+        } else {
+            normalised = trimmed.nfc().collect();
+            normalised.as_str()
+        };
         if name.is_empty() {
             return Err(FieldError::new("name", "required", "a name is required"));
         }
@@ -120,6 +130,27 @@ mod tests {
         let four_byte = "\u{1F600}";
         assert!(DisplayName::parse(&four_byte.repeat(MAX_NAME_CHARS)).is_ok());
         assert!(DisplayName::parse(&four_byte.repeat(MAX_NAME_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn names_are_stored_composed_and_counted_in_characters() {
+        let decomposed = "Ame\u{0301}lie";
+        let name = DisplayName::parse(decomposed).expect("valid");
+        assert_eq!(name.as_ref(), "Am\u{e9}lie");
+        // 100 decomposed é are 200 code points but 100 characters composed.
+        let long = "e\u{0301}".repeat(MAX_NAME_CHARS);
+        let parsed = DisplayName::parse(&long).expect("fits");
+        assert_eq!(parsed.as_ref().chars().count(), MAX_NAME_CHARS);
+        assert!(DisplayName::parse(&"e\u{0301}".repeat(MAX_NAME_CHARS + 1)).is_err());
+        // Canonical reordering: the same marks in another order are one name.
+        let a = DisplayName::parse("a\u{0323}\u{0302}").expect("valid");
+        let b = DisplayName::parse("a\u{0302}\u{0323}").expect("valid");
+        assert_eq!(a, b);
+        // Compatibility characters are kept (NFC, not NFKC): "ﬁ" stays.
+        assert_eq!(
+            DisplayName::parse("\u{FB01}x").expect("valid").as_ref(),
+            "\u{FB01}x"
+        );
     }
 
     #[test]
