@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod auth;
 mod cache;
+mod cors;
 mod health;
 mod host_interfaces;
 mod idempotency;

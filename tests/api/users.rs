@@ -373,5 +373,4 @@ async fn names_with_hidden_characters_are_refused_and_names_are_stored_composed(
     bom.assert_problem(422, "validation-failed");
     assert_eq!(long.status, 200, "{}", long.text());
     assert_eq!(long.json()["name"], "\u{e9}".repeat(100));
-
 }

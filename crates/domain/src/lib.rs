@@ -12,6 +12,7 @@ mod accounts;
 mod audit;
 mod cache;
 mod client;
+mod cors;
 mod digest;
 mod directory;
 mod email;
@@ -36,6 +37,9 @@ pub use accounts::{Accounts, AuthError, ProfileChange, RegisterError, Registrati
 pub use audit::{AuditEntry, AuditEvent, AuditLog};
 pub use cache::{CacheEntry, user_cache_key};
 pub use client::{Cidr, ClientPolicy, UNKNOWN_CLIENT};
+pub use cors::{
+    CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_MAX_AGE_SECS, CorsConfigError, CorsPolicy,
+};
 pub use digest::{Fingerprint, entity_tag, sha256_parts};
 pub use directory::{
     AdminChange, DEFAULT_PAGE, ListQuery, MAX_PAGE, Visibility, change_account, parse_roles,

@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+mod cors;
 mod oauth;
 mod precondition;
 mod problem;

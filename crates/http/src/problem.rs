@@ -23,6 +23,10 @@ pub enum ApiError {
     /// `403 Forbidden`, code `forbidden`: authenticated but not allowed.
     #[error("forbidden")]
     Forbidden,
+    /// `403 Forbidden`, code `origin-not-allowed`: a CORS preflight from an
+    /// origin `cors_allowed_origins` does not list.
+    #[error("origin not allowed")]
+    OriginNotAllowed,
     /// `404 Not Found`, code `not-found`.
     #[error("not found")]
     NotFound,
@@ -155,7 +159,7 @@ impl ApiError {
         match self {
             Self::InvalidJson(_) => 400,
             Self::Unauthorized(_) => 401,
-            Self::Forbidden => 403,
+            Self::Forbidden | Self::OriginNotAllowed => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::EmailTaken | Self::IdempotencyKeyInUse | Self::EditConflict | Self::LastAdmin => {
@@ -177,6 +181,7 @@ impl ApiError {
             Self::InvalidJson(_) => ("invalid-json", "Invalid JSON"),
             Self::Unauthorized(_) => ("unauthorized", "Unauthorized"),
             Self::Forbidden => ("forbidden", "Forbidden"),
+            Self::OriginNotAllowed => ("origin-not-allowed", "Origin Not Allowed"),
             Self::NotFound => ("not-found", "Not Found"),
             Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method Not Allowed"),
             Self::EmailTaken => ("email-taken", "Email Already Registered"),
@@ -205,6 +210,9 @@ impl ApiError {
             }
             Self::Unauthorized(_) => "Valid credentials are required.".to_owned(),
             Self::Forbidden => "You are not allowed to do this.".to_owned(),
+            Self::OriginNotAllowed => {
+                "This origin may not call the API from a browser.".to_owned()
+            }
             Self::NotFound => "The requested resource does not exist.".to_owned(),
             Self::EmailTaken => "An account with this email address already exists.".to_owned(),
             Self::IdempotencyKeyInUse => {
@@ -282,6 +290,7 @@ mod tests {
             ApiError::InvalidJson("x".into()),
             ApiError::Unauthorized("x"),
             ApiError::Forbidden,
+            ApiError::OriginNotAllowed,
             ApiError::EmailTaken,
             ApiError::IdempotencyKeyInUse,
             ApiError::IdempotencyKeyReused,

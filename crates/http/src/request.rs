@@ -57,11 +57,18 @@ pub async fn serve(
     handler: impl FnOnce(&Request) -> Response,
 ) {
     let head = matches!(incoming.method(), Method::Head);
+    // Read first, so that a browser can read even a refused body's answer.
+    let origin = incoming
+        .headers()
+        .get("origin")
+        .first()
+        .and_then(|v| String::from_utf8(v.clone()).ok());
     let response = match read_request(incoming).await {
         Ok(req) if head => handler(&as_get(req)),
         Ok(req) => handler(&req),
         Err(e) => crate::respond(Err(e)),
     };
+    let response = crate::cors::decorate(origin.as_deref(), response);
     crate::response::send_answer(response, outparam, head);
 }
 

@@ -81,6 +81,10 @@ fn answer(routes: &[Route], req: &Request) -> Result<Response, ApiError> {
         return Err(ApiError::NotFound);
     };
     let same_resource = || routes.iter().filter(move |r| r.pattern == pattern);
+    if crate::cors::is_preflight(req) {
+        let allow: Vec<Method> = same_resource().map(|r| r.method.clone()).collect();
+        return crate::cors::preflight(req, &allow);
+    }
     match same_resource().find(|r| r.method == *req.method()) {
         Some(route) => (route.handler)(req, &params),
         None => Err(ApiError::MethodNotAllowed {
