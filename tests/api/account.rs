@@ -2,7 +2,7 @@
 
 use http::Method;
 use serde_json::json;
-use spin_users_component_tests::{TestApp, urlencode};
+use spin_users_component_tests::TestApp;
 
 async fn ada(app: &TestApp) -> (serde_json::Value, String) {
     let user = app
@@ -108,25 +108,9 @@ async fn a_password_change_ends_every_other_session() {
         .await;
 
     assert_eq!(resp.status, 200, "{}", resp.text());
-    let refresh = |t: &serde_json::Value| {
-        format!(
-            "grant_type=refresh_token&refresh_token={}",
-            urlencode(t["refresh_token"].as_str().expect("rt"))
-        )
-    };
-    let form = [("content-type", "application/x-www-form-urlencoded")];
-    assert_eq!(
-        app.request(Method::POST, "/token", &form, refresh(&other_device))
-            .await
-            .status,
-        400
-    );
-    assert_eq!(
-        app.request(Method::POST, "/token", &form, refresh(&this_device))
-            .await
-            .status,
-        200
-    );
+    let refresh_token = |t: &serde_json::Value| t["refresh_token"].as_str().expect("rt").to_owned();
+    assert_eq!(app.refresh(&refresh_token(&other_device)).await.status, 400);
+    assert_eq!(app.refresh(&refresh_token(&this_device)).await.status, 200);
     assert_eq!(
         app.login("ada@example.com", "brand new pass").await.status,
         200

@@ -1,20 +1,6 @@
 //! The audit log: security events are recorded with reasons, never secrets.
 
-use spin_users_component_tests::{TestApp, urlencode};
-
-async fn refresh(app: &TestApp, token: &str) -> spin_users_component_tests::TestResponse {
-    let body = format!(
-        "grant_type=refresh_token&refresh_token={}",
-        urlencode(token)
-    );
-    app.request(
-        http::Method::POST,
-        "/token",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        body,
-    )
-    .await
-}
+use spin_users_component_tests::TestApp;
 
 async fn audit_rows(app: &TestApp) -> Vec<Vec<Option<String>>> {
     app.query_db("SELECT event, user_id, client_ip, detail FROM audit_log ORDER BY id")
@@ -69,14 +55,14 @@ async fn refresh_token_reuse_is_audited() {
         .await;
     let login = app.login("ada@example.com", "correct horse").await.json();
     let token = login["refresh_token"].as_str().expect("refresh").to_owned();
-    assert_eq!(refresh(&app, &token).await.status, 200);
+    assert_eq!(app.refresh(&token).await.status, 200);
     // Move the rotation back in time, so the next use is outside the grace window.
     app.query_db(
         "UPDATE refresh_tokens SET rotated_at = rotated_at - 3600 WHERE rotated_at IS NOT NULL",
     )
     .await;
 
-    let replay = refresh(&app, &token).await;
+    let replay = app.refresh(&token).await;
 
     assert_eq!(replay.status, 400);
     let rows = audit_rows(&app).await;

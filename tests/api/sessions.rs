@@ -3,21 +3,7 @@
 
 use http::Method;
 use serde_json::json;
-use spin_users_component_tests::{TestApp, TestResponse, concurrently, urlencode};
-
-async fn refresh(app: &TestApp, token: &str) -> TestResponse {
-    let body = format!(
-        "grant_type=refresh_token&refresh_token={}",
-        urlencode(token)
-    );
-    app.request(
-        Method::POST,
-        "/token",
-        &[("content-type", "application/x-www-form-urlencoded")],
-        body,
-    )
-    .await
-}
+use spin_users_component_tests::{TestApp, concurrently, urlencode};
 
 async fn logged_in(app: &TestApp) -> serde_json::Value {
     app.register("Ada", "ada@example.com", "correct horse")
@@ -50,7 +36,7 @@ async fn a_refresh_rotates_the_token_and_issues_a_working_access_token() {
     let app = TestApp::spin_users().start().await;
     let first = logged_in(&app).await;
 
-    let resp = refresh(&app, &refresh_token(&first)).await;
+    let resp = app.refresh(&refresh_token(&first)).await;
 
     assert_eq!(resp.status, 200, "{}", resp.text());
     let second = resp.json();
@@ -58,7 +44,7 @@ async fn a_refresh_rotates_the_token_and_issues_a_working_access_token() {
     let access = second["access_token"].as_str().expect("access token");
     assert_eq!(app.get_with_token("/users/me", access).await.status, 200);
     assert_eq!(
-        refresh(&app, &refresh_token(&second)).await.status,
+        app.refresh(&refresh_token(&second)).await.status,
         200,
         "the new token works"
     );
@@ -71,7 +57,7 @@ async fn concurrent_refreshes_with_one_token_all_get_valid_answers() {
 
     let answers = concurrently(&app, 6, |app, _| {
         let token = token.clone();
-        async move { refresh(&app, &token).await }
+        async move { app.refresh(&token).await }
     })
     .await;
     let mut new_tokens = Vec::new();
@@ -82,7 +68,7 @@ async fn concurrent_refreshes_with_one_token_all_get_valid_answers() {
 
     for token in new_tokens {
         assert_eq!(
-            refresh(&app, &token).await.status,
+            app.refresh(&token).await.status,
             200,
             "no family was revoked"
         );
@@ -95,7 +81,7 @@ async fn unknown_and_garbage_refresh_tokens_get_invalid_grant() {
     logged_in(&app).await;
 
     for token in ["nope", "x".repeat(5000).as_str(), "' OR 1=1 --"] {
-        let resp = refresh(&app, token).await;
+        let resp = app.refresh(token).await;
 
         assert_eq!(resp.status, 400);
         assert_eq!(resp.json()["error"], "invalid_grant");
@@ -113,8 +99,8 @@ async fn logout_revokes_the_presented_session_only() {
         .await;
 
     assert_eq!(resp.status, 204, "{}", resp.text());
-    assert_eq!(refresh(&app, &refresh_token(&phone)).await.status, 400);
-    assert_eq!(refresh(&app, &refresh_token(&laptop)).await.status, 200);
+    assert_eq!(app.refresh(&refresh_token(&phone)).await.status, 400);
+    assert_eq!(app.refresh(&refresh_token(&laptop)).await.status, 200);
     let again = app
         .post_json("/logout", &json!({"refresh_token": "unknown"}))
         .await;
@@ -138,8 +124,8 @@ async fn logout_all_revokes_every_session_of_the_caller() {
         .await;
 
     assert_eq!(resp.status, 204, "{}", resp.text());
-    assert_eq!(refresh(&app, &refresh_token(&phone)).await.status, 400);
-    assert_eq!(refresh(&app, &refresh_token(&laptop)).await.status, 400);
+    assert_eq!(app.refresh(&refresh_token(&phone)).await.status, 400);
+    assert_eq!(app.refresh(&refresh_token(&laptop)).await.status, 400);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -175,8 +161,8 @@ async fn a_replay_inside_the_grace_window_gets_the_same_successor_so_a_family_ne
     let app = TestApp::spin_users().start().await;
     let first = refresh_token(&logged_in(&app).await);
 
-    let client = refresh(&app, &first).await;
-    let thief = refresh(&app, &first).await;
+    let client = app.refresh(&first).await;
+    let thief = app.refresh(&first).await;
 
     assert_eq!(client.status, 200, "{}", client.text());
     assert_eq!(thief.status, 200, "{}", thief.text());
@@ -194,13 +180,13 @@ async fn a_replay_inside_the_grace_window_gets_the_same_successor_so_a_family_ne
     assert_eq!(live, vec![vec![Some("1".to_string())]], "one live token");
     // The client moves on; the thief's copy is now a rotated token, and
     // once the window has passed its use ends the whole family.
-    let next = refresh_token(&refresh(&app, &successor).await.json());
+    let next = refresh_token(&app.refresh(&successor).await.json());
     app.query_db(
         "UPDATE refresh_tokens SET rotated_at = rotated_at - 60 WHERE rotated_at IS NOT NULL",
     )
     .await;
-    assert_eq!(refresh(&app, &successor).await.status, 400);
-    assert_eq!(refresh(&app, &next).await.status, 400, "family revoked");
+    assert_eq!(app.refresh(&successor).await.status, 400);
+    assert_eq!(app.refresh(&next).await.status, 400, "family revoked");
 }
 
 /// Logs Ada in once more: a second session (another device).

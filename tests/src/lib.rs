@@ -513,6 +513,21 @@ impl TestApp {
         self.login_from(client_addr().ip(), email, password).await
     }
 
+    /// `POST /token` with the refresh-token grant.
+    pub async fn refresh(&self, refresh_token: &str) -> TestResponse {
+        let body = format!(
+            "grant_type=refresh_token&refresh_token={}",
+            urlencode(refresh_token)
+        );
+        self.request(
+            Method::POST,
+            "/token",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            body,
+        )
+        .await
+    }
+
     /// [`TestApp::login`] from the client address `from`.
     pub async fn login_from(&self, from: IpAddr, email: &str, password: &str) -> TestResponse {
         let body = format!(
