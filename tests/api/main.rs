@@ -11,6 +11,7 @@ mod health;
 mod host_interfaces;
 mod idempotency;
 mod limits;
+mod metrics;
 mod postgres_host;
 mod races;
 mod routing;

@@ -9,8 +9,8 @@ use anyhow::Context as _;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    Context, audit, bootstrap_admin, change_sessions, key_ring, log_in, password_attempt,
-    password_hasher, refresh, successor_key, with_limit_headers,
+    Context, PasswordCheck, audit, bootstrap_admin, change_sessions, key_ring, log_in,
+    password_attempt, password_hasher, refresh, successor_key, with_limit_headers,
 };
 use spin_users_domain::{
     AuditEvent, Decision, FieldError, Password, SessionRepository, normalise_email, revoke,
@@ -67,7 +67,7 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             // is checked: concurrent guesses cannot exceed the limit, and a
             // lockout says nothing about whether the account exists.
             let account = normalise_email(&username);
-            let attempt = password_attempt(&ctx, req, &account)?;
+            let attempt = password_attempt(&ctx, req, &account, PasswordCheck::Login)?;
             limits.extend_from_slice(attempt.decisions());
             let hasher = password_hasher()?;
             let mut accounts = ctx.accounts(&users, &hasher, &mut random);

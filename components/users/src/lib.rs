@@ -10,12 +10,13 @@ use serde::Deserialize;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Caller, Context, PasswordAttempt, admin_email, answer_password_check, audit,
-    client, enforce, idempotent, password_attempt, password_hasher, policy, with_limit_headers,
+    CachedUsers, Caller, Context, PasswordAttempt, PasswordCheck, admin_email,
+    answer_password_check, audit, client, enforce, idempotent, password_attempt, password_hasher,
+    policy, with_limit_headers,
 };
 use spin_users_domain::{
-    AdminChange, AuditEvent, ListQuery, Password, ProfileChange, Registration, Role,
-    SessionRepository, User, UserId, UserRepository, Visibility, change_account, parse_roles,
+    AdminChange, AuditEvent, ListQuery, Password, ProfileChange, REGISTER_IP_POLICY, Registration,
+    Role, SessionRepository, User, UserId, UserRepository, Visibility, change_account, parse_roles,
     visibility,
 };
 use spin_users_http::{
@@ -64,7 +65,13 @@ fn password_check(
         return Ok(None);
     }
     let caller = users.caller(req)?;
-    password_attempt(ctx, req, caller.user.email.as_ref()).map(Some)
+    password_attempt(
+        ctx,
+        req,
+        caller.user.email.as_ref(),
+        PasswordCheck::CurrentPassword,
+    )
+    .map(Some)
 }
 
 fn internal(e: impl Into<anyhow::Error>) -> ApiError {
@@ -87,7 +94,7 @@ struct RegisterBody {
 /// second account (or a `409`).
 fn create(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let mut ctx = context()?;
-    let limit = policy("register_limit_per_ip", "register-ip")?;
+    let limit = policy("register_limit_per_ip", REGISTER_IP_POLICY)?;
     let client = client(req)?;
     let decision = enforce(&ctx, limit, &client.bucket)?;
     let response = respond(idempotent(

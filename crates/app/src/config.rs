@@ -10,7 +10,7 @@ use spin_users_store::{Connection, SqlSessions, SqlUsers};
 
 use crate::cache::CachedUsers;
 
-fn optional(name: &str) -> Result<Option<String>> {
+pub(crate) fn optional(name: &str) -> Result<Option<String>> {
     let value = variables::get(name).with_context(|| format!("reading variable {name}"))?;
     Ok(Some(value).filter(|v| !v.trim().is_empty()))
 }

@@ -15,6 +15,7 @@ mod config;
 mod idempotency;
 mod limits;
 mod login;
+mod metrics;
 mod revocation;
 
 pub use audit::audit;
@@ -24,8 +25,9 @@ pub use client::{Client, client};
 pub use config::{Context, admin_email, database, key_ring, password_hasher, successor_key};
 pub use idempotency::idempotent;
 pub use limits::{
-    PasswordAttempt, answer_password_check, count_hit, enforce, password_attempt, policy, reset,
-    too_many, with_limit_headers,
+    PasswordAttempt, PasswordCheck, answer_password_check, count_hit, enforce, password_attempt,
+    policy, reset, too_many, with_limit_headers,
 };
 pub use login::{bootstrap_admin, log_in, refresh};
+pub use metrics::{count, exposition, require_secret};
 pub use revocation::change_sessions;

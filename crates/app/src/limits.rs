@@ -3,13 +3,17 @@
 use anyhow::{Context as _, Result};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::variables;
-use spin_users_domain::{AuditEvent, Counters, Decision, Policy, hit, limit_headers};
+use spin_users_domain::{
+    AuditEvent, Counter, Counters, Decision, LOGIN_CEILING_POLICY, LOGIN_IP_POLICY,
+    LOGIN_PAIR_POLICY, LoginResult, Policy, hit, limit_headers,
+};
 use spin_users_http::{ApiError, respond};
 use spin_users_store::SqlCounters;
 
 use crate::audit::audit;
 use crate::client::client;
 use crate::config::Context;
+use crate::metrics::count;
 
 /// The policy in variable `variable` (`"<limit>/<seconds>"`).
 pub fn policy(variable: &str, name: &'static str) -> Result<Policy> {
@@ -30,6 +34,7 @@ pub fn enforce(ctx: &Context, policy: Policy, subject: &str) -> Result<Decision,
     if decision.allowed {
         Ok(decision)
     } else {
+        count(ctx, Counter::RateLimited(policy.name));
         Err(too_many(&decision))
     }
 }
@@ -75,9 +80,18 @@ pub struct PasswordAttempt {
     decisions: Vec<Decision>,
 }
 
-/// Counts one password check (`POST /token`, or `current_password` on
-/// `PATCH`/`DELETE /users/me`) against `account` (the normalised email, as
-/// typed or stored) from the request's client address, under three limits:
+/// What a password is checked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    /// A login (`POST /token`): a refusal counts as a login result.
+    Login,
+    /// `current_password` on `PATCH`/`DELETE /users/me`.
+    CurrentPassword,
+}
+
+/// Counts one password check (`check`) against `account` (the normalised
+/// email, as typed or stored) from the request's client address, under
+/// three limits:
 ///
 /// - `login_limit_per_ip`: per address, across accounts;
 /// - `login_limit_per_account`: per (account, address), the lockout. Only
@@ -87,28 +101,39 @@ pub struct PasswordAttempt {
 ///   what one address can reach, against guessing spread over many.
 ///
 /// `429` with the limit headers when one is exhausted; the first refusal of
-/// a lockout is audited.
+/// a lockout is audited and counted as a lockout.
 pub fn password_attempt(
     ctx: &Context,
     req: &Request,
     account: &str,
+    check: PasswordCheck,
 ) -> Result<PasswordAttempt, ApiError> {
     let ip = client(req)?.bucket;
-    let per_ip = policy("login_limit_per_ip", "login-ip")?;
-    let pair = policy("login_limit_per_account", "login-account")?;
+    let per_ip = policy("login_limit_per_ip", LOGIN_IP_POLICY)?;
+    let pair = policy("login_limit_per_account", LOGIN_PAIR_POLICY)?;
     let subject = format!("{account}\n{ip}");
-    let ceiling = policy("login_ceiling_per_account", "login-account-total")?;
+    let ceiling = policy("login_ceiling_per_account", LOGIN_CEILING_POLICY)?;
     let mut decisions = Vec::with_capacity(3);
     // The pair before the ceiling: a locked address does not use it up.
     for (limit, key) in [(per_ip, ip.as_str()), (pair, &subject), (ceiling, account)] {
         let decision = count_hit(ctx, limit, key)?;
         let refused = !decision.allowed;
-        if refused && decision.just_exceeded && limit.name != per_ip.name {
+        let lockout = limit.name != per_ip.name;
+        if refused && decision.just_exceeded && lockout {
             let detail = format!("too many attempts ({})", limit.name);
             audit(ctx, req, AuditEvent::LockedOut, None, Some(&detail));
+            count(ctx, Counter::Lockout);
         }
         decisions.push(decision);
         if refused {
+            count(ctx, Counter::RateLimited(limit.name));
+            if check == PasswordCheck::Login {
+                let result = match lockout {
+                    true => LoginResult::Locked,
+                    false => LoginResult::RateLimited,
+                };
+                count(ctx, Counter::Login(result));
+            }
             return Err(too_many_of(&decisions));
         }
     }

@@ -4,15 +4,18 @@
 use anyhow::Result;
 use spin_sdk::http::Request;
 use spin_users_domain::{
-    Accounts, AuditEvent, AuthError, IssuedRefreshToken, Password, RefreshError, RegisterError,
-    SessionRepository, SuccessorKey, User, UserRepository, normalise_email, refresh_session,
+    Accounts, AuditEvent, AuthError, Counter, IssuedRefreshToken, LoginResult, Password,
+    RefreshError, RegisterError, SessionRepository, SuccessorKey, User, UserRepository,
+    normalise_email, refresh_session,
 };
 
 use crate::audit::audit;
 use crate::config::{Context, admin_email, admin_password};
+use crate::metrics::count;
 
-/// Checks a password login and records its outcome; why one failed is
-/// recorded there and nowhere a client can see.
+/// Checks a password login and records its outcome in the audit log and
+/// the login metrics; why one failed is recorded there and nowhere a
+/// client can see.
 pub fn log_in(
     ctx: &Context,
     req: &Request,
@@ -22,18 +25,23 @@ pub fn log_in(
 ) -> Result<User, AuthError> {
     let result = accounts.authenticate(username, password);
     match &result {
-        Ok(user) => audit(ctx, req, AuditEvent::LoginSucceeded, Some(&user.id), None),
+        Ok(user) => {
+            audit(ctx, req, AuditEvent::LoginSucceeded, Some(&user.id), None);
+            count(ctx, Counter::Login(LoginResult::Success));
+        }
         Err(AuthError::InvalidCredentials { reason, user_id }) => {
             let event = AuditEvent::LoginFailed;
             audit(ctx, req, event, user_id.as_ref(), Some(reason));
+            let result = LoginResult::from_failure_reason(reason);
+            count(ctx, Counter::Login(result));
         }
         Err(_) => {}
     }
     result
 }
 
-/// Exchanges a refresh token for its owner's next one and records a
-/// detected reuse (the family is revoked by then).
+/// Exchanges a refresh token for its owner's next one, counting the
+/// rotation, and records a detected reuse (the family is revoked by then).
 pub fn refresh(
     ctx: &Context,
     req: &Request,
@@ -44,10 +52,12 @@ pub fn refresh(
 ) -> Result<(User, IssuedRefreshToken), RefreshError> {
     let result = refresh_session(users, sessions, token, ctx.now, key);
     match &result {
+        Ok(_) => count(ctx, Counter::RefreshRotation),
         Err(RefreshError::Reused { family_id, user_id }) => {
             let detail = format!("family {family_id} revoked");
             let event = AuditEvent::RefreshTokenReused;
             audit(ctx, req, event, Some(user_id), Some(&detail));
+            count(ctx, Counter::RefreshReuse);
         }
         Err(RefreshError::Invalid(why)) => eprintln!("refresh refused: {why}"),
         _ => {}

@@ -42,6 +42,14 @@ impl PartialEq for Fingerprint {
 
 impl Eq for Fingerprint {}
 
+/// Whether a presented secret equals the configured one, in a time that
+/// tells an attacker neither how much matched nor how long the secret is:
+/// both are reduced to fixed-length fingerprints, compared in constant
+/// time.
+pub fn secrets_match(presented: &str, expected: &str) -> bool {
+    Fingerprint::of(&[presented.as_bytes()]) == Fingerprint::of(&[expected.as_bytes()])
+}
+
 /// Hands `parts` to `update`, each prefixed with its length so that
 /// `["ab", "c"]` and `["a", "bc"]` differ.
 fn feed(parts: &[&[u8]], mut update: impl FnMut(&[u8])) {
@@ -75,6 +83,20 @@ pub fn entity_tag(representation: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_match_only_when_equal() {
+        assert!(secrets_match("s3cret-token", "s3cret-token"));
+        for other in [
+            "s3cret-tokeN",
+            "s3cret-token ",
+            "s3cret",
+            "",
+            "s3cret-token-longer",
+        ] {
+            assert!(!secrets_match(other, "s3cret-token"), "{other:?}");
+        }
+    }
 
     #[test]
     fn an_entity_tag_depends_only_on_the_representation() {

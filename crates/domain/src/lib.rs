@@ -21,6 +21,7 @@ pub mod fakes;
 mod hashing;
 mod health;
 mod idempotency;
+mod metrics;
 mod name;
 mod password;
 mod random;
@@ -40,7 +41,7 @@ pub use client::{Cidr, ClientPolicy, UNKNOWN_CLIENT};
 pub use cors::{
     CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS, CORS_MAX_AGE_SECS, CorsConfigError, CorsPolicy,
 };
-pub use digest::{Fingerprint, entity_tag, sha256_parts};
+pub use digest::{Fingerprint, entity_tag, secrets_match, sha256_parts};
 pub use directory::{
     AdminChange, DEFAULT_PAGE, ListQuery, MAX_PAGE, Visibility, change_account, parse_roles,
     visibility,
@@ -54,12 +55,19 @@ pub use idempotency::{
     Begin, IDEMPOTENCY_LEASE_SECS, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredResponse,
     key_hash, request_hash,
 };
+pub use metrics::{
+    AccountCounts, Counter, CounterStore, LoginResult, METRIC_PREFIX, METRICS_CONTENT_TYPE,
+    RATE_LIMIT_POLICIES, render as render_metrics,
+};
 pub use name::{DisplayName, MAX_NAME_CHARS};
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
 #[cfg(any(test, feature = "testing"))]
 pub use random::testing;
 pub use random::{Random, SystemRandom};
-pub use ratelimit::{Counters, Decision, Policy, hit, limit_headers};
+pub use ratelimit::{
+    Counters, Decision, LOGIN_CEILING_POLICY, LOGIN_IP_POLICY, LOGIN_PAIR_POLICY, Policy,
+    REGISTER_IP_POLICY, hit, limit_headers,
+};
 pub use revocation::{MAX_REVOKED_SESSIONS, SessionState, new_session_id};
 pub use service::ServiceInfo;
 pub use sessions::{

@@ -8,6 +8,15 @@ use sha2::{Digest, Sha256};
 use crate::digest::hex;
 use crate::user::RepoError;
 
+/// `POST /token` attempts per client address.
+pub const LOGIN_IP_POLICY: &str = "login-ip";
+/// Password attempts per (account, client address): the lockout.
+pub const LOGIN_PAIR_POLICY: &str = "login-account";
+/// Password attempts per account from every address together.
+pub const LOGIN_CEILING_POLICY: &str = "login-account-total";
+/// `POST /users` per client address.
+pub const REGISTER_IP_POLICY: &str = "register-ip";
+
 /// A limit: at most `limit` hits per `window_secs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {

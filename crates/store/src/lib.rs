@@ -13,6 +13,7 @@
 mod audit;
 mod counters;
 mod idempotency;
+mod metrics;
 mod migrations;
 mod one_row;
 mod sessions;
@@ -23,6 +24,7 @@ mod users;
 pub use audit::SqlAudit;
 pub use counters::SqlCounters;
 pub use idempotency::SqlIdempotency;
+pub use metrics::SqlMetrics;
 pub use migrations::{MIGRATIONS, migrate, with_schema};
 pub use sessions::SqlSessions;
 pub use spin::{SpinPostgres, SpinSqlite, open};

@@ -143,6 +143,22 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: &["ALTER TABLE users ADD COLUMN sessions TEXT NOT NULL DEFAULT ''"],
         postgres: &["ALTER TABLE users ADD COLUMN IF NOT EXISTS sessions TEXT NOT NULL DEFAULT ''"],
     },
+    Migration {
+        version: 7,
+        description: "metric counters",
+        sqlite: &["CREATE TABLE IF NOT EXISTS metric_counters (
+            name TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            value INTEGER NOT NULL,
+            PRIMARY KEY (name, labels)
+        )"],
+        postgres: &["CREATE TABLE IF NOT EXISTS metric_counters (
+            name TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            value BIGINT NOT NULL,
+            PRIMARY KEY (name, labels)
+        )"],
+    },
 ];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.

@@ -1,0 +1,327 @@
+//! What `GET /metrics` serves, in the Prometheus text exposition format
+//! (version 0.0.4). Counters are rows the requests that already write bump
+//! with one atomic upsert (a cached read never writes one); gauges are
+//! counted from the tables at scrape time. The catalogue below is the one
+//! list of metric names: the renderer serves every known series, zeros
+//! included, so dashboards and alerts see a series before its first event.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::ratelimit::{
+    LOGIN_CEILING_POLICY, LOGIN_IP_POLICY, LOGIN_PAIR_POLICY, REGISTER_IP_POLICY,
+};
+use crate::user::RepoError;
+
+/// Every series name starts with this.
+pub const METRIC_PREFIX: &str = "spin_users_";
+
+/// An event counted by a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// A password login (`POST /token`) and how it ended.
+    Login(LoginResult),
+    /// A refresh token exchanged for its successor.
+    RefreshRotation,
+    /// A rotated refresh token used again: its family was revoked.
+    RefreshReuse,
+    /// A request refused by a rate limit, by the limit's policy name.
+    RateLimited(&'static str),
+    /// An (account, address) pair or an account locked by repeated
+    /// password attempts (counted once, when the limit is first exceeded).
+    Lockout,
+}
+
+/// How a password login ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginResult {
+    /// Tokens issued.
+    Success,
+    /// The account exists; the password was wrong.
+    WrongPassword,
+    /// No account has that email.
+    UnknownAccount,
+    /// The account is disabled.
+    Disabled,
+    /// Refused before the check: this address is locked out of the account
+    /// (or the account's ceiling is reached).
+    Locked,
+    /// Refused before the check: the address's login rate limit.
+    RateLimited,
+}
+
+impl LoginResult {
+    const ALL: [Self; 6] = [
+        Self::Success,
+        Self::WrongPassword,
+        Self::UnknownAccount,
+        Self::Disabled,
+        Self::Locked,
+        Self::RateLimited,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::WrongPassword => "wrong_password",
+            Self::UnknownAccount => "unknown_account",
+            Self::Disabled => "disabled",
+            Self::Locked => "locked",
+            Self::RateLimited => "rate_limited",
+        }
+    }
+
+    /// The result for an authentication failure's audit reason.
+    pub fn from_failure_reason(reason: &str) -> Self {
+        match reason {
+            "unknown_email" => Self::UnknownAccount,
+            "disabled" => Self::Disabled,
+            _ => Self::WrongPassword,
+        }
+    }
+}
+
+/// The rate-limit policies, by the names `Policy` carries.
+pub const RATE_LIMIT_POLICIES: &[&str] = &[
+    LOGIN_IP_POLICY,
+    LOGIN_PAIR_POLICY,
+    LOGIN_CEILING_POLICY,
+    REGISTER_IP_POLICY,
+];
+
+const LOGINS: &str = "spin_users_logins_total";
+const ROTATIONS: &str = "spin_users_refresh_rotations_total";
+const REUSES: &str = "spin_users_refresh_reuse_detected_total";
+const RATE_LIMITED: &str = "spin_users_rate_limited_requests_total";
+const LOCKOUTS: &str = "spin_users_lockouts_total";
+
+impl Counter {
+    /// The series: metric name and label set, as stored and served.
+    pub fn series(self) -> (&'static str, String) {
+        match self {
+            Self::Login(result) => (LOGINS, format!("result=\"{}\"", result.label())),
+            Self::RefreshRotation => (ROTATIONS, String::new()),
+            Self::RefreshReuse => (REUSES, String::new()),
+            Self::RateLimited(policy) => (RATE_LIMITED, format!("policy=\"{policy}\"")),
+            Self::Lockout => (LOCKOUTS, String::new()),
+        }
+    }
+}
+
+/// Storage of counters (`spin-users-store`).
+pub trait CounterStore {
+    /// Adds one to the series, creating it at one: one atomic statement.
+    fn increment(&self, name: &str, labels: &str) -> Result<(), RepoError>;
+
+    /// Every stored series with its value.
+    fn all(&self) -> Result<Vec<(String, String, u64)>, RepoError>;
+}
+
+/// The account counts served as gauges, read from the users table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountCounts {
+    /// Every account.
+    pub total: u64,
+    /// Disabled accounts.
+    pub disabled: u64,
+    /// Enabled accounts with the admin role.
+    pub admins: u64,
+}
+
+/// One metric family of the catalogue.
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    /// The label sets served even before their first event.
+    known: fn() -> Vec<String>,
+}
+
+fn no_labels() -> Vec<String> {
+    vec![String::new()]
+}
+
+const COUNTER_FAMILIES: &[Family] = &[
+    Family {
+        name: LOGINS,
+        kind: "counter",
+        help: "Password logins (POST /token) by result.",
+        known: || {
+            LoginResult::ALL
+                .iter()
+                .map(|r| format!("result=\"{}\"", r.label()))
+                .collect()
+        },
+    },
+    Family {
+        name: ROTATIONS,
+        kind: "counter",
+        help: "Refresh tokens exchanged for their successor.",
+        known: no_labels,
+    },
+    Family {
+        name: REUSES,
+        kind: "counter",
+        help: "Rotated refresh tokens used again; each revoked its session.",
+        known: no_labels,
+    },
+    Family {
+        name: RATE_LIMITED,
+        kind: "counter",
+        help: "Requests refused by a rate limit, by policy.",
+        known: || {
+            RATE_LIMIT_POLICIES
+                .iter()
+                .map(|p| format!("policy=\"{p}\""))
+                .collect()
+        },
+    },
+    Family {
+        name: LOCKOUTS,
+        kind: "counter",
+        help: "Lockouts: an (account, address) pair or an account over its password-attempt limit.",
+        known: no_labels,
+    },
+];
+
+/// The exposition of `counters` (as stored) and `accounts`. Stored series
+/// of unknown names are left out: the catalogue is the contract.
+pub fn render(counters: &[(String, String, u64)], accounts: AccountCounts) -> String {
+    let mut stored: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for (name, labels, value) in counters {
+        stored.insert((name, labels), *value);
+    }
+    let mut out = String::new();
+    for family in COUNTER_FAMILIES {
+        header(&mut out, family.name, family.kind, family.help);
+        let mut labels = (family.known)();
+        for (name, stored_labels) in stored.keys() {
+            if *name == family.name && !labels.iter().any(|l| l == stored_labels) {
+                labels.push((*stored_labels).to_owned());
+            }
+        }
+        for label_set in labels {
+            let value = stored
+                .get(&(family.name, label_set.as_str()))
+                .copied()
+                .unwrap_or(0);
+            sample(&mut out, family.name, &label_set, value);
+        }
+    }
+    let gauges = [
+        (
+            "spin_users_users",
+            "Accounts, enabled or not.",
+            accounts.total,
+        ),
+        (
+            "spin_users_users_disabled",
+            "Disabled accounts.",
+            accounts.disabled,
+        ),
+        (
+            "spin_users_admins",
+            "Enabled accounts with the admin role.",
+            accounts.admins,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        header(&mut out, name, "gauge", help);
+        sample(&mut out, name, "", value);
+    }
+    out
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn sample(out: &mut String, name: &str, labels: &str, value: u64) {
+    if labels.is_empty() {
+        let _ = writeln!(out, "{name} {value}");
+    } else {
+        let _ = writeln!(out, "{name}{{{labels}}} {value}");
+    }
+}
+
+/// The media type of [`render`]'s output.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_series_is_served_zeros_included() {
+        let text = render(&[], AccountCounts::default());
+        for line in [
+            "spin_users_logins_total{result=\"success\"} 0",
+            "spin_users_logins_total{result=\"locked\"} 0",
+            "spin_users_refresh_rotations_total 0",
+            "spin_users_rate_limited_requests_total{policy=\"register-ip\"} 0",
+            "spin_users_lockouts_total 0",
+            "spin_users_users 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        assert!(text.contains("# TYPE spin_users_logins_total counter"));
+        assert!(text.contains("# TYPE spin_users_admins gauge"));
+    }
+
+    #[test]
+    fn stored_counts_and_account_counts_are_served() {
+        let (name, labels) = Counter::Login(LoginResult::WrongPassword).series();
+        let (reuse, none) = Counter::RefreshReuse.series();
+        let stored = vec![
+            (name.to_owned(), labels, 7),
+            (reuse.to_owned(), none, 2),
+            ("spin_users_retired_total".to_owned(), String::new(), 9),
+        ];
+        let accounts = AccountCounts {
+            total: 5,
+            disabled: 1,
+            admins: 2,
+        };
+
+        let text = render(&stored, accounts);
+
+        assert!(text.contains("spin_users_logins_total{result=\"wrong_password\"} 7\n"));
+        assert!(text.contains("spin_users_refresh_reuse_detected_total 2\n"));
+        assert!(text.contains("spin_users_users 5\n"));
+        assert!(text.contains("spin_users_users_disabled 1\n"));
+        assert!(text.contains("spin_users_admins 2\n"));
+        assert!(!text.contains("retired"), "unknown names are not served");
+    }
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        let text = render(&[], AccountCounts::default());
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let mut words = line.split(' ').skip(2);
+            let (name, kind) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            assert!(name.starts_with(METRIC_PREFIX), "{name}");
+            assert_eq!(
+                name.ends_with("_total"),
+                kind == "counter",
+                "{name} is a {kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn audit_reasons_map_to_login_results() {
+        assert_eq!(
+            LoginResult::from_failure_reason("unknown_email"),
+            LoginResult::UnknownAccount
+        );
+        assert_eq!(
+            LoginResult::from_failure_reason("disabled"),
+            LoginResult::Disabled
+        );
+        assert_eq!(
+            LoginResult::from_failure_reason("wrong_password"),
+            LoginResult::WrongPassword
+        );
+    }
+}
