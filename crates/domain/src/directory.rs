@@ -180,30 +180,15 @@ impl ListQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::email::Email;
     use crate::fakes::InMemoryUsers;
     use crate::hashing::Credential;
-    use crate::name::DisplayName;
-    use crate::random::testing::SeededRandom;
-    use crate::revocation::SessionState;
-    use crate::user::UserId;
 
     fn credential() -> Credential {
         Credential::from_phc("$argon2id$not-checked-here".into())
     }
 
     fn user(seed: u64, email: &str, roles: Vec<Role>) -> User {
-        User {
-            id: UserId::generate(&mut SeededRandom::new(seed)),
-            email: Email::parse(email).expect("valid"),
-            name: DisplayName::parse("Ada").expect("valid"),
-            roles,
-            disabled: false,
-            created_at: seed as i64,
-            updated_at: seed as i64,
-            version: 1,
-            sessions: SessionState::default(),
-        }
+        crate::fakes::sample_user(seed, email, roles)
     }
 
     #[test]

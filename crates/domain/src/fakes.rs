@@ -7,9 +7,28 @@ use std::collections::BTreeMap;
 
 use crate::email::Email;
 use crate::hashing::Credential;
+use crate::name::DisplayName;
+use crate::random::testing::SeededRandom;
 use crate::ratelimit::Counters;
+use crate::revocation::SessionState;
 use crate::sessions::{SessionRepository, StoredRefreshToken};
 use crate::user::{PageKey, RepoError, Role, User, UserFilter, UserId, UserRepository};
+
+/// An enabled user named Ada for tests: id from `seed`, created and
+/// updated at `seed` seconds, version 1, no revoked sessions.
+pub fn sample_user(seed: u64, email: &str, roles: Vec<Role>) -> User {
+    User {
+        id: UserId::generate(&mut SeededRandom::new(seed)),
+        email: Email::parse(email).expect("valid email"),
+        name: DisplayName::parse("Ada").expect("valid name"),
+        roles,
+        disabled: false,
+        created_at: seed as i64,
+        updated_at: seed as i64,
+        version: 1,
+        sessions: SessionState::default(),
+    }
+}
 
 /// Users in a map; `calls` counts every repository call.
 #[derive(Debug, Default)]

@@ -394,26 +394,13 @@ mod tests {
 
     #[test]
     fn a_disabled_or_deleted_owner_ends_the_session() {
-        use crate::email::Email;
         use crate::fakes::InMemoryUsers;
-        use crate::name::DisplayName;
-        use crate::revocation::SessionState;
         use crate::user::Role;
 
         let users = InMemoryUsers::default();
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(9);
-        let mut owner = User {
-            id: user(),
-            email: Email::parse("owner@example.com").expect("email"),
-            name: DisplayName::parse("Owner").expect("name"),
-            roles: vec![Role::User],
-            disabled: false,
-            created_at: 0,
-            updated_at: 0,
-            version: 1,
-            sessions: SessionState::default(),
-        };
+        let mut owner = crate::fakes::sample_user(11, "owner@example.com", vec![Role::User]);
         let credential = crate::hashing::Credential::from_phc(String::new());
         users.insert(&owner, &credential).expect("insert");
         let login = start_session(&repo, &owner.id, 0, &mut random).expect("login");

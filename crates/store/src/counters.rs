@@ -50,7 +50,7 @@ impl Counters for SqlCounters<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::native::NativeSqlite;
+    use crate::native::{DatabaseFile, NativeSqlite};
 
     #[test]
     fn counts_increase_within_a_window_and_reset_in_the_next() {
@@ -65,23 +65,13 @@ mod tests {
 
     #[test]
     fn concurrent_hits_each_get_a_distinct_count() {
-        let dir = std::env::temp_dir().join(format!("spin-users-counters-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("db.sqlite");
-        let _ = std::fs::remove_file(&path);
-        crate::migrate(&NativeSqlite::open(&path)).expect("migrate");
-        let handles: Vec<_> = (0..16)
-            .map(|_| {
-                let path = path.clone();
-                std::thread::spawn(move || SqlCounters::new(&NativeSqlite::open(&path)).hit("b", 0))
-            })
-            .collect();
-        let mut counts: Vec<i64> = handles
+        let file = DatabaseFile::new();
+        crate::migrate(&file.open()).expect("migrate");
+        let mut counts: Vec<i64> = file
+            .race(16, |db| SqlCounters::new(db).hit("b", 0).expect("hit"))
             .into_iter()
-            .map(|h| h.join().expect("thread").expect("hit"))
             .collect();
         counts.sort_unstable();
         assert_eq!(counts, (1..=16).collect::<Vec<_>>());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -73,12 +73,10 @@ impl CounterStore for SqlMetrics<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::native::NativeSqlite;
+    use crate::native::{DatabaseFile, NativeSqlite};
     use crate::users::SqlUsers;
-    use spin_users_domain::{
-        Credential, DisplayName, Email, Role, SessionState, User, UserId, UserRepository,
-        testing::SeededRandom,
-    };
+    use spin_users_domain::fakes::sample_user;
+    use spin_users_domain::{Credential, Role, UserRepository};
 
     #[test]
     fn increments_accumulate_per_series() {
@@ -99,23 +97,12 @@ mod tests {
 
     #[test]
     fn concurrent_increments_are_never_lost() {
-        let dir = std::env::temp_dir().join(format!("spin-users-metrics-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("db.sqlite");
-        let _ = std::fs::remove_file(&path);
-        crate::migrate(&NativeSqlite::open(&path)).expect("migrate");
-        let handles: Vec<_> = (0..16)
-            .map(|_| {
-                let path = path.clone();
-                std::thread::spawn(move || {
-                    SqlMetrics::new(&NativeSqlite::open(&path)).increment("c_total", "")
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle.join().expect("thread").expect("increment");
+        let file = DatabaseFile::new();
+        crate::migrate(&file.open()).expect("migrate");
+        for result in file.race(16, |db| SqlMetrics::new(db).increment("c_total", "")) {
+            result.expect("increment");
         }
-        let all = SqlMetrics::new(&NativeSqlite::open(&path)).all();
+        let all = SqlMetrics::new(&file.open()).all();
         assert_eq!(all, Ok(vec![("c_total".into(), String::new(), 16)]));
     }
 
@@ -131,17 +118,8 @@ mod tests {
             (2, vec![Role::User, Role::Admin], false),
             (3, vec![Role::User, Role::Admin], true),
         ] {
-            let user = User {
-                id: UserId::generate(&mut SeededRandom::new(seed)),
-                email: Email::parse(&format!("u{seed}@example.com")).expect("valid"),
-                name: DisplayName::parse("U").expect("valid"),
-                roles,
-                disabled,
-                created_at: 0,
-                updated_at: 0,
-                version: 1,
-                sessions: SessionState::default(),
-            };
+            let mut user = sample_user(seed, &format!("u{seed}@example.com"), roles);
+            user.disabled = disabled;
             users.insert(&user, &credential).expect("insert");
         }
         assert_eq!(

@@ -283,7 +283,7 @@ pub fn with_schema<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::native::NativeSqlite;
+    use crate::native::{DatabaseFile, NativeSqlite};
 
     #[test]
     fn migrations_apply_once_and_record_their_versions() {
@@ -373,32 +373,19 @@ mod tests {
 
     #[test]
     fn concurrent_first_requests_migrate_exactly_once() {
-        let dir = std::env::temp_dir().join(format!("spin-users-migrate-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("db.sqlite");
-        let _ = std::fs::remove_file(&path);
-        let handles: Vec<_> = (0..8)
-            .map(|_| {
-                let path = path.clone();
-                std::thread::spawn(move || {
-                    let db = NativeSqlite::open(&path);
-                    with_schema(&db, || db.query("SELECT count(*) FROM users", &[])).map(drop)
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle
-                .join()
-                .expect("thread")
-                .expect("every request succeeds");
+        let file = DatabaseFile::new();
+        let results = file.race(8, |db| {
+            with_schema(db, || db.query("SELECT count(*) FROM users", &[])).map(drop)
+        });
+        for result in results {
+            result.expect("every request succeeds");
         }
-        let db = NativeSqlite::open(&path);
+        let db = file.open();
         let rows = db
             .query("SELECT count(*) FROM schema_migrations", &[])
             .expect("count");
         assert_eq!(rows.rows[0][0], Value::Int(MIGRATIONS.len() as i64));
         let mode = db.query("PRAGMA journal_mode", &[]).expect("journal mode");
         assert_eq!(mode.rows[0][0], Value::Text("wal".into()));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

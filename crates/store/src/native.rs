@@ -1,7 +1,8 @@
 //! A native SQLite connection (rusqlite) for this crate's unit tests: the
 //! same statements the Spin SQLite backend sends, run in-process.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::sql::{Connection, DbError, Dialect, Rows, Value, sqlite_placeholders};
 
@@ -14,6 +15,44 @@ impl NativeSqlite {
 
     pub fn open(path: &Path) -> Self {
         Self(rusqlite::Connection::open(path).expect("sqlite file"))
+    }
+}
+
+/// A database file of its own, deleted with it, for tests that race
+/// several connections as concurrent requests do.
+pub struct DatabaseFile(tempfile::TempDir);
+
+impl DatabaseFile {
+    pub fn new() -> Self {
+        Self(tempfile::tempdir().expect("temp dir"))
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.0.path().join("db.sqlite")
+    }
+
+    pub fn open(&self) -> NativeSqlite {
+        NativeSqlite::open(&self.path())
+    }
+
+    /// Runs `op` on `threads` threads at once, each with its own
+    /// connection; their results in thread order.
+    pub fn race<T: Send + 'static>(
+        &self,
+        threads: usize,
+        op: impl Fn(&NativeSqlite) -> T + Send + Sync + 'static,
+    ) -> Vec<T> {
+        let op = Arc::new(op);
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (path, op) = (self.path(), Arc::clone(&op));
+                std::thread::spawn(move || op(&NativeSqlite::open(&path)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
     }
 }
 

@@ -322,24 +322,14 @@ mod tests {
     use super::*;
     use crate::native::NativeSqlite;
 
-    use spin_users_domain::testing::SeededRandom;
+    use spin_users_domain::fakes::sample_user;
 
     fn hash(phc: &str) -> Credential {
         Credential::from_phc(phc.into())
     }
 
     fn user(email: &str, seed: u64) -> User {
-        User {
-            id: UserId::generate(&mut SeededRandom::new(seed)),
-            email: Email::parse(email).expect("valid"),
-            name: DisplayName::parse("Ada").expect("valid"),
-            roles: vec![Role::User],
-            disabled: false,
-            created_at: 10,
-            updated_at: 10,
-            version: 1,
-            sessions: SessionState::default(),
-        }
+        sample_user(seed, email, vec![Role::User])
     }
 
     #[test]
