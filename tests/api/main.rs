@@ -12,6 +12,7 @@ mod host_interfaces;
 mod idempotency;
 mod limits;
 mod metrics;
+mod openapi;
 mod postgres_host;
 mod races;
 mod routing;

@@ -20,6 +20,8 @@ use spin_users_http::{
     ApiError, OAuthError, Params, Route, dispatch, json, route, serve, token_response,
 };
 
+use spin_users_api::TokenResponse;
+
 use crate::oauth::TokenRequest;
 
 /// The component's routes.
@@ -98,12 +100,12 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             &mut random,
         )
         .context("signing the access token")?;
-    Ok(token_response(&serde_json::json!({
-        "access_token": access.token,
-        "token_type": "bearer",
-        "expires_in": access.expires_in,
-        "refresh_token": refresh.token,
-    })))
+    Ok(token_response(&TokenResponse {
+        access_token: access.token,
+        token_type: "bearer",
+        expires_in: access.expires_in,
+        refresh_token: refresh.token,
+    }))
 }
 
 /// `POST /logout`: revokes the session of the presented refresh token

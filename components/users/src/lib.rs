@@ -4,9 +4,6 @@
 //! `PATCH`/`DELETE /users/:id`). Handlers parse HTTP into domain calls and
 //! map the results back; the rules live in `spin-users-domain`.
 
-mod views;
-
-use serde::Deserialize;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
@@ -24,7 +21,9 @@ use spin_users_http::{
     read_json, respond, retry_stale, route, serve,
 };
 
-use crate::views::{Page, private_view, public_view};
+use spin_users_api::{
+    AdminBody, DeleteBody, Page, ProfileBody, RegisterBody, private_view, public_view,
+};
 
 /// The component's routes; literal paths before captures.
 const ROUTES: &[Route] = &[
@@ -78,15 +77,6 @@ fn internal(e: impl Into<anyhow::Error>) -> ApiError {
     ApiError::Internal(e.into())
 }
 
-/// Registration body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegisterBody {
-    name: String,
-    email: String,
-    password: String,
-}
-
 /// `POST /users`: `201` with `Location`, `409` when the email is taken,
 /// `422` listing invalid fields, `429` over the per-address limit; every
 /// answer after the count carries the `RateLimit` headers. With an
@@ -133,17 +123,6 @@ fn me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     json_with_etag(req, &private_view(&user))
 }
 
-/// `PATCH /users/me` body: any of the fields; email and password changes
-/// need `current_password`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProfileBody {
-    name: Option<String>,
-    email: Option<String>,
-    password: Option<String>,
-    current_password: Option<String>,
-}
-
 /// `PATCH /users/me`. A new password ends every other session. The change
 /// is written only if the account is still as read (`If-Match` names that
 /// read when given); a write that raced another is redone on a fresh read.
@@ -178,13 +157,6 @@ fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
         json_tagged(200, &private_view(&user))
     });
     answer_password_check(&ctx, attempt, result)
-}
-
-/// `DELETE /users/me` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeleteBody {
-    current_password: Option<String>,
 }
 
 /// `DELETE /users/me` with the current password: the account and all its
@@ -267,14 +239,6 @@ fn list(req: &Request, _: &Params) -> Result<Response, ApiError> {
             next_cursor,
         },
     )
-}
-
-/// `PATCH /users/:id` body (admins).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AdminBody {
-    roles: Option<Vec<String>>,
-    disabled: Option<bool>,
 }
 
 /// `PATCH /users/:id` (admins): roles and the disabled flag. Disabling ends

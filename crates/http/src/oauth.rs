@@ -2,7 +2,9 @@
 //! because OAuth clients parse them, and the one mapping of the domain's
 //! authentication errors onto them.
 
+use serde::Serialize;
 use spin_sdk::http::Response;
+use spin_users_api::OAuthErrorBody;
 use spin_users_domain::{AuthError, RefreshError, RepoError};
 
 use crate::problem::ApiError;
@@ -119,19 +121,24 @@ impl OAuthError {
                 )
             }
         };
-        let body = serde_json::json!({ "error": error, "error_description": description });
+        let body = OAuthErrorBody {
+            error,
+            error_description: description,
+        };
         token_response(&body).into_builder().status(status).build()
     }
 }
 
 /// A JSON response that no cache may keep (RFC 6749 §5.1).
-pub fn token_response(body: &serde_json::Value) -> Response {
+pub fn token_response(body: &impl Serialize) -> Response {
+    // Both bodies are plain structs of strings and numbers.
+    let body = serde_json::to_string(body).unwrap_or_default();
     Response::builder()
         .status(200)
         .header("content-type", "application/json")
         .header("cache-control", "no-store")
         .header("pragma", "no-cache")
-        .body(body.to_string())
+        .body(body)
         .build()
 }
 

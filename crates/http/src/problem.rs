@@ -5,8 +5,7 @@ use serde_json::{Map, Value};
 use spin_sdk::http::Method;
 use spin_users_domain::{FieldError, RegisterError, RepoError, UpdateError, ValidationErrors};
 
-/// Prefix of every problem `type`: stable identifiers clients may match on.
-pub const PROBLEM_TYPE_PREFIX: &str = "urn:spin-users:problem:";
+pub use spin_users_api::PROBLEM_TYPE_PREFIX;
 
 /// Errors a handler can return; each variant's doc names its status and
 /// stable `code` (the `type` is [`PROBLEM_TYPE_PREFIX`] + code).
@@ -272,6 +271,7 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use utoipa::OpenApi as _;
 
     #[test]
     fn internal_errors_never_reveal_their_cause() {
@@ -291,6 +291,9 @@ mod tests {
             ApiError::Unauthorized("x"),
             ApiError::Forbidden,
             ApiError::OriginNotAllowed,
+            ApiError::Validation(ValidationErrors(vec![FieldError::new(
+                "email", "invalid", "x",
+            )])),
             ApiError::EmailTaken,
             ApiError::IdempotencyKeyInUse,
             ApiError::IdempotencyKeyReused,
@@ -312,10 +315,32 @@ mod tests {
             },
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
+        // The members the OpenAPI document declares for a problem.
+        let doc = serde_json::to_value(spin_users_api::ApiDoc::openapi()).expect("document");
+        let declared = doc["components"]["schemas"]["ProblemDetails"]["properties"]
+            .as_object()
+            .expect("ProblemDetails properties")
+            .clone();
+        let mut produced = Vec::new();
         for err in errors {
             let p = err.problem();
+            produced.push(p.code);
             assert_eq!(p.type_uri, format!("{PROBLEM_TYPE_PREFIX}{}", p.code));
             assert_eq!(p.status, err.status());
+            let documented = spin_users_api::problem_type(p.code)
+                .unwrap_or_else(|| panic!("{} is in the catalogue", p.code));
+            assert_eq!((documented.status, documented.title), (p.status, p.title));
+            let json = serde_json::to_value(&p).expect("serialises");
+            for member in json.as_object().expect("object").keys() {
+                assert!(declared.contains_key(member), "{member} is documented");
+            }
+        }
+        for documented in spin_users_api::PROBLEM_TYPES {
+            assert!(
+                produced.contains(&documented.code),
+                "{} is produced",
+                documented.code
+            );
         }
     }
 

@@ -2,28 +2,46 @@
 
 use serde::Serialize;
 use spin_users_domain::{Role, User, UserId, rfc3339};
+use utoipa::ToSchema;
 
 /// A user as the user themself and admins see them.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PrivateView<'a> {
+    /// The user's id (a random UUID).
+    #[schema(value_type = String, format = "uuid")]
     id: &'a UserId,
+    /// Normalised email address.
+    #[schema(value_type = String, format = Email)]
     email: &'a str,
+    /// Display name (NFC).
+    #[schema(value_type = String)]
     name: &'a str,
+    /// Roles: always `user`, and `admin` for administrators.
+    #[schema(value_type = Vec<String>, example = json!(["user"]))]
     roles: &'a [Role],
+    /// Disabled accounts cannot log in.
     disabled: bool,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     created_at: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
     updated_at: String,
 }
 
 /// A user as other users see them: no email, no account state.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PublicView<'a> {
+    /// The user's id.
+    #[schema(value_type = String, format = "uuid")]
     id: &'a UserId,
+    /// Display name.
+    #[schema(value_type = String)]
     name: &'a str,
 }
 
 /// One page of an admin listing.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Page<'a> {
     /// The users on this page.
     pub items: Vec<PrivateView<'a>>,

@@ -1,0 +1,105 @@
+//! Request bodies, and the bodies of answers that are not a user view.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /users`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    /// Display name: 1–100 characters, no control or format characters.
+    #[schema(example = "Ada Lovelace")]
+    pub name: String,
+    /// Email address, unique ignoring case.
+    #[schema(format = Email, example = "ada@example.com")]
+    pub email: String,
+    /// 8–128 characters, not the email.
+    #[schema(format = Password, example = "correct horse battery")]
+    pub password: String,
+}
+
+/// `PATCH /users/me`: any of the fields; email and password changes need
+/// `current_password`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileBody {
+    /// New display name.
+    pub name: Option<String>,
+    /// New email address.
+    #[schema(format = Email)]
+    pub email: Option<String>,
+    /// New password; ends every other session.
+    #[schema(format = Password)]
+    pub password: Option<String>,
+    /// The current password (required for email and password changes).
+    #[schema(format = Password)]
+    pub current_password: Option<String>,
+}
+
+/// `DELETE /users/me`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteBody {
+    /// The current password (required).
+    #[schema(format = Password)]
+    pub current_password: Option<String>,
+}
+
+/// `PATCH /users/:id` (admins).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminBody {
+    /// The roles; `user` is always kept.
+    #[schema(example = json!(["user", "admin"]))]
+    pub roles: Option<Vec<String>>,
+    /// Disabling ends every session of the user.
+    pub disabled: Option<bool>,
+}
+
+/// `POST /token` request (RFC 6749 §4.3 and §6), as
+/// `application/x-www-form-urlencoded` or JSON.
+#[derive(Deserialize, ToSchema)]
+pub struct TokenRequestBody {
+    /// `password` or `refresh_token`.
+    #[schema(example = "password")]
+    pub grant_type: String,
+    /// The account's email (password grant; `email` is accepted too).
+    pub username: Option<String>,
+    /// The password (password grant).
+    #[schema(format = Password)]
+    pub password: Option<String>,
+    /// The refresh token (refresh grant).
+    pub refresh_token: Option<String>,
+}
+
+/// `POST /logout` request.
+#[derive(Deserialize, ToSchema)]
+pub struct LogoutBody {
+    /// The refresh token whose session ends.
+    pub refresh_token: Option<String>,
+}
+
+/// A successful token answer (RFC 6749 §5.1).
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// An EdDSA JWT, valid for `expires_in` seconds.
+    pub access_token: String,
+    /// Always `bearer`.
+    #[schema(example = "bearer")]
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Opaque, single use: exchange it at `/token` for the next pair.
+    pub refresh_token: String,
+}
+
+/// A token error (RFC 6749 §5.2).
+#[derive(Serialize, ToSchema)]
+pub struct OAuthErrorBody {
+    /// `invalid_request`, `invalid_grant`, `unsupported_grant_type` or
+    /// `server_error`.
+    #[schema(example = "invalid_grant")]
+    pub error: &'static str,
+    /// For people.
+    pub error_description: &'static str,
+}

@@ -1,0 +1,23 @@
+//! The HTTP contract of spin-users: the bodies requests carry and answers
+//! return, the problem types, and the OpenAPI 3.1 document `utoipa` builds
+//! from them. Components serialise these very types, so the document
+//! describes what is sent.
+
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+mod bodies;
+mod openapi;
+mod problems;
+mod views;
+
+pub use bodies::{
+    AdminBody, DeleteBody, LogoutBody, OAuthErrorBody, ProfileBody, RegisterBody, TokenRequestBody,
+    TokenResponse,
+};
+pub use openapi::{ApiDoc, openapi_json};
+pub use problems::{
+    CheckState, FieldProblem, PROBLEM_TYPE_PREFIX, PROBLEM_TYPES, ProblemDetails, ProblemType,
+    problem_type,
+};
+pub use views::{Page, PrivateView, PublicView, private_view, public_view};

@@ -1,0 +1,316 @@
+//! The OpenAPI 3.1 document, built by `utoipa` from the body types of this
+//! crate. Each operation is declared on a marker function below: the
+//! handlers live in components, which this crate cannot name, and a test
+//! (tests/api/openapi.rs) checks the document against the routes the
+//! components and `spin.toml` really serve, both ways.
+
+#![allow(dead_code, reason = "marker functions only carry #[utoipa::path]")]
+
+use utoipa::openapi::security::{
+    Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
+};
+use utoipa::{Modify, OpenApi};
+
+use crate::bodies::{
+    AdminBody, DeleteBody, LogoutBody, OAuthErrorBody, ProfileBody, RegisterBody, TokenRequestBody,
+    TokenResponse,
+};
+use crate::problems::{CheckState, FieldProblem, ProblemDetails, catalogue_markdown};
+use crate::views::{Page, PrivateView, PublicView};
+
+const PROBLEM: &str = "application/problem+json";
+
+/// The document: every route, its bodies, headers and problems.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "spin-users",
+        description = "User accounts, login and tokens as Spin WebAssembly components. Errors (except on `/token`) are RFC 9457 `application/problem+json`; see `ProblemDetails` for every type.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    paths(
+        service_info, liveness, readiness,
+        register, list_users, me, update_me, delete_me, user_by_id, admin_update, admin_delete,
+        token, logout, jwks, metrics, openapi_document
+    ),
+    components(schemas(
+        PrivateView, PublicView, Page, RegisterBody, ProfileBody, DeleteBody, AdminBody,
+        TokenRequestBody, LogoutBody, TokenResponse, OAuthErrorBody, ProblemDetails,
+        FieldProblem, CheckState
+    )),
+    modifiers(&Security, &ProblemCatalogue),
+    tags(
+        (name = "health", description = "Identity, liveness and readiness."),
+        (name = "users", description = "Registration, one's own account, lookups and administration."),
+        (name = "auth", description = "OAuth 2.0 tokens, logout and the verification keys."),
+        (name = "operations", description = "Metrics and this document.")
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as JSON.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// `bearer` (access tokens) and `oauth2` (the password flow at `/token`).
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new(
+                "/token",
+                Scopes::new(),
+            ))])),
+        );
+    }
+}
+
+/// Every problem type in `ProblemDetails`'s description.
+struct ProblemCatalogue;
+
+impl Modify for ProblemCatalogue {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        if let Some(utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(object))) =
+            components.schemas.get_mut("ProblemDetails")
+        {
+            object.description = Some(format!(
+                "An RFC 9457 problem. Its `type` is `urn:spin-users:problem:<code>`:\n\n{}",
+                catalogue_markdown()
+            ));
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/", tag = "health",
+    responses((status = 200, description = "Service name and version", content_type = "application/json",
+        body = inline(Object), example = json!({"name": "spin-users", "version": "0.1.0"}))))]
+fn service_info() {}
+
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The instance runs", body = inline(Object), example = json!({"status": "ok"}))))]
+fn liveness() {}
+
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Every dependency answers", body = inline(Object)),
+        (status = 503, description = "`not-ready`: `checks` names the dependency down", body = ProblemDetails, content_type = PROBLEM)))]
+fn readiness() {}
+
+#[utoipa::path(post, path = "/users", tag = "users",
+    request_body(content = RegisterBody, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key (from the same client, within 24 h) get the first answer again")),
+    responses(
+        (status = 201, description = "Registered", body = PrivateView, headers(
+            ("Location" = String, description = "`/users/<id>`"),
+            ("RateLimit" = String, description = "IETF draft: the remaining budget"),
+            ("RateLimit-Policy" = String, description = "IETF draft: the limit"))),
+        (status = 400, description = "`invalid-json`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "`email-taken` or `idempotency-key-in-use`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 413, description = "`payload-too-large`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, description = "`unsupported-media-type`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "`validation-failed` or `idempotency-key-reused`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 429, description = "`rate-limited` (`register_limit_per_ip`)", body = ProblemDetails, content_type = PROBLEM, headers(
+            ("Retry-After" = u64, description = "Seconds"),
+            ("RateLimit" = String), ("RateLimit-Policy" = String)))))]
+fn register() {}
+
+#[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "1–100, default 50"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("email_prefix" = Option<String>, Query, description = "Emails starting with this"),
+        ("name" = Option<String>, Query, description = "Names containing this, ignoring case"),
+        ("role" = Option<String>, Query, description = "`user` or `admin`"),
+        ("disabled" = Option<bool>, Query)),
+    responses(
+        (status = 200, description = "One page, in creation order", body = Page),
+        (status = 401, description = "`unauthorized`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 403, description = "`forbidden`: administrators only", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "`validation-failed`: a bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
+fn list_users() {}
+
+#[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    params(("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer")),
+    responses(
+        (status = 200, description = "The caller's account", body = PrivateView, headers(("ETag" = String, description = "Strong; depends on the body only"))),
+        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 401, description = "`unauthorized`", body = ProblemDetails, content_type = PROBLEM)))]
+fn me() {}
+
+#[utoipa::path(patch, path = "/users/me", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    request_body(content = ProfileBody, content_type = "application/json"),
+    params(("If-Match" = Option<String>, Header, description = "Write only if the account is still this ETag")),
+    responses(
+        (status = 200, description = "Changed", body = PrivateView, headers(("ETag" = String), ("RateLimit" = String), ("RateLimit-Policy" = String))),
+        (status = 400, description = "`invalid-json`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 401, description = "`unauthorized`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "`email-taken` or `edit-conflict`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 412, description = "`precondition-failed`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 413, description = "`payload-too-large`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, description = "`unsupported-media-type`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "`validation-failed` (a wrong `current_password` included)", body = ProblemDetails, content_type = PROBLEM),
+        (status = 429, description = "`rate-limited`: `current_password` guesses count as logins", body = ProblemDetails, content_type = PROBLEM, headers(("Retry-After" = u64)))))]
+fn update_me() {}
+
+#[utoipa::path(delete, path = "/users/me", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    request_body(content = DeleteBody, content_type = "application/json"),
+    params(("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 204, description = "Deleted; every session ended"),
+        (status = 400, description = "`invalid-json`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 401, description = "`unauthorized`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "`last-admin` or `edit-conflict`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 412, description = "`precondition-failed`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, description = "`unsupported-media-type`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "`validation-failed`: `current_password` missing or wrong", body = ProblemDetails, content_type = PROBLEM),
+        (status = 429, description = "`rate-limited`", body = ProblemDetails, content_type = PROBLEM, headers(("Retry-After" = u64)))))]
+fn delete_me() {}
+
+#[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    params(("id" = String, Path, format = "uuid"), ("If-None-Match" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "The user themself and admins see the private view, others the public one", headers(("ETag" = String)),
+            content((PrivateView = "application/json"), (PublicView = "application/json"))),
+        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 401, description = "`unauthorized`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "`not-found`", body = ProblemDetails, content_type = PROBLEM)))]
+fn user_by_id() {}
+
+#[utoipa::path(patch, path = "/users/{id}", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    request_body(content = AdminBody, content_type = "application/json"),
+    params(("id" = String, Path, format = "uuid"), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "Changed (administrators)", body = PrivateView, headers(("ETag" = String))),
+        (status = 400, description = "`invalid-json`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 401, description = "`unauthorized`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 403, description = "`forbidden`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "`not-found`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "`last-admin` or `edit-conflict`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 412, description = "`precondition-failed`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, description = "`unsupported-media-type`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "`validation-failed`: unknown role", body = ProblemDetails, content_type = PROBLEM)))]
+fn admin_update() {}
+
+#[utoipa::path(delete, path = "/users/{id}", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    params(("id" = String, Path, format = "uuid"), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 204, description = "Deleted (administrators)"),
+        (status = 401, description = "`unauthorized`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 403, description = "`forbidden`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 404, description = "`not-found`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "`last-admin` or `edit-conflict`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 412, description = "`precondition-failed`", body = ProblemDetails, content_type = PROBLEM)))]
+fn admin_delete() {}
+
+#[utoipa::path(post, path = "/token", tag = "auth",
+    request_body(content((TokenRequestBody = "application/x-www-form-urlencoded"), (TokenRequestBody = "application/json"))),
+    responses(
+        (status = 200, description = "Tokens (RFC 6749 §5.1)", body = TokenResponse, headers(("RateLimit" = String), ("RateLimit-Policy" = String), ("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "RFC 6749 §5.2 error: the same `invalid_grant` for every credential problem", body = OAuthErrorBody),
+        (status = 429, description = "`rate-limited`: the address's limit, or this address is locked out of the account", body = ProblemDetails, content_type = PROBLEM, headers(("Retry-After" = u64), ("RateLimit" = String), ("RateLimit-Policy" = String)))))]
+fn token() {}
+
+#[utoipa::path(post, path = "/logout", tag = "auth",
+    request_body(content((LogoutBody = "application/x-www-form-urlencoded"), (LogoutBody = "application/json"))),
+    params(("all" = Option<bool>, Query, description = "With a bearer token: end every session of the caller")),
+    responses(
+        (status = 204, description = "The session ended (also for an unknown token, RFC 7009)"),
+        (status = 400, description = "`invalid-json`: no `refresh_token`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 401, description = "`unauthorized` (`?all=true` without a valid token)", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, description = "`unsupported-media-type`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 422, description = "`validation-failed`: no `refresh_token`", body = ProblemDetails, content_type = PROBLEM)))]
+fn logout() {}
+
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "The Ed25519 public keys (RFC 7517) access tokens verify with", body = inline(Object),
+        headers(("Cache-Control" = String)))))]
+fn jwks() {}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations", security((), ("metrics_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
+        (status = 401, description = "`unauthorized`: `metrics_token` is set and was not given", body = ProblemDetails, content_type = PROBLEM)))]
+fn metrics() {}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "This document", body = inline(Object))))]
+fn openapi_document() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::problems::PROBLEM_TYPES;
+
+    fn document() -> serde_json::Value {
+        serde_json::from_str(&openapi_json()).expect("the document is JSON")
+    }
+
+    #[test]
+    fn it_is_openapi_3_1_with_both_security_schemes() {
+        let doc = document();
+        assert!(
+            doc["openapi"].as_str().unwrap_or("").starts_with("3.1"),
+            "{}",
+            doc["openapi"]
+        );
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["bearer"]["scheme"], "bearer");
+        assert_eq!(schemes["oauth2"]["flows"]["password"]["tokenUrl"], "/token");
+    }
+
+    #[test]
+    fn every_problem_type_is_described() {
+        let doc = document();
+        let description = doc["components"]["schemas"]["ProblemDetails"]["description"]
+            .as_str()
+            .expect("ProblemDetails is described");
+        for problem in PROBLEM_TYPES {
+            assert!(
+                description.contains(&format!("`{}`", problem.code)),
+                "{}",
+                problem.code
+            );
+        }
+    }
+
+    #[test]
+    fn problem_answers_are_problem_json_and_rate_limits_have_their_headers() {
+        let doc = document();
+        let paths = doc["paths"].as_object().expect("paths");
+        for (path, operations) in paths {
+            for (method, operation) in operations.as_object().expect("operations") {
+                for (status, response) in operation["responses"].as_object().expect("responses") {
+                    let content = response["content"].as_object();
+                    if status.starts_with('4') || status.starts_with('5') {
+                        let content = content.expect("an error answer has a body");
+                        let problem = content.contains_key("application/problem+json");
+                        let oauth = path == "/token" && status == "400";
+                        assert!(problem || oauth, "{method} {path} {status}");
+                    }
+                    if status == "429" {
+                        let headers = response["headers"].as_object().expect("429 headers");
+                        assert!(headers.contains_key("Retry-After"), "{method} {path}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The problem types (RFC 9457) every error answer but `/token`'s uses: the
+//! catalogue clients and the OpenAPI document read, and the body's schema.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Prefix of every problem `type`.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:spin-users:problem:";
+
+/// One problem type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemType {
+    /// The stable code: the `code` member and the end of `type`.
+    pub code: &'static str,
+    /// The HTTP status it comes with.
+    pub status: u16,
+    /// The `title` member.
+    pub title: &'static str,
+    /// When it happens and what to do.
+    pub description: &'static str,
+}
+
+const fn problem(
+    code: &'static str,
+    status: u16,
+    title: &'static str,
+    description: &'static str,
+) -> ProblemType {
+    ProblemType {
+        code,
+        status,
+        title,
+        description,
+    }
+}
+
+/// Every problem type, in status order.
+pub const PROBLEM_TYPES: &[ProblemType] = &[
+    problem(
+        "invalid-json",
+        400,
+        "Invalid JSON",
+        "The body is not UTF-8 JSON of the shape the endpoint expects (unknown fields included). The input is never echoed.",
+    ),
+    problem(
+        "unauthorized",
+        401,
+        "Unauthorized",
+        "No bearer token, or one that is malformed, expired, revoked, or for a disabled or deleted account; the reason is logged, never sent. Comes with `WWW-Authenticate: Bearer`.",
+    ),
+    problem(
+        "forbidden",
+        403,
+        "Forbidden",
+        "Authenticated, but the route is for administrators.",
+    ),
+    problem(
+        "origin-not-allowed",
+        403,
+        "Origin Not Allowed",
+        "A CORS preflight from an origin `cors_allowed_origins` does not list.",
+    ),
+    problem(
+        "not-found",
+        404,
+        "Not Found",
+        "No such resource, a malformed id, or a user the caller may not see.",
+    ),
+    problem(
+        "method-not-allowed",
+        405,
+        "Method Not Allowed",
+        "The resource exists; `Allow` lists its methods.",
+    ),
+    problem(
+        "email-taken",
+        409,
+        "Email Already Registered",
+        "Another account has this email (compared ignoring case).",
+    ),
+    problem(
+        "idempotency-key-in-use",
+        409,
+        "Request In Progress",
+        "A request with the same `Idempotency-Key` is still running; retry after it (at most 30 s).",
+    ),
+    problem(
+        "edit-conflict",
+        409,
+        "Edit Conflict",
+        "The account kept changing under three read-check-write attempts; nothing was written. Read it again and retry.",
+    ),
+    problem(
+        "last-admin",
+        409,
+        "Last Administrator",
+        "The change would demote, disable or delete the last active administrator.",
+    ),
+    problem(
+        "precondition-failed",
+        412,
+        "Precondition Failed",
+        "`If-Match` names no current representation; nothing was written.",
+    ),
+    problem(
+        "payload-too-large",
+        413,
+        "Content Too Large",
+        "The body is over 16 KiB.",
+    ),
+    problem(
+        "unsupported-media-type",
+        415,
+        "Unsupported Media Type",
+        "The body's `Content-Type` is not one the endpoint reads; `Accept` lists those.",
+    ),
+    problem(
+        "idempotency-key-reused",
+        422,
+        "Idempotency Key Reused",
+        "The `Idempotency-Key` was used before with a different body.",
+    ),
+    problem(
+        "validation-failed",
+        422,
+        "Validation Failed",
+        "Fields are invalid; `errors` lists each with a stable `code`.",
+    ),
+    problem(
+        "rate-limited",
+        429,
+        "Too Many Requests",
+        "Over a rate limit or locked out; `Retry-After`, `RateLimit` and `RateLimit-Policy` say for how long.",
+    ),
+    problem(
+        "internal",
+        500,
+        "Internal Server Error",
+        "Something failed on the server; the cause is logged, never sent.",
+    ),
+    problem(
+        "not-ready",
+        503,
+        "Service Not Ready",
+        "`/readyz`: a dependency is down; `checks` says which.",
+    ),
+];
+
+/// The problem type with `code`.
+pub fn problem_type(code: &str) -> Option<&'static ProblemType> {
+    PROBLEM_TYPES.iter().find(|p| p.code == code)
+}
+
+/// An RFC 9457 problem details body (`application/problem+json`).
+#[derive(Serialize, ToSchema)]
+pub struct ProblemDetails {
+    /// `urn:spin-users:problem:<code>`: match on this (or `code`).
+    #[serde(rename = "type")]
+    #[schema(example = "urn:spin-users:problem:validation-failed")]
+    pub type_uri: String,
+    /// The type's title.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What happened, for people.
+    pub detail: String,
+    /// The stable code: the end of `type`.
+    #[schema(example = "validation-failed")]
+    pub code: String,
+    /// `validation-failed`: each invalid field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldProblem>>,
+    /// `not-ready`: each dependency's state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checks: Option<BTreeMap<String, CheckState>>,
+}
+
+/// One invalid field.
+#[derive(Serialize, ToSchema)]
+pub struct FieldProblem {
+    /// The request field.
+    #[schema(example = "email")]
+    pub field: String,
+    /// Stable: `required`, `invalid`, `too_long`, `too_short`, `incorrect`, …
+    #[schema(example = "invalid")]
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+/// One dependency's state in `checks`.
+#[derive(Serialize, ToSchema)]
+pub struct CheckState {
+    /// `up` or `down`.
+    #[schema(example = "down")]
+    pub status: String,
+    /// What failed, when down.
+    pub detail: Option<String>,
+}
+
+/// The catalogue as Markdown, for the document's description.
+pub fn catalogue_markdown() -> String {
+    let mut out = String::from("| `code` | status | meaning |\n|---|---|---|\n");
+    for p in PROBLEM_TYPES {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            p.code, p.status, p.description
+        ));
+    }
+    out
+}
