@@ -9,7 +9,7 @@
 use utoipa::openapi::security::{
     Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityScheme,
 };
-use utoipa::{Modify, OpenApi};
+use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::bodies::{
     AdminBody, DeleteBody, LogoutBody, OAuthErrorBody, ProfileBody, RegisterBody, TokenRequestBody,
@@ -37,6 +37,9 @@ const PROBLEM: &str = "application/problem+json";
         PrivateView, PublicView, Page, RegisterBody, ProfileBody, DeleteBody, AdminBody,
         TokenRequestBody, LogoutBody, TokenResponse, OAuthErrorBody, ProblemDetails,
         FieldProblem, CheckState
+    ), responses(
+        InvalidJson, Unauthorized, Forbidden, NotFound, PreconditionFailed, PayloadTooLarge,
+        UnsupportedMediaType, RateLimited
     )),
     modifiers(&Security, &ProblemCatalogue),
     tags(
@@ -99,6 +102,53 @@ impl Modify for ProblemCatalogue {
     }
 }
 
+/// `invalid-json`: the body is not JSON of the shape the endpoint expects.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct InvalidJson(ProblemDetails);
+
+/// `unauthorized`: no valid bearer token (comes with `WWW-Authenticate`).
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct Unauthorized(ProblemDetails);
+
+/// `forbidden`: administrators only.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct Forbidden(ProblemDetails);
+
+/// `not-found`: no such user, or one the caller may not see.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct NotFound(ProblemDetails);
+
+/// `precondition-failed`: `If-Match` names no current representation.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct PreconditionFailed(ProblemDetails);
+
+/// `payload-too-large`: the body is over 16 KiB.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct PayloadTooLarge(ProblemDetails);
+
+/// `unsupported-media-type`: `Accept` lists the body types read.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct UnsupportedMediaType(ProblemDetails);
+
+/// `rate-limited`: over a limit or locked out, for `Retry-After` seconds.
+#[derive(ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    headers(
+        ("Retry-After" = u64, description = "Seconds"),
+        ("RateLimit" = String, description = "IETF draft: the remaining budget"),
+        ("RateLimit-Policy" = String, description = "IETF draft: the limits")
+    )
+)]
+pub struct RateLimited(ProblemDetails);
+
 #[utoipa::path(get, path = "/", tag = "health",
     responses((status = 200, description = "Service name and version", content_type = "application/json",
         body = inline(Object), example = json!({"name": "spin-users", "version": "0.1.0"}))))]
@@ -122,14 +172,12 @@ fn readiness() {}
             ("Location" = String, description = "`/users/<id>`"),
             ("RateLimit" = String, description = "IETF draft: the remaining budget"),
             ("RateLimit-Policy" = String, description = "IETF draft: the limit"))),
-        (status = 400, description = "`invalid-json`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 400, response = InvalidJson),
         (status = 409, description = "`email-taken` or `idempotency-key-in-use`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 413, description = "`payload-too-large`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 415, description = "`unsupported-media-type`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "`validation-failed` or `idempotency-key-reused`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 429, description = "`rate-limited` (`register_limit_per_ip`)", body = ProblemDetails, content_type = PROBLEM, headers(
-            ("Retry-After" = u64, description = "Seconds"),
-            ("RateLimit" = String), ("RateLimit-Policy" = String)))))]
+        (status = 429, response = RateLimited)))]
 fn register() {}
 
 #[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = []), ("oauth2" = [])),
@@ -142,8 +190,8 @@ fn register() {}
         ("disabled" = Option<bool>, Query)),
     responses(
         (status = 200, description = "One page, in creation order", body = Page),
-        (status = 401, description = "`unauthorized`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 403, description = "`forbidden`: administrators only", body = ProblemDetails, content_type = PROBLEM),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
         (status = 422, description = "`validation-failed`: a bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
 fn list_users() {}
 
@@ -152,7 +200,7 @@ fn list_users() {}
     responses(
         (status = 200, description = "The caller's account", body = PrivateView, headers(("ETag" = String, description = "Strong; depends on the body only"))),
         (status = 304, description = "Unchanged since the ETag given"),
-        (status = 401, description = "`unauthorized`", body = ProblemDetails, content_type = PROBLEM)))]
+        (status = 401, response = Unauthorized)))]
 fn me() {}
 
 #[utoipa::path(patch, path = "/users/me", tag = "users", security(("bearer" = []), ("oauth2" = [])),
@@ -160,14 +208,14 @@ fn me() {}
     params(("If-Match" = Option<String>, Header, description = "Write only if the account is still this ETag")),
     responses(
         (status = 200, description = "Changed", body = PrivateView, headers(("ETag" = String), ("RateLimit" = String), ("RateLimit-Policy" = String))),
-        (status = 400, description = "`invalid-json`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 401, description = "`unauthorized`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 400, response = InvalidJson),
+        (status = 401, response = Unauthorized),
         (status = 409, description = "`email-taken` or `edit-conflict`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 412, description = "`precondition-failed`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 413, description = "`payload-too-large`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 415, description = "`unsupported-media-type`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 412, response = PreconditionFailed),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "`validation-failed` (a wrong `current_password` included)", body = ProblemDetails, content_type = PROBLEM),
-        (status = 429, description = "`rate-limited`: `current_password` guesses count as logins", body = ProblemDetails, content_type = PROBLEM, headers(("Retry-After" = u64)))))]
+        (status = 429, response = RateLimited)))]
 fn update_me() {}
 
 #[utoipa::path(delete, path = "/users/me", tag = "users", security(("bearer" = []), ("oauth2" = [])),
@@ -175,13 +223,13 @@ fn update_me() {}
     params(("If-Match" = Option<String>, Header)),
     responses(
         (status = 204, description = "Deleted; every session ended"),
-        (status = 400, description = "`invalid-json`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 401, description = "`unauthorized`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 400, response = InvalidJson),
+        (status = 401, response = Unauthorized),
         (status = 409, description = "`last-admin` or `edit-conflict`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 412, description = "`precondition-failed`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 415, description = "`unsupported-media-type`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 412, response = PreconditionFailed),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "`validation-failed`: `current_password` missing or wrong", body = ProblemDetails, content_type = PROBLEM),
-        (status = 429, description = "`rate-limited`", body = ProblemDetails, content_type = PROBLEM, headers(("Retry-After" = u64)))))]
+        (status = 429, response = RateLimited)))]
 fn delete_me() {}
 
 #[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = []), ("oauth2" = [])),
@@ -190,8 +238,8 @@ fn delete_me() {}
         (status = 200, description = "The user themself and admins see the private view, others the public one", headers(("ETag" = String)),
             content((PrivateView = "application/json"), (PublicView = "application/json"))),
         (status = 304, description = "Unchanged since the ETag given"),
-        (status = 401, description = "`unauthorized`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 404, description = "`not-found`", body = ProblemDetails, content_type = PROBLEM)))]
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound)))]
 fn user_by_id() {}
 
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", security(("bearer" = []), ("oauth2" = [])),
@@ -199,13 +247,13 @@ fn user_by_id() {}
     params(("id" = String, Path, format = "uuid"), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 200, description = "Changed (administrators)", body = PrivateView, headers(("ETag" = String))),
-        (status = 400, description = "`invalid-json`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 401, description = "`unauthorized`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 403, description = "`forbidden`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 404, description = "`not-found`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 400, response = InvalidJson),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
         (status = 409, description = "`last-admin` or `edit-conflict`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 412, description = "`precondition-failed`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 415, description = "`unsupported-media-type`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 412, response = PreconditionFailed),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "`validation-failed`: unknown role", body = ProblemDetails, content_type = PROBLEM)))]
 fn admin_update() {}
 
@@ -213,11 +261,11 @@ fn admin_update() {}
     params(("id" = String, Path, format = "uuid"), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 204, description = "Deleted (administrators)"),
-        (status = 401, description = "`unauthorized`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 403, description = "`forbidden`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 404, description = "`not-found`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
         (status = 409, description = "`last-admin` or `edit-conflict`", body = ProblemDetails, content_type = PROBLEM),
-        (status = 412, description = "`precondition-failed`", body = ProblemDetails, content_type = PROBLEM)))]
+        (status = 412, response = PreconditionFailed)))]
 fn admin_delete() {}
 
 #[utoipa::path(post, path = "/token", tag = "auth",
@@ -225,7 +273,7 @@ fn admin_delete() {}
     responses(
         (status = 200, description = "Tokens (RFC 6749 §5.1)", body = TokenResponse, headers(("RateLimit" = String), ("RateLimit-Policy" = String), ("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, description = "RFC 6749 §5.2 error: the same `invalid_grant` for every credential problem", body = OAuthErrorBody),
-        (status = 429, description = "`rate-limited`: the address's limit, or this address is locked out of the account", body = ProblemDetails, content_type = PROBLEM, headers(("Retry-After" = u64), ("RateLimit" = String), ("RateLimit-Policy" = String)))))]
+        (status = 429, response = RateLimited)))]
 fn token() {}
 
 #[utoipa::path(post, path = "/logout", tag = "auth",
@@ -235,7 +283,7 @@ fn token() {}
         (status = 204, description = "The session ended (also for an unknown token, RFC 7009)"),
         (status = 400, description = "`invalid-json`: no `refresh_token`", body = ProblemDetails, content_type = PROBLEM),
         (status = 401, description = "`unauthorized` (`?all=true` without a valid token)", body = ProblemDetails, content_type = PROBLEM),
-        (status = 415, description = "`unsupported-media-type`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "`validation-failed`: no `refresh_token`", body = ProblemDetails, content_type = PROBLEM)))]
 fn logout() {}
 
@@ -298,6 +346,14 @@ mod tests {
         for (path, operations) in paths {
             for (method, operation) in operations.as_object().expect("operations") {
                 for (status, response) in operation["responses"].as_object().expect("responses") {
+                    // A reusable response: `#/components/responses/<name>`.
+                    let response = match response["$ref"].as_str() {
+                        Some(reference) => {
+                            let name = reference.rsplit('/').next().unwrap_or_default();
+                            &doc["components"]["responses"][name]
+                        }
+                        None => response,
+                    };
                     let content = response["content"].as_object();
                     if status.starts_with('4') || status.starts_with('5') {
                         let content = content.expect("an error answer has a body");
