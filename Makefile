@@ -30,7 +30,12 @@ setup: native-deps
 	@$(MAKE) --no-print-directory build
 	@echo "setup: built $(COMPONENTS) for wasm32-wasip2: the toolchain works"
 
-build: $(TOOLCHAIN_ENV)
+# Swagger UI's files, which the docs component compiles in.
+SWAGGER_UI := target/swagger-ui/.version
+$(SWAGGER_UI): scripts/swagger-ui.sh
+	scripts/swagger-ui.sh
+
+build: $(TOOLCHAIN_ENV) $(SWAGGER_UI)
 	scripts/cargo-wasm.sh build --release $(addprefix -p spin-users-,$(COMPONENTS))
 	@for c in $(COMPONENTS); do \
 	  f=target/wasm32-wasip2/release/spin_users_$${c//-/_}.wasm; \
@@ -93,7 +98,7 @@ test-e2e:
 bench: native-deps build build-fixtures
 	cargo run --profile native-release -p spin-users-bench
 
-lint: native-deps $(TOOLCHAIN_ENV)
+lint: native-deps $(TOOLCHAIN_ENV) $(SWAGGER_UI)
 	cargo fmt --all --check
 	cargo clippy $(NATIVE_PACKAGES) --all-targets -- -D warnings
 	scripts/cargo-wasm.sh clippy --release $(addprefix -p spin-users-,$(COMPONENTS) $(FIXTURES)) -- -D warnings

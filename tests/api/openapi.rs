@@ -11,6 +11,7 @@ use spin_users_host::{Manifest, Router};
 /// A documented path with its parameters filled in.
 fn concrete(path: &str) -> String {
     path.replace("{id}", "00000000-0000-4000-8000-000000000000")
+        .replace("{file}", "init.js")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -94,4 +95,70 @@ async fn the_documented_bodies_are_what_is_sent() {
         keys(&problem).is_subset(&properties("ProblemDetails")),
         "{problem}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swagger_ui_is_served_from_this_origin_over_the_document() {
+    let app = TestApp::spin_users().start().await;
+
+    let page = app.get("/docs").await;
+    let init = app.get("/docs/init.js").await;
+    let bundle = app.get("/docs/swagger-ui-bundle.js").await;
+    let css = app.get("/docs/swagger-ui.css").await;
+    let unknown = app.get("/docs/../spin.toml").await;
+
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let html = page.text();
+    for asset in [
+        "/docs/swagger-ui.css",
+        "/docs/swagger-ui-bundle.js",
+        "/docs/init.js",
+    ] {
+        assert!(html.contains(asset), "the page loads {asset}");
+        assert!(!html.contains("http"), "no CDN: {html}");
+    }
+    assert!(init.text().contains("url: \"/openapi.json\""));
+    assert_eq!(
+        bundle.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert!(bundle.body.len() > 1_000_000, "the whole bundle");
+    assert!(String::from_utf8_lossy(&bundle.body).contains("SwaggerUIBundle"));
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    assert_eq!(unknown.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_password_flow_as_swagger_ui_sends_it_gets_tokens() {
+    let app = TestApp::spin_users().start().await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+
+    // Swagger UI's "Authorize" for an OAuth2 password flow: a form with an
+    // empty scope, and the XHR marker header.
+    let token = app
+        .request(
+            Method::POST,
+            "/token",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("x-requested-with", "XMLHttpRequest"),
+                ("accept", "application/json, text/plain, */*"),
+            ],
+            "grant_type=password&username=ada%40example.com&password=correct%20horse&scope=",
+        )
+        .await;
+
+    assert_eq!(token.status, 200, "{}", token.text());
+    let access = token.json()["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(app.get_with_token("/users/me", &access).await.status, 200);
 }

@@ -1,6 +1,8 @@
 //! The `docs` component: the OpenAPI 3.1 document (`GET /openapi.json`),
-//! built from the same Rust types the other components send. It holds no
-//! data and no secret.
+//! built from the same Rust types the other components send, and Swagger
+//! UI over it (`GET /docs`), served from this component: the pinned
+//! swagger-ui-dist release `scripts/swagger-ui.sh` fetches is compiled in.
+//! It holds no data and no secret.
 
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
@@ -8,7 +10,41 @@ use spin_users_api::openapi_json;
 use spin_users_http::{ApiError, Params, Route, dispatch, route, serve};
 
 /// The component's routes.
-const ROUTES: &[Route] = &[route(Method::Get, "/openapi.json", document)];
+const ROUTES: &[Route] = &[
+    route(Method::Get, "/openapi.json", document),
+    route(Method::Get, "/docs", page),
+    route(Method::Get, "/docs/:file", asset),
+];
+
+/// Swagger UI's files, by name under `/docs/`.
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "swagger-ui-bundle.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../target/swagger-ui/swagger-ui-bundle.js"),
+    ),
+    (
+        "swagger-ui.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../../target/swagger-ui/swagger-ui.css"),
+    ),
+    (
+        "init.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("init.js"),
+    ),
+    (
+        "LICENSE",
+        "text/plain; charset=utf-8",
+        include_bytes!("../../../target/swagger-ui/LICENSE"),
+    ),
+];
+
+/// Scripts and styles from this origin only (Swagger UI sets inline
+/// styles); the page cannot be framed.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
+     style-src 'self' 'unsafe-inline'; script-src 'self'; connect-src 'self'; \
+     frame-ancestors 'none'";
 
 #[http_component]
 async fn handle(incoming: IncomingRequest, outparam: ResponseOutparam) {
@@ -22,5 +58,33 @@ fn document(_: &Request, _: &Params) -> Result<Response, ApiError> {
         .header("content-type", "application/json")
         .header("cache-control", "public, max-age=300")
         .body(openapi_json())
+        .build())
+}
+
+/// `GET /docs`: Swagger UI's page.
+fn page(_: &Request, _: &Params) -> Result<Response, ApiError> {
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", "text/html; charset=utf-8")
+        .header("content-security-policy", CONTENT_SECURITY_POLICY)
+        .header("x-content-type-options", "nosniff")
+        .header("cache-control", "public, max-age=300")
+        .body(include_str!("index.html"))
+        .build())
+}
+
+/// `GET /docs/:file`: one of Swagger UI's files.
+fn asset(_: &Request, params: &Params) -> Result<Response, ApiError> {
+    let name = params.get("file").unwrap_or_default();
+    let (_, content_type, bytes) = ASSETS
+        .iter()
+        .find(|(file, _, _)| *file == name)
+        .ok_or(ApiError::NotFound)?;
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", *content_type)
+        .header("x-content-type-options", "nosniff")
+        .header("cache-control", "public, max-age=86400")
+        .body(bytes.to_vec())
         .build())
 }

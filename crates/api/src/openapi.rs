@@ -31,7 +31,7 @@ const PROBLEM: &str = "application/problem+json";
     paths(
         service_info, liveness, readiness,
         register, list_users, me, update_me, delete_me, user_by_id, admin_update, admin_delete,
-        token, logout, jwks, metrics, openapi_document
+        token, logout, jwks, metrics, openapi_document, swagger_ui, swagger_ui_file
     ),
     components(schemas(
         PrivateView, PublicView, Page, RegisterBody, ProfileBody, DeleteBody, AdminBody,
@@ -46,7 +46,7 @@ const PROBLEM: &str = "application/problem+json";
         (name = "health", description = "Identity, liveness and readiness."),
         (name = "users", description = "Registration, one's own account, lookups and administration."),
         (name = "auth", description = "OAuth 2.0 tokens, logout and the verification keys."),
-        (name = "operations", description = "Metrics and this document.")
+        (name = "operations", description = "Metrics, this document and Swagger UI.")
     )
 )]
 pub struct ApiDoc;
@@ -301,6 +301,17 @@ fn metrics() {}
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "This document", body = inline(Object))))]
 fn openapi_document() {}
+
+#[utoipa::path(get, path = "/docs", tag = "operations",
+    responses((status = 200, description = "Swagger UI over this document", body = String, content_type = "text/html")))]
+fn swagger_ui() {}
+
+#[utoipa::path(get, path = "/docs/{file}", tag = "operations",
+    params(("file" = String, Path, description = "`swagger-ui-bundle.js`, `swagger-ui.css`, `init.js` or `LICENSE`")),
+    responses(
+        (status = 200, description = "One of Swagger UI's files", body = String, content_type = "text/javascript"),
+        (status = 404, response = NotFound)))]
+fn swagger_ui_file() {}
 
 #[cfg(test)]
 mod tests {
