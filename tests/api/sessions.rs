@@ -305,3 +305,22 @@ async fn ada_id(app: &TestApp, body: &serde_json::Value) -> String {
         .expect("id")
         .to_owned()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_refuses_an_all_flag_that_is_not_a_boolean() {
+    let app = TestApp::spin_users().start().await;
+    let login = logged_in(&app).await;
+    let body = json!({"refresh_token": refresh_token(&login)});
+
+    let odd = app.post_json("/logout?all=null", &body).await;
+    let spelled_out = app.post_json("/logout?all=false", &body).await;
+
+    let problem = odd.assert_problem(422, "validation-failed");
+    assert_eq!(problem["errors"][0]["field"], "all");
+    assert_eq!(spelled_out.status, 204, "{}", spelled_out.text());
+    assert_eq!(
+        app.refresh(&refresh_token(&login)).await.status,
+        400,
+        "logged out"
+    );
+}

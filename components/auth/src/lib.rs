@@ -108,16 +108,29 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
     }))
 }
 
+/// `?all=`: `true` or `1`, `false` or `0`; anything else is refused, as
+/// the document's boolean says.
+fn all_sessions(req: &Request) -> Result<bool, ApiError> {
+    let mut all = false;
+    for (key, value) in form_urlencoded::parse(req.query().as_bytes()) {
+        if key == "all" {
+            all = match value.as_ref() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => return Err(FieldError::new("all", "invalid", "true or false").into()),
+            };
+        }
+    }
+    Ok(all)
+}
+
 /// `POST /logout`: revokes the session of the presented refresh token
 /// (`204` whether or not it was known, as RFC 7009 does); with `?all=true`
 /// and a bearer token, every session of the caller.
 fn logout(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let ctx = Context::open()?;
     let sessions = ctx.sessions();
-    let all = req
-        .query()
-        .split('&')
-        .any(|pair| pair == "all=true" || pair == "all=1");
+    let all = all_sessions(req)?;
     let users = ctx.users();
     if all {
         let user = users.current_caller(req)?.user;

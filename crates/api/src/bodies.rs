@@ -45,38 +45,55 @@ pub struct DeleteBody {
     pub current_password: Option<String>,
 }
 
+/// A role, as bodies and views name it.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum RoleName {
+    /// Every account.
+    User,
+    /// Manages other accounts.
+    Admin,
+}
+
 /// `PATCH /users/:id` (admins).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminBody {
     /// The roles; `user` is always kept.
-    #[schema(example = json!(["user", "admin"]))]
+    #[schema(value_type = Option<Vec<RoleName>>, example = json!(["user", "admin"]))]
     pub roles: Option<Vec<String>>,
     /// Disabling ends every session of the user.
     pub disabled: Option<bool>,
 }
 
 /// `POST /token` request (RFC 6749 §4.3 and §6), as
-/// `application/x-www-form-urlencoded` or JSON.
+/// `application/x-www-form-urlencoded` or JSON: one grant per `grant_type`.
+/// Documentation of what `auth` parses by hand (form fields and JSON
+/// alike), so only the schema derive reads it.
 #[derive(Deserialize, ToSchema)]
-pub struct TokenRequestBody {
-    /// `password` or `refresh_token`.
-    #[schema(example = "password")]
-    pub grant_type: String,
-    /// The account's email (password grant; `email` is accepted too).
-    pub username: Option<String>,
-    /// The password (password grant).
-    #[schema(format = Password)]
-    pub password: Option<String>,
-    /// The refresh token (refresh grant).
-    pub refresh_token: Option<String>,
+#[serde(tag = "grant_type", rename_all = "snake_case")]
+pub enum TokenRequestBody {
+    /// Resource owner password credentials (RFC 6749 §4.3).
+    Password {
+        /// The account's email (`email` is accepted too).
+        #[schema(format = Email)]
+        username: String,
+        /// The password.
+        #[schema(format = Password)]
+        password: String,
+    },
+    /// Refreshing (RFC 6749 §6).
+    RefreshToken {
+        /// The refresh token.
+        refresh_token: String,
+    },
 }
 
-/// `POST /logout` request.
+/// `POST /logout` request (without `?all=true`).
 #[derive(Deserialize, ToSchema)]
 pub struct LogoutBody {
     /// The refresh token whose session ends.
-    pub refresh_token: Option<String>,
+    pub refresh_token: String,
 }
 
 /// A successful token answer (RFC 6749 §5.1).

@@ -12,8 +12,8 @@ mod problems;
 mod views;
 
 pub use bodies::{
-    AdminBody, DeleteBody, LogoutBody, OAuthErrorBody, ProfileBody, RegisterBody, TokenRequestBody,
-    TokenResponse,
+    AdminBody, DeleteBody, LogoutBody, OAuthErrorBody, ProfileBody, RegisterBody, RoleName,
+    TokenRequestBody, TokenResponse,
 };
 pub use openapi::{ApiDoc, openapi_json};
 pub use problems::{

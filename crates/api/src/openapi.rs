@@ -12,8 +12,8 @@ use utoipa::openapi::security::{
 use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::bodies::{
-    AdminBody, DeleteBody, LogoutBody, OAuthErrorBody, ProfileBody, RegisterBody, TokenRequestBody,
-    TokenResponse,
+    AdminBody, DeleteBody, LogoutBody, OAuthErrorBody, ProfileBody, RegisterBody, RoleName,
+    TokenRequestBody, TokenResponse,
 };
 use crate::problems::{CheckState, FieldProblem, ProblemDetails, catalogue_markdown};
 use crate::views::{Page, PrivateView, PublicView};
@@ -34,7 +34,7 @@ const PROBLEM: &str = "application/problem+json";
         token, logout, jwks, metrics, openapi_document, swagger_ui, swagger_ui_file
     ),
     components(schemas(
-        PrivateView, PublicView, Page, RegisterBody, ProfileBody, DeleteBody, AdminBody,
+        PrivateView, PublicView, Page, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
         TokenRequestBody, LogoutBody, TokenResponse, OAuthErrorBody, ProblemDetails,
         FieldProblem, CheckState
     ), responses(
@@ -166,7 +166,8 @@ fn readiness() {}
 
 #[utoipa::path(post, path = "/users", tag = "users",
     request_body(content = RegisterBody, content_type = "application/json"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key (from the same client, within 24 h) get the first answer again")),
+    params(("Idempotency-Key" = Option<String>, Header, max_length = 255, pattern = r"^[!-~]([ -~]*[!-~])?$",
+        description = "1–255 printable ASCII characters. Retries with the same key (from the same client, within 24 h) get the first answer again")),
     responses(
         (status = 201, description = "Registered", body = PrivateView, headers(
             ("Location" = String, description = "`/users/<id>`"),
@@ -278,7 +279,7 @@ fn token() {}
 
 #[utoipa::path(post, path = "/logout", tag = "auth",
     request_body(content((LogoutBody = "application/x-www-form-urlencoded"), (LogoutBody = "application/json"))),
-    params(("all" = Option<bool>, Query, description = "With a bearer token: end every session of the caller")),
+    params(("all" = Option<bool>, Query, description = "`true` with a bearer token: end every session of the caller (the body is then not read)")),
     responses(
         (status = 204, description = "The session ended (also for an unknown token, RFC 7009)"),
         (status = 400, description = "`invalid-json`: no `refresh_token`", body = ProblemDetails, content_type = PROBLEM),

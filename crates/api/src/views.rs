@@ -17,7 +17,7 @@ pub struct PrivateView<'a> {
     #[schema(value_type = String)]
     name: &'a str,
     /// Roles: always `user`, and `admin` for administrators.
-    #[schema(value_type = Vec<String>, example = json!(["user"]))]
+    #[schema(value_type = Vec<crate::bodies::RoleName>, example = json!(["user"]))]
     roles: &'a [Role],
     /// Disabled accounts cannot log in.
     disabled: bool,
