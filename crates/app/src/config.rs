@@ -137,7 +137,7 @@ pub fn key_ring() -> Result<KeyRing> {
 /// The configured administrator's email (`admin_email`), if any: reserved
 /// for the bootstrap.
 pub fn admin_email() -> Result<Option<String>> {
-    Ok(optional("admin_email")?.filter(|email| !email.trim().is_empty()))
+    optional("admin_email")
 }
 
 /// The configured administrator's first password (`admin_password`), if any.

@@ -56,8 +56,7 @@ pub(crate) fn preflight(req: &Request, allow: &[Method]) -> Result<Response, Api
 /// `response` to a request from `origin` with the CORS headers an allowed
 /// origin gets. Every answer varies by `Origin`, so a shared cache never
 /// hands one origin's answer to another.
-pub(crate) fn decorate(origin: Option<&str>, response: Response) -> Response {
-    let mut response = response;
+pub(crate) fn decorate(origin: Option<&str>, mut response: Response) -> Response {
     if response.header("vary").is_none() {
         response.set_header("vary", "origin");
     }

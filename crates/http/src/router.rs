@@ -81,15 +81,18 @@ fn answer(routes: &[Route], req: &Request) -> Result<Response, ApiError> {
         return Err(ApiError::NotFound);
     };
     let same_resource = || routes.iter().filter(move |r| r.pattern == pattern);
+    // What a preflight's answer and a 405's `Allow` both list.
+    let allowed = || {
+        same_resource()
+            .map(|r| r.method.clone())
+            .collect::<Vec<Method>>()
+    };
     if crate::cors::is_preflight(req) {
-        let allow: Vec<Method> = same_resource().map(|r| r.method.clone()).collect();
-        return crate::cors::preflight(req, &allow);
+        return crate::cors::preflight(req, &allowed());
     }
     match same_resource().find(|r| r.method == *req.method()) {
         Some(route) => (route.handler)(req, &params),
-        None => Err(ApiError::MethodNotAllowed {
-            allow: same_resource().map(|r| r.method.clone()).collect(),
-        }),
+        None => Err(ApiError::MethodNotAllowed { allow: allowed() }),
     }
 }
 

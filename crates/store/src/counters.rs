@@ -67,10 +67,7 @@ mod tests {
     fn concurrent_hits_each_get_a_distinct_count() {
         let file = DatabaseFile::new();
         crate::migrate(&file.open()).expect("migrate");
-        let mut counts: Vec<i64> = file
-            .race(16, |db| SqlCounters::new(db).hit("b", 0).expect("hit"))
-            .into_iter()
-            .collect();
+        let mut counts = file.race(16, |db| SqlCounters::new(db).hit("b", 0).expect("hit"));
         counts.sort_unstable();
         assert_eq!(counts, (1..=16).collect::<Vec<_>>());
     }
