@@ -132,6 +132,22 @@ async fn swagger_ui_is_served_from_this_origin_over_the_document() {
     assert!(String::from_utf8_lossy(&bundle.body).contains("SwaggerUIBundle"));
     assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
     assert_eq!(unknown.status, 404);
+
+    // Every file the document lists is served, as one of its content types.
+    let doc = app.get("/openapi.json").await.json();
+    let files = doc["components"]["schemas"]["SwaggerUiFile"]["enum"]
+        .as_array()
+        .expect("the files are listed")
+        .clone();
+    let types = doc["paths"]["/docs/{file}"]["get"]["responses"]["200"]["content"].clone();
+    for file in files {
+        let file = file.as_str().expect("a name");
+        let served = app.get(&format!("/docs/{file}")).await;
+        assert_eq!(served.status, 200, "{file}");
+        let content_type = served.header("content-type").unwrap_or_default();
+        let essence = content_type.split(';').next().unwrap_or_default();
+        assert!(types.get(essence).is_some(), "{file}: {content_type}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

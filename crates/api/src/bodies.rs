@@ -14,7 +14,7 @@ pub struct RegisterBody {
     #[schema(format = Email, example = "ada@example.com")]
     pub email: String,
     /// 8–128 characters, not the email.
-    #[schema(format = Password, example = "correct horse battery")]
+    #[schema(format = Password, min_length = 8, max_length = 128, example = "correct horse battery")]
     pub password: String,
 }
 
@@ -28,8 +28,9 @@ pub struct ProfileBody {
     /// New email address.
     #[schema(format = Email)]
     pub email: Option<String>,
-    /// New password; ends every other session.
-    #[schema(format = Password)]
+    /// New password, 8–128 characters, not the email; ends every other
+    /// session.
+    #[schema(format = Password, min_length = 8, max_length = 128)]
     pub password: Option<String>,
     /// The current password (required for email and password changes).
     #[schema(format = Password)]
@@ -40,8 +41,9 @@ pub struct ProfileBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteBody {
-    /// The current password (required).
-    #[schema(format = Password)]
+    /// The current password. Optional in Rust so that its absence is a
+    /// field error (`validation-failed`), not `invalid-json`.
+    #[schema(format = Password, value_type = String, required = true)]
     pub current_password: Option<String>,
 }
 

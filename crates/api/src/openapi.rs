@@ -20,6 +20,20 @@ use crate::views::{Page, PrivateView, PublicView};
 
 const PROBLEM: &str = "application/problem+json";
 
+/// The files `GET /docs/{file}` serves: Swagger UI's, and the script that
+/// starts it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+enum SwaggerUiFile {
+    #[serde(rename = "swagger-ui-bundle.js")]
+    Bundle,
+    #[serde(rename = "swagger-ui.css")]
+    Styles,
+    #[serde(rename = "init.js")]
+    Init,
+    #[serde(rename = "LICENSE")]
+    License,
+}
+
 /// The document: every route, its bodies, headers and problems.
 #[derive(OpenApi)]
 #[openapi(
@@ -34,14 +48,14 @@ const PROBLEM: &str = "application/problem+json";
         token, logout, jwks, metrics, openapi_document, swagger_ui, swagger_ui_file
     ),
     components(schemas(
-        PrivateView, PublicView, Page, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
+        PrivateView, PublicView, Page, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
         TokenRequestBody, LogoutBody, TokenResponse, OAuthErrorBody, ProblemDetails,
         FieldProblem, CheckState
     ), responses(
         InvalidJson, Unauthorized, Forbidden, NotFound, PreconditionFailed, PayloadTooLarge,
         UnsupportedMediaType, RateLimited
     )),
-    modifiers(&Security, &ProblemCatalogue),
+    modifiers(&Security, &ProblemCatalogue, &LogoutBodyOptional, &NameRules),
     tags(
         (name = "health", description = "Identity, liveness and readiness."),
         (name = "users", description = "Registration, one's own account, lookups and administration."),
@@ -53,9 +67,34 @@ pub struct ApiDoc;
 
 /// The document as JSON.
 pub fn openapi_json() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    add_user_links(&mut doc);
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// OpenAPI links from a registration to the operations on the new account,
+/// so a client generator (or schemathesis's stateful phase) can follow
+/// `201 → GET/PATCH/DELETE /users/{id}`. Written as JSON because utoipa
+/// 5.5's `Link` serialises its fields in snake case (`operation_id`).
+fn add_user_links(doc: &mut serde_json::Value) {
+    let links: serde_json::Map<_, _> = [
+        ("GetUser", "user_by_id"),
+        ("UpdateUser", "admin_update"),
+        ("DeleteUser", "admin_delete"),
+    ]
+    .into_iter()
+    .map(|(name, operation_id)| {
+        let link = serde_json::json!({
+            "operationId": operation_id,
+            "parameters": { "id": "$response.body#/id" },
+            "description": "The new account (administrators only)",
+        });
+        (name.to_owned(), link)
+    })
+    .collect();
+    if let Some(created) = doc.pointer_mut("/paths/~1users/post/responses/201") {
+        created["links"] = serde_json::Value::Object(links);
+    }
 }
 
 /// `bearer` (access tokens) and `oauth2` (the password flow at `/token`).
@@ -80,6 +119,48 @@ impl Modify for Security {
                 Scopes::new(),
             ))])),
         );
+    }
+}
+
+/// `POST /logout?all=true` reads no body; utoipa marks every declared body
+/// as required.
+struct LogoutBodyOptional;
+
+impl Modify for LogoutBodyOptional {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let body = openapi
+            .paths
+            .paths
+            .get_mut("/logout")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|operation| operation.request_body.as_mut());
+        if let Some(body) = body {
+            body.required = Some(utoipa::openapi::Required::False);
+        }
+    }
+}
+
+/// The display-name rules of `spin_users_domain::DisplayName`, on every
+/// body that sets a name.
+struct NameRules;
+
+impl Modify for NameRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for body in ["RegisterBody", "ProfileBody"] {
+            let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(body) else {
+                continue;
+            };
+            if let Some(RefOr::T(Schema::Object(name))) = object.properties.get_mut("name") {
+                name.min_length = Some(1);
+                name.max_length = Some(spin_users_domain::MAX_NAME_CHARS);
+                name.pattern = Some(spin_users_domain::display_name_pattern());
+            }
+        }
     }
 }
 
@@ -183,11 +264,11 @@ fn register() {}
 
 #[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = []), ("oauth2" = [])),
     params(
-        ("limit" = Option<u32>, Query, description = "1–100, default 50"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Default 50"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
         ("email_prefix" = Option<String>, Query, description = "Emails starting with this"),
         ("name" = Option<String>, Query, description = "Names containing this, ignoring case"),
-        ("role" = Option<String>, Query, description = "`user` or `admin`"),
+        ("role" = Option<RoleName>, Query),
         ("disabled" = Option<bool>, Query)),
     responses(
         (status = 200, description = "One page, in creation order", body = Page),
@@ -278,7 +359,7 @@ fn admin_delete() {}
 fn token() {}
 
 #[utoipa::path(post, path = "/logout", tag = "auth",
-    request_body(content((LogoutBody = "application/x-www-form-urlencoded"), (LogoutBody = "application/json"))),
+    request_body(description = "Required unless `?all=true`", content((LogoutBody = "application/x-www-form-urlencoded"), (LogoutBody = "application/json"))),
     params(("all" = Option<bool>, Query, description = "`true` with a bearer token: end every session of the caller (the body is then not read)")),
     responses(
         (status = 204, description = "The session ended (also for an unknown token, RFC 7009)"),
@@ -308,9 +389,10 @@ fn openapi_document() {}
 fn swagger_ui() {}
 
 #[utoipa::path(get, path = "/docs/{file}", tag = "operations",
-    params(("file" = String, Path, description = "`swagger-ui-bundle.js`, `swagger-ui.css`, `init.js` or `LICENSE`")),
+    params(("file" = SwaggerUiFile, Path)),
     responses(
-        (status = 200, description = "One of Swagger UI's files", body = String, content_type = "text/javascript"),
+        (status = 200, description = "One of Swagger UI's files", content(
+            (String = "text/javascript"), (String = "text/css"), (String = "text/plain"))),
         (status = 404, response = NotFound)))]
 fn swagger_ui_file() {}
 
@@ -334,6 +416,50 @@ mod tests {
         let schemes = &doc["components"]["securitySchemes"];
         assert_eq!(schemes["bearer"]["scheme"], "bearer");
         assert_eq!(schemes["oauth2"]["flows"]["password"]["tokenUrl"], "/token");
+    }
+
+    #[test]
+    fn name_fields_carry_the_domain_rules() {
+        let doc = document();
+        for body in ["RegisterBody", "ProfileBody"] {
+            let name = &doc["components"]["schemas"][body]["properties"]["name"];
+            assert_eq!(name["maxLength"], 100, "{body}");
+            assert_eq!(name["pattern"], spin_users_domain::display_name_pattern());
+        }
+    }
+
+    #[test]
+    fn registration_links_name_real_operations() {
+        let doc = document();
+        let operation_ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .flat_map(|item| item.as_object().expect("operations").values())
+            .filter_map(|operation| operation["operationId"].as_str())
+            .collect();
+        let links = doc["paths"]["/users"]["post"]["responses"]["201"]["links"]
+            .as_object()
+            .expect("links on 201");
+        assert_eq!(links.len(), 3);
+        for link in links.values() {
+            let target = link["operationId"].as_str().expect("operationId");
+            assert!(operation_ids.contains(&target), "{target}");
+            assert_eq!(link["parameters"]["id"], "$response.body#/id");
+        }
+    }
+
+    #[test]
+    fn only_the_logout_body_is_optional() {
+        let doc = document();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("operations") {
+                if let Some(body) = operation.get("requestBody") {
+                    let required = body["required"].as_bool().unwrap_or(false);
+                    assert_eq!(required, path != "/logout", "{method} {path}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub use metrics::{
     AccountCounts, Counter, CounterStore, LoginResult, METRIC_PREFIX, METRICS_CONTENT_TYPE,
     RATE_LIMIT_POLICIES, render as render_metrics,
 };
-pub use name::{DisplayName, MAX_NAME_CHARS};
+pub use name::{DisplayName, MAX_NAME_CHARS, display_name_pattern};
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
 #[cfg(any(test, feature = "testing"))]
 pub use random::testing;
