@@ -12,7 +12,7 @@ COMPONENTS := $(notdir $(wildcard components/*))
 FIXTURES := $(notdir $(wildcard tests/fixtures/*))
 NATIVE_PACKAGES := -p spin-users-domain -p spin-users-api -p spin-users-http -p spin-users-store -p spin-users-app -p spin-users-host -p spin-users-component-tests -p spin-users-bench
 
-.PHONY: help setup native-deps build build-fixtures up test test-unit test-components test-e2e bench lint fmt clean
+.PHONY: help setup native-deps build build-fixtures up test test-unit test-components test-e2e test-tools bench lint fmt clean
 
 help:
 	@echo "make up     run the service on http://$(LISTEN) (spin up, or the bundled wasmtime host)"
@@ -53,10 +53,18 @@ up: native-deps build
 	LISTEN=$(LISTEN) scripts/up.sh
 
 # The component suite runs last so its summary closes the output.
-test: native-deps build build-fixtures test-e2e test-unit test-components
+test: native-deps build build-fixtures test-e2e test-unit test-tools test-components
 
 test-unit:
 	cargo test --lib --bins $(NATIVE_PACKAGES)
+
+# Outside tools against the served app (tests/tools): schemathesis checks
+# it against its OpenAPI document; Playwright drives Debian's Chromium
+# through Swagger UI and cross-origin fetch(). scripts/test-tools.sh
+# installs both, pinned.
+test-tools:
+	tools=$$(scripts/test-tools.sh); \
+	SPIN_USERS_TEST_TOOLS=$$tools cargo test -p spin-users-component-tests --test tools -- --include-ignored
 
 # The whole component suite, once per database backend.
 test-components:

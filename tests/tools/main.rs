@@ -1,0 +1,289 @@
+//! The app driven by outside tools over real HTTP: schemathesis checks the
+//! served API against its own OpenAPI document, and Playwright drives
+//! Debian's Chromium through Swagger UI and cross-origin `fetch()` calls.
+//!
+//! The tools live in the Python environment `scripts/test-tools.sh`
+//! installs (pinned in tests/tools/requirements.txt), named by
+//! `SPIN_USERS_TEST_TOOLS`. So these tests are `#[ignore]`d: `make test`
+//! installs the tools and runs them with `--include-ignored`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use spin_users_component_tests::{TestApp, workspace_root};
+
+const ADMIN_EMAIL: &str = "root@example.com";
+const ADMIN_PASSWORD: &str = "admin password";
+
+/// Fixed, so a failure can be replayed (`schemathesis run … --seed 1`).
+const SCHEMATHESIS_SEED: &str = "1";
+
+/// Documented answers the contract run does not reach, and where each is
+/// tested instead: `(method, path, status, why)`.
+const UNREACHED_ANSWERS: &[(&str, &str, &str, &str)] = &[
+    (
+        "GET",
+        "/openapi.json",
+        "200",
+        "schemathesis reads the document before its report starts",
+    ),
+    (
+        "POST",
+        "/token",
+        "200",
+        "schemathesis's logins happen outside its report; tests/api/auth.rs",
+    ),
+    (
+        "POST",
+        "/token",
+        "429",
+        "limits are set out of reach for fuzzing; tests/api/limits.rs",
+    ),
+    (
+        "POST",
+        "/users",
+        "413",
+        "bodies over 16 KiB; tests/api/users.rs",
+    ),
+    ("POST", "/users", "429", "tests/api/limits.rs"),
+    ("PATCH", "/users/me", "413", "tests/api/users.rs"),
+    (
+        "PATCH",
+        "/users/me",
+        "409",
+        "a write racing another; tests/api/races.rs",
+    ),
+    (
+        "PATCH",
+        "/users/me",
+        "429",
+        "current_password guesses past the limit; tests/api/limits.rs",
+    ),
+    (
+        "DELETE",
+        "/users/me",
+        "204",
+        "needs the right current_password; tests/api/account.rs",
+    ),
+    ("DELETE", "/users/me", "409", "tests/api/races.rs"),
+    ("DELETE", "/users/me", "429", "tests/api/limits.rs"),
+    (
+        "GET",
+        "/users/me",
+        "304",
+        "If-None-Match with the current ETag; tests/api/cache.rs",
+    ),
+    ("GET", "/users/{id}", "304", "tests/api/cache.rs"),
+    (
+        "GET",
+        "/users",
+        "403",
+        "the run's caller is an administrator; tests/api/admin.rs",
+    ),
+    ("PATCH", "/users/{id}", "403", "tests/api/admin.rs"),
+    ("PATCH", "/users/{id}", "409", "tests/api/races.rs"),
+    ("DELETE", "/users/{id}", "403", "tests/api/admin.rs"),
+    ("DELETE", "/users/{id}", "409", "tests/api/races.rs"),
+    (
+        "POST",
+        "/logout",
+        "401",
+        "`?all=true` without a token: the run always sends one; tests/api/sessions.rs",
+    ),
+    (
+        "GET",
+        "/metrics",
+        "401",
+        "metrics_token is unset in the run; tests/api/metrics.rs",
+    ),
+    (
+        "GET",
+        "/readyz",
+        "503",
+        "the database down; tests/api/health.rs",
+    ),
+];
+
+/// The tools' Python environment.
+fn tools() -> PathBuf {
+    std::env::var_os("SPIN_USERS_TEST_TOOLS")
+        .map(PathBuf::from)
+        .expect("SPIN_USERS_TEST_TOOLS names the environment scripts/test-tools.sh prints")
+}
+
+/// Runs `command` off the async runtime (the app is served on it).
+async fn run(mut command: Command) -> Output {
+    let program = format!("{:?}", command.get_program());
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the tool's thread")
+        .unwrap_or_else(|e| panic!("running {program}: {e}"))
+}
+
+fn report(output: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs scripts/test-tools.sh; make test runs it"]
+async fn schemathesis_finds_the_api_true_to_its_document() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("SPIN_VARIABLE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .start()
+        .await;
+    let origin = format!("http://{}", app.tcp_address().await);
+    let reports = tempfile::tempdir().expect("tempdir");
+
+    let mut schemathesis = Command::new(tools().join("bin/schemathesis"));
+    schemathesis
+        .current_dir(workspace_root().join("tests/tools"))
+        .env("PYTHONPATH", ".")
+        .env("SPIN_USERS_ADMIN_EMAIL", ADMIN_EMAIL)
+        .env("SPIN_USERS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .args(["--config-file", "schemathesis.toml", "run"])
+        .arg(format!("{origin}/openapi.json"))
+        .args(["--checks", "all", "--seed", SCHEMATHESIS_SEED, "--no-color"])
+        .args(["--report", "har", "--report-dir"])
+        .arg(reports.path());
+    let output = run(schemathesis).await;
+    let printed = report(&output);
+    println!("{printed}");
+    assert!(output.status.success(), "schemathesis failed:\n{printed}");
+
+    // Every documented answer was seen in the run, or is explained above.
+    let document = app.get("/openapi.json").await.json();
+    let documented = documented_answers(&document);
+    let seen = answers_in_har(&har_file(reports.path()), &documented);
+    let unexplained: Vec<_> = documented
+        .iter()
+        .filter(|answer| !seen.contains(*answer))
+        .filter(|(method, path, status)| {
+            !UNREACHED_ANSWERS.iter().any(|(m, p, s, _)| {
+                (*m, *p, *s) == (method.as_str(), path.as_str(), status.as_str())
+            })
+        })
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "documented answers neither reached nor explained: {unexplained:?}"
+    );
+    for (method, path, status, _) in UNREACHED_ANSWERS {
+        let answer = (method.to_string(), path.to_string(), status.to_string());
+        assert!(
+            documented.contains(&answer),
+            "stale explanation: {answer:?}"
+        );
+    }
+}
+
+type Answer = (String, String, String);
+
+/// `(METHOD, path template, status)` for every response the document lists.
+fn documented_answers(document: &serde_json::Value) -> BTreeSet<Answer> {
+    let mut answers = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("operations") {
+            for status in operation["responses"]
+                .as_object()
+                .expect("responses")
+                .keys()
+            {
+                answers.insert((method.to_uppercase(), path.clone(), status.clone()));
+            }
+        }
+    }
+    answers
+}
+
+/// The one HAR file schemathesis wrote.
+fn har_file(dir: &Path) -> serde_json::Value {
+    let entry = std::fs::read_dir(dir)
+        .expect("the report directory")
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .expect("schemathesis wrote a HAR report");
+    let text = std::fs::read_to_string(entry.path()).expect("read the HAR report");
+    serde_json::from_str(&text).expect("the HAR report is JSON")
+}
+
+/// The documented answers the HAR log shows, each request matched to its
+/// path template (a literal segment beats a parameter: `/users/me` is not
+/// `/users/{id}`).
+fn answers_in_har(har: &serde_json::Value, documented: &BTreeSet<Answer>) -> BTreeSet<Answer> {
+    let templates: BTreeSet<&str> = documented.iter().map(|(_, p, _)| p.as_str()).collect();
+    let mut seen = BTreeSet::new();
+    for entry in har["log"]["entries"].as_array().expect("HAR entries") {
+        let method = entry["request"]["method"].as_str().unwrap_or_default();
+        let url = entry["request"]["url"].as_str().unwrap_or_default();
+        let status = entry["response"]["status"].to_string();
+        let path = url
+            .splitn(4, '/')
+            .nth(3)
+            .map(|rest| format!("/{}", rest.split('?').next().unwrap_or_default()))
+            .unwrap_or_default();
+        let template = templates
+            .iter()
+            .filter(|template| matches_template(template, &path))
+            .min_by_key(|template| template.matches('{').count());
+        if let Some(template) = template {
+            seen.insert((method.to_owned(), (*template).to_owned(), status));
+        }
+    }
+    seen
+}
+
+fn matches_template(template: &str, path: &str) -> bool {
+    let (template, path): (Vec<_>, Vec<_>) =
+        (template.split('/').collect(), path.split('/').collect());
+    template.len() == path.len()
+        && template
+            .iter()
+            .zip(&path)
+            .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs scripts/test-tools.sh; make test runs it"]
+async fn swagger_ui_and_cors_work_in_chromium() {
+    // The page of "another origin" is served by the script on this port;
+    // only its 127.0.0.1 origin is allowed, its 127.0.0.2 twin is not.
+    let page_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let app = TestApp::spin_users()
+        .env(
+            "SPIN_VARIABLE_CORS_ALLOWED_ORIGINS",
+            &format!("http://127.0.0.1:{page_port}"),
+        )
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let api = format!("http://{}", app.tcp_address().await);
+
+    let mut browser = Command::new(tools().join("bin/python"));
+    browser
+        .current_dir(workspace_root().join("tests/tools"))
+        .arg("browser.py")
+        .arg(&api)
+        .arg(page_port.to_string())
+        .args(["ada@example.com", "correct horse"]);
+    let output = run(browser).await;
+    let printed = report(&output);
+    println!("{printed}");
+    assert!(
+        output.status.success(),
+        "the browser test failed:\n{printed}"
+    );
+    assert!(
+        printed.contains("ok: another origin is refused"),
+        "{printed}"
+    );
+}
