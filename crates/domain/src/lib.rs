@@ -21,6 +21,7 @@ pub mod fakes;
 mod hashing;
 mod health;
 mod idempotency;
+mod jobs;
 mod metrics;
 mod name;
 mod password;
@@ -54,6 +55,10 @@ pub use health::{Check, CheckStatus, Readiness};
 pub use idempotency::{
     Begin, IDEMPOTENCY_LEASE_SECS, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredResponse,
     key_hash, request_hash,
+};
+pub use jobs::{
+    Backoff, Claim, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, Job, JobId, JobKind, JobQueue, JobState,
+    LEASE_SECS, NewJob, Retry,
 };
 pub use metrics::{
     AccountCounts, Counter, CounterStore, LoginResult, METRIC_PREFIX, METRICS_CONTENT_TYPE,

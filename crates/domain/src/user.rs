@@ -17,31 +17,40 @@ pub struct UserId(String);
 impl UserId {
     /// A new random id.
     pub fn generate(random: &mut dyn Random) -> Self {
-        let mut b = [0u8; 16];
-        random.fill(&mut b);
-        b[6] = (b[6] & 0x0f) | 0x40; // version 4
-        b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-        let hex = hex(&b);
-        Self(format!(
-            "{}-{}-{}-{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..32]
-        ))
+        Self(uuid_v4(random))
     }
 
     /// Parses an id from a path or token; only the canonical form is accepted,
     /// so ids never carry surprises into queries or logs.
     pub fn parse(input: &str) -> Option<Self> {
-        let canonical = input.len() == 36
-            && input.char_indices().all(|(i, c)| match i {
-                8 | 13 | 18 | 23 => c == '-',
-                _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
-            });
-        canonical.then(|| Self(input.to_owned()))
+        is_canonical_uuid(input).then(|| Self(input.to_owned()))
     }
+}
+
+/// A random (version 4) UUID in canonical lower-case form.
+pub(crate) fn uuid_v4(random: &mut dyn Random) -> String {
+    let mut b = [0u8; 16];
+    random.fill(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40; // version 4
+    b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let hex = hex(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Whether `input` is a UUID in the canonical lower-case form.
+pub(crate) fn is_canonical_uuid(input: &str) -> bool {
+    input.len() == 36
+        && input.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
+        })
 }
 
 impl AsRef<str> for UserId {

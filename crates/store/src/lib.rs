@@ -13,6 +13,7 @@
 mod audit;
 mod counters;
 mod idempotency;
+mod jobs;
 mod metrics;
 mod migrations;
 mod one_row;
@@ -24,6 +25,7 @@ mod users;
 pub use audit::SqlAudit;
 pub use counters::SqlCounters;
 pub use idempotency::SqlIdempotency;
+pub use jobs::SqlJobs;
 pub use metrics::SqlMetrics;
 pub use migrations::{MIGRATIONS, migrate, with_schema};
 pub use sessions::SqlSessions;

@@ -159,6 +159,48 @@ pub const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (name, labels)
         )"],
     },
+    Migration {
+        version: 8,
+        description: "background jobs",
+        sqlite: &[
+            "CREATE TABLE IF NOT EXISTS jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            owner TEXT,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL,
+            run_after INTEGER NOT NULL,
+            lease_until INTEGER,
+            result TEXT,
+            last_error TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )",
+            "CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, run_after)",
+            "CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, created_at)",
+        ],
+        postgres: &[
+            "CREATE TABLE IF NOT EXISTS jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            owner TEXT,
+            state TEXT NOT NULL,
+            attempts BIGINT NOT NULL DEFAULT 0,
+            max_attempts BIGINT NOT NULL,
+            run_after BIGINT NOT NULL,
+            lease_until BIGINT,
+            result TEXT,
+            last_error TEXT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )",
+            "CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, run_after)",
+            "CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, created_at)",
+        ],
+    },
 ];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.

@@ -118,6 +118,14 @@ pub(crate) fn text(row: &[Value], index: usize) -> Result<String, DbError> {
     }
 }
 
+/// Reads column `index` of `row` as optional text.
+pub(crate) fn opt_text(row: &[Value], index: usize) -> Result<Option<String>, DbError> {
+    match row.get(index) {
+        Some(Value::Null) => Ok(None),
+        _ => text(row, index).map(Some),
+    }
+}
+
 /// Reads column `index` of `row` as an optional integer.
 pub(crate) fn opt_int(row: &[Value], index: usize) -> Result<Option<i64>, DbError> {
     match row.get(index) {
