@@ -10,6 +10,7 @@ mod cors;
 mod health;
 mod host_interfaces;
 mod idempotency;
+mod jobs;
 mod limits;
 mod metrics;
 mod openapi;

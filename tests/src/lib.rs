@@ -9,8 +9,10 @@
 //! The `.wasm` files must already be built (`make test` builds them).
 
 mod process;
+mod receiver;
 
 pub use process::ServerProcess;
+pub use receiver::{Delivery, WebhookReceiver};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

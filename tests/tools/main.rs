@@ -15,6 +15,8 @@ use spin_users_component_tests::{TestApp, workspace_root};
 
 const ADMIN_EMAIL: &str = "root@example.com";
 const ADMIN_PASSWORD: &str = "admin password";
+const JOBS_TOKEN: &str = "jobs token for the contract run";
+const METRICS_TOKEN: &str = "metrics token for the contract run";
 
 /// Fixed, so a failure can be replayed (`schemathesis run … --seed 1`).
 const SCHEMATHESIS_SEED: &str = "1";
@@ -95,7 +97,7 @@ const UNREACHED_ANSWERS: &[(&str, &str, &str, &str)] = &[
         "GET",
         "/metrics",
         "401",
-        "metrics_token is unset in the run; tests/api/metrics.rs",
+        "the run always sends metrics_token; tests/api/metrics.rs",
     ),
     (
         "GET",
@@ -135,6 +137,8 @@ async fn schemathesis_finds_the_api_true_to_its_document() {
     let app = TestApp::spin_users()
         .env("SPIN_VARIABLE_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("SPIN_VARIABLE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("SPIN_VARIABLE_JOBS_TOKEN", JOBS_TOKEN)
+        .env("SPIN_VARIABLE_METRICS_TOKEN", METRICS_TOKEN)
         .start()
         .await;
     let origin = format!("http://{}", app.tcp_address().await);
@@ -146,6 +150,8 @@ async fn schemathesis_finds_the_api_true_to_its_document() {
         .env("PYTHONPATH", ".")
         .env("SPIN_USERS_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("SPIN_USERS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("SPIN_USERS_JOBS_TOKEN", JOBS_TOKEN)
+        .env("SPIN_USERS_METRICS_TOKEN", METRICS_TOKEN)
         .args(["--config-file", "schemathesis.toml", "run"])
         .arg(format!("{origin}/openapi.json"))
         .args(["--checks", "all", "--seed", SCHEMATHESIS_SEED, "--no-color"])

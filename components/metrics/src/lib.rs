@@ -5,7 +5,7 @@
 
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
-use spin_users_app::{Context, exposition, require_secret};
+use spin_users_app::{Context, WhenUnset, exposition, require_secret};
 use spin_users_domain::METRICS_CONTENT_TYPE;
 use spin_users_http::{ApiError, Params, Route, dispatch, route, serve};
 
@@ -19,7 +19,7 @@ async fn handle(incoming: IncomingRequest, outparam: ResponseOutparam) {
 
 /// `GET /metrics`.
 fn metrics(req: &Request, _: &Params) -> Result<Response, ApiError> {
-    require_secret(req, "metrics_token")?;
+    require_secret(req, "metrics_token", WhenUnset::Open)?;
     let ctx = Context::open()?;
     Ok(Response::builder()
         .status(200)

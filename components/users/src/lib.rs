@@ -7,9 +7,9 @@
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Caller, Context, PasswordAttempt, PasswordCheck, admin_email,
-    answer_password_check, audit, client, enforce, idempotent, password_attempt, password_hasher,
-    policy, with_limit_headers,
+    CachedUsers, Caller, Context, PasswordAttempt, PasswordCheck, admin_email, after_response,
+    answer_password_check, audit, client, enforce, enqueue_welcome, idempotent, password_attempt,
+    password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
     AdminChange, AuditEvent, ListQuery, Password, ProfileChange, REGISTER_IP_POLICY, Registration,
@@ -39,7 +39,10 @@ const ROUTES: &[Route] = &[
 
 #[http_component]
 async fn handle(incoming: IncomingRequest, outparam: ResponseOutparam) {
-    serve(incoming, outparam, |req| dispatch(ROUTES, req)).await
+    serve(incoming, outparam, |req| dispatch(ROUTES, req)).await;
+    // The answer is out (whole, with its length): the client waits for
+    // nothing done here.
+    after_response();
 }
 
 /// The `:id` of `/users/:id`.
@@ -111,6 +114,7 @@ fn register_user(req: &Request, ctx: &mut Context) -> Result<Response, ApiError>
     let mut random = ctx.random;
     let user = ctx.accounts(&users, &hasher, &mut random).register(input)?;
     audit(ctx, req, AuditEvent::Registered, Some(&user.id), None);
+    enqueue_welcome(ctx, &user);
     let mut response = json(201, &private_view(&user))?;
     response.set_header("location", format!("/users/{}", user.id));
     Ok(response)

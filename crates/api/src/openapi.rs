@@ -16,7 +16,7 @@ use crate::bodies::{
     TokenRequestBody, TokenResponse,
 };
 use crate::problems::{CheckState, FieldProblem, ProblemDetails, catalogue_markdown};
-use crate::views::{Page, PrivateView, PublicView};
+use crate::views::{DrainReport, Page, PrivateView, PublicView};
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -45,10 +45,10 @@ enum SwaggerUiFile {
     paths(
         service_info, liveness, readiness,
         register, list_users, me, update_me, delete_me, user_by_id, admin_update, admin_delete,
-        token, logout, jwks, metrics, openapi_document, swagger_ui, swagger_ui_file
+        token, logout, jwks, metrics, drain_jobs, openapi_document, swagger_ui, swagger_ui_file
     ),
     components(schemas(
-        PrivateView, PublicView, Page, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
+        PrivateView, PublicView, Page, DrainReport, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
         TokenRequestBody, LogoutBody, TokenResponse, OAuthErrorBody, ProblemDetails,
         FieldProblem, CheckState
     ), responses(
@@ -60,7 +60,7 @@ enum SwaggerUiFile {
         (name = "health", description = "Identity, liveness and readiness."),
         (name = "users", description = "Registration, one's own account, lookups and administration."),
         (name = "auth", description = "OAuth 2.0 tokens, logout and the verification keys."),
-        (name = "operations", description = "Metrics, this document and Swagger UI.")
+        (name = "operations", description = "Metrics, background jobs, this document and Swagger UI.")
     )
 )]
 pub struct ApiDoc;
@@ -112,6 +112,14 @@ impl Modify for Security {
                     .build(),
             ),
         );
+        for (name, variable) in [
+            ("metrics_token", "metrics_token"),
+            ("jobs_token", "jobs_token"),
+        ] {
+            let mut scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+            scheme.description = Some(format!("The secret in the `{variable}` variable"));
+            components.add_security_scheme(name, SecurityScheme::Http(scheme));
+        }
         components.add_security_scheme(
             "oauth2",
             SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new(
@@ -379,6 +387,12 @@ fn jwks() {}
         (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
         (status = 401, description = "`unauthorized`: `metrics_token` is set and was not given", body = ProblemDetails, content_type = PROBLEM)))]
 fn metrics() {}
+
+#[utoipa::path(post, path = "/jobs/drain", tag = "operations", security(("jobs_token" = [])),
+    responses(
+        (status = 200, description = "Due background jobs run, within a budget (100 jobs, 20 s); call again while `claimed` is 100", body = DrainReport),
+        (status = 401, description = "`unauthorized`: no or a wrong `jobs_token`, or none is configured", body = ProblemDetails, content_type = PROBLEM)))]
+fn drain_jobs() {}
 
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "This document", body = inline(Object))))]

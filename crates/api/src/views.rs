@@ -70,3 +70,16 @@ pub fn public_view(user: &User) -> PublicView<'_> {
         name: user.name.as_ref(),
     }
 }
+
+/// What one `POST /jobs/drain` did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct DrainReport {
+    /// Jobs claimed.
+    pub claimed: u32,
+    /// Of those, done.
+    pub succeeded: u32,
+    /// Of those, to be retried later.
+    pub failed: u32,
+    /// Out of attempts (including jobs whose lease lapsed on their last attempt).
+    pub dead: u32,
+}

@@ -13,10 +13,12 @@ mod cache;
 mod client;
 mod config;
 mod idempotency;
+mod jobs;
 mod limits;
 mod login;
 mod metrics;
 mod revocation;
+mod secret;
 
 pub use audit::audit;
 pub use auth::{Caller, authenticate, authenticate_current};
@@ -24,10 +26,12 @@ pub use cache::{Cached, CachedUsers, SeenToken, USER_CACHE_TTL_SECS};
 pub use client::{Client, client};
 pub use config::{Context, admin_email, database, key_ring, password_hasher, successor_key};
 pub use idempotency::idempotent;
+pub use jobs::{AFTER_RESPONSE_BUDGET, Budget, after_response, drain, enqueue, enqueue_welcome};
 pub use limits::{
     PasswordAttempt, PasswordCheck, answer_password_check, count_hit, enforce, password_attempt,
     policy, reset, too_many, with_limit_headers,
 };
 pub use login::{bootstrap_admin, log_in, refresh};
-pub use metrics::{count, exposition, require_secret};
+pub use metrics::{count, exposition};
 pub use revocation::change_sessions;
+pub use secret::{WhenUnset, require_secret};

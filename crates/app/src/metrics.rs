@@ -1,11 +1,10 @@
 //! Counting metric events from a request, and serving them.
 
-use spin_sdk::http::Request;
-use spin_users_domain::{Counter, CounterStore, render_metrics, secrets_match};
-use spin_users_http::{ApiError, bearer_token};
+use spin_users_domain::{Counter, CounterStore, render_metrics};
+use spin_users_http::ApiError;
 use spin_users_store::SqlMetrics;
 
-use crate::config::{Context, optional};
+use crate::config::Context;
 
 /// Counts `counter`: one upsert, made only by requests that write anyway
 /// (a cached read never counts anything). A failure is logged, not
@@ -23,18 +22,4 @@ pub fn exposition(ctx: &Context) -> Result<String, ApiError> {
     let metrics = SqlMetrics::new(ctx.db.as_ref());
     let counters = metrics.all()?;
     Ok(render_metrics(&counters, metrics.account_counts()?))
-}
-
-/// Refuses `req` unless it carries `Authorization: Bearer <secret>` with
-/// the secret in `variable` (compared in constant time); an empty
-/// variable leaves the route open.
-pub fn require_secret(req: &Request, variable: &str) -> Result<(), ApiError> {
-    let Some(expected) = optional(variable)? else {
-        return Ok(());
-    };
-    if secrets_match(bearer_token(req)?, expected.trim()) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized("wrong secret"))
-    }
 }

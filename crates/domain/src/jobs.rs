@@ -282,10 +282,11 @@ impl Backoff {
     }
 
     /// The delay after failed attempt `attempt`: uniform in
-    /// `[ceiling / 2, ceiling]`.
+    /// `[ceiling / 2, ceiling]`, and never under a second, so a failed job
+    /// is not due again within the same drain.
     pub fn delay(&self, attempt: u32, random: &mut dyn Random) -> i64 {
         let ceiling = self.ceiling(attempt);
-        let floor = ceiling / 2;
+        let floor = (ceiling / 2).max(1);
         let mut bytes = [0u8; 8];
         random.fill(&mut bytes);
         let span = u64::try_from(ceiling - floor + 1).unwrap_or(1);
@@ -380,7 +381,7 @@ mod tests {
             let ceiling = backoff.ceiling(attempt);
             let delay = backoff.delay(attempt, &mut SeededRandom::new(seed));
             prop_assert!(ceiling <= max.max(1));
-            prop_assert!(delay >= ceiling / 2 && delay <= ceiling, "{delay} of {ceiling}");
+            prop_assert!(delay >= (ceiling / 2).max(1) && delay <= ceiling, "{delay} of {ceiling}");
         }
 
         #[test]

@@ -34,6 +34,7 @@ mod time;
 mod tokens;
 mod user;
 mod validation;
+mod webhooks;
 
 pub use accounts::{Accounts, AuthError, ProfileChange, RegisterError, Registration, UpdateError};
 pub use audit::{AuditEntry, AuditEvent, AuditLog};
@@ -88,3 +89,7 @@ pub use user::{
     roles_to_string,
 };
 pub use validation::{FieldError, ValidationErrors};
+pub use webhooks::{
+    SignedDelivery, UserCreatedData, UserCreatedEvent, WebhookSecret, WebhookSecretError,
+    signed_delivery,
+};

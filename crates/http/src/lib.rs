@@ -12,6 +12,7 @@
 
 mod cors;
 mod oauth;
+mod outbound;
 mod precondition;
 mod problem;
 mod request;
@@ -19,6 +20,7 @@ mod response;
 mod router;
 
 pub use oauth::{OAUTH_MEDIA_TYPES, OAuthError, token_response};
+pub use outbound::{CONNECT_TIMEOUT, FIRST_BYTE_TIMEOUT, Target, post};
 pub use precondition::{check_if_match, retry_stale, retry_stale_writes};
 pub use problem::{ApiError, Problem};
 pub use request::{

@@ -1,0 +1,213 @@
+//! Running background jobs: one claim → run → complete path, behind every
+//! way in (after a response in the same invocation, the drain route).
+//!
+//! A job is enqueued by the request that causes it; [`after_response`]
+//! then runs due jobs within a small budget once that request's answer has
+//! been sent, so a lone `spin up` needs no scheduler. Whatever it leaves
+//! (a receiver that was down, a budget that ran out) waits in the table for
+//! the next request that runs jobs or for the drain route.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use spin_users_api::DrainReport;
+use spin_users_domain::{
+    Backoff, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, Job, JobId, JobKind, JobQueue, LEASE_SECS,
+    NewJob, Retry, SystemRandom, User, UserCreatedEvent, WebhookSecret, signed_delivery,
+};
+use spin_users_http::{Target, post};
+use spin_users_store::SqlJobs;
+
+use crate::config::{Context, optional};
+
+/// Set when this invocation enqueued a job: an instance serves one
+/// request, so the flag is that request's.
+static ENQUEUED: AtomicBool = AtomicBool::new(false);
+
+/// How much work one call of [`drain`] may do.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Jobs at most.
+    pub jobs: u32,
+    /// No job is claimed after this long (a job already running finishes).
+    pub time: Duration,
+}
+
+/// What the response path spends after answering: a few jobs, briefly.
+pub const AFTER_RESPONSE_BUDGET: Budget = Budget {
+    jobs: 4,
+    time: Duration::from_secs(2),
+};
+
+/// Enqueues the `welcome` event for a new account when `webhook_url` is
+/// set (no URL, no job). A failure is logged, not returned: the account
+/// exists either way, and the registration must answer as such.
+pub fn enqueue_welcome(ctx: &Context, user: &User) {
+    let outcome = (|| -> Result<()> {
+        if optional("webhook_url")?.is_none() {
+            return Ok(());
+        }
+        let event = UserCreatedEvent::new(user.id.as_ref(), user.email.as_ref(), user.created_at);
+        let payload = serde_json::to_string(&event)?;
+        enqueue(ctx, JobKind::Welcome, payload, Some(user.id.as_ref()))?;
+        Ok(())
+    })();
+    if let Err(e) = outcome {
+        eprintln!(
+            "jobs: could not enqueue the welcome event of {}: {e:#}",
+            user.id.as_ref()
+        );
+    }
+}
+
+/// Stores a `queued` job, due now; [`after_response`] will try it.
+pub fn enqueue(
+    ctx: &Context,
+    kind: JobKind,
+    payload: String,
+    owner: Option<&str>,
+) -> Result<JobId> {
+    let mut random = ctx.random;
+    let job = NewJob {
+        id: JobId::generate(&mut random),
+        kind,
+        payload,
+        owner: owner.map(str::to_owned),
+        run_after: ctx.now,
+        max_attempts: max_attempts()?,
+    };
+    SqlJobs::new(ctx.db.as_ref()).enqueue(&job, ctx.now)?;
+    ENQUEUED.store(true, Ordering::Relaxed);
+    Ok(job.id)
+}
+
+/// Runs due jobs within [`AFTER_RESPONSE_BUDGET`] if this invocation
+/// enqueued one; a request that enqueued nothing pays nothing.
+pub fn after_response() {
+    if !ENQUEUED.swap(false, Ordering::Relaxed) {
+        return;
+    }
+    match Context::open() {
+        Ok(ctx) => {
+            if let Err(e) = drain(&ctx, AFTER_RESPONSE_BUDGET) {
+                eprintln!("jobs: after the response: {e:#}");
+            }
+        }
+        Err(e) => eprintln!("jobs: after the response: {e:#}"),
+    }
+}
+
+/// Claims and runs due jobs until none is due or `budget` is spent.
+pub fn drain(ctx: &Context, budget: Budget) -> Result<DrainReport> {
+    let queue = SqlJobs::new(ctx.db.as_ref());
+    let started = Instant::now();
+    let mut drained = DrainReport {
+        dead: u32::try_from(queue.bury_lapsed(now()?)?).unwrap_or(u32::MAX),
+        ..DrainReport::default()
+    };
+    let mut random = SystemRandom;
+    while drained.claimed < budget.jobs && started.elapsed() < budget.time {
+        let Some(job) = queue.claim(now()?, LEASE_SECS)? else {
+            break;
+        };
+        drained.claimed += 1;
+        let claim = job.claim();
+        let finished = now()?;
+        match run(&job) {
+            Ok(result) => {
+                if queue.succeed(&claim, &result, finished)? {
+                    drained.succeeded += 1;
+                }
+            }
+            Err(error) => {
+                eprintln!(
+                    "jobs: {} {} attempt {}: {error}",
+                    job.kind,
+                    job.id.as_ref(),
+                    job.attempts
+                );
+                let retry =
+                    backoff().after_failure(&claim, job.max_attempts, finished, &mut random);
+                if queue.fail(&claim, &error, retry, finished)? {
+                    match retry {
+                        Retry::At(_) => drained.failed += 1,
+                        Retry::Never => drained.dead += 1,
+                    }
+                }
+            }
+        }
+    }
+    Ok(drained)
+}
+
+/// Runs one attempt of `job`: its result (JSON) or why it failed.
+fn run(job: &Job) -> Result<String, String> {
+    match job.kind {
+        JobKind::Welcome => deliver_webhook(job),
+        JobKind::Export | JobKind::Purge => Err(format!("no handler for {} jobs yet", job.kind)),
+    }
+}
+
+/// Delivers the job's payload to `webhook_url`, signed with
+/// `webhook_secret`; the job id is the `webhook-id`, the same on every
+/// retry. A non-2xx answer or no answer is a failure.
+fn deliver_webhook(job: &Job) -> Result<String, String> {
+    let config = (|| -> Result<(Target, WebhookSecret)> {
+        let url = optional("webhook_url")?.context("webhook_url is not set")?;
+        let target = Target::parse(url.trim()).context("webhook_url is not an http(s) URL")?;
+        let secret = optional("webhook_secret")?.context("webhook_secret is not set")?;
+        let secret = WebhookSecret::parse(&secret)?;
+        Ok((target, secret))
+    })()
+    .map_err(|e| format!("{e:#}"))?;
+    let (target, secret) = config;
+    let sent_at = now().map_err(|e| format!("{e:#}"))?;
+    let delivery = signed_delivery(
+        &secret,
+        job.id.as_ref(),
+        sent_at,
+        job.payload.clone().into_bytes(),
+    );
+    let status = post(&target, &delivery.headers, &delivery.body)?;
+    if (200..300).contains(&status) {
+        Ok(format!("{{\"status\":{status}}}"))
+    } else {
+        Err(format!("the receiver answered {status}"))
+    }
+}
+
+/// `job_max_attempts`, or the default.
+fn max_attempts() -> Result<u32> {
+    match optional("job_max_attempts")? {
+        Some(text) => text
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .context("job_max_attempts must be a whole number of at least 1"),
+        None => Ok(DEFAULT_MAX_ATTEMPTS),
+    }
+}
+
+/// `job_backoff_secs` as the first retry's delay, or the default.
+fn backoff() -> Backoff {
+    optional("job_backoff_secs")
+        .ok()
+        .flatten()
+        .and_then(|text| text.trim().parse::<i64>().ok())
+        .filter(|secs| *secs >= 1)
+        .map_or(DEFAULT_BACKOFF, |base_secs| Backoff {
+            base_secs,
+            ..DEFAULT_BACKOFF
+        })
+}
+
+/// The clock now: jobs outlive the instant a request read.
+fn now() -> Result<i64> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("clock before 1970")?
+        .as_secs();
+    i64::try_from(secs).context("clock overflow")
+}

@@ -1,0 +1,233 @@
+//! Background jobs: the welcome webhook, delivered after the registration's
+//! response and by the drain route, signed the Standard Webhooks way and
+//! verified here with that project's own library.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Method;
+use spin_users_component_tests::{TestApp, TestAppBuilder, WebhookReceiver, concurrently};
+
+/// A test-only webhook secret (base64 of bytes 0..32).
+const WEBHOOK_SECRET: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const JOBS_TOKEN: &str = "drain-secret-for-tests";
+
+/// The service with its welcome webhook pointed at `receiver`.
+fn with_webhook(receiver: &WebhookReceiver) -> TestAppBuilder {
+    TestApp::spin_users()
+        .env("SPIN_VARIABLE_WEBHOOK_URL", &receiver.url())
+        .env("SPIN_VARIABLE_WEBHOOK_ORIGIN", &receiver.origin)
+        .env("SPIN_VARIABLE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("SPIN_VARIABLE_JOBS_TOKEN", JOBS_TOKEN)
+        .env("SPIN_VARIABLE_JOB_BACKOFF_SECS", "1")
+}
+
+async fn drain(app: &TestApp, token: Option<&str>) -> spin_users_component_tests::TestResponse {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+    app.request(Method::POST, "/jobs/drain", &headers, Bytes::new())
+        .await
+}
+
+fn verify(delivery: &spin_users_component_tests::Delivery) {
+    standardwebhooks::Webhook::new(WEBHOOK_SECRET)
+        .expect("secret")
+        .verify(&delivery.body, &delivery.header_map())
+        .unwrap_or_else(|e| panic!("the signature does not verify: {e:?} {delivery:?}"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_welcome_event_arrives_signed_after_the_response_with_no_scheduler() {
+    let receiver = WebhookReceiver::start().await;
+    let app = with_webhook(&receiver).start().await;
+
+    let user = app
+        .register("Ada", "ada@example.com", "correct horse")
+        .await;
+
+    let deliveries = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(deliveries.len(), 1, "delivered once, with no drain call");
+    let delivery = &deliveries[0];
+    assert_eq!(delivery.path, "/hooks/spin-users");
+    assert_eq!(delivery.header("content-type"), Some("application/json"));
+    verify(delivery);
+    let event: serde_json::Value = serde_json::from_slice(&delivery.body).expect("JSON");
+    assert_eq!(event["type"], "user.created");
+    assert_eq!(event["data"]["id"], user["id"]);
+    assert_eq!(event["data"]["email"], "ada@example.com");
+    let job_id = delivery.header("webhook-id").expect("webhook-id");
+
+    let rows = app
+        .query_db(&format!(
+            "SELECT state, attempts, owner FROM jobs WHERE id = '{job_id}'"
+        ))
+        .await;
+    let expected_owner = user["id"].as_str().map(str::to_owned);
+    assert_eq!(
+        rows,
+        vec![vec![
+            Some("succeeded".into()),
+            Some("1".into()),
+            expected_owner
+        ]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_webhook_url_means_no_job() {
+    let app = TestApp::spin_users().start().await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let count = app.query_db("SELECT count(*) FROM jobs").await;
+    assert_eq!(count, vec![vec![Some("0".into())]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_delivery_is_retried_with_the_same_webhook_id() {
+    let receiver = WebhookReceiver::start().await;
+    receiver.answer_with(500);
+    let app = with_webhook(&receiver).start().await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let first = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].answered, 500);
+
+    // The retry waits for its backoff (at most a second here), then the
+    // scheduler's drain call delivers it.
+    receiver.answer_with(200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let drained = drain(&app, Some(JOBS_TOKEN)).await;
+    assert_eq!(drained.status, 200, "{}", drained.text());
+    assert_eq!(drained.json()["succeeded"], 1, "{}", drained.text());
+
+    let deliveries = receiver.deliveries();
+    assert_eq!(deliveries.len(), 2);
+    assert_eq!(
+        deliveries[0].header("webhook-id"),
+        deliveries[1].header("webhook-id"),
+        "a retry is the same message"
+    );
+    verify(&deliveries[1]);
+    let job_id = deliveries[1].header("webhook-id").expect("id");
+    let rows = app
+        .query_db(&format!(
+            "SELECT state, attempts, last_error FROM jobs WHERE id = '{job_id}'"
+        ))
+        .await;
+    assert_eq!(
+        rows,
+        vec![vec![
+            Some("succeeded".into()),
+            Some("2".into()),
+            Some("the receiver answered 500".into())
+        ]]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_drain_route_refuses_a_wrong_or_missing_secret() {
+    let receiver = WebhookReceiver::start().await;
+    let app = with_webhook(&receiver).start().await;
+    drain(&app, None).await.assert_problem(401, "unauthorized");
+    drain(&app, Some("drain-secret-for-test"))
+        .await
+        .assert_problem(401, "unauthorized");
+    assert_eq!(drain(&app, Some(JOBS_TOKEN)).await.status, 200);
+
+    // Without a configured secret the route acts for nobody.
+    let unset = TestApp::spin_users().start().await;
+    drain(&unset, Some(""))
+        .await
+        .assert_problem(401, "unauthorized");
+    drain(&unset, Some("anything"))
+        .await
+        .assert_problem(401, "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_whose_worker_died_runs_again_when_its_lease_lapses() {
+    let receiver = WebhookReceiver::start().await;
+    let app = with_webhook(&receiver).start().await;
+    // A worker claimed this job (attempt 1) and died: its lease lapsed.
+    let event = r#"{"type":"user.created","timestamp":"1970-01-01T00:00:00Z","data":{"id":"x","email":"x@example.com"}}"#;
+    let job_id = "00000000-0000-4000-8000-00000000dead";
+    // The first drain creates the schema (and finds nothing to do).
+    assert_eq!(drain(&app, Some(JOBS_TOKEN)).await.json()["claimed"], 0);
+    let inserted = app
+        .query_db(&format!(
+            "INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_after, \
+             lease_until, created_at, updated_at) \
+             VALUES ('{job_id}', 'welcome', '{event}', 'running', 1, 8, 0, 1, 0, 0) RETURNING id"
+        ))
+        .await;
+    assert_eq!(inserted, vec![vec![Some(job_id.to_owned())]]);
+
+    let drained = drain(&app, Some(JOBS_TOKEN)).await;
+    assert_eq!(drained.json()["succeeded"], 1, "{}", drained.text());
+    let deliveries = receiver.deliveries();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].header("webhook-id"), Some(job_id));
+    verify(&deliveries[0]);
+    let rows = app
+        .query_db(&format!(
+            "SELECT state, attempts FROM jobs WHERE id = '{job_id}'"
+        ))
+        .await;
+    assert_eq!(rows, vec![vec![Some("succeeded".into()), Some("2".into())]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_drains_never_run_one_job_twice() {
+    const JOBS: usize = 10;
+    let receiver = WebhookReceiver::start().await;
+    receiver.answer_with(503);
+    let app = Arc::new(
+        with_webhook(&receiver)
+            .env("SPIN_VARIABLE_JOB_MAX_ATTEMPTS", "1000")
+            .start()
+            .await,
+    );
+    for n in 0..JOBS {
+        app.register("Ada", &format!("ada{n}@example.com"), "correct horse")
+            .await;
+    }
+    // Every job has failed at least once; let the after-response work end
+    // and every backoff (at most a second) pass.
+    receiver.wait_for(JOBS, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    receiver.answer_with(200);
+    let before = receiver.deliveries().len();
+
+    let reports = concurrently(&app, 8, |app, _| async move {
+        drain(&app, Some(JOBS_TOKEN)).await
+    })
+    .await;
+    for report in &reports {
+        assert_eq!(report.status, 200, "{}", report.text());
+    }
+    let claimed: u64 = reports
+        .iter()
+        .map(|r| r.json()["claimed"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(claimed, JOBS as u64, "each due job claimed once");
+
+    let mut successes: HashMap<String, usize> = HashMap::new();
+    for delivery in &receiver.deliveries()[before..] {
+        assert_eq!(delivery.answered, 200);
+        *successes
+            .entry(delivery.header("webhook-id").unwrap_or_default().to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(successes.len(), JOBS, "{successes:?}");
+    assert!(successes.values().all(|n| *n == 1), "{successes:?}");
+    let states = app
+        .query_db("SELECT state, count(*) FROM jobs GROUP BY state")
+        .await;
+    assert_eq!(
+        states,
+        vec![vec![Some("succeeded".into()), Some(JOBS.to_string())]]
+    );
+}
