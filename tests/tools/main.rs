@@ -144,15 +144,20 @@ async fn schemathesis_finds_the_api_true_to_its_document() {
     let origin = format!("http://{}", app.tcp_address().await);
     let reports = tempfile::tempdir().expect("tempdir");
 
+    // Run from the report directory: nothing is written into the checkout.
+    let here = workspace_root().join("tests/tools");
     let mut schemathesis = Command::new(tools().join("bin/schemathesis"));
     schemathesis
-        .current_dir(workspace_root().join("tests/tools"))
-        .env("PYTHONPATH", ".")
+        .current_dir(reports.path())
+        .env("PYTHONPATH", &here)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("SPIN_USERS_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("SPIN_USERS_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("SPIN_USERS_JOBS_TOKEN", JOBS_TOKEN)
         .env("SPIN_USERS_METRICS_TOKEN", METRICS_TOKEN)
-        .args(["--config-file", "schemathesis.toml", "run"])
+        .arg("--config-file")
+        .arg(here.join("schemathesis.toml"))
+        .arg("run")
         .arg(format!("{origin}/openapi.json"))
         .args(["--checks", "all", "--seed", SCHEMATHESIS_SEED, "--no-color"])
         .args(["--report", "har", "--report-dir"])
@@ -212,7 +217,10 @@ fn har_file(dir: &Path) -> serde_json::Value {
     let entry = std::fs::read_dir(dir)
         .expect("the report directory")
         .filter_map(Result::ok)
-        .find(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .find(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("har-") && name.ends_with(".json")
+        })
         .expect("schemathesis wrote a HAR report");
     let text = std::fs::read_to_string(entry.path()).expect("read the HAR report");
     serde_json::from_str(&text).expect("the HAR report is JSON")
