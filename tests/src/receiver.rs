@@ -19,6 +19,8 @@ pub struct Delivery {
     pub body: Vec<u8>,
     /// What the receiver answered.
     pub answered: u16,
+    /// When it had been read whole.
+    pub arrived: Instant,
 }
 
 impl Delivery {
@@ -141,6 +143,7 @@ impl WebhookReceiver {
             headers,
             body: buffer[head_end..].to_vec(),
             answered: status,
+            arrived: Instant::now(),
         });
         let reply =
             format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");

@@ -18,9 +18,13 @@
 //! one verification natively and one login at a time against a server
 //! configured with it.
 //!
+//! Then background jobs: what the welcome webhook adds to a registration,
+//! how soon its event arrives with no scheduler, and drain throughput.
+//!
 //! `BENCH_SECS` (default 4, per route and concurrency) and
 //! `BENCH_CONNECTIONS` (default 32) tune it; `BENCH_ROUTES_ONLY=1` stops
-//! after the route table and the control. Client and server share this
+//! after the route table and the control, `BENCH_JOBS_ONLY=1` runs only
+//! the background-job figures. Client and server share this
 //! machine's cores, as a real load test on one box does.
 
 use std::net::SocketAddr;
@@ -32,6 +36,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
+use spin_users_component_tests::WebhookReceiver;
 use spin_users_domain::{DEFAULT_HASH_PARAMS, HashParams, Password, PasswordHasher, SystemRandom};
 use spin_users_host::{App, AppOptions, engine, serve};
 
@@ -130,6 +135,15 @@ impl Stats {
             self.rps() / floor.rps(),
             ms(self.percentile(0.99)) / ms(floor.percentile(0.99)),
         )
+    }
+
+    /// One measured request.
+    fn one(latency: Duration) -> Self {
+        Self {
+            requests: 1,
+            elapsed: latency,
+            latencies: vec![latency],
+        }
     }
 
     fn percentile(&self, p: f64) -> Duration {
@@ -277,6 +291,8 @@ async fn start_server(
     let mut options = AppOptions::new(root.join("spin.toml"));
     options.runtime_config = Some(write_runtime_config(data)?);
     options.compile_cache = Some(root.join("target/component-cache"));
+    // Components log each failed job attempt; the bench fails some on purpose.
+    options.guest_output = false;
     for (name, value) in [
         ("SPIN_VARIABLE_SIGNING_KEY", SIGNING_KEY),
         // The load comes from one address: limits out of the way.
@@ -329,6 +345,9 @@ async fn main() -> Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(32);
     let duration = Duration::from_secs(secs);
+    if std::env::var_os("BENCH_JOBS_ONLY").is_some() {
+        return job_figures().await;
+    }
     let data = tempfile::tempdir()?;
     let (addr, app) = start_server(&data, &[]).await?;
 
@@ -429,7 +448,141 @@ async fn main() -> Result<()> {
         "argon2id",
     );
 
-    argon2_costs(addr, Duration::from_secs(secs.min(5))).await
+    argon2_costs(addr, Duration::from_secs(secs.min(5))).await?;
+    job_figures().await
+}
+
+/// Registrations per measurement of the background-job figures.
+const JOB_REGISTRATIONS: usize = 100;
+/// Jobs the drain-throughput figure runs.
+const DRAINED_JOBS: usize = 300;
+const WEBHOOK_SECRET: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const JOBS_TOKEN: &str = "bench-drain-secret";
+
+/// Background jobs, with cheap hashing so a registration costs little
+/// besides its writes: what delivering the welcome event after the
+/// response adds to `POST /users` as the client sees it (against a
+/// server with no webhook), how long until the event reaches a local
+/// receiver with no scheduler, and jobs per second through the drain route.
+async fn job_figures() -> Result<()> {
+    let cheap = [
+        ("argon2_memory_kib", "256".to_owned()),
+        ("argon2_iterations", "1".to_owned()),
+    ];
+    let plain_data = tempfile::tempdir()?;
+    let (plain, _) = start_server(&plain_data, &cheap).await?;
+    let receiver = WebhookReceiver::start().await;
+    let mut with_webhook = cheap.to_vec();
+    with_webhook.extend([
+        ("webhook_url", receiver.url()),
+        ("webhook_origin", receiver.origin.clone()),
+        ("webhook_secret", WEBHOOK_SECRET.to_owned()),
+        ("jobs_token", JOBS_TOKEN.to_owned()),
+        ("job_backoff_secs", "1".to_owned()),
+        ("job_max_attempts", "1000".to_owned()),
+    ]);
+    let hooked_data = tempfile::tempdir()?;
+    let (hooked, _) = start_server(&hooked_data, &with_webhook).await?;
+
+    let mut without = Stats::default();
+    let mut with = Stats::default();
+    let mut to_event = Stats::default();
+    let (mut plain_conn, mut hooked_conn) = (
+        Connection::open(plain).await?,
+        Connection::open(hooked).await?,
+    );
+    // Alternating, so drift on the machine falls on both alike.
+    for n in 0..JOB_REGISTRATIONS {
+        let started = Instant::now();
+        register(&mut plain_conn, "Plain", &format!("plain{n}@example.com")).await?;
+        without.merge(Stats::one(started.elapsed()));
+
+        let started = Instant::now();
+        register(
+            &mut hooked_conn,
+            "Hooked",
+            &format!("hooked{n}@example.com"),
+        )
+        .await?;
+        with.merge(Stats::one(started.elapsed()));
+        let deliveries = receiver.wait_for(n + 1, Duration::from_secs(10)).await;
+        let delivery = deliveries
+            .get(n)
+            .context("the welcome event did not arrive")?;
+        to_event.merge(Stats::one(delivery.arrived.duration_since(started)));
+    }
+    println!();
+    println!(
+        "{:<44} {:>9} {:>9} {:>9}",
+        "background jobs (1 connection, cheap argon2)", "p50", "p99", "ratio"
+    );
+    let row = |name: &str, stats: &Stats, base: Option<&Stats>| {
+        let ratio = base.map_or(String::new(), |b| {
+            format!("{:.2}x", ms(stats.percentile(0.5)) / ms(b.percentile(0.5)))
+        });
+        println!(
+            "{name:<44} {:>6.2} ms {:>6.2} ms {ratio:>9}",
+            ms(stats.percentile(0.5)),
+            ms(stats.percentile(0.99))
+        );
+    };
+    row("POST /users, no webhook", &without, None);
+    row(
+        "POST /users, welcome job after the answer",
+        &with,
+        Some(&without),
+    );
+    row("POST /users sent -> event at the receiver", &to_event, None);
+
+    // Drain throughput: jobs whose first delivery failed, all due at once.
+    receiver.answer_with(503);
+    for n in 0..DRAINED_JOBS {
+        register(
+            &mut hooked_conn,
+            "Queued",
+            &format!("queued{n}@example.com"),
+        )
+        .await?;
+    }
+    receiver
+        .wait_for(JOB_REGISTRATIONS + DRAINED_JOBS, Duration::from_secs(30))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    receiver.answer_with(200);
+    let drain = Shape {
+        method: http::Method::POST,
+        path: "/jobs/drain".into(),
+        headers: vec![("authorization", format!("Bearer {JOBS_TOKEN}"))],
+        body: Bytes::new(),
+    };
+    // Retries that failed again wait out their backoff: calls that found
+    // nothing due are not timed, only those that ran jobs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut succeeded, mut draining) = (0, Duration::ZERO);
+    while succeeded < DRAINED_JOBS as u64 && Instant::now() < deadline {
+        let started = Instant::now();
+        let (status, body) = hooked_conn.send(&drain).await?;
+        let took = started.elapsed();
+        if status != 200 {
+            bail!(
+                "drain answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        let report: serde_json::Value = serde_json::from_slice(&body)?;
+        succeeded += report["succeeded"].as_u64().unwrap_or(0);
+        if report["claimed"].as_u64() == Some(0) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        } else {
+            draining += took;
+        }
+    }
+    println!(
+        "POST /jobs/drain: {succeeded} welcome deliveries in {:.2} s of drain calls = {:.0} jobs/s (one call at a time)",
+        draining.as_secs_f64(),
+        succeeded as f64 / draining.as_secs_f64()
+    );
+    Ok(())
 }
 
 /// The control: the probe fixture's `GET /var/message` reads a variable,
@@ -443,6 +596,8 @@ async fn control_old_response_path(duration: Duration) -> Result<()> {
     let mut options = AppOptions::new(root.join("tests/fixtures/probe/spin.toml"));
     options.runtime_config = Some(write_runtime_config(&data)?);
     options.compile_cache = Some(root.join("target/component-cache"));
+    // Components log each failed job attempt; the bench fails some on purpose.
+    options.guest_output = false;
     options
         .environment
         .insert("SPIN_VARIABLE_API_KEY".into(), "bench".into());
