@@ -231,3 +231,146 @@ async fn concurrent_drains_never_run_one_job_twice() {
         vec![vec![Some("succeeded".into()), Some(JOBS.to_string())]]
     );
 }
+
+/// `GET path` with `token` until the task is no longer queued or running.
+async fn settled_task(app: &TestApp, path: &str, token: &str) -> serde_json::Value {
+    for _ in 0..200 {
+        let task = app.get_with_token(path, token).await;
+        assert_eq!(task.status, 200, "{}", task.text());
+        let body = task.json();
+        if !matches!(body["state"].as_str(), Some("queued" | "running")) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{path} never settled");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_holds_the_callers_data_and_only_they_and_admins_see_it() {
+    let (app, admin) = TestApp::with_admin().await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    app.register("Bob", "bob@example.com", "battery staple")
+        .await;
+    let ada = app.access_token("ada@example.com", "correct horse").await;
+    let bob = app.access_token("bob@example.com", "battery staple").await;
+
+    let auth = format!("Bearer {ada}");
+    let queued = app
+        .request(
+            Method::POST,
+            "/users/me/export",
+            &[("authorization", &auth)],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(queued.status, 202, "{}", queued.text());
+    let location = queued.header("location").expect("Location").to_owned();
+    assert_eq!(
+        location,
+        format!("/tasks/{}", queued.json()["id"].as_str().unwrap_or(""))
+    );
+    assert_eq!(queued.json()["kind"], "export");
+
+    let done = settled_task(&app, &location, &ada).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let export = &done["result"];
+    assert_eq!(export["profile"]["email"], "ada@example.com");
+    assert!(export["profile"].get("password_hash").is_none());
+    let sessions = export["sessions"].as_array().expect("sessions");
+    assert!(!sessions.is_empty(), "{export}");
+    assert!(sessions.iter().all(|s| s.get("token_hash").is_none()));
+    let events: Vec<&str> = export["audit_events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert!(events.contains(&"registered"), "{events:?}");
+    assert!(!export.to_string().contains("bob@example.com"));
+
+    // Someone else's task does not exist for Bob; an admin sees it.
+    app.get_with_token(&location, &bob)
+        .await
+        .assert_problem(404, "not-found");
+    assert_eq!(app.get_with_token(&location, &admin).await.status, 200);
+    app.get_with_token("/tasks/not-a-uuid", &ada)
+        .await
+        .assert_problem(404, "not-found");
+
+    // Listings: one's own; an admin's, everyone's, filterable.
+    let mine = app.get_with_token("/tasks", &ada).await.json();
+    assert_eq!(mine["items"].as_array().map(Vec::len), Some(1), "{mine}");
+    let bobs = app.get_with_token("/tasks", &bob).await.json();
+    assert_eq!(bobs["items"].as_array().map(Vec::len), Some(0), "{bobs}");
+    let exports = app
+        .get_with_token("/tasks?kind=export&state=succeeded", &admin)
+        .await
+        .json();
+    assert_eq!(
+        exports["items"].as_array().map(Vec::len),
+        Some(1),
+        "{exports}"
+    );
+    app.get_with_token("/tasks?state=finished", &ada)
+        .await
+        .assert_problem(422, "validation-failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_retries_a_dead_job_and_only_a_dead_one() {
+    let receiver = WebhookReceiver::start().await;
+    receiver.answer_with(500);
+    let app = with_webhook(&receiver)
+        .env("SPIN_VARIABLE_JOB_MAX_ATTEMPTS", "1")
+        .env("SPIN_VARIABLE_ADMIN_EMAIL", "root@example.com")
+        .env("SPIN_VARIABLE_ADMIN_PASSWORD", "admin password")
+        .start()
+        .await;
+    let admin = app.access_token("root@example.com", "admin password").await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let ada = app.access_token("ada@example.com", "correct horse").await;
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    let dead = app.get_with_token("/tasks?state=dead", &admin).await.json();
+    let id = dead["items"][0]["id"]
+        .as_str()
+        .expect("a dead job")
+        .to_owned();
+    let retry = format!("/tasks/{id}/retry");
+    let as_ada = format!("Bearer {ada}");
+    let as_admin = format!("Bearer {admin}");
+
+    app.request(
+        Method::POST,
+        &retry,
+        &[("authorization", &as_ada)],
+        Bytes::new(),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    receiver.answer_with(200);
+    let revived = app
+        .request(
+            Method::POST,
+            &retry,
+            &[("authorization", &as_admin)],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(revived.status, 200, "{}", revived.text());
+    assert_eq!(revived.json()["state"], "queued");
+    // It runs after that answer, with no scheduler.
+    let done = settled_task(&app, &format!("/tasks/{id}"), &admin).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(receiver.deliveries().len(), 2);
+    app.request(
+        Method::POST,
+        &retry,
+        &[("authorization", &as_admin)],
+        Bytes::new(),
+    )
+    .await
+    .assert_problem(409, "task-not-dead");
+}

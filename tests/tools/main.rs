@@ -95,6 +95,24 @@ const UNREACHED_ANSWERS: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/tasks/{id}",
+        "304",
+        "the ETag path of GET /users/{id}; tests/api/cache.rs",
+    ),
+    (
+        "POST",
+        "/tasks/{id}/retry",
+        "200",
+        "needs a dead job; tests/api/jobs.rs",
+    ),
+    (
+        "POST",
+        "/tasks/{id}/retry",
+        "403",
+        "the run's caller is an administrator; tests/api/jobs.rs",
+    ),
+    (
+        "GET",
         "/metrics",
         "401",
         "the run always sends metrics_token; tests/api/metrics.rs",
@@ -141,6 +159,11 @@ async fn schemathesis_finds_the_api_true_to_its_document() {
         .env("SPIN_VARIABLE_METRICS_TOKEN", METRICS_TOKEN)
         .start()
         .await;
+    let admin = app.access_token(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let admin_id = app.get_with_token("/users/me", &admin).await.json()["id"]
+        .as_str()
+        .expect("the administrator's id")
+        .to_owned();
     let origin = format!("http://{}", app.tcp_address().await);
     let reports = tempfile::tempdir().expect("tempdir");
 
@@ -153,6 +176,7 @@ async fn schemathesis_finds_the_api_true_to_its_document() {
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("SPIN_USERS_ADMIN_EMAIL", ADMIN_EMAIL)
         .env("SPIN_USERS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("SPIN_USERS_ADMIN_ID", &admin_id)
         .env("SPIN_USERS_JOBS_TOKEN", JOBS_TOKEN)
         .env("SPIN_USERS_METRICS_TOKEN", METRICS_TOKEN)
         .arg("--config-file")

@@ -20,4 +20,7 @@ pub use problems::{
     CheckState, FieldProblem, PROBLEM_TYPE_PREFIX, PROBLEM_TYPES, ProblemDetails, ProblemType,
     problem_type,
 };
-pub use views::{DrainReport, Page, PrivateView, PublicView, private_view, public_view};
+pub use views::{
+    DrainReport, Page, PrivateView, PublicView, TaskKind, TaskPage, TaskState, TaskView,
+    private_view, public_view, task_view,
+};

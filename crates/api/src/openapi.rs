@@ -16,7 +16,9 @@ use crate::bodies::{
     TokenRequestBody, TokenResponse,
 };
 use crate::problems::{CheckState, FieldProblem, ProblemDetails, catalogue_markdown};
-use crate::views::{DrainReport, Page, PrivateView, PublicView};
+use crate::views::{
+    DrainReport, Page, PrivateView, PublicView, TaskKind, TaskPage, TaskState, TaskView,
+};
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -45,10 +47,11 @@ enum SwaggerUiFile {
     paths(
         service_info, liveness, readiness,
         register, list_users, me, update_me, delete_me, user_by_id, admin_update, admin_delete,
-        token, logout, jwks, metrics, drain_jobs, openapi_document, swagger_ui, swagger_ui_file
+        token, logout, jwks, export_me, list_tasks, task, retry_task, metrics, drain_jobs,
+        openapi_document, swagger_ui, swagger_ui_file
     ),
     components(schemas(
-        PrivateView, PublicView, Page, DrainReport, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
+        PrivateView, PublicView, Page, TaskView, TaskPage, TaskState, TaskKind, DrainReport, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
         TokenRequestBody, LogoutBody, TokenResponse, OAuthErrorBody, ProblemDetails,
         FieldProblem, CheckState
     ), responses(
@@ -60,6 +63,7 @@ enum SwaggerUiFile {
         (name = "health", description = "Identity, liveness and readiness."),
         (name = "users", description = "Registration, one's own account, lookups and administration."),
         (name = "auth", description = "OAuth 2.0 tokens, logout and the verification keys."),
+        (name = "tasks", description = "Background jobs: one's data export, and their states."),
         (name = "operations", description = "Metrics, background jobs, this document and Swagger UI.")
     )
 )]
@@ -68,32 +72,48 @@ pub struct ApiDoc;
 /// The document as JSON.
 pub fn openapi_json() -> String {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
-    add_user_links(&mut doc);
+    add_links(
+        &mut doc,
+        "/paths/~1users/post/responses/201",
+        "The new account (administrators only)",
+        &[
+            ("GetUser", "user_by_id"),
+            ("UpdateUser", "admin_update"),
+            ("DeleteUser", "admin_delete"),
+        ],
+    );
+    add_links(
+        &mut doc,
+        "/paths/~1users~1me~1export/post/responses/202",
+        "The queued export",
+        &[("GetTask", "task"), ("RetryTask", "retry_task")],
+    );
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
-/// OpenAPI links from a registration to the operations on the new account,
-/// so a client generator (or schemathesis's stateful phase) can follow
-/// `201 → GET/PATCH/DELETE /users/{id}`. Written as JSON because utoipa
-/// 5.5's `Link` serialises its fields in snake case (`operation_id`).
-fn add_user_links(doc: &mut serde_json::Value) {
-    let links: serde_json::Map<_, _> = [
-        ("GetUser", "user_by_id"),
-        ("UpdateUser", "admin_update"),
-        ("DeleteUser", "admin_delete"),
-    ]
-    .into_iter()
-    .map(|(name, operation_id)| {
-        let link = serde_json::json!({
-            "operationId": operation_id,
-            "parameters": { "id": "$response.body#/id" },
-            "description": "The new account (administrators only)",
-        });
-        (name.to_owned(), link)
-    })
-    .collect();
-    if let Some(created) = doc.pointer_mut("/paths/~1users/post/responses/201") {
-        created["links"] = serde_json::Value::Object(links);
+/// OpenAPI links from the response at `pointer` to operations on what it
+/// created (`id` from its body), so a client generator (or schemathesis's
+/// stateful phase) can follow them. Written as JSON because utoipa 5.5's
+/// `Link` serialises its fields in snake case (`operation_id`).
+fn add_links(
+    doc: &mut serde_json::Value,
+    pointer: &str,
+    description: &str,
+    targets: &[(&str, &str)],
+) {
+    let links: serde_json::Map<_, _> = targets
+        .iter()
+        .map(|(name, operation_id)| {
+            let link = serde_json::json!({
+                "operationId": operation_id,
+                "parameters": { "id": "$response.body#/id" },
+                "description": description,
+            });
+            ((*name).to_owned(), link)
+        })
+        .collect();
+    if let Some(response) = doc.pointer_mut(pointer) {
+        response["links"] = serde_json::Value::Object(links);
     }
 }
 
@@ -382,6 +402,45 @@ fn logout() {}
         headers(("Cache-Control" = String)))))]
 fn jwks() {}
 
+#[utoipa::path(post, path = "/users/me/export", tag = "tasks", security(("bearer" = []), ("oauth2" = [])),
+    responses(
+        (status = 202, description = "An export of everything stored about the caller (profile, sessions, audit events) is queued; it usually runs at once, after this answer", body = TaskView,
+            headers(("Location" = String, description = "`/tasks/<id>`"))),
+        (status = 401, response = Unauthorized)))]
+fn export_me() {}
+
+#[utoipa::path(get, path = "/tasks", tag = "tasks", security(("bearer" = []), ("oauth2" = [])),
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Default 20"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("state" = Option<TaskState>, Query),
+        ("kind" = Option<TaskKind>, Query),
+        ("owner" = Option<String>, Query, description = "Administrators: one user's jobs (others always see only their own)")),
+    responses(
+        (status = 200, description = "The caller's jobs (administrators: everyone's), oldest first", body = TaskPage),
+        (status = 401, response = Unauthorized),
+        (status = 422, description = "`validation-failed`: a bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
+fn list_tasks() {}
+
+#[utoipa::path(get, path = "/tasks/{id}", tag = "tasks", security(("bearer" = []), ("oauth2" = [])),
+    params(("id" = String, Path, format = "uuid"), ("If-None-Match" = Option<String>, Header)),
+    responses(
+        (status = 200, description = "The job, with its result once it succeeded (its owner and administrators)", body = TaskView, headers(("ETag" = String))),
+        (status = 304, description = "Unchanged since the ETag given"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound)))]
+fn task() {}
+
+#[utoipa::path(post, path = "/tasks/{id}/retry", tag = "tasks", security(("bearer" = []), ("oauth2" = [])),
+    params(("id" = String, Path, format = "uuid")),
+    responses(
+        (status = 200, description = "The dead job is queued again, its attempts reset (administrators)", body = TaskView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`task-not-dead`: the job is not dead", body = ProblemDetails, content_type = PROBLEM)))]
+fn retry_task() {}
+
 #[utoipa::path(get, path = "/metrics", tag = "operations", security((), ("metrics_token" = [])),
     responses(
         (status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"),
@@ -443,7 +502,7 @@ mod tests {
     }
 
     #[test]
-    fn registration_links_name_real_operations() {
+    fn links_name_real_operations() {
         let doc = document();
         let operation_ids: Vec<&str> = doc["paths"]
             .as_object()
@@ -452,14 +511,20 @@ mod tests {
             .flat_map(|item| item.as_object().expect("operations").values())
             .filter_map(|operation| operation["operationId"].as_str())
             .collect();
-        let links = doc["paths"]["/users"]["post"]["responses"]["201"]["links"]
-            .as_object()
-            .expect("links on 201");
-        assert_eq!(links.len(), 3);
-        for link in links.values() {
-            let target = link["operationId"].as_str().expect("operationId");
-            assert!(operation_ids.contains(&target), "{target}");
-            assert_eq!(link["parameters"]["id"], "$response.body#/id");
+        for (response, count) in [
+            (&doc["paths"]["/users"]["post"]["responses"]["201"], 3),
+            (
+                &doc["paths"]["/users/me/export"]["post"]["responses"]["202"],
+                2,
+            ),
+        ] {
+            let links = response["links"].as_object().expect("links");
+            assert_eq!(links.len(), count);
+            for link in links.values() {
+                let target = link["operationId"].as_str().expect("operationId");
+                assert!(operation_ids.contains(&target), "{target}");
+                assert_eq!(link["parameters"]["id"], "$response.body#/id");
+            }
         }
     }
 

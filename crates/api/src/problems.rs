@@ -99,6 +99,12 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "The change would demote, disable or delete the last active administrator.",
     ),
     problem(
+        "task-not-dead",
+        409,
+        "Task Not Dead",
+        "Only a `dead` task (out of attempts) can be retried.",
+    ),
+    problem(
         "precondition-failed",
         412,
         "Precondition Failed",

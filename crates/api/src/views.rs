@@ -1,7 +1,7 @@
 //! What clients see of a user.
 
 use serde::Serialize;
-use spin_users_domain::{Role, User, UserId, rfc3339};
+use spin_users_domain::{Job, Role, User, UserId, rfc3339};
 use utoipa::ToSchema;
 
 /// A user as the user themself and admins see them.
@@ -82,4 +82,91 @@ pub struct DrainReport {
     pub failed: u32,
     /// Out of attempts (including jobs whose lease lapsed on their last attempt).
     pub dead: u32,
+}
+
+/// A job's state, as views and filters name it.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum TaskState {
+    /// Waiting for its first attempt.
+    Queued,
+    /// A worker holds it.
+    Running,
+    /// Done; the view carries its result.
+    Succeeded,
+    /// The last attempt failed; it runs again after a backoff.
+    Failed,
+    /// Out of attempts; an administrator may retry it.
+    Dead,
+}
+
+/// A job's kind, as views and filters name it.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum TaskKind {
+    /// The `user.created` webhook.
+    Welcome,
+    /// A user's data export.
+    Export,
+    /// Housekeeping.
+    Purge,
+}
+
+/// A background job as its owner and admins see it.
+#[derive(Serialize, ToSchema)]
+pub struct TaskView {
+    /// The job's id (a random UUID).
+    #[schema(format = "uuid")]
+    id: String,
+    /// What it does.
+    #[schema(value_type = TaskKind)]
+    kind: &'static str,
+    /// Where it is.
+    #[schema(value_type = TaskState)]
+    state: &'static str,
+    /// Attempts so far.
+    attempts: u32,
+    /// Attempts before it is `dead`.
+    max_attempts: u32,
+    /// Why the last attempt failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    /// What it produced, once `succeeded` (an export: the data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    result: Option<serde_json::Value>,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// RFC 3339.
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
+
+/// What a client sees of `job`.
+pub fn task_view(job: &Job) -> TaskView {
+    TaskView {
+        id: job.id.as_ref().to_owned(),
+        kind: job.kind.as_str(),
+        state: job.state.as_str(),
+        attempts: job.attempts,
+        max_attempts: job.max_attempts,
+        last_error: job.last_error.clone(),
+        result: job
+            .result
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok()),
+        created_at: rfc3339(job.created_at),
+        updated_at: rfc3339(job.updated_at),
+    }
+}
+
+/// One page of `GET /tasks`.
+#[derive(Serialize, ToSchema)]
+pub struct TaskPage {
+    /// The jobs on this page, oldest first.
+    pub items: Vec<TaskView>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }

@@ -6,7 +6,7 @@ use spin_sdk::variables;
 use spin_users_domain::{
     Accounts, DEFAULT_HASH_PARAMS, HashParams, KeyRing, PasswordHasher, SuccessorKey, SystemRandom,
 };
-use spin_users_store::{Connection, SqlSessions, SqlUsers};
+use spin_users_store::{Connection, SqlJobs, SqlSessions, SqlUsers};
 
 use crate::cache::CachedUsers;
 
@@ -73,6 +73,11 @@ impl Context {
     /// The sessions (refresh-token families).
     pub fn sessions(&self) -> SqlSessions<'_> {
         SqlSessions::new(self.db.as_ref())
+    }
+
+    /// The background-job queue.
+    pub fn jobs(&self) -> SqlJobs<'_> {
+        SqlJobs::new(self.db.as_ref())
     }
 
     /// The context of a request: the [`database`], the clock read once.

@@ -11,13 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use spin_users_api::DrainReport;
+use spin_users_api::{DrainReport, private_view};
 use spin_users_domain::{
     Backoff, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, Job, JobId, JobKind, JobQueue, LEASE_SECS,
-    NewJob, Retry, SystemRandom, User, UserCreatedEvent, WebhookSecret, signed_delivery,
+    NewJob, PersonalData, Retry, SystemRandom, User, UserCreatedEvent, UserId, UserRepository,
+    WebhookSecret, rfc3339, signed_delivery,
 };
 use spin_users_http::{Target, post};
-use spin_users_store::SqlJobs;
+use spin_users_store::{SqlJobs, SqlPersonalData, SqlUsers};
 
 use crate::config::{Context, optional};
 
@@ -61,13 +62,14 @@ pub fn enqueue_welcome(ctx: &Context, user: &User) {
     }
 }
 
+/// Enqueues an export of everything stored about `user`, owned by them.
+pub fn enqueue_export(ctx: &Context, user: &User) -> Result<JobId> {
+    let payload = serde_json::json!({ "user_id": user.id.as_ref() }).to_string();
+    enqueue(ctx, JobKind::Export, payload, Some(user.id.as_ref()))
+}
+
 /// Stores a `queued` job, due now; [`after_response`] will try it.
-pub fn enqueue(
-    ctx: &Context,
-    kind: JobKind,
-    payload: String,
-    owner: Option<&str>,
-) -> Result<JobId> {
+fn enqueue(ctx: &Context, kind: JobKind, payload: String, owner: Option<&str>) -> Result<JobId> {
     let mut random = ctx.random;
     let job = NewJob {
         id: JobId::generate(&mut random),
@@ -80,6 +82,16 @@ pub fn enqueue(
     SqlJobs::new(ctx.db.as_ref()).enqueue(&job, ctx.now)?;
     ENQUEUED.store(true, Ordering::Relaxed);
     Ok(job.id)
+}
+
+/// Queues a `dead` job again (an admin's retry), to run after this
+/// response; `false` if it is not dead.
+pub fn retry_dead(ctx: &Context, id: &JobId) -> Result<bool> {
+    let revived = SqlJobs::new(ctx.db.as_ref()).revive(id, ctx.now)?;
+    if revived {
+        ENQUEUED.store(true, Ordering::Relaxed);
+    }
+    Ok(revived)
 }
 
 /// Runs due jobs within [`AFTER_RESPONSE_BUDGET`] if this invocation
@@ -145,7 +157,8 @@ pub fn drain(ctx: &Context, budget: Budget) -> Result<DrainReport> {
 fn run(job: &Job) -> Result<String, String> {
     match job.kind {
         JobKind::Welcome => deliver_webhook(job),
-        JobKind::Export | JobKind::Purge => Err(format!("no handler for {} jobs yet", job.kind)),
+        JobKind::Export => export(job).map_err(|e| format!("{e:#}")),
+        JobKind::Purge => Err(format!("no handler for {} jobs yet", job.kind)),
     }
 }
 
@@ -175,6 +188,31 @@ fn deliver_webhook(job: &Job) -> Result<String, String> {
     } else {
         Err(format!("the receiver answered {status}"))
     }
+}
+
+/// Gathers everything stored about the job's user: the profile (as the
+/// user sees it), the sessions' refresh tokens (never their hashes) and
+/// the audit events that name them. Reading only, so running it twice is
+/// harmless; a user deleted since gets an empty export saying so.
+fn export(job: &Job) -> Result<String> {
+    #[derive(serde::Deserialize)]
+    struct Payload {
+        user_id: String,
+    }
+    let payload: Payload = serde_json::from_str(&job.payload).context("export payload")?;
+    let id = UserId::parse(&payload.user_id).context("export payload: user id")?;
+    let db = crate::config::database();
+    let Some(user) = SqlUsers::new(db.as_ref()).by_id(&id)? else {
+        return Ok(serde_json::json!({ "deleted": true }).to_string());
+    };
+    let data = SqlPersonalData::new(db.as_ref());
+    let export = serde_json::json!({
+        "exported_at": rfc3339(now()?),
+        "profile": private_view(&user),
+        "sessions": data.sessions_of(&id)?,
+        "audit_events": data.audit_of(&id)?,
+    });
+    Ok(export.to_string())
 }
 
 /// `job_max_attempts`, or the default.

@@ -26,7 +26,10 @@ pub use cache::{Cached, CachedUsers, SeenToken, USER_CACHE_TTL_SECS};
 pub use client::{Client, client};
 pub use config::{Context, admin_email, database, key_ring, password_hasher, successor_key};
 pub use idempotency::idempotent;
-pub use jobs::{AFTER_RESPONSE_BUDGET, Budget, after_response, drain, enqueue, enqueue_welcome};
+pub use jobs::{
+    AFTER_RESPONSE_BUDGET, Budget, after_response, drain, enqueue_export, enqueue_welcome,
+    retry_dead,
+};
 pub use limits::{
     PasswordAttempt, PasswordCheck, answer_password_check, count_hit, enforce, password_attempt,
     policy, reset, too_many, with_limit_headers,

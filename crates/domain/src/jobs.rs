@@ -17,8 +17,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::directory::{DEFAULT_PAGE, MAX_PAGE};
 use crate::random::Random;
-use crate::user::{RepoError, is_canonical_uuid, uuid_v4};
+use crate::user::{CanonicalId, PageKey, RepoError, Role, User, is_canonical_uuid, uuid_v4};
+use crate::validation::{FieldError, ValidationErrors};
 
 /// How long a claim holds a job before another worker may take it over.
 pub const LEASE_SECS: i64 = 60;
@@ -143,6 +145,12 @@ impl JobId {
     }
 }
 
+impl CanonicalId for JobId {
+    fn parse_canonical(input: &str) -> Option<Self> {
+        Self::parse(input)
+    }
+}
+
 impl AsRef<str> for JobId {
     fn as_ref(&self) -> &str {
         &self.0
@@ -242,6 +250,122 @@ pub trait JobQueue {
 
     /// One job.
     fn get(&self, id: &JobId) -> Result<Option<Job>, RepoError>;
+
+    /// Jobs matching `filter` in creation order, after `after`, at most
+    /// `limit`.
+    fn list(
+        &self,
+        filter: &JobFilter,
+        after: Option<&PageKey<JobId>>,
+        limit: u32,
+    ) -> Result<Vec<Job>, RepoError>;
+
+    /// Makes a `dead` job `queued` again, due `now`, with its attempts
+    /// reset; `false` if it is not dead (or gone).
+    fn revive(&self, id: &JobId, now: i64) -> Result<bool, RepoError>;
+}
+
+/// Which jobs a listing shows, combined with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    /// Only this user's.
+    pub owner: Option<String>,
+    /// Only in this state.
+    pub state: Option<JobState>,
+    /// Only of this kind.
+    pub kind: Option<JobKind>,
+}
+
+/// A `GET /tasks` request: a caller sees their own jobs; an admin sees
+/// everyone's, or one user's with `owner`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskQuery {
+    /// What to show.
+    pub filter: JobFilter,
+    /// Page size, 1 to [`MAX_PAGE`].
+    pub limit: u32,
+    /// Start strictly after this key.
+    pub after: Option<PageKey<JobId>>,
+}
+
+impl TaskQuery {
+    /// Parses `limit`, `cursor`, `state`, `kind` and (admins) `owner` for
+    /// `caller`; other keys are ignored, every invalid one reported.
+    pub fn parse<'a>(
+        caller: &User,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ValidationErrors> {
+        let admin = caller.has_role(Role::Admin);
+        let mut query = Self {
+            filter: JobFilter {
+                owner: (!admin).then(|| caller.id.as_ref().to_owned()),
+                ..JobFilter::default()
+            },
+            limit: DEFAULT_PAGE,
+            after: None,
+        };
+        let mut errors = ValidationErrors::default();
+        let invalid =
+            |field: &'static str, message: &str| FieldError::new(field, "invalid", message);
+        for (key, value) in pairs {
+            let outcome = match key {
+                "limit" => value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE).contains(n))
+                    .map(|n| query.limit = n)
+                    .ok_or_else(|| invalid("limit", "limit must be 1 to 100")),
+                "cursor" => PageKey::decode(value)
+                    .map(|key| query.after = Some(key))
+                    .ok_or_else(|| invalid("cursor", "not a cursor from this API")),
+                "state" => value
+                    .parse()
+                    .map(|state| query.filter.state = Some(state))
+                    .map_err(|_| {
+                        invalid(
+                            "state",
+                            "state must be queued, running, succeeded, failed or dead",
+                        )
+                    }),
+                "kind" => value
+                    .parse()
+                    .map(|kind| query.filter.kind = Some(kind))
+                    .map_err(|_| invalid("kind", "kind must be welcome, export or purge")),
+                "owner" if admin => {
+                    query.filter.owner = Some(value.to_owned());
+                    Ok(())
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = outcome {
+                errors.0.push(e);
+            }
+        }
+        errors.into_result().map(|()| query)
+    }
+
+    /// One page from `queue`, and the cursor of the next.
+    pub fn page(&self, queue: &dyn JobQueue) -> Result<(Vec<Job>, Option<String>), RepoError> {
+        let mut items = queue.list(&self.filter, self.after.as_ref(), self.limit + 1)?;
+        let next = (items.len() > self.limit as usize).then(|| {
+            items.truncate(self.limit as usize);
+            let last = &items[items.len() - 1];
+            PageKey {
+                created_at: last.created_at,
+                id: last.id.clone(),
+            }
+            .encode()
+        });
+        Ok((items, next))
+    }
+}
+
+impl Job {
+    /// Whether `caller` may see this job: its owner, or an admin. Others
+    /// are told it does not exist.
+    pub fn visible_to(&self, caller: &User) -> bool {
+        caller.has_role(Role::Admin) || self.owner.as_deref() == Some(caller.id.as_ref())
+    }
 }
 
 /// What becomes of a job after a failed attempt.

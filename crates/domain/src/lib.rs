@@ -16,6 +16,7 @@ mod cors;
 mod digest;
 mod directory;
 mod email;
+mod export;
 #[cfg(any(test, feature = "testing"))]
 pub mod fakes;
 mod hashing;
@@ -49,6 +50,7 @@ pub use directory::{
     visibility,
 };
 pub use email::{Email, MAX_EMAIL_BYTES, normalise as normalise_email};
+pub use export::{AuditRecord, PersonalData, SessionRecord};
 pub use hashing::{
     Credential, DEFAULT_HASH_PARAMS, HashError, HashParams, PasswordHasher, Verification,
 };
@@ -58,8 +60,8 @@ pub use idempotency::{
     key_hash, request_hash,
 };
 pub use jobs::{
-    Backoff, Claim, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, Job, JobId, JobKind, JobQueue, JobState,
-    LEASE_SECS, NewJob, Retry,
+    Backoff, Claim, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, Job, JobFilter, JobId, JobKind,
+    JobQueue, JobState, LEASE_SECS, NewJob, Retry, TaskQuery,
 };
 pub use metrics::{
     AccountCounts, Counter, CounterStore, LoginResult, METRIC_PREFIX, METRICS_CONTENT_TYPE,
@@ -85,8 +87,8 @@ pub use tokens::{
     ACCESS_TOKEN_TTL_SECS, AccessToken, IssuedToken, KeyRing, RoleClaims, TokenError,
 };
 pub use user::{
-    PageKey, RepoError, Role, User, UserFilter, UserId, UserRepository, roles_from_string,
-    roles_to_string,
+    CanonicalId, PageKey, RepoError, Role, User, UserFilter, UserId, UserRepository,
+    roles_from_string, roles_to_string,
 };
 pub use validation::{FieldError, ValidationErrors};
 pub use webhooks::{

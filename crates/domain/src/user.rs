@@ -233,21 +233,37 @@ pub struct UserFilter {
     pub disabled: Option<bool>,
 }
 
-/// A position in the stable list order: the last item of the previous page.
+/// An id that is a canonical UUID, and so can sit in a cursor.
+pub trait CanonicalId: AsRef<str> + Sized {
+    /// Parses the canonical form only.
+    fn parse_canonical(input: &str) -> Option<Self>;
+}
+
+impl CanonicalId for UserId {
+    fn parse_canonical(input: &str) -> Option<Self> {
+        Self::parse(input)
+    }
+}
+
+/// A position in a stable list order (creation time, then id): the last
+/// item of the previous page.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageKey {
+pub struct PageKey<Id = UserId> {
     /// Its creation time.
     pub created_at: i64,
     /// Its id (breaks ties).
-    pub id: UserId,
+    pub id: Id,
 }
 
-impl PageKey {
+impl<Id: CanonicalId> PageKey<Id> {
     /// The opaque cursor handed to clients.
     pub fn encode(&self) -> String {
         use base64::Engine as _;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(format!("{}:{}", self.created_at, self.id))
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+            "{}:{}",
+            self.created_at,
+            self.id.as_ref()
+        ))
     }
 
     /// Parses a cursor; `None` when it was not made by [`PageKey::encode`].
@@ -260,7 +276,7 @@ impl PageKey {
         let (created_at, id) = raw.split_once(':')?;
         Some(Self {
             created_at: created_at.parse().ok()?,
-            id: UserId::parse(id)?,
+            id: Id::parse_canonical(id)?,
         })
     }
 }
@@ -304,7 +320,7 @@ mod tests {
         };
         assert_eq!(PageKey::decode(&key.encode()), Some(key));
         for bad in ["", "!!!", "MTI6bm90LWFuLWlk", "bm8tY29sb24"] {
-            assert_eq!(PageKey::decode(bad), None, "{bad:?}");
+            assert_eq!(PageKey::<UserId>::decode(bad), None, "{bad:?}");
         }
     }
 

@@ -50,6 +50,10 @@ pub enum ApiError {
     /// administrator.
     #[error("last admin")]
     LastAdmin,
+    /// `409 Conflict`, code `task-not-dead`: only a `dead` job can be
+    /// retried.
+    #[error("task not dead")]
+    TaskNotDead,
     /// `412 Precondition Failed`, code `precondition-failed`: `If-Match`
     /// names no current representation; nothing was written.
     #[error("precondition failed")]
@@ -161,9 +165,11 @@ impl ApiError {
             Self::Forbidden | Self::OriginNotAllowed => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
-            Self::EmailTaken | Self::IdempotencyKeyInUse | Self::EditConflict | Self::LastAdmin => {
-                409
-            }
+            Self::EmailTaken
+            | Self::IdempotencyKeyInUse
+            | Self::EditConflict
+            | Self::LastAdmin
+            | Self::TaskNotDead => 409,
             Self::PreconditionFailed => 412,
             Self::IdempotencyKeyReused => 422,
             Self::PayloadTooLarge { .. } => 413,
@@ -187,6 +193,7 @@ impl ApiError {
             Self::IdempotencyKeyInUse => ("idempotency-key-in-use", "Request In Progress"),
             Self::EditConflict => ("edit-conflict", "Edit Conflict"),
             Self::LastAdmin => ("last-admin", "Last Administrator"),
+            Self::TaskNotDead => ("task-not-dead", "Task Not Dead"),
             Self::PreconditionFailed => ("precondition-failed", "Precondition Failed"),
             Self::IdempotencyKeyReused => ("idempotency-key-reused", "Idempotency Key Reused"),
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Content Too Large"),
@@ -226,6 +233,9 @@ impl ApiError {
             }
             Self::LastAdmin => {
                 "This would leave no active administrator; promote another one first.".to_owned()
+            }
+            Self::TaskNotDead => {
+                "Only a dead task can be retried; this one is still queued, running or done.".to_owned()
             }
             Self::PreconditionFailed => {
                 "If-Match names no current representation of the resource; nothing was written.".to_owned()
@@ -299,6 +309,7 @@ mod tests {
             ApiError::IdempotencyKeyReused,
             ApiError::EditConflict,
             ApiError::LastAdmin,
+            ApiError::TaskNotDead,
             ApiError::PreconditionFailed,
             ApiError::PayloadTooLarge { limit: 1 },
             ApiError::UnsupportedMediaType {

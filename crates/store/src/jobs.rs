@@ -2,7 +2,9 @@
 //! statement: a claim is an `UPDATE … RETURNING` of the oldest due row, and
 //! completing or failing is conditional on the claim's attempt number.
 
-use spin_users_domain::{Claim, Job, JobId, JobQueue, JobState, NewJob, RepoError, Retry};
+use spin_users_domain::{
+    Claim, Job, JobFilter, JobId, JobQueue, JobState, NewJob, PageKey, RepoError, Retry,
+};
 
 use crate::migrations::query;
 use crate::sql::{Connection, Dialect, Rows, Value, int, opt_int, opt_text, text};
@@ -131,6 +133,60 @@ impl JobQueue for SqlJobs<'_> {
             &[Value::Text(id.as_ref().to_owned())],
         )?;
         found.rows.first().map(|row| job(row)).transpose()
+    }
+
+    fn list(
+        &self,
+        filter: &JobFilter,
+        after: Option<&PageKey<JobId>>,
+        limit: u32,
+    ) -> Result<Vec<Job>, RepoError> {
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        let mut param = |value: Value| {
+            params.push(value);
+            format!("${}", params.len())
+        };
+        if let Some(owner) = &filter.owner {
+            conditions.push(format!("owner = {}", param(Value::Text(owner.clone()))));
+        }
+        if let Some(state) = filter.state {
+            let p = param(Value::Text(state.as_str().to_owned()));
+            conditions.push(format!("state = {p}"));
+        }
+        if let Some(kind) = filter.kind {
+            let p = param(Value::Text(kind.as_str().to_owned()));
+            conditions.push(format!("kind = {p}"));
+        }
+        if let Some(key) = after {
+            let at = param(Value::Int(key.created_at));
+            let id = param(Value::Text(key.id.as_ref().to_owned()));
+            conditions.push(format!(
+                "(created_at > {at} OR (created_at = {at} AND id > {id}))"
+            ));
+        }
+        let limit = param(Value::Int(i64::from(limit)));
+        let filter_sql = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let found = self.rows(
+            &format!(
+                "SELECT {COLUMNS} FROM jobs {filter_sql} ORDER BY created_at, id LIMIT {limit}"
+            ),
+            &params,
+        )?;
+        found.rows.iter().map(|row| job(row)).collect()
+    }
+
+    fn revive(&self, id: &JobId, now: i64) -> Result<bool, RepoError> {
+        let revived = self.rows(
+            "UPDATE jobs SET state = 'queued', attempts = 0, run_after = $2, updated_at = $2
+             WHERE id = $1 AND state = 'dead' RETURNING id",
+            &[Value::Text(id.as_ref().to_owned()), Value::Int(now)],
+        )?;
+        Ok(!revived.rows.is_empty())
     }
 }
 
@@ -300,6 +356,53 @@ mod tests {
             job.last_error.as_deref(),
             Some("the lease lapsed on the last attempt")
         );
+    }
+
+    #[test]
+    fn listing_filters_pages_in_creation_order_and_a_dead_job_revives() {
+        let db = NativeSqlite::in_memory();
+        let jobs = SqlJobs::new(&db);
+        for seed in 1..=5 {
+            let mut job = new_job(seed, JobKind::Welcome, 0);
+            if seed % 2 == 0 {
+                job.owner = Some("owner-2".into());
+                job.kind = JobKind::Export;
+            }
+            jobs.enqueue(&job, 100 - i64::from(seed)).expect("enqueue");
+        }
+        let all = jobs.list(&JobFilter::default(), None, 10).expect("list");
+        let order: Vec<i64> = all.iter().map(|j| j.created_at).collect();
+        assert_eq!(order, [95, 96, 97, 98, 99]);
+
+        let mine = JobFilter {
+            owner: Some("owner-2".into()),
+            kind: Some(JobKind::Export),
+            ..JobFilter::default()
+        };
+        let first = jobs.list(&mine, None, 1).expect("list");
+        assert_eq!(first.len(), 1);
+        let key = PageKey {
+            created_at: first[0].created_at,
+            id: first[0].id.clone(),
+        };
+        let rest = jobs.list(&mine, Some(&key), 10).expect("list");
+        assert_eq!(rest.len(), 1);
+        assert_ne!(rest[0].id, first[0].id);
+
+        let job = jobs.claim(0, 30).expect("claim").expect("due");
+        assert!(!jobs.revive(&job.id, 1).expect("revive"), "only a dead job");
+        assert!(
+            jobs.fail(&job.claim(), "gave up", Retry::Never, 1)
+                .expect("fail")
+        );
+        let dead = JobFilter {
+            state: Some(JobState::Dead),
+            ..JobFilter::default()
+        };
+        assert_eq!(jobs.list(&dead, None, 10).expect("list").len(), 1);
+        assert!(jobs.revive(&job.id, 2).expect("revive"));
+        let revived = jobs.get(&job.id).expect("get").expect("stored");
+        assert_eq!((revived.state, revived.attempts), (JobState::Queued, 0));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 mod audit;
 mod counters;
+mod export;
 mod idempotency;
 mod jobs;
 mod metrics;
@@ -24,6 +25,7 @@ mod users;
 
 pub use audit::SqlAudit;
 pub use counters::SqlCounters;
+pub use export::SqlPersonalData;
 pub use idempotency::SqlIdempotency;
 pub use jobs::SqlJobs;
 pub use metrics::SqlMetrics;
