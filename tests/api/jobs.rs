@@ -101,7 +101,12 @@ async fn a_failed_delivery_is_retried_with_the_same_webhook_id() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let drained = drain(&app, Some(JOBS_TOKEN)).await;
     assert_eq!(drained.status, 200, "{}", drained.text());
-    assert_eq!(drained.json()["succeeded"], 1, "{}", drained.text());
+    // (The hour's purge job may run in the same call.)
+    assert!(
+        drained.json()["succeeded"].as_u64() >= Some(1),
+        "{}",
+        drained.text()
+    );
 
     let deliveries = receiver.deliveries();
     assert_eq!(deliveries.len(), 2);
@@ -154,8 +159,8 @@ async fn a_job_whose_worker_died_runs_again_when_its_lease_lapses() {
     // A worker claimed this job (attempt 1) and died: its lease lapsed.
     let event = r#"{"type":"user.created","timestamp":"1970-01-01T00:00:00Z","data":{"id":"x","email":"x@example.com"}}"#;
     let job_id = "00000000-0000-4000-8000-00000000dead";
-    // The first drain creates the schema (and finds nothing to do).
-    assert_eq!(drain(&app, Some(JOBS_TOKEN)).await.json()["claimed"], 0);
+    // The first drain creates the schema (and runs the hour's purge).
+    assert_eq!(drain(&app, Some(JOBS_TOKEN)).await.status, 200);
     let inserted = app
         .query_db(&format!(
             "INSERT INTO jobs (id, kind, payload, state, attempts, max_attempts, run_after, \
@@ -212,7 +217,11 @@ async fn concurrent_drains_never_run_one_job_twice() {
         .iter()
         .map(|r| r.json()["claimed"].as_u64().unwrap_or(0))
         .sum();
-    assert_eq!(claimed, JOBS as u64, "each due job claimed once");
+    // Each due job once (and, should the clock pass the hour, its purge).
+    assert!(
+        (JOBS as u64..=JOBS as u64 + 1).contains(&claimed),
+        "{claimed}"
+    );
 
     let mut successes: HashMap<String, usize> = HashMap::new();
     for delivery in &receiver.deliveries()[before..] {
@@ -224,7 +233,7 @@ async fn concurrent_drains_never_run_one_job_twice() {
     assert_eq!(successes.len(), JOBS, "{successes:?}");
     assert!(successes.values().all(|n| *n == 1), "{successes:?}");
     let states = app
-        .query_db("SELECT state, count(*) FROM jobs GROUP BY state")
+        .query_db("SELECT state, count(*) FROM jobs WHERE kind = 'welcome' GROUP BY state")
         .await;
     assert_eq!(
         states,
@@ -373,4 +382,75 @@ async fn an_admin_retries_a_dead_job_and_only_a_dead_one() {
     )
     .await
     .assert_problem(409, "task-not-dead");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hourly_purge_removes_expired_rows_and_schedules_itself() {
+    let receiver = WebhookReceiver::start().await;
+    let app = with_webhook(&receiver)
+        .env("SPIN_VARIABLE_AUDIT_RETENTION_DAYS", "30")
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let purges = "SELECT state, run_after FROM jobs WHERE kind = 'purge' ORDER BY run_after";
+    // The registration's after-response work ran this hour's purge (due
+    // since the hour began, so before the welcome event).
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    let before = app.query_db(purges).await;
+    assert_eq!(before.len(), 2, "{before:?}");
+    assert_eq!(before[0][0].as_deref(), Some("succeeded"));
+    assert_eq!(before[1][0].as_deref(), Some("queued"), "the next hour's");
+    let next: i64 = before[1][1]
+        .as_deref()
+        .and_then(|t| t.parse().ok())
+        .expect("run_after");
+    let this: i64 = before[0][1]
+        .as_deref()
+        .and_then(|t| t.parse().ok())
+        .expect("run_after");
+    assert_eq!(next - this, 3600);
+
+    // Expired and old rows, and a current one of each.
+    for sql in [
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at) VALUES ('old', 'f', 'u', 0, 1) RETURNING token_hash",
+        "INSERT INTO audit_log (at, event) VALUES (1000, 'registered') RETURNING event",
+        "INSERT INTO rate_limits (bucket, window_start, count) VALUES ('old', 5, 1) RETURNING bucket",
+        "UPDATE jobs SET run_after = 0 WHERE kind = 'purge' AND state = 'queued' RETURNING id",
+    ] {
+        assert_eq!(app.query_db(sql).await.len(), 1, "{sql}");
+    }
+    let drained = drain(&app, Some(JOBS_TOKEN)).await;
+    assert_eq!(drained.json()["succeeded"], 1, "{}", drained.text());
+
+    let count = |table: &'static str, condition: &'static str| {
+        let app = &app;
+        async move {
+            app.query_db(&format!("SELECT count(*) FROM {table} WHERE {condition}"))
+                .await[0][0]
+                .clone()
+        }
+    };
+    assert_eq!(
+        count("refresh_tokens", "token_hash = 'old'").await,
+        Some("0".into())
+    );
+    assert_eq!(count("audit_log", "at = 1000").await, Some("0".into()));
+    assert_eq!(
+        count("rate_limits", "bucket = 'old'").await,
+        Some("0".into())
+    );
+    assert_eq!(
+        count("audit_log", "at > 1000").await,
+        Some("1".into()),
+        "this registration's stays"
+    );
+    assert_eq!(count("users", "1 = 1").await, Some("1".into()));
+    let result = app
+        .query_db("SELECT result FROM jobs WHERE kind = 'purge' AND run_after = 0")
+        .await;
+    let report: serde_json::Value =
+        serde_json::from_str(result[0][0].as_deref().unwrap_or("null")).expect("a report");
+    assert_eq!(report["refresh_tokens"], 1, "{report}");
+    assert_eq!(report["audit_events"], 1, "{report}");
 }

@@ -13,12 +13,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use spin_users_api::{DrainReport, private_view};
 use spin_users_domain::{
-    Backoff, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, Job, JobId, JobKind, JobQueue, LEASE_SECS,
-    NewJob, PersonalData, Retry, SystemRandom, User, UserCreatedEvent, UserId, UserRepository,
-    WebhookSecret, rfc3339, signed_delivery,
+    Backoff, DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_BACKOFF, DEFAULT_JOB_RETENTION_DAYS,
+    DEFAULT_MAX_ATTEMPTS, Housekeeping, Job, JobId, JobKind, JobQueue, LEASE_SECS, NewJob,
+    PersonalData, PurgeCutoffs, Retry, SystemRandom, User, UserCreatedEvent, UserId,
+    UserRepository, WebhookSecret, next_purge_job, purge_job, rfc3339, signed_delivery,
 };
 use spin_users_http::{Target, post};
-use spin_users_store::{SqlJobs, SqlPersonalData, SqlUsers};
+use spin_users_store::{SqlHousekeeping, SqlJobs, SqlPersonalData, SqlUsers};
 
 use crate::config::{Context, optional};
 
@@ -118,6 +119,9 @@ pub fn drain(ctx: &Context, budget: Budget) -> Result<DrainReport> {
         dead: u32::try_from(queue.bury_lapsed(now()?)?).unwrap_or(u32::MAX),
         ..DrainReport::default()
     };
+    // The purge keeps itself going; this makes sure the current hour has
+    // one, whoever runs jobs first (a no-op once it exists).
+    queue.schedule(&purge_job(now()?), now()?)?;
     let mut random = SystemRandom;
     while drained.claimed < budget.jobs && started.elapsed() < budget.time {
         let Some(job) = queue.claim(now()?, LEASE_SECS)? else {
@@ -158,7 +162,7 @@ fn run(job: &Job) -> Result<String, String> {
     match job.kind {
         JobKind::Welcome => deliver_webhook(job),
         JobKind::Export => export(job).map_err(|e| format!("{e:#}")),
-        JobKind::Purge => Err(format!("no handler for {} jobs yet", job.kind)),
+        JobKind::Purge => purge().map_err(|e| format!("{e:#}")),
     }
 }
 
@@ -213,6 +217,33 @@ fn export(job: &Job) -> Result<String> {
         "audit_events": data.audit_of(&id)?,
     });
     Ok(export.to_string())
+}
+
+/// Removes expired data (see `spin_users_domain::PurgeCutoffs`), then
+/// schedules the next hour's purge. Deleting what is already gone does
+/// nothing, so a purge that runs twice is harmless.
+fn purge() -> Result<String> {
+    let now = now()?;
+    let cutoffs = PurgeCutoffs::at(
+        now,
+        days("audit_retention_days", DEFAULT_AUDIT_RETENTION_DAYS)?,
+        days("job_retention_days", DEFAULT_JOB_RETENTION_DAYS)?,
+    );
+    let db = crate::config::database();
+    let report = SqlHousekeeping::new(db.as_ref()).purge(&cutoffs)?;
+    SqlJobs::new(db.as_ref()).schedule(&next_purge_job(now), now)?;
+    Ok(serde_json::to_string(&report)?)
+}
+
+/// A retention in days from `variable`, or `default`.
+fn days(variable: &str, default: u32) -> Result<u32> {
+    match optional(variable)? {
+        Some(text) => text
+            .trim()
+            .parse::<u32>()
+            .with_context(|| format!("{variable} must be a whole number of days")),
+        None => Ok(default),
+    }
 }
 
 /// `job_max_attempts`, or the default.

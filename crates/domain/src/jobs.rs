@@ -230,6 +230,10 @@ pub trait JobQueue {
     /// Stores a new `queued` job.
     fn enqueue(&self, job: &NewJob, now: i64) -> Result<(), RepoError>;
 
+    /// Stores `job` unless a job with its id exists (in any state):
+    /// whether it was new. For jobs whose id names their occasion.
+    fn schedule(&self, job: &NewJob, now: i64) -> Result<bool, RepoError>;
+
     /// Claims one due job, atomically: a `queued` or `failed` job whose
     /// `run_after` has come, or a `running` one whose lease has lapsed with
     /// attempts left. It becomes `running` with `attempts + 1` and a lease

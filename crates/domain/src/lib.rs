@@ -21,6 +21,7 @@ mod export;
 pub mod fakes;
 mod hashing;
 mod health;
+mod housekeeping;
 mod idempotency;
 mod jobs;
 mod metrics;
@@ -55,6 +56,10 @@ pub use hashing::{
     Credential, DEFAULT_HASH_PARAMS, HashError, HashParams, PasswordHasher, Verification,
 };
 pub use health::{Check, CheckStatus, Readiness};
+pub use housekeeping::{
+    DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_JOB_RETENTION_DAYS, Housekeeping, PURGE_INTERVAL_SECS,
+    PurgeCutoffs, PurgeReport, RATE_LIMIT_RETENTION_SECS, next_purge_job, purge_job,
+};
 pub use idempotency::{
     Begin, IDEMPOTENCY_LEASE_SECS, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredResponse,
     key_hash, request_hash,

@@ -33,6 +33,28 @@ impl<'a> SqlJobs<'a> {
         Ok(query(self.conn, sql, params)?)
     }
 
+    /// Inserts `job` as `queued`, with `on_conflict` (or none); whether a
+    /// row was written.
+    fn insert(&self, job: &NewJob, now: i64, on_conflict: &str) -> Result<bool, RepoError> {
+        let inserted = self.rows(
+            &format!(
+                "INSERT INTO jobs (id, kind, payload, owner, state, attempts, max_attempts,
+                                   run_after, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $7) {on_conflict} RETURNING id"
+            ),
+            &[
+                Value::Text(job.id.as_ref().to_owned()),
+                Value::Text(job.kind.as_str().to_owned()),
+                Value::Text(job.payload.clone()),
+                job.owner.clone().map_or(Value::Null, Value::Text),
+                Value::Int(i64::from(job.max_attempts)),
+                Value::Int(job.run_after),
+                Value::Int(now),
+            ],
+        )?;
+        Ok(!inserted.rows.is_empty())
+    }
+
     /// Runs a conditional write on the claim's job; whether it still held it.
     fn write_claimed(&self, claim: &Claim, set: &str, params: &[Value]) -> Result<bool, RepoError> {
         let mut all = vec![
@@ -53,21 +75,12 @@ impl<'a> SqlJobs<'a> {
 
 impl JobQueue for SqlJobs<'_> {
     fn enqueue(&self, job: &NewJob, now: i64) -> Result<(), RepoError> {
-        self.rows(
-            "INSERT INTO jobs (id, kind, payload, owner, state, attempts, max_attempts, run_after,
-                               created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 'queued', 0, $5, $6, $7, $7) RETURNING id",
-            &[
-                Value::Text(job.id.as_ref().to_owned()),
-                Value::Text(job.kind.as_str().to_owned()),
-                Value::Text(job.payload.clone()),
-                job.owner.clone().map_or(Value::Null, Value::Text),
-                Value::Int(i64::from(job.max_attempts)),
-                Value::Int(job.run_after),
-                Value::Int(now),
-            ],
-        )?;
+        self.insert(job, now, "")?;
         Ok(())
+    }
+
+    fn schedule(&self, job: &NewJob, now: i64) -> Result<bool, RepoError> {
+        self.insert(job, now, "ON CONFLICT (id) DO NOTHING")
     }
 
     fn claim(&self, now: i64, lease_secs: i64) -> Result<Option<Job>, RepoError> {
@@ -265,6 +278,18 @@ mod tests {
         assert_eq!(done.result.as_deref(), Some("{\"ok\":true}"));
         assert_eq!(done.lease_until, None);
         assert_eq!(jobs.claim(10_000, LEASE_SECS).expect("claim"), None, "done");
+    }
+
+    #[test]
+    fn scheduling_an_existing_id_does_nothing() {
+        let db = NativeSqlite::in_memory();
+        let jobs = SqlJobs::new(&db);
+        let job = new_job(1, JobKind::Purge, 0);
+        assert!(jobs.schedule(&job, 0).expect("schedule"));
+        let claimed = jobs.claim(0, 30).expect("claim").expect("due");
+        assert!(!jobs.schedule(&job, 1).expect("schedule"), "it exists");
+        let stored = jobs.get(&claimed.id).expect("get").expect("stored");
+        assert_eq!(stored.state, JobState::Running, "untouched");
     }
 
     #[test]

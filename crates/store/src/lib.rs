@@ -13,6 +13,7 @@
 mod audit;
 mod counters;
 mod export;
+mod housekeeping;
 mod idempotency;
 mod jobs;
 mod metrics;
@@ -26,6 +27,7 @@ mod users;
 pub use audit::SqlAudit;
 pub use counters::SqlCounters;
 pub use export::SqlPersonalData;
+pub use housekeeping::SqlHousekeeping;
 pub use idempotency::SqlIdempotency;
 pub use jobs::SqlJobs;
 pub use metrics::SqlMetrics;
