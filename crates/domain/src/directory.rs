@@ -2,7 +2,7 @@
 //! how listings are asked for and paged.
 
 use crate::email::normalise as normalise_email;
-use crate::user::{PageKey, RepoError, Role, User, UserFilter, UserRepository};
+use crate::user::{CanonicalId, PageKey, RepoError, Role, User, UserFilter, UserRepository};
 use crate::validation::{FieldError, ValidationErrors};
 
 /// Default page size of a listing.
@@ -81,6 +81,66 @@ pub fn change_account(
     Ok(user)
 }
 
+/// Parses a listing's query pairs: `limit` and `cursor` here, every other
+/// key by `field` (which ignores keys it does not know); every invalid one
+/// is reported.
+pub(crate) fn parse_listing<'a, Id: CanonicalId>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    limit: &mut u32,
+    after: &mut Option<PageKey<Id>>,
+    mut field: impl FnMut(&'a str, &'a str) -> Result<(), FieldError>,
+) -> Result<(), ValidationErrors> {
+    let mut errors = ValidationErrors::default();
+    for (key, value) in pairs {
+        let outcome = paging_field(key, value, limit, after).unwrap_or_else(|| field(key, value));
+        if let Err(e) = outcome {
+            errors.0.push(e);
+        }
+    }
+    errors.into_result()
+}
+
+/// Parses the paging keys every listing shares, `limit` and `cursor`;
+/// `None` for any other key.
+fn paging_field<Id: CanonicalId>(
+    key: &str,
+    value: &str,
+    limit: &mut u32,
+    after: &mut Option<PageKey<Id>>,
+) -> Option<Result<(), FieldError>> {
+    let invalid = |field: &'static str, message: &str| FieldError::new(field, "invalid", message);
+    match key {
+        "limit" => Some(
+            value
+                .parse()
+                .ok()
+                .filter(|n| (1..=MAX_PAGE).contains(n))
+                .map(|n| *limit = n)
+                .ok_or_else(|| invalid("limit", "limit must be 1 to 100")),
+        ),
+        "cursor" => Some(
+            PageKey::decode(value)
+                .map(|key| *after = Some(key))
+                .ok_or_else(|| invalid("cursor", "not a cursor from this API")),
+        ),
+        _ => None,
+    }
+}
+
+/// Cuts `items` (fetched with one row more than the page) to `limit`;
+/// the cursor of the next page when there is one.
+pub(crate) fn into_page<T, Id: CanonicalId>(
+    mut items: Vec<T>,
+    limit: u32,
+    key: impl Fn(&T) -> PageKey<Id>,
+) -> (Vec<T>, Option<String>) {
+    let next = (items.len() > limit as usize).then(|| {
+        items.truncate(limit as usize);
+        key(&items[items.len() - 1]).encode()
+    });
+    (items, next)
+}
+
 /// A listing request: filters, page size and where to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
@@ -104,20 +164,11 @@ impl ListQuery {
             limit: DEFAULT_PAGE,
             after: None,
         };
-        let mut errors = ValidationErrors::default();
         let invalid =
             |field: &'static str, message: &str| FieldError::new(field, "invalid", message);
-        for (key, value) in pairs {
-            let outcome = match key {
-                "limit" => value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .map(|n| query.limit = n)
-                    .ok_or_else(|| invalid("limit", "limit must be 1 to 100")),
-                "cursor" => PageKey::decode(value)
-                    .map(|key| query.after = Some(key))
-                    .ok_or_else(|| invalid("cursor", "not a cursor from this API")),
+        let filter = &mut query.filter;
+        parse_listing(pairs, &mut query.limit, &mut query.after, |key, value| {
+            match key {
                 // A control character (`%00`) is no text anyone searches
                 // for; refused rather than passed to a LIKE that would match
                 // everything.
@@ -130,30 +181,27 @@ impl ListQuery {
                     "filters must not contain control characters",
                 )),
                 "email_prefix" => {
-                    query.filter.email_prefix = Some(normalise_email(value));
+                    filter.email_prefix = Some(normalise_email(value));
                     Ok(())
                 }
                 "name" => {
-                    query.filter.name_contains = Some(value.to_owned());
+                    filter.name_contains = Some(value.to_owned());
                     Ok(())
                 }
                 "role" => Role::parse(value)
-                    .map(|role| query.filter.role = Some(role))
+                    .map(|role| filter.role = Some(role))
                     .ok_or_else(|| invalid("role", "role must be user or admin")),
                 "disabled" => match value {
                     "true" | "false" => {
-                        query.filter.disabled = Some(value == "true");
+                        filter.disabled = Some(value == "true");
                         Ok(())
                     }
                     _ => Err(invalid("disabled", "disabled must be true or false")),
                 },
                 _ => Ok(()),
-            };
-            if let Err(e) = outcome {
-                errors.0.push(e);
             }
-        }
-        errors.into_result().map(|()| query)
+        })?;
+        Ok(query)
     }
 
     /// One page: asks `repo` for one row more than the page, which tells
@@ -163,17 +211,11 @@ impl ListQuery {
         &self,
         repo: &dyn UserRepository,
     ) -> Result<(Vec<User>, Option<String>), RepoError> {
-        let mut items = repo.list(&self.filter, self.after.as_ref(), self.limit + 1)?;
-        let next = (items.len() > self.limit as usize).then(|| {
-            items.truncate(self.limit as usize);
-            let last = &items[items.len() - 1];
-            PageKey {
-                created_at: last.created_at,
-                id: last.id.clone(),
-            }
-            .encode()
-        });
-        Ok((items, next))
+        let items = repo.list(&self.filter, self.after.as_ref(), self.limit + 1)?;
+        Ok(into_page(items, self.limit, |user: &User| PageKey {
+            created_at: user.created_at,
+            id: user.id.clone(),
+        }))
     }
 }
 

@@ -17,7 +17,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::directory::{DEFAULT_PAGE, MAX_PAGE};
+use crate::directory::{DEFAULT_PAGE, into_page, parse_listing};
 use crate::random::Random;
 use crate::user::{CanonicalId, PageKey, RepoError, Role, User, is_canonical_uuid, uuid_v4};
 use crate::validation::{FieldError, ValidationErrors};
@@ -308,23 +308,17 @@ impl TaskQuery {
             limit: DEFAULT_PAGE,
             after: None,
         };
-        let mut errors = ValidationErrors::default();
         let invalid =
             |field: &'static str, message: &str| FieldError::new(field, "invalid", message);
-        for (key, value) in pairs {
-            let outcome = match key {
-                "limit" => value
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .map(|n| query.limit = n)
-                    .ok_or_else(|| invalid("limit", "limit must be 1 to 100")),
-                "cursor" => PageKey::decode(value)
-                    .map(|key| query.after = Some(key))
-                    .ok_or_else(|| invalid("cursor", "not a cursor from this API")),
+        let filter = &mut query.filter;
+        parse_listing(
+            pairs,
+            &mut query.limit,
+            &mut query.after,
+            |key, value| match key {
                 "state" => value
                     .parse()
-                    .map(|state| query.filter.state = Some(state))
+                    .map(|state| filter.state = Some(state))
                     .map_err(|_| {
                         invalid(
                             "state",
@@ -333,34 +327,25 @@ impl TaskQuery {
                     }),
                 "kind" => value
                     .parse()
-                    .map(|kind| query.filter.kind = Some(kind))
+                    .map(|kind| filter.kind = Some(kind))
                     .map_err(|_| invalid("kind", "kind must be welcome, export or purge")),
                 "owner" if admin => {
-                    query.filter.owner = Some(value.to_owned());
+                    filter.owner = Some(value.to_owned());
                     Ok(())
                 }
                 _ => Ok(()),
-            };
-            if let Err(e) = outcome {
-                errors.0.push(e);
-            }
-        }
-        errors.into_result().map(|()| query)
+            },
+        )?;
+        Ok(query)
     }
 
     /// One page from `queue`, and the cursor of the next.
     pub fn page(&self, queue: &dyn JobQueue) -> Result<(Vec<Job>, Option<String>), RepoError> {
-        let mut items = queue.list(&self.filter, self.after.as_ref(), self.limit + 1)?;
-        let next = (items.len() > self.limit as usize).then(|| {
-            items.truncate(self.limit as usize);
-            let last = &items[items.len() - 1];
-            PageKey {
-                created_at: last.created_at,
-                id: last.id.clone(),
-            }
-            .encode()
-        });
-        Ok((items, next))
+        let items = queue.list(&self.filter, self.after.as_ref(), self.limit + 1)?;
+        Ok(into_page(items, self.limit, |job: &Job| PageKey {
+            created_at: job.created_at,
+            id: job.id.clone(),
+        }))
     }
 }
 

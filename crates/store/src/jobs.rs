@@ -7,7 +7,7 @@ use spin_users_domain::{
 };
 
 use crate::migrations::query;
-use crate::sql::{Connection, Dialect, Rows, Value, int, opt_int, opt_text, text};
+use crate::sql::{Connection, Dialect, Listing, Rows, Value, int, opt_int, opt_text, text};
 
 /// Every column of a job, in the order [`job`] reads them.
 const COLUMNS: &str = "id, kind, payload, owner, state, attempts, max_attempts, run_after, \
@@ -154,42 +154,24 @@ impl JobQueue for SqlJobs<'_> {
         after: Option<&PageKey<JobId>>,
         limit: u32,
     ) -> Result<Vec<Job>, RepoError> {
-        let mut conditions = Vec::new();
-        let mut params = Vec::new();
-        let mut param = |value: Value| {
-            params.push(value);
-            format!("${}", params.len())
-        };
+        let mut listing = Listing::default();
         if let Some(owner) = &filter.owner {
-            conditions.push(format!("owner = {}", param(Value::Text(owner.clone()))));
+            let p = listing.param(Value::Text(owner.clone()));
+            listing.condition(format!("owner = {p}"));
         }
         if let Some(state) = filter.state {
-            let p = param(Value::Text(state.as_str().to_owned()));
-            conditions.push(format!("state = {p}"));
+            let p = listing.param(Value::Text(state.as_str().to_owned()));
+            listing.condition(format!("state = {p}"));
         }
         if let Some(kind) = filter.kind {
-            let p = param(Value::Text(kind.as_str().to_owned()));
-            conditions.push(format!("kind = {p}"));
+            let p = listing.param(Value::Text(kind.as_str().to_owned()));
+            listing.condition(format!("kind = {p}"));
         }
         if let Some(key) = after {
-            let at = param(Value::Int(key.created_at));
-            let id = param(Value::Text(key.id.as_ref().to_owned()));
-            conditions.push(format!(
-                "(created_at > {at} OR (created_at = {at} AND id > {id}))"
-            ));
+            listing.after(key.created_at, key.id.as_ref());
         }
-        let limit = param(Value::Int(i64::from(limit)));
-        let filter_sql = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        let found = self.rows(
-            &format!(
-                "SELECT {COLUMNS} FROM jobs {filter_sql} ORDER BY created_at, id LIMIT {limit}"
-            ),
-            &params,
-        )?;
+        let (sql, params) = listing.select(COLUMNS, "jobs", limit);
+        let found = self.rows(&sql, &params)?;
         found.rows.iter().map(|row| job(row)).collect()
     }
 

@@ -108,6 +108,52 @@ pub fn sqlite_placeholders(sql: &str) -> String {
     out
 }
 
+/// A listing's `WHERE` clause, built condition by condition with each
+/// value bound as a parameter, and its page: one statement shape for every
+/// list in the stable (creation time, id) order.
+#[derive(Default)]
+pub(crate) struct Listing {
+    conditions: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Listing {
+    /// Binds `value`; its placeholder.
+    pub(crate) fn param(&mut self, value: Value) -> String {
+        self.params.push(value);
+        format!("${}", self.params.len())
+    }
+
+    /// Adds a condition (AND).
+    pub(crate) fn condition(&mut self, sql: String) {
+        self.conditions.push(sql);
+    }
+
+    /// Rows strictly after the page key (`created_at`, `id`).
+    pub(crate) fn after(&mut self, created_at: i64, id: &str) {
+        let at = self.param(Value::Int(created_at));
+        let id = self.param(Value::Text(id.to_owned()));
+        self.condition(format!(
+            "(created_at > {at} OR (created_at = {at} AND id > {id}))"
+        ));
+    }
+
+    /// `SELECT columns FROM table WHERE … ORDER BY created_at, id LIMIT n`
+    /// and its parameters.
+    pub(crate) fn select(mut self, columns: &str, table: &str, limit: u32) -> (String, Vec<Value>) {
+        let limit = self.param(Value::Int(i64::from(limit)));
+        let filter = if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.conditions.join(" AND "))
+        };
+        (
+            format!("SELECT {columns} FROM {table} {filter} ORDER BY created_at, id LIMIT {limit}"),
+            self.params,
+        )
+    }
+}
+
 /// Reads column `index` of `row` as text.
 pub(crate) fn text(row: &[Value], index: usize) -> Result<String, DbError> {
     match row.get(index) {

@@ -6,7 +6,7 @@ use spin_users_domain::{
 };
 
 use crate::migrations::{execute, query};
-use crate::sql::{Connection, DbError, Dialect, Rows, Value, int, text};
+use crate::sql::{Connection, DbError, Dialect, Listing, Rows, Value, int, text};
 
 /// The profile's columns, in `user_from_row`'s order; the credential
 /// (`password_hash`) is read only where a password is checked.
@@ -267,47 +267,30 @@ impl UserRepository for SqlUsers<'_> {
         after: Option<&PageKey>,
         limit: u32,
     ) -> Result<Vec<User>, RepoError> {
-        let mut conditions = Vec::new();
-        let mut params = Vec::new();
-        let mut param = |value: Value| {
-            params.push(value);
-            format!("${}", params.len())
-        };
+        let mut listing = Listing::default();
         if let Some(prefix) = &filter.email_prefix {
-            let p = param(Value::Text(format!("{}%", like_escape(prefix))));
-            conditions.push(format!("email LIKE {p} ESCAPE '\\'"));
+            let p = listing.param(Value::Text(format!("{}%", like_escape(prefix))));
+            listing.condition(format!("email LIKE {p} ESCAPE '\\'"));
         }
         if let Some(name) = &filter.name_contains {
-            let p = param(Value::Text(format!(
+            let p = listing.param(Value::Text(format!(
                 "%{}%",
                 like_escape(&name.to_lowercase())
             )));
-            conditions.push(format!("LOWER(name) LIKE {p} ESCAPE '\\'"));
+            listing.condition(format!("LOWER(name) LIKE {p} ESCAPE '\\'"));
         }
         if let Some(role) = filter.role {
-            let p = param(Value::Text(format!("%,{},%", role.as_str())));
-            conditions.push(format!("(',' || roles || ',') LIKE {p}"));
+            let p = listing.param(Value::Text(format!("%,{},%", role.as_str())));
+            listing.condition(format!("(',' || roles || ',') LIKE {p}"));
         }
         if let Some(disabled) = filter.disabled {
-            let p = param(Value::Int(i64::from(disabled)));
-            conditions.push(format!("disabled = {p}"));
+            let p = listing.param(Value::Int(i64::from(disabled)));
+            listing.condition(format!("disabled = {p}"));
         }
         if let Some(key) = after {
-            let at = param(Value::Int(key.created_at));
-            let id = param(Value::Text(key.id.to_string()));
-            conditions.push(format!(
-                "(created_at > {at} OR (created_at = {at} AND id > {id}))"
-            ));
+            listing.after(key.created_at, key.id.as_ref());
         }
-        let limit = param(Value::Int(i64::from(limit)));
-        let filter_sql = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        let sql = format!(
-            "SELECT {COLUMNS} FROM users {filter_sql} ORDER BY created_at, id LIMIT {limit}"
-        );
+        let (sql, params) = listing.select(COLUMNS, "users", limit);
         let rows = query(self.conn, &sql, &params)?;
         Ok(rows
             .rows
