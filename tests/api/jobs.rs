@@ -130,6 +130,16 @@ async fn a_failed_delivery_is_retried_with_the_same_webhook_id() {
             Some("the receiver answered 500".into())
         ]]
     );
+    // The metrics count both attempts, the failure, and the job's state.
+    let metrics = app.get("/metrics").await.text();
+    for line in [
+        "spin_users_job_attempts_total{kind=\"welcome\"} 2",
+        "spin_users_job_failures_total{kind=\"welcome\"} 1",
+        "spin_users_jobs{kind=\"welcome\",state=\"succeeded\"} 1",
+        "spin_users_jobs{kind=\"welcome\",state=\"dead\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use spin_users_api::{DrainReport, private_view};
 use spin_users_domain::{
-    Backoff, DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_BACKOFF, DEFAULT_JOB_RETENTION_DAYS,
+    Backoff, Counter, DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_BACKOFF, DEFAULT_JOB_RETENTION_DAYS,
     DEFAULT_MAX_ATTEMPTS, Housekeeping, Job, JobId, JobKind, JobQueue, LEASE_SECS, NewJob,
     PersonalData, PurgeCutoffs, Retry, SystemRandom, User, UserCreatedEvent, UserId,
     UserRepository, WebhookSecret, next_purge_job, purge_job, rfc3339, signed_delivery,
@@ -22,6 +22,7 @@ use spin_users_http::{Target, post};
 use spin_users_store::{SqlHousekeeping, SqlJobs, SqlPersonalData, SqlUsers};
 
 use crate::config::{Context, optional};
+use crate::metrics::count;
 
 /// Set when this invocation enqueued a job: an instance serves one
 /// request, so the flag is that request's.
@@ -128,6 +129,7 @@ pub fn drain(ctx: &Context, budget: Budget) -> Result<DrainReport> {
             break;
         };
         drained.claimed += 1;
+        count(ctx, Counter::JobAttempt(job.kind));
         let claim = job.claim();
         let finished = now()?;
         match run(&job) {
@@ -137,6 +139,7 @@ pub fn drain(ctx: &Context, budget: Budget) -> Result<DrainReport> {
                 }
             }
             Err(error) => {
+                count(ctx, Counter::JobFailure(job.kind));
                 eprintln!(
                     "jobs: {} {} attempt {}: {error}",
                     job.kind,

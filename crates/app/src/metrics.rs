@@ -21,5 +21,9 @@ pub fn count(ctx: &Context, counter: Counter) {
 pub fn exposition(ctx: &Context) -> Result<String, ApiError> {
     let metrics = SqlMetrics::new(ctx.db.as_ref());
     let counters = metrics.all()?;
-    Ok(render_metrics(&counters, metrics.account_counts()?))
+    Ok(render_metrics(
+        &counters,
+        metrics.account_counts()?,
+        &metrics.job_counts()?,
+    ))
 }

@@ -69,8 +69,8 @@ pub use jobs::{
     JobQueue, JobState, LEASE_SECS, NewJob, Retry, TaskQuery,
 };
 pub use metrics::{
-    AccountCounts, Counter, CounterStore, LoginResult, METRIC_PREFIX, METRICS_CONTENT_TYPE,
-    RATE_LIMIT_POLICIES, render as render_metrics,
+    AccountCounts, Counter, CounterStore, JobCounts, LoginResult, METRIC_PREFIX,
+    METRICS_CONTENT_TYPE, RATE_LIMIT_POLICIES, render as render_metrics,
 };
 pub use name::{DisplayName, MAX_NAME_CHARS, display_name_pattern};
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};

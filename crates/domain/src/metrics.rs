@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::jobs::{JobKind, JobState};
 use crate::ratelimit::{
     LOGIN_CEILING_POLICY, LOGIN_IP_POLICY, LOGIN_PAIR_POLICY, REGISTER_IP_POLICY,
 };
@@ -30,6 +31,10 @@ pub enum Counter {
     /// An (account, address) pair or an account locked by repeated
     /// password attempts (counted once, when the limit is first exceeded).
     Lockout,
+    /// A background job claimed for an attempt, by kind.
+    JobAttempt(JobKind),
+    /// A background job's attempt that failed, by kind.
+    JobFailure(JobKind),
 }
 
 /// How a password login ended.
@@ -94,6 +99,9 @@ const ROTATIONS: &str = "spin_users_refresh_rotations_total";
 const REUSES: &str = "spin_users_refresh_reuse_detected_total";
 const RATE_LIMITED: &str = "spin_users_rate_limited_requests_total";
 const LOCKOUTS: &str = "spin_users_lockouts_total";
+const JOB_ATTEMPTS: &str = "spin_users_job_attempts_total";
+const JOB_FAILURES: &str = "spin_users_job_failures_total";
+const JOBS: &str = "spin_users_jobs";
 
 impl Counter {
     /// The series: metric name and label set, as stored and served.
@@ -104,6 +112,8 @@ impl Counter {
             Self::RefreshReuse => (REUSES, String::new()),
             Self::RateLimited(policy) => (RATE_LIMITED, format!("policy=\"{policy}\"")),
             Self::Lockout => (LOCKOUTS, String::new()),
+            Self::JobAttempt(kind) => (JOB_ATTEMPTS, kind_label(kind)),
+            Self::JobFailure(kind) => (JOB_FAILURES, kind_label(kind)),
         }
     }
 }
@@ -140,6 +150,17 @@ struct Family {
 fn no_labels() -> Vec<String> {
     vec![String::new()]
 }
+
+fn kind_label(kind: JobKind) -> String {
+    format!("kind=\"{}\"", kind.as_str())
+}
+
+fn every_kind() -> Vec<String> {
+    JobKind::ALL.into_iter().map(kind_label).collect()
+}
+
+/// Jobs by kind and state, counted from the jobs table at scrape time.
+pub type JobCounts = Vec<(JobKind, JobState, u64)>;
 
 const COUNTER_FAMILIES: &[Family] = &[
     Family {
@@ -182,11 +203,28 @@ const COUNTER_FAMILIES: &[Family] = &[
         help: "Lockouts: an (account, address) pair or an account over its password-attempt limit.",
         known: no_labels,
     },
+    Family {
+        name: JOB_ATTEMPTS,
+        kind: "counter",
+        help: "Background job attempts (claims), by kind.",
+        known: every_kind,
+    },
+    Family {
+        name: JOB_FAILURES,
+        kind: "counter",
+        help: "Background job attempts that failed (retried or dead), by kind.",
+        known: every_kind,
+    },
 ];
 
-/// The exposition of `counters` (as stored) and `accounts`. Stored series
-/// of unknown names are left out: the catalogue is the contract.
-pub fn render(counters: &[(String, String, u64)], accounts: AccountCounts) -> String {
+/// The exposition of `counters` (as stored), `accounts` and `jobs`.
+/// Stored series of unknown names are left out: the catalogue is the
+/// contract.
+pub fn render(
+    counters: &[(String, String, u64)],
+    accounts: AccountCounts,
+    jobs: &JobCounts,
+) -> String {
     let mut stored: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     for (name, labels, value) in counters {
         stored.insert((name, labels), *value);
@@ -229,6 +267,22 @@ pub fn render(counters: &[(String, String, u64)], accounts: AccountCounts) -> St
         header(&mut out, name, "gauge", help);
         sample(&mut out, name, "", value);
     }
+    header(
+        &mut out,
+        JOBS,
+        "gauge",
+        "Background jobs stored, by kind and state.",
+    );
+    for kind in JobKind::ALL {
+        for state in JobState::ALL {
+            let count = jobs
+                .iter()
+                .find(|(k, s, _)| *k == kind && *s == state)
+                .map_or(0, |(_, _, n)| *n);
+            let labels = format!("kind=\"{}\",state=\"{}\"", kind.as_str(), state.as_str());
+            sample(&mut out, JOBS, &labels, count);
+        }
+    }
     out
 }
 
@@ -254,7 +308,7 @@ mod tests {
 
     #[test]
     fn every_known_series_is_served_zeros_included() {
-        let text = render(&[], AccountCounts::default());
+        let text = render(&[], AccountCounts::default(), &Vec::new());
         for line in [
             "spin_users_logins_total{result=\"success\"} 0",
             "spin_users_logins_total{result=\"locked\"} 0",
@@ -284,9 +338,18 @@ mod tests {
             admins: 2,
         };
 
-        let text = render(&stored, accounts);
+        let (attempts, export) = Counter::JobAttempt(JobKind::Export).series();
+        let mut stored = stored;
+        stored.push((attempts.to_owned(), export, 3));
+        let jobs = vec![(JobKind::Welcome, JobState::Dead, 4)];
+
+        let text = render(&stored, accounts, &jobs);
 
         assert!(text.contains("spin_users_logins_total{result=\"wrong_password\"} 7\n"));
+        assert!(text.contains("spin_users_job_attempts_total{kind=\"export\"} 3\n"));
+        assert!(text.contains("spin_users_job_failures_total{kind=\"welcome\"} 0\n"));
+        assert!(text.contains("spin_users_jobs{kind=\"welcome\",state=\"dead\"} 4\n"));
+        assert!(text.contains("spin_users_jobs{kind=\"purge\",state=\"queued\"} 0\n"));
         assert!(text.contains("spin_users_refresh_reuse_detected_total 2\n"));
         assert!(text.contains("spin_users_users 5\n"));
         assert!(text.contains("spin_users_users_disabled 1\n"));
@@ -296,7 +359,7 @@ mod tests {
 
     #[test]
     fn names_follow_prometheus_conventions() {
-        let text = render(&[], AccountCounts::default());
+        let text = render(&[], AccountCounts::default(), &Vec::new());
         for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
             let mut words = line.split(' ').skip(2);
             let (name, kind) = (words.next().unwrap_or(""), words.next().unwrap_or(""));

@@ -2,7 +2,7 @@
 //! table (one upsert per event, atomic in both databases), and the account
 //! counts, read from `users` at scrape time.
 
-use spin_users_domain::{AccountCounts, CounterStore, RepoError};
+use spin_users_domain::{AccountCounts, CounterStore, JobCounts, RepoError};
 
 use crate::migrations::{execute, query};
 use crate::sql::{Connection, Value, int, text};
@@ -40,6 +40,27 @@ impl<'a> SqlMetrics<'a> {
             disabled: count(1)?,
             admins: count(2)?,
         })
+    }
+}
+
+impl SqlMetrics<'_> {
+    /// Jobs by kind and state, from the jobs table.
+    pub fn job_counts(&self) -> Result<JobCounts, RepoError> {
+        let rows = query(
+            self.conn,
+            "SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state",
+            &[],
+        )?;
+        rows.rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    text(row, 0)?.parse()?,
+                    text(row, 1)?.parse()?,
+                    u64::try_from(int(row, 2)?).unwrap_or(0),
+                ))
+            })
+            .collect()
     }
 }
 
