@@ -19,7 +19,8 @@ fn required(name: &str) -> Result<String> {
     optional(name)?.with_context(|| format!("variable {name} is empty"))
 }
 
-fn number(name: &str, default: u32) -> Result<u32> {
+/// A whole number from variable `name`, or `default` when it is empty.
+pub(crate) fn number(name: &str, default: u32) -> Result<u32> {
     match optional(name)? {
         Some(v) => v
             .trim()
@@ -83,11 +84,7 @@ impl Context {
     /// The context of a request: the [`database`], the clock read once.
     pub fn open() -> Result<Self> {
         let db = database();
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .context("clock before 1970")?
-            .as_millis();
-        let now_ms = i64::try_from(now_ms).context("clock overflow")?;
+        let now_ms = unix_now_ms()?;
         Ok(Self {
             db,
             random: SystemRandom,
@@ -95,6 +92,15 @@ impl Context {
             now_ms,
         })
     }
+}
+
+/// The clock now, in milliseconds since the epoch.
+pub(crate) fn unix_now_ms() -> Result<i64> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("clock before 1970")?
+        .as_millis();
+    i64::try_from(now_ms).context("clock overflow")
 }
 
 /// The token settings: `token_issuer`, `token_audience`, `signing_key`,

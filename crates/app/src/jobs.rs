@@ -19,9 +19,9 @@ use spin_users_domain::{
     UserRepository, WebhookSecret, next_purge_job, purge_job, rfc3339, signed_delivery,
 };
 use spin_users_http::{Target, post};
-use spin_users_store::{SqlHousekeeping, SqlJobs, SqlPersonalData, SqlUsers};
+use spin_users_store::{SqlHousekeeping, SqlPersonalData, SqlUsers};
 
-use crate::config::{Context, optional};
+use crate::config::{Context, number, optional, unix_now_ms};
 use crate::metrics::count;
 
 /// Set when this invocation enqueued a job: an instance serves one
@@ -81,7 +81,7 @@ fn enqueue(ctx: &Context, kind: JobKind, payload: String, owner: Option<&str>) -
         run_after: ctx.now,
         max_attempts: max_attempts()?,
     };
-    SqlJobs::new(ctx.db.as_ref()).enqueue(&job, ctx.now)?;
+    ctx.jobs().enqueue(&job, ctx.now)?;
     ENQUEUED.store(true, Ordering::Relaxed);
     Ok(job.id)
 }
@@ -89,7 +89,7 @@ fn enqueue(ctx: &Context, kind: JobKind, payload: String, owner: Option<&str>) -
 /// Queues a `dead` job again (an admin's retry), to run after this
 /// response; `false` if it is not dead.
 pub fn retry_dead(ctx: &Context, id: &JobId) -> Result<bool> {
-    let revived = SqlJobs::new(ctx.db.as_ref()).revive(id, ctx.now)?;
+    let revived = ctx.jobs().revive(id, ctx.now)?;
     if revived {
         ENQUEUED.store(true, Ordering::Relaxed);
     }
@@ -114,15 +114,16 @@ pub fn after_response() {
 
 /// Claims and runs due jobs until none is due or `budget` is spent.
 pub fn drain(ctx: &Context, budget: Budget) -> Result<DrainReport> {
-    let queue = SqlJobs::new(ctx.db.as_ref());
+    let queue = ctx.jobs();
     let started = Instant::now();
+    let at_start = now()?;
     let mut drained = DrainReport {
-        dead: u32::try_from(queue.bury_lapsed(now()?)?).unwrap_or(u32::MAX),
+        dead: u32::try_from(queue.bury_lapsed(at_start)?).unwrap_or(u32::MAX),
         ..DrainReport::default()
     };
     // The purge keeps itself going; this makes sure the current hour has
     // one, whoever runs jobs first (a no-op once it exists).
-    queue.schedule(&purge_job(now()?), now()?)?;
+    queue.schedule(&purge_job(at_start), at_start)?;
     let mut random = SystemRandom;
     while drained.claimed < budget.jobs && started.elapsed() < budget.time {
         let Some(job) = queue.claim(now()?, LEASE_SECS)? else {
@@ -132,7 +133,7 @@ pub fn drain(ctx: &Context, budget: Budget) -> Result<DrainReport> {
         count(ctx, Counter::JobAttempt(job.kind));
         let claim = job.claim();
         let finished = now()?;
-        match run(&job) {
+        match run(ctx, &job) {
             Ok(result) => {
                 if queue.succeed(&claim, &result, finished)? {
                     drained.succeeded += 1;
@@ -161,11 +162,11 @@ pub fn drain(ctx: &Context, budget: Budget) -> Result<DrainReport> {
 }
 
 /// Runs one attempt of `job`: its result (JSON) or why it failed.
-fn run(job: &Job) -> Result<String, String> {
+fn run(ctx: &Context, job: &Job) -> Result<String, String> {
     match job.kind {
         JobKind::Welcome => deliver_webhook(job),
-        JobKind::Export => export(job).map_err(|e| format!("{e:#}")),
-        JobKind::Purge => purge().map_err(|e| format!("{e:#}")),
+        JobKind::Export => export(ctx, job).map_err(|e| format!("{e:#}")),
+        JobKind::Purge => purge(ctx).map_err(|e| format!("{e:#}")),
     }
 }
 
@@ -201,18 +202,17 @@ fn deliver_webhook(job: &Job) -> Result<String, String> {
 /// user sees it), the sessions' refresh tokens (never their hashes) and
 /// the audit events that name them. Reading only, so running it twice is
 /// harmless; a user deleted since gets an empty export saying so.
-fn export(job: &Job) -> Result<String> {
+fn export(ctx: &Context, job: &Job) -> Result<String> {
     #[derive(serde::Deserialize)]
     struct Payload {
         user_id: String,
     }
     let payload: Payload = serde_json::from_str(&job.payload).context("export payload")?;
     let id = UserId::parse(&payload.user_id).context("export payload: user id")?;
-    let db = crate::config::database();
-    let Some(user) = SqlUsers::new(db.as_ref()).by_id(&id)? else {
+    let Some(user) = SqlUsers::new(ctx.db.as_ref()).by_id(&id)? else {
         return Ok(serde_json::json!({ "deleted": true }).to_string());
     };
-    let data = SqlPersonalData::new(db.as_ref());
+    let data = SqlPersonalData::new(ctx.db.as_ref());
     let export = serde_json::json!({
         "exported_at": rfc3339(now()?),
         "profile": private_view(&user),
@@ -225,41 +225,23 @@ fn export(job: &Job) -> Result<String> {
 /// Removes expired data (see `spin_users_domain::PurgeCutoffs`), then
 /// schedules the next hour's purge. Deleting what is already gone does
 /// nothing, so a purge that runs twice is harmless.
-fn purge() -> Result<String> {
+fn purge(ctx: &Context) -> Result<String> {
     let now = now()?;
     let cutoffs = PurgeCutoffs::at(
         now,
-        days("audit_retention_days", DEFAULT_AUDIT_RETENTION_DAYS)?,
-        days("job_retention_days", DEFAULT_JOB_RETENTION_DAYS)?,
+        number("audit_retention_days", DEFAULT_AUDIT_RETENTION_DAYS)?,
+        number("job_retention_days", DEFAULT_JOB_RETENTION_DAYS)?,
     );
-    let db = crate::config::database();
-    let report = SqlHousekeeping::new(db.as_ref()).purge(&cutoffs)?;
-    SqlJobs::new(db.as_ref()).schedule(&next_purge_job(now), now)?;
+    let report = SqlHousekeeping::new(ctx.db.as_ref()).purge(&cutoffs)?;
+    ctx.jobs().schedule(&next_purge_job(now), now)?;
     Ok(serde_json::to_string(&report)?)
-}
-
-/// A retention in days from `variable`, or `default`.
-fn days(variable: &str, default: u32) -> Result<u32> {
-    match optional(variable)? {
-        Some(text) => text
-            .trim()
-            .parse::<u32>()
-            .with_context(|| format!("{variable} must be a whole number of days")),
-        None => Ok(default),
-    }
 }
 
 /// `job_max_attempts`, or the default.
 fn max_attempts() -> Result<u32> {
-    match optional("job_max_attempts")? {
-        Some(text) => text
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .context("job_max_attempts must be a whole number of at least 1"),
-        None => Ok(DEFAULT_MAX_ATTEMPTS),
-    }
+    let attempts = number("job_max_attempts", DEFAULT_MAX_ATTEMPTS)?;
+    anyhow::ensure!(attempts >= 1, "job_max_attempts must be at least 1");
+    Ok(attempts)
 }
 
 /// `job_backoff_secs` as the first retry's delay, or the default.
@@ -275,11 +257,7 @@ fn backoff() -> Backoff {
         })
 }
 
-/// The clock now: jobs outlive the instant a request read.
+/// The clock now, in seconds: jobs outlive the instant a request read.
 fn now() -> Result<i64> {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("clock before 1970")?
-        .as_secs();
-    i64::try_from(secs).context("clock overflow")
+    Ok(unix_now_ms()? / 1000)
 }
