@@ -23,13 +23,13 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::{HyperIncomingBody, HyperOutgoingBody};
 
+use crate::key_value::KeyValueBackend;
 use crate::manifest::Manifest;
 use crate::outbound::OutboundPolicy;
 use crate::postgres::PgPools;
 use crate::routes::{RouteMatch, Router, WELL_KNOWN_PREFIX};
 use crate::runtime_config::RuntimeConfig;
 use crate::state::{ComponentGrants, HostState, add_spin_to_linker};
-use crate::stores::KeyValueBackend;
 use crate::variables::{self, Variables};
 
 const MB: usize = 1 << 20;
@@ -133,12 +133,7 @@ impl App {
         let kv_backends: BTreeMap<String, Arc<KeyValueBackend>> = runtime_config
             .key_value_stores
             .iter()
-            .map(|(label, location)| {
-                (
-                    label.clone(),
-                    Arc::new(KeyValueBackend::new(location.clone())),
-                )
-            })
+            .map(|(label, location)| (label.clone(), Arc::new(KeyValueBackend::new(location))))
             .collect();
 
         let pg_pools = Arc::new(PgPools::default());

@@ -4,10 +4,10 @@
 //! rules, sets Spin's request headers, instantiates a fresh component per
 //! request from a pooling allocator, and implements the Spin interfaces in
 //! `wit/host.wit` (key-value, SQLite, variables over real SQLite files;
-//! PostgreSQL over a real server), plus `wasi:http` outbound requests, both
-//! limited to `allowed_outbound_hosts`.
+//! key-value on Redis; PostgreSQL over a real server), plus `wasi:http`
+//! outbound requests, both limited to `allowed_outbound_hosts`.
 //!
-//! It does not implement Spin's other triggers, Redis/libSQL store
+//! It does not implement Spin's other triggers, libSQL or cloud store
 //! backends, service chaining, or component dependencies: apps that need
 //! those run under `spin up`.
 
@@ -15,6 +15,7 @@
 #![deny(unsafe_code)]
 
 mod app;
+mod key_value;
 mod manifest;
 mod outbound;
 mod postgres;

@@ -1,7 +1,8 @@
 //! The runtime configuration file (`runtime-config.toml`) as `spin up
 //! --runtime-config-file` reads it: where each key-value store and SQLite
-//! database label lives. Only Spin's embedded `type = "spin"` backends are
-//! implemented here; other backends (Redis, libSQL, …) run under real Spin.
+//! database label lives. Spin's embedded `type = "spin"` backends, and
+//! `type = "redis"` for key-value; other backends (libSQL, Azure Cosmos,
+//! AWS DynamoDB) run under real Spin.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,11 +24,21 @@ pub enum Location {
     InMemory,
 }
 
+/// Where a key-value label keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyValueLocation {
+    /// Spin's embedded store (`type = "spin"`): a SQLite table.
+    Embedded(Location),
+    /// A Redis server (`type = "redis"`), the URL already validated as
+    /// Spin validates it when it loads the file.
+    Redis(String),
+}
+
 /// Resolved runtime configuration: label → location, for both kinds of store.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// Key-value store labels.
-    pub key_value_stores: BTreeMap<String, Location>,
+    pub key_value_stores: BTreeMap<String, KeyValueLocation>,
     /// SQLite database labels.
     pub sqlite_databases: BTreeMap<String, Location>,
 }
@@ -43,14 +54,16 @@ struct RawRuntimeConfig {
     sqlite_database: BTreeMap<String, RawStore>,
 }
 
-/// Backend-specific keys (a Redis `url`, …) are accepted and ignored: those
-/// backends are refused by type below.
+/// Keys of other backends are accepted here and refused by type below.
 #[derive(Deserialize)]
 struct RawStore {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
     path: Option<PathBuf>,
+    /// `type = "redis"`: the server's URL.
+    #[serde(default)]
+    url: Option<String>,
 }
 
 impl RuntimeConfig {
@@ -76,29 +89,40 @@ impl RuntimeConfig {
             Some(dir) => base.join(dir),
             None => app_dir.join(".spin"),
         };
-        let resolve_stores = |stores: BTreeMap<String, RawStore>, what: &str| {
-            stores
-                .into_iter()
-                .map(|(label, store)| {
-                    if store.kind != "spin" {
-                        bail!(
-                            "{what} {label:?} has type {:?}; this host implements only type \"spin\" (run the app with `spin up` for other backends)",
-                            store.kind
-                        );
-                    }
-                    let location = match store.path {
-                        Some(path) => Location::File(base.join(path)),
-                        None => Location::InMemory,
-                    };
-                    Ok((label, location))
-                })
-                .collect::<Result<BTreeMap<_, _>>>()
+        let embedded = |path: Option<PathBuf>| match path {
+            Some(path) => Location::File(base.join(path)),
+            None => Location::InMemory,
         };
-        let mut key_value_stores = resolve_stores(raw.key_value_store, "key_value_store")?;
-        let mut sqlite_databases = resolve_stores(raw.sqlite_database, "sqlite_database")?;
-        key_value_stores
-            .entry("default".into())
-            .or_insert_with(|| Location::File(state_dir.join(DEFAULT_KV_FILE)));
+        let mut key_value_stores = raw
+            .key_value_store
+            .into_iter()
+            .map(|(label, store)| {
+                let location = match store.kind.as_str() {
+                    "spin" => KeyValueLocation::Embedded(embedded(store.path)),
+                    "redis" => KeyValueLocation::Redis(redis_url(&label, store.url)?),
+                    other => bail!(
+                        "key_value_store {label:?} has type {other:?}; this host implements types \"spin\" and \"redis\" (run the app with `spin up` for other backends)"
+                    ),
+                };
+                Ok((label, location))
+            })
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        let mut sqlite_databases = raw
+            .sqlite_database
+            .into_iter()
+            .map(|(label, store)| {
+                if store.kind != "spin" {
+                    bail!(
+                        "sqlite_database {label:?} has type {:?}; this host implements only type \"spin\" (run the app with `spin up` for other backends)",
+                        store.kind
+                    );
+                }
+                Ok((label, embedded(store.path)))
+            })
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        key_value_stores.entry("default".into()).or_insert_with(|| {
+            KeyValueLocation::Embedded(Location::File(state_dir.join(DEFAULT_KV_FILE)))
+        });
         sqlite_databases
             .entry("default".into())
             .or_insert_with(|| Location::File(state_dir.join(DEFAULT_SQLITE_FILE)));
@@ -107,6 +131,17 @@ impl RuntimeConfig {
             sqlite_databases,
         })
     }
+}
+
+/// A Redis label's `url`, required and parsed as Spin parses it
+/// (`redis::parse_redis_url`), so a URL Spin refuses at start is refused here.
+fn redis_url(label: &str, url: Option<String>) -> Result<String> {
+    let url =
+        url.with_context(|| format!("key_value_store {label:?}: type \"redis\" needs a `url`"))?;
+    if redis::parse_redis_url(&url).is_none() {
+        bail!("key_value_store {label:?}: Invalid Redis URL {url:?}");
+    }
+    Ok(url)
 }
 
 #[cfg(test)]
@@ -125,7 +160,7 @@ mod tests {
         let config = RuntimeConfig::defaults(Path::new("/app"));
         assert_eq!(
             config.key_value_stores["default"],
-            Location::File("/app/.spin/sqlite_key_value.db".into())
+            KeyValueLocation::Embedded(Location::File("/app/.spin/sqlite_key_value.db".into()))
         );
         assert_eq!(
             config.sqlite_databases["default"],
@@ -150,14 +185,42 @@ type = "spin"
         .expect("parses");
         assert_eq!(
             config.key_value_stores["default"],
-            Location::File("/data/kv.db".into())
+            KeyValueLocation::Embedded(Location::File("/data/kv.db".into()))
         );
         assert_eq!(config.sqlite_databases["scratch"], Location::InMemory);
     }
 
     #[test]
+    fn redis_key_value_stores_keep_their_url() {
+        let config =
+            parse("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://cache:6380/2\"\n")
+                .expect("parses");
+        assert_eq!(
+            config.key_value_stores["default"],
+            KeyValueLocation::Redis("redis://cache:6380/2".into())
+        );
+    }
+
+    #[test]
+    fn a_redis_store_without_a_valid_url_is_refused_at_load() {
+        for text in [
+            "[key_value_store.default]\ntype = \"redis\"\n",
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"http://cache\"\n",
+        ] {
+            let err = parse(text).expect_err("must be rejected");
+            assert!(
+                format!("{err:#}").contains("url") || format!("{err:#}").contains("URL"),
+                "{err:#}"
+            );
+        }
+    }
+
+    #[test]
     fn other_backends_are_refused_with_a_pointer_to_spin() {
-        let err = parse("[key_value_store.cache]\ntype = \"redis\"\nurl = \"redis://x\"\n")
+        let err = parse("[key_value_store.cache]\ntype = \"azure_cosmos\"\n")
+            .expect_err("must be rejected");
+        assert!(format!("{err:#}").contains("spin up"), "{err:#}");
+        let err = parse("[sqlite_database.default]\ntype = \"libsql\"\nurl = \"https://x\"\n")
             .expect_err("must be rejected");
         assert!(
             format!("{err:#}").contains("implements only type \"spin\""),

@@ -18,17 +18,18 @@ use wasmtime_wasi_http::p2::{
     HttpResult, WasiHttpCtxView, WasiHttpHooks, WasiHttpView, default_send_request,
 };
 
+use crate::key_value::{KeyValueBackend, KeyValueStore};
 use crate::outbound::{OutboundPolicy, default_port};
 use crate::postgres::{PgConnection, PgPools};
 use crate::runtime_config::Location;
-use crate::stores::{KeyValueBackend, KeyValueStore, open_sqlite};
+use crate::stores::open_sqlite;
 use crate::variables::{VariableError, Variables};
 
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "spin-users:host/spin-imports",
     with: {
-        "fermyon:spin/key-value.store": crate::stores::KeyValueStore,
+        "fermyon:spin/key-value.store": crate::key_value::KeyValueStore,
         "fermyon:spin/sqlite.connection": crate::state::SqliteConnection,
         "fermyon:spin/postgres.connection": crate::postgres::PgConnection,
     },
@@ -66,7 +67,7 @@ pub struct SqliteConnection(Arc<std::sync::Mutex<rusqlite::Connection>>);
 /// another thread. That hand-off is a cost Spin pays on every such call,
 /// and it changes what runs in parallel with the guest (see `server.rs`),
 /// so the host pays it too. It needs the multi-threaded runtime, as Spin's.
-fn block_in_place<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn block_in_place<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
@@ -206,7 +207,9 @@ impl key_value::HostStore for HostState {
             .key_value_stores
             .get(&label)
             .ok_or(key_value::Error::AccessDenied)?;
-        let store = block_in_place(|| KeyValueStore::open(&label, backend))
+        let store = backend
+            .open(&label)
+            .await
             .map_err(key_value::Error::Other)?;
         self.table
             .push(store)
@@ -219,7 +222,7 @@ impl key_value::HostStore for HostState {
         key: String,
     ) -> Result<Option<Vec<u8>>, key_value::Error> {
         let store = self.kv(&store)?;
-        block_in_place(|| store.get(&key)).map_err(key_value::Error::Other)
+        store.get(&key).await.map_err(key_value::Error::Other)
     }
 
     async fn set(
@@ -229,7 +232,10 @@ impl key_value::HostStore for HostState {
         value: Vec<u8>,
     ) -> Result<(), key_value::Error> {
         let store = self.kv(&store)?;
-        block_in_place(|| store.set(&key, &value)).map_err(key_value::Error::Other)
+        store
+            .set(&key, &value)
+            .await
+            .map_err(key_value::Error::Other)
     }
 
     async fn delete(
@@ -238,7 +244,7 @@ impl key_value::HostStore for HostState {
         key: String,
     ) -> Result<(), key_value::Error> {
         let store = self.kv(&store)?;
-        block_in_place(|| store.delete(&key)).map_err(key_value::Error::Other)
+        store.delete(&key).await.map_err(key_value::Error::Other)
     }
 
     async fn exists(
@@ -247,7 +253,7 @@ impl key_value::HostStore for HostState {
         key: String,
     ) -> Result<bool, key_value::Error> {
         let store = self.kv(&store)?;
-        block_in_place(|| store.exists(&key)).map_err(key_value::Error::Other)
+        store.exists(&key).await.map_err(key_value::Error::Other)
     }
 
     async fn get_keys(
@@ -255,7 +261,7 @@ impl key_value::HostStore for HostState {
         store: Resource<KeyValueStore>,
     ) -> Result<Vec<String>, key_value::Error> {
         let store = self.kv(&store)?;
-        block_in_place(|| store.keys()).map_err(key_value::Error::Other)
+        store.keys().await.map_err(key_value::Error::Other)
     }
 
     async fn drop(&mut self, store: Resource<KeyValueStore>) -> wasmtime::Result<()> {

@@ -42,12 +42,12 @@ fn create_parent(path: &Path) -> Result<(), String> {
 /// The connection is opened on first use and kept; a failed open is retried
 /// on the next request rather than remembered.
 #[derive(Debug)]
-pub struct KeyValueBackend {
+pub struct EmbeddedKeyValue {
     location: Location,
     connection: Mutex<Option<Arc<Mutex<rusqlite::Connection>>>>,
 }
 
-impl KeyValueBackend {
+impl EmbeddedKeyValue {
     /// A backend at `location`, not yet opened.
     pub fn new(location: Location) -> Self {
         Self {
@@ -80,14 +80,14 @@ impl KeyValueBackend {
 }
 
 /// An open key-value store: a label within a backend.
-pub struct KeyValueStore {
+pub struct EmbeddedStore {
     label: String,
     connection: Arc<Mutex<rusqlite::Connection>>,
 }
 
-impl KeyValueStore {
+impl EmbeddedStore {
     /// Opens `label` in `backend`.
-    pub fn open(label: &str, backend: &KeyValueBackend) -> Result<Self, String> {
+    pub fn open(label: &str, backend: &EmbeddedKeyValue) -> Result<Self, String> {
         Ok(Self {
             label: label.to_owned(),
             connection: backend.connection()?,
@@ -155,9 +155,9 @@ mod tests {
     #[test]
     fn key_value_round_trips_and_labels_are_isolated() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let backend = KeyValueBackend::new(Location::File(dir.path().join("kv/kv.db")));
-        let a = KeyValueStore::open("a", &backend).expect("open a");
-        let b = KeyValueStore::open("b", &backend).expect("open b");
+        let backend = EmbeddedKeyValue::new(Location::File(dir.path().join("kv/kv.db")));
+        let a = EmbeddedStore::open("a", &backend).expect("open a");
+        let b = EmbeddedStore::open("b", &backend).expect("open b");
         a.set("k", b"1").expect("set");
         a.set("k", b"2").expect("overwrite");
         assert_eq!(a.get("k").expect("get"), Some(b"2".to_vec()));
@@ -173,8 +173,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("plain-file");
         std::fs::write(&file, b"x").expect("write");
-        let backend = KeyValueBackend::new(Location::File(file.join("kv.db")));
-        assert!(KeyValueStore::open("default", &backend).is_err());
+        let backend = EmbeddedKeyValue::new(Location::File(file.join("kv.db")));
+        assert!(EmbeddedStore::open("default", &backend).is_err());
     }
 
     #[test]
