@@ -12,11 +12,12 @@ COMPONENTS := $(notdir $(wildcard components/*))
 FIXTURES := $(notdir $(wildcard tests/fixtures/*))
 NATIVE_PACKAGES := -p spin-users-domain -p spin-users-api -p spin-users-http -p spin-users-store -p spin-users-app -p spin-users-host -p spin-users-component-tests -p spin-users-bench
 
-.PHONY: help setup native-deps build build-fixtures up test test-unit test-components test-e2e test-tools bench lint fmt clean
+.PHONY: help setup native-deps build build-fixtures up cluster test test-unit test-components test-e2e test-tools test-cluster bench lint fmt clean
 
 help:
 	@echo "make up     run the service on http://$(LISTEN) (spin up, or the bundled wasmtime host)"
 	@echo "make test   build the components and run every test"
+	@echo "make cluster  three instances on :3001-3003 over one PostgreSQL and one Redis (production runtime config)"
 	@echo "make setup  install the wasm32-wasip2 toolchain (idempotent; make up/test call it when needed)"
 	@echo "make build  build all components (release); spin.toml's build commands run this"
 	@echo "make lint   rustfmt and clippy (-D warnings) for host and wasm targets"
@@ -52,8 +53,11 @@ build-fixtures: $(TOOLCHAIN_ENV)
 up: native-deps build
 	LISTEN=$(LISTEN) scripts/up.sh
 
+cluster: native-deps build
+	scripts/cluster.sh
+
 # The component suite runs last so its summary closes the output.
-test: native-deps build build-fixtures test-e2e test-unit test-tools test-components
+test: native-deps build build-fixtures test-e2e test-unit test-tools test-cluster test-components
 
 test-unit:
 	cargo test --lib --bins $(NATIVE_PACKAGES)
@@ -66,10 +70,22 @@ test-tools:
 	tools=$$(scripts/test-tools.sh); \
 	SPIN_USERS_TEST_TOOLS=$$tools cargo test -p spin-users-component-tests --test tools -- --include-ignored
 
-# The whole component suite, once per database backend.
+# Three instances on the production runtime config over one PostgreSQL and
+# one Redis (tests/cluster): `spin up` when installed, the bundled host otherwise.
+test-cluster:
+	cargo build -p spin-users-host --bins
+	redis=$$(scripts/redis.sh); pg=$$(scripts/postgres.sh); \
+	SPIN_USERS_TEST_REDIS_URL=$$redis SPIN_USERS_TEST_PG_URL=$$pg \
+	SPIN_USERS_HOST_CACHE_DIR=$(CURDIR)/target/component-cache \
+	  cargo test -p spin-users-component-tests --test cluster
+
+# The whole component suite, once per database backend: PostgreSQL with
+# the key-value store on Redis (the production pairing), SQLite with the
+# embedded one. Both reach Redis for the tests of the Redis backend itself.
 test-components:
-	SPIN_USERS_TEST_BACKEND=postgres SPIN_USERS_TEST_PG_URL=$$(scripts/postgres.sh) \
-	  cargo test -p spin-users-component-tests --test api
+	redis=$$(scripts/redis.sh); export SPIN_USERS_TEST_REDIS_URL=$$redis; \
+	SPIN_USERS_TEST_BACKEND=postgres SPIN_USERS_TEST_KV=redis SPIN_USERS_TEST_PG_URL=$$(scripts/postgres.sh) \
+	  cargo test -p spin-users-component-tests --test api; \
 	SPIN_USERS_TEST_BACKEND=sqlite cargo test -p spin-users-component-tests --test api -- --skip postgres_host::
 
 # Tests that inspect the in-process host itself (its serve loop, memory
@@ -96,7 +112,8 @@ test-e2e:
 	  cargo test -p spin-users-component-tests --test e2e; \
 	fi; \
 	export SPIN_USERS_TEST_SERVER=$$server SPIN_USERS_HOST_CACHE_DIR=$(CURDIR)/target/component-cache; \
-	SPIN_USERS_TEST_BACKEND=postgres SPIN_USERS_TEST_PG_URL=$$(scripts/postgres.sh) \
+	redis=$$(scripts/redis.sh); export SPIN_USERS_TEST_REDIS_URL=$$redis; \
+	SPIN_USERS_TEST_BACKEND=postgres SPIN_USERS_TEST_KV=redis SPIN_USERS_TEST_PG_URL=$$(scripts/postgres.sh) \
 	  cargo test -p spin-users-component-tests --test api -- $(SKIP_HOST_ONLY); \
 	SPIN_USERS_TEST_BACKEND=sqlite \
 	  cargo test -p spin-users-component-tests --test api -- --skip postgres_host:: $(SKIP_HOST_ONLY)

@@ -8,9 +8,11 @@
 //!
 //! The `.wasm` files must already be built (`make test` builds them).
 
+mod cluster;
 mod process;
 mod receiver;
 
+pub use cluster::{Cluster, cluster_program};
 pub use process::ServerProcess;
 pub use receiver::{Delivery, WebhookReceiver};
 
@@ -59,6 +61,42 @@ path = "kv.db"
 type = "spin"
 path = "sqlite.db"
 "#;
+
+/// The Redis server in `SPIN_USERS_TEST_REDIS_URL` (scripts/redis.sh prints
+/// it), if the run uses one.
+pub fn redis_url() -> Option<String> {
+    std::env::var("SPIN_USERS_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Whether the service keeps its key-value store on that Redis, as in
+/// production (`deploy/runtime-config.production.toml`):
+/// `SPIN_USERS_TEST_KV=redis`; otherwise (`spin`, or unset) the embedded
+/// store.
+pub fn service_kv_on_redis() -> bool {
+    match std::env::var("SPIN_USERS_TEST_KV").as_deref() {
+        Ok("redis") => true,
+        Ok("spin") | Err(_) => false,
+        Ok(other) => panic!("SPIN_USERS_TEST_KV={other:?}: use spin or redis"),
+    }
+}
+
+/// The service's runtime config: the isolated files, or its key-value store
+/// on Redis (see [`service_kv_on_redis`]). Keys are user ids and the like,
+/// unique per test, so tests can share the server.
+fn service_runtime_config(kv_file: &Path, sqlite_file: &Path) -> String {
+    let key_value = if service_kv_on_redis() {
+        let url = redis_url().expect("SPIN_USERS_TEST_KV=redis needs SPIN_USERS_TEST_REDIS_URL");
+        format!("type = \"redis\"\nurl = {url:?}")
+    } else {
+        format!("type = \"spin\"\npath = {kv_file:?}")
+    };
+    format!(
+        "[key_value_store.default]\n{key_value}\n\
+         [sqlite_database.default]\ntype = \"spin\"\npath = {sqlite_file:?}\n"
+    )
+}
 
 /// Builds a [`TestApp`].
 pub struct TestAppBuilder {
@@ -124,7 +162,7 @@ fn service_with_probe_manifest() -> PathBuf {
 pub const TEST_DATABASE_PREFIX: &str = "sut_";
 
 /// Creates an empty database for one test and returns its URL.
-async fn fresh_postgres_database() -> Result<String> {
+pub(crate) async fn fresh_postgres_database() -> Result<String> {
     let admin = std::env::var("SPIN_USERS_TEST_PG_URL").context(
         "SPIN_USERS_TEST_PG_URL is not set: run the PostgreSQL suite through `make test` (scripts/postgres.sh prints the URL)",
     )?;
@@ -180,12 +218,8 @@ impl TestAppBuilder {
     /// Uses the data of a running app (its SQLite files and PostgreSQL
     /// database), like a redeploy with other variables.
     pub fn sharing_data_with(mut self, other: &TestApp) -> Self {
-        self.runtime_config = format!(
-            "[key_value_store.default]\ntype = \"spin\"\npath = {:?}\n\
-             [sqlite_database.default]\ntype = \"spin\"\npath = {:?}\n",
-            other.dir.path().join("kv.db"),
-            other.sqlite_path,
-        );
+        self.runtime_config =
+            service_runtime_config(&other.dir.path().join("kv.db"), &other.sqlite_path);
         self.shared_sqlite = Some(other.sqlite_path.clone());
         if let Some(url) = &other.database_url {
             self.environment
@@ -312,6 +346,10 @@ impl TestApp {
         // Every test request comes from one address: limits high enough not
         // to interfere; tests/api/limits.rs sets low ones.
         let mut builder = Self::builder(workspace_root().join("spin.toml"))
+            .runtime_config(&service_runtime_config(
+                Path::new("kv.db"),
+                Path::new("sqlite.db"),
+            ))
             .env("SPIN_VARIABLE_SIGNING_KEY", TEST_SIGNING_KEY)
             .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "100000/60")
             .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "100000/60")

@@ -143,8 +143,10 @@ impl ServerProcess {
     }
 }
 
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
+impl ServerProcess {
+    /// Kills the whole process group with SIGKILL, as a crashed pod or a
+    /// lost node ends: no graceful shutdown.
+    pub fn kill(&self) {
         // The group's id is the leader's pid (`process_group(0)`). A signal
         // through the API, not the `kill` command: util-linux's `kill`
         // reads `-<pgid>` in ways that can reach every process.
@@ -154,6 +156,12 @@ impl Drop for ServerProcess {
         if let Some(group) = group {
             let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
         let _ = self.child.wait();
     }
 }

@@ -1,0 +1,365 @@
+//! The SpinKube manifests under `deploy/spinkube/`, checked against what
+//! they deploy: every document parses; the `SpinApp` has only fields the
+//! Spin operator's CRD (`core.spinkube.dev/v1alpha1`) defines; its probes
+//! and variables name routes and variables `spin.toml` really has; every
+//! secret variable comes from a `Secret` by reference, never inline; the
+//! autoscaler and the drain `CronJob` point at what the operator creates.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use spin_users_component_tests::workspace_root;
+
+/// The `SpinApp` fields this deployment may use, named as the operator's
+/// `api/v1alpha1/spinapp_types.go` names them; anything else (a typo, a
+/// field of another version) fails to parse.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SpinApp {
+    api_version: String,
+    kind: String,
+    metadata: Metadata,
+    spec: SpinAppSpec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Metadata {
+    name: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SpinAppSpec {
+    image: String,
+    executor: String,
+    replicas: Option<i32>,
+    #[serde(default)]
+    enable_autoscaling: bool,
+    resources: Resources,
+    checks: Checks,
+    runtime_config: RuntimeConfig,
+    variables: Vec<SpinVar>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Resources {
+    requests: BTreeMap<String, String>,
+    limits: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Checks {
+    liveness: Probe,
+    readiness: Probe,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Probe {
+    http_get: HttpGet,
+    initial_delay_seconds: Option<i32>,
+    period_seconds: Option<i32>,
+    timeout_seconds: Option<i32>,
+    failure_threshold: Option<i32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpGet {
+    path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RuntimeConfig {
+    load_from_secret: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SpinVar {
+    name: String,
+    value: Option<String>,
+    value_from: Option<ValueFrom>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ValueFrom {
+    secret_key_ref: SecretKeyRef,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretKeyRef {
+    name: String,
+    key: String,
+    #[serde(default)]
+    optional: bool,
+}
+
+fn spinkube_dir() -> PathBuf {
+    workspace_root().join("deploy/spinkube")
+}
+
+/// Every YAML document of every manifest, by file name.
+fn documents() -> Vec<(String, serde_yaml::Value)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(spinkube_dir())
+        .expect("deploy/spinkube exists")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let mut documents = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read manifest");
+        let name = file
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let value = serde_yaml::Value::deserialize(document)
+                .unwrap_or_else(|e| panic!("{name} is not valid YAML: {e}"));
+            documents.push((name.clone(), value));
+        }
+    }
+    documents
+}
+
+fn of_kind(kind: &str) -> Vec<(String, serde_yaml::Value)> {
+    documents()
+        .into_iter()
+        .filter(|(_, doc)| doc["kind"].as_str() == Some(kind))
+        .collect()
+}
+
+fn spin_app() -> SpinApp {
+    let apps = of_kind("SpinApp");
+    assert_eq!(apps.len(), 1, "exactly one SpinApp");
+    serde_yaml::from_value(apps[0].1.clone())
+        .unwrap_or_else(|e| panic!("{}: not a SpinApp of the operator's CRD: {e}", apps[0].0))
+}
+
+fn spin_toml() -> toml::Table {
+    std::fs::read_to_string(workspace_root().join("spin.toml"))
+        .expect("read spin.toml")
+        .parse()
+        .expect("spin.toml parses")
+}
+
+/// `spin.toml`'s variables: name → (required, secret).
+fn app_variables() -> BTreeMap<String, (bool, bool)> {
+    spin_toml()["variables"]
+        .as_table()
+        .expect("[variables]")
+        .iter()
+        .map(|(name, spec)| {
+            let flag = |key: &str| {
+                spec.get(key)
+                    .and_then(toml::Value::as_bool)
+                    .unwrap_or(false)
+            };
+            (name.clone(), (flag("required"), flag("secret")))
+        })
+        .collect()
+}
+
+fn http_routes() -> BTreeSet<String> {
+    spin_toml()["trigger"]["http"]
+        .as_array()
+        .expect("[[trigger.http]]")
+        .iter()
+        .filter_map(|t| t["route"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn every_manifest_parses_and_the_kustomization_lists_them_all() {
+    let documents = documents();
+    let listed: BTreeSet<String> = of_kind("Kustomization")
+        .first()
+        .expect("a kustomization.yaml")
+        .1["resources"]
+        .as_sequence()
+        .expect("resources")
+        .iter()
+        .map(|r| r.as_str().expect("a file name").to_owned())
+        .collect();
+    let manifests: BTreeSet<String> = documents
+        .iter()
+        .filter(|(_, doc)| doc["kind"].as_str() != Some("Kustomization"))
+        .map(|(file, _)| file.clone())
+        .collect();
+
+    assert_eq!(listed, manifests);
+    for (file, doc) in &documents {
+        assert!(doc["apiVersion"].as_str().is_some(), "{file}: apiVersion");
+        assert!(doc["kind"].as_str().is_some(), "{file}: kind");
+    }
+}
+
+#[test]
+fn the_spin_app_runs_the_pushed_image_with_probes_on_real_routes() {
+    let app = spin_app();
+    let routes = http_routes();
+
+    assert_eq!(app.api_version, "core.spinkube.dev/v1alpha1");
+    assert_eq!(app.kind, "SpinApp");
+    assert_eq!(
+        app.metadata
+            .labels
+            .get("app.kubernetes.io/name")
+            .map(String::as_str),
+        Some("spin-users")
+    );
+    assert!(
+        app.spec.image.contains("/spin-users:"),
+        "{}",
+        app.spec.image
+    );
+    assert_eq!(app.spec.executor, "containerd-shim-spin");
+    assert_eq!(app.spec.checks.liveness.http_get.path, "/healthz");
+    assert_eq!(app.spec.checks.readiness.http_get.path, "/readyz");
+    for probe in [&app.spec.checks.liveness, &app.spec.checks.readiness] {
+        assert!(
+            routes.contains(&probe.http_get.path),
+            "{} is not a route",
+            probe.http_get.path
+        );
+        for value in [
+            probe.initial_delay_seconds,
+            probe.period_seconds,
+            probe.timeout_seconds,
+            probe.failure_threshold,
+        ] {
+            assert!(value.is_none_or(|v| v >= 1));
+        }
+    }
+    for resources in [&app.spec.resources.requests, &app.spec.resources.limits] {
+        assert!(resources.contains_key("cpu") && resources.contains_key("memory"));
+    }
+    assert!(!app.spec.runtime_config.load_from_secret.is_empty());
+}
+
+#[test]
+fn secrets_come_from_secret_references_and_never_sit_in_a_manifest() {
+    let app = spin_app();
+    let declared = app_variables();
+
+    let mut bound = BTreeSet::new();
+    for var in &app.spec.variables {
+        let (_, secret) = declared
+            .get(&var.name)
+            .unwrap_or_else(|| panic!("{} is not a variable of spin.toml", var.name));
+        match (&var.value, &var.value_from) {
+            (Some(_), None) => assert!(!secret, "{} is secret but set inline", var.name),
+            (None, Some(from)) => {
+                assert!(
+                    !from.secret_key_ref.name.is_empty() && !from.secret_key_ref.key.is_empty()
+                );
+            }
+            _ => panic!("{}: exactly one of value and valueFrom", var.name),
+        }
+        assert!(bound.insert(var.name.clone()), "{} bound twice", var.name);
+    }
+    for (name, (required, _)) in &declared {
+        if *required {
+            let var = app.spec.variables.iter().find(|v| &v.name == name);
+            let var = var.unwrap_or_else(|| panic!("required variable {name} is not bound"));
+            assert!(
+                var.value_from
+                    .as_ref()
+                    .is_none_or(|f| !f.secret_key_ref.optional),
+                "required variable {name} must not be optional"
+            );
+        }
+    }
+    // The database URL, the Redis URL and every token live in Secrets the
+    // operator creates from files or a vault, never in this directory.
+    for (file, doc) in of_kind("Secret") {
+        assert!(
+            doc.get("data").is_none() && doc.get("stringData").is_none(),
+            "{file} carries secret values"
+        );
+    }
+}
+
+#[test]
+fn the_autoscaler_and_the_drain_job_target_what_the_operator_creates() {
+    let app = spin_app();
+    let autoscalers = of_kind("HorizontalPodAutoscaler");
+    let drains = of_kind("CronJob");
+
+    assert!(app.spec.enable_autoscaling, "replicas are the autoscaler's");
+    assert!(
+        app.spec.replicas.is_none(),
+        "the CRD refuses replicas with enableAutoscaling"
+    );
+    assert_eq!(autoscalers.len(), 1);
+    let target = &autoscalers[0].1["spec"]["scaleTargetRef"];
+    assert_eq!(target["kind"].as_str(), Some("Deployment"));
+    assert_eq!(target["name"].as_str(), Some(app.metadata.name.as_str()));
+    let (min, max) = (
+        autoscalers[0].1["spec"]["minReplicas"]
+            .as_i64()
+            .expect("minReplicas"),
+        autoscalers[0].1["spec"]["maxReplicas"]
+            .as_i64()
+            .expect("maxReplicas"),
+    );
+    assert!(1 <= min && min <= max, "{min}..{max}");
+
+    assert_eq!(drains.len(), 1);
+    let job = &drains[0].1["spec"];
+    assert!(
+        job["schedule"]
+            .as_str()
+            .is_some_and(|s| s.split_whitespace().count() == 5)
+    );
+    assert_eq!(job["concurrencyPolicy"].as_str(), Some("Forbid"));
+    let container = &job["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+    let command = serde_yaml::to_string(&container["command"]).expect("command");
+    assert!(
+        command.contains(&format!("http://{}/jobs/drain", app.metadata.name)),
+        "{command}"
+    );
+    assert!(
+        http_routes().iter().any(|r| r == "/jobs/drain"),
+        "the drain route exists"
+    );
+    let token = &container["env"][0];
+    assert_eq!(
+        token["valueFrom"]["secretKeyRef"]["key"].as_str(),
+        Some("jobs_token")
+    );
+    assert!(token.get("value").is_none(), "the token is never inline");
+}
+
+#[test]
+fn the_production_runtime_config_keeps_the_cache_on_redis() {
+    let config: toml::Table = std::fs::read_to_string(
+        Path::new(&workspace_root()).join("deploy/runtime-config.production.toml"),
+    )
+    .expect("read the production runtime config")
+    .parse()
+    .expect("parses");
+    let store = &config["key_value_store"]["default"];
+
+    assert_eq!(store["type"].as_str(), Some("redis"));
+    assert!(
+        store["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("redis://"))
+    );
+    assert!(
+        config.get("sqlite_database").is_none(),
+        "the data lives in PostgreSQL through database_url"
+    );
+}
