@@ -352,11 +352,17 @@ async fn an_admin_retries_a_dead_job_and_only_a_dead_one() {
         .await;
     let ada = app.access_token("ada@example.com", "correct horse").await;
     receiver.wait_for(1, Duration::from_secs(10)).await;
-    let dead = app.get_with_token("/tasks?state=dead", &admin).await.json();
-    let id = dead["items"][0]["id"]
+    // The delivery has arrived; the worker records its failure just after.
+    let listed = app
+        .get_with_token("/tasks?kind=welcome", &admin)
+        .await
+        .json();
+    let id = listed["items"][0]["id"]
         .as_str()
-        .expect("a dead job")
+        .expect("the welcome job")
         .to_owned();
+    let dead = settled_task(&app, &format!("/tasks/{id}"), &admin).await;
+    assert_eq!(dead["state"], "dead", "{dead}");
     let retry = format!("/tasks/{id}/retry");
     let as_ada = format!("Bearer {ada}");
     let as_admin = format!("Bearer {admin}");
@@ -463,4 +469,97 @@ async fn the_hourly_purge_removes_expired_rows_and_schedules_itself() {
         serde_json::from_str(result[0][0].as_deref().unwrap_or("null")).expect("a report");
     assert_eq!(report["refresh_tokens"], 1, "{report}");
     assert_eq!(report["audit_events"], 1, "{report}");
+}
+
+/// The Redis-triggered worker (`deploy/redis-worker/spin.toml`) as a server
+/// process beside `app`, on its data and `channel`.
+async fn redis_worker(
+    app: &TestApp,
+    receiver: &WebhookReceiver,
+    redis: &str,
+    channel: &str,
+) -> (spin_users_component_tests::ServerProcess, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("runtime-config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sqlite_database.default]\ntype = \"spin\"\npath = {:?}\n",
+            app.sqlite_path
+        ),
+    )
+    .expect("write runtime config");
+    let mut environment: HashMap<String, String> = [
+        ("JOBS_REDIS_URL", redis.to_owned()),
+        ("JOBS_REDIS_CHANNEL", channel.to_owned()),
+        ("WEBHOOK_URL", receiver.url()),
+        ("WEBHOOK_ORIGIN", receiver.origin.clone()),
+        ("WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("SPIN_VARIABLE_{k}"), v))
+    .collect();
+    if let Some(url) = &app.database_url {
+        environment.insert("SPIN_VARIABLE_DATABASE_URL".into(), url.clone());
+    }
+    let worker = spin_users_component_tests::ServerProcess::start_subscriber(
+        &spin_users_component_tests::cluster_program().expect("a server program"),
+        &spin_users_component_tests::workspace_root().join("deploy/redis-worker/spin.toml"),
+        &config,
+        dir.path(),
+        &environment,
+        &format!("/{channel}: [worker]"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the worker failed to start: {e:#}"));
+    (worker, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_jobs_redis_url_set_the_redis_worker_runs_new_jobs_and_the_request_does_not() {
+    let redis = spin_users_component_tests::redis_url()
+        .expect("SPIN_USERS_TEST_REDIS_URL is not set: run through `make test` (scripts/redis.sh)");
+    let host_port = redis
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut id = [0u8; 6];
+    getrandom::fill(&mut id).expect("random");
+    let channel = format!(
+        "spin-users-jobs-{}",
+        id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
+    let receiver = WebhookReceiver::start().await;
+    let app = with_webhook(&receiver)
+        .env("SPIN_VARIABLE_JOBS_REDIS_URL", &redis)
+        .env("SPIN_VARIABLE_JOBS_REDIS_HOST", &host_port)
+        .env("SPIN_VARIABLE_JOBS_REDIS_CHANNEL", &channel)
+        .start()
+        .await;
+
+    // No worker listening: the id is published into the void, and the
+    // request leaves the job to the worker, so nothing is delivered.
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        receiver.deliveries().is_empty(),
+        "the request ran the job itself"
+    );
+
+    // With the worker subscribed, the next account's event arrives through it.
+    let (worker, _dir) = redis_worker(&app, &receiver, &redis, &channel).await;
+    app.register("Bob", "bob@example.com", "battery staple")
+        .await;
+    let deliveries = receiver.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    verify(&deliveries[0]);
+    assert!(String::from_utf8_lossy(&deliveries[0].body).contains("bob@example.com"));
+
+    // Ada's lost message is what the drain route is for.
+    drop(worker);
+    let drained = drain(&app, Some(JOBS_TOKEN)).await;
+    assert_eq!(drained.status, 200, "{}", drained.text());
+    let deliveries = receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert!(String::from_utf8_lossy(&deliveries[1].body).contains("ada@example.com"));
 }

@@ -363,3 +363,46 @@ fn the_production_runtime_config_keeps_the_cache_on_redis() {
         "the data lives in PostgreSQL through database_url"
     );
 }
+
+#[test]
+fn the_redis_worker_app_subscribes_its_component_and_grants_it_no_more() {
+    let manifest = spin_users_host::Manifest::from_file(
+        &workspace_root().join("deploy/redis-worker/spin.toml"),
+    )
+    .expect("the worker manifest is valid");
+    let service = app_variables();
+
+    assert!(
+        manifest.http_triggers.is_empty(),
+        "the worker serves no HTTP"
+    );
+    assert_eq!(manifest.redis_triggers.len(), 1);
+    let trigger = &manifest.redis_triggers[0];
+    assert_eq!(trigger.channel, "{{ jobs_redis_channel }}");
+    assert_eq!(
+        manifest
+            .application
+            .trigger
+            .redis
+            .as_ref()
+            .map(|r| r.address.as_str()),
+        Some("{{ jobs_redis_url }}")
+    );
+    let worker = &manifest.components[&trigger.component];
+    assert!(worker.source.ends_with("spin_users_worker.wasm"));
+    assert!(worker.key_value_stores.is_empty(), "it reads no cache");
+    assert!(
+        worker
+            .allowed_outbound_hosts
+            .iter()
+            .all(|h| !h.starts_with("redis")),
+        "the trigger's connection is Spin's, not the component's"
+    );
+    // Its settings are the service's, under the same names.
+    for name in manifest.variables.keys() {
+        assert!(
+            service.contains_key(name),
+            "{name} is not a variable of spin.toml"
+        );
+    }
+}

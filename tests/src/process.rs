@@ -61,31 +61,15 @@ impl ServerProcess {
         environment: &HashMap<String, String>,
     ) -> Result<Self> {
         let log_path = dir.join("server.log");
-        let log = std::fs::File::create(&log_path)?;
-        let mut command = Command::new(program);
-        command
-            .arg("up")
-            .arg("--from")
-            .arg(manifest)
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--runtime-config-file")
-            .arg(runtime_config)
-            .current_dir(dir)
-            .env_clear()
-            .envs(
-                ["PATH", "HOME", "SPIN_USERS_HOST_CACHE_DIR", "RUST_LOG"]
-                    .into_iter()
-                    .filter_map(|k| std::env::var(k).ok().map(|v| (k, v))),
-            )
-            .envs(environment)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0);
-        let child = command
-            .spawn()
-            .with_context(|| format!("starting `{program} up` (is it on PATH?)"))?;
+        let child = spawn(
+            program,
+            manifest,
+            runtime_config,
+            Some(addr),
+            dir,
+            environment,
+            &log_path,
+        )?;
         let mut server = Self { child, addr };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -108,6 +92,47 @@ impl ServerProcess {
             if Instant::now() > deadline {
                 let output = std::fs::read_to_string(&log_path).unwrap_or_default();
                 bail!("`{program} up` did not answer within {START_TIMEOUT:?}:\n{output}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts an app with no HTTP trigger (a Redis-triggered worker) the
+    /// same way, and waits until its log shows `ready` (Spin prints each
+    /// channel once subscribed: `\t<server>/<channel>: [<components>]`).
+    pub async fn start_subscriber(
+        program: &str,
+        manifest: &Path,
+        runtime_config: &Path,
+        dir: &Path,
+        environment: &HashMap<String, String>,
+        ready: &str,
+    ) -> Result<Self> {
+        let log_path = dir.join("server.log");
+        let child = spawn(
+            program,
+            manifest,
+            runtime_config,
+            None,
+            dir,
+            environment,
+            &log_path,
+        )?;
+        let mut server = Self {
+            child,
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if output.contains(ready) {
+                return Ok(server);
+            }
+            if let Some(status) = server.child.try_wait()? {
+                bail!("`{program} up` exited with {status} before subscribing:\n{output}");
+            }
+            if Instant::now() > deadline {
+                bail!("`{program} up` did not subscribe within {START_TIMEOUT:?}:\n{output}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -170,4 +195,43 @@ impl Drop for ServerProcess {
 fn free_loopback_port() -> Result<std::net::SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?)
+}
+
+/// `program up --from manifest [--listen addr] --runtime-config-file …` in
+/// `dir`, in its own process group, with `environment` (plus this
+/// process's `PATH`, `HOME` and the host's cache and log settings), its
+/// output to `log`.
+fn spawn(
+    program: &str,
+    manifest: &Path,
+    runtime_config: &Path,
+    listen: Option<std::net::SocketAddr>,
+    dir: &Path,
+    environment: &HashMap<String, String>,
+    log: &Path,
+) -> Result<Child> {
+    let log = std::fs::File::create(log)?;
+    let mut command = Command::new(program);
+    command.arg("up").arg("--from").arg(manifest);
+    if let Some(addr) = listen {
+        command.arg("--listen").arg(addr.to_string());
+    }
+    command
+        .arg("--runtime-config-file")
+        .arg(runtime_config)
+        .current_dir(dir)
+        .env_clear()
+        .envs(
+            ["PATH", "HOME", "SPIN_USERS_HOST_CACHE_DIR", "RUST_LOG"]
+                .into_iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (k, v))),
+        )
+        .envs(environment)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0);
+    command
+        .spawn()
+        .with_context(|| format!("starting `{program} up` (is it on PATH?)"))
 }

@@ -6,6 +6,13 @@
 //! been sent, so a lone `spin up` needs no scheduler. Whatever it leaves
 //! (a receiver that was down, a budget that ran out) waits in the table for
 //! the next request that runs jobs or for the drain route.
+//!
+//! With `jobs_redis_url` set, a new job's id is published on
+//! `jobs_redis_channel` instead, for the Redis-triggered worker
+//! (`components/worker`, `deploy/redis-worker/`), which claims and runs that
+//! job ([`run_published`]); the request then runs none itself. A message
+//! Redis loses (pub/sub delivers at most once) leaves the job queued for the
+//! drain route.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -82,16 +89,52 @@ fn enqueue(ctx: &Context, kind: JobKind, payload: String, owner: Option<&str>) -
         max_attempts: max_attempts()?,
     };
     ctx.jobs().enqueue(&job, ctx.now)?;
-    ENQUEUED.store(true, Ordering::Relaxed);
+    announce(&job.id);
     Ok(job.id)
 }
+
+/// Hands a job that is due now to whoever runs it: the Redis worker when
+/// one is configured and the publish succeeds, otherwise this invocation
+/// after its response.
+fn announce(id: &JobId) {
+    match publish(id) {
+        Ok(true) => {}
+        Ok(false) => ENQUEUED.store(true, Ordering::Relaxed),
+        Err(e) => {
+            eprintln!(
+                "jobs: could not publish job {}, running it here: {e:#}",
+                id.as_ref()
+            );
+            ENQUEUED.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Publishes `id` on `jobs_redis_channel` at `jobs_redis_url`; `false`
+/// when no URL is set.
+fn publish(id: &JobId) -> Result<bool> {
+    let Some(url) = optional("jobs_redis_url")? else {
+        return Ok(false);
+    };
+    let channel =
+        optional("jobs_redis_channel")?.unwrap_or_else(|| DEFAULT_JOBS_CHANNEL.to_owned());
+    let connection = spin_sdk::redis::Connection::open(url.trim())
+        .map_err(|e| anyhow::anyhow!("opening jobs_redis_url: {e}"))?;
+    connection
+        .publish(&channel, id.as_ref().as_bytes())
+        .map_err(|e| anyhow::anyhow!("publishing on {channel}: {e}"))?;
+    Ok(true)
+}
+
+/// The channel job ids are published on when `jobs_redis_channel` is empty.
+pub const DEFAULT_JOBS_CHANNEL: &str = "spin-users-jobs";
 
 /// Queues a `dead` job again (an admin's retry), to run after this
 /// response; `false` if it is not dead.
 pub fn retry_dead(ctx: &Context, id: &JobId) -> Result<bool> {
     let revived = ctx.jobs().revive(id, ctx.now)?;
     if revived {
-        ENQUEUED.store(true, Ordering::Relaxed);
+        announce(id);
     }
     Ok(revived)
 }
@@ -124,41 +167,59 @@ pub fn drain(ctx: &Context, budget: Budget) -> Result<DrainReport> {
     // The purge keeps itself going; this makes sure the current hour has
     // one, whoever runs jobs first (a no-op once it exists).
     queue.schedule(&purge_job(at_start), at_start)?;
-    let mut random = SystemRandom;
     while drained.claimed < budget.jobs && started.elapsed() < budget.time {
         let Some(job) = queue.claim(now()?, LEASE_SECS)? else {
             break;
         };
-        drained.claimed += 1;
-        count(ctx, Counter::JobAttempt(job.kind));
-        let claim = job.claim();
-        let finished = now()?;
-        match run(ctx, &job) {
-            Ok(result) => {
-                if queue.succeed(&claim, &result, finished)? {
-                    drained.succeeded += 1;
-                }
+        attempt(ctx, &job, &mut drained)?;
+    }
+    Ok(drained)
+}
+
+/// Claims and runs the job `id` if it is due (the Redis worker's way in:
+/// it was told which job is new). A job already taken, done or unknown is
+/// left alone.
+pub fn run_published(ctx: &Context, id: &JobId) -> Result<DrainReport> {
+    let mut report = DrainReport::default();
+    if let Some(job) = ctx.jobs().claim_id(id, now()?, LEASE_SECS)? {
+        attempt(ctx, &job, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// Runs one claimed attempt of `job` and records its outcome under the
+/// claim, counting it in `report`.
+fn attempt(ctx: &Context, job: &Job, report: &mut DrainReport) -> Result<()> {
+    let queue = ctx.jobs();
+    report.claimed += 1;
+    count(ctx, Counter::JobAttempt(job.kind));
+    let claim = job.claim();
+    let finished = now()?;
+    match run(ctx, job) {
+        Ok(result) => {
+            if queue.succeed(&claim, &result, finished)? {
+                report.succeeded += 1;
             }
-            Err(error) => {
-                count(ctx, Counter::JobFailure(job.kind));
-                eprintln!(
-                    "jobs: {} {} attempt {}: {error}",
-                    job.kind,
-                    job.id.as_ref(),
-                    job.attempts
-                );
-                let retry =
-                    backoff().after_failure(&claim, job.max_attempts, finished, &mut random);
-                if queue.fail(&claim, &error, retry, finished)? {
-                    match retry {
-                        Retry::At(_) => drained.failed += 1,
-                        Retry::Never => drained.dead += 1,
-                    }
+        }
+        Err(error) => {
+            count(ctx, Counter::JobFailure(job.kind));
+            eprintln!(
+                "jobs: {} {} attempt {}: {error}",
+                job.kind,
+                job.id.as_ref(),
+                job.attempts
+            );
+            let retry =
+                backoff().after_failure(&claim, job.max_attempts, finished, &mut SystemRandom);
+            if queue.fail(&claim, &error, retry, finished)? {
+                match retry {
+                    Retry::At(_) => report.failed += 1,
+                    Retry::Never => report.dead += 1,
                 }
             }
         }
     }
-    Ok(drained)
+    Ok(())
 }
 
 /// Runs one attempt of `job`: its result (JSON) or why it failed.

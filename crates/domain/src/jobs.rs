@@ -241,6 +241,11 @@ pub trait JobQueue {
     /// same attempt.
     fn claim(&self, now: i64, lease_secs: i64) -> Result<Option<Job>, RepoError>;
 
+    /// Claims the job `id` as [`JobQueue::claim`] would, if it is due: for
+    /// a worker told which job to run. `None` if it is not (done, held, not
+    /// due yet, or unknown).
+    fn claim_id(&self, id: &JobId, now: i64, lease_secs: i64) -> Result<Option<Job>, RepoError>;
+
     /// Marks jobs whose lease lapsed on their last attempt `dead` (the worker
     /// died every time); returns how many.
     fn bury_lapsed(&self, now: i64) -> Result<u64, RepoError>;

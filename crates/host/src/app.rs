@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
 };
@@ -95,8 +95,11 @@ impl AppOptions {
     }
 }
 
-struct LoadedComponent {
-    pre: ProxyPre<HostState>,
+pub(crate) struct LoadedComponent {
+    /// Linked, ready to instantiate.
+    pub(crate) instance_pre: InstancePre<HostState>,
+    /// The `wasi:http` handler, for components an HTTP trigger routes to.
+    http: Option<ProxyPre<HostState>>,
     component: Component,
     grants: Arc<ComponentGrants>,
     environment: Vec<(String, String)>,
@@ -111,7 +114,9 @@ pub struct App {
     guest_output: bool,
     manifest: Manifest,
     router: Router,
-    components: HashMap<String, LoadedComponent>,
+    pub(crate) components: HashMap<String, LoadedComponent>,
+    /// The resolved application variables (trigger settings are templates).
+    pub(crate) variables: Arc<Variables>,
 }
 
 impl App {
@@ -191,11 +196,16 @@ impl App {
                 .with_context(|| {
                     format!("component {id:?} imports something this host does not provide")
                 })?;
-            let pre = ProxyPre::new(instance_pre)
-                .map_err(anyhow::Error::from)
-                .with_context(|| {
-                    format!("component {id:?} does not export wasi:http/incoming-handler")
-                })?;
+            let routed = manifest.http_triggers.iter().any(|t| &t.component == id);
+            let http = routed
+                .then(|| {
+                    ProxyPre::new(instance_pre.clone())
+                        .map_err(anyhow::Error::from)
+                        .with_context(|| {
+                            format!("component {id:?} does not export wasi:http/incoming-handler")
+                        })
+                })
+                .transpose()?;
             let environment = decl
                 .environment
                 .iter()
@@ -204,7 +214,8 @@ impl App {
             components.insert(
                 id.clone(),
                 LoadedComponent {
-                    pre,
+                    instance_pre,
+                    http,
                     component,
                     grants,
                     environment,
@@ -218,6 +229,7 @@ impl App {
             manifest,
             router,
             components,
+            variables,
         })
     }
 
@@ -283,26 +295,12 @@ impl App {
             .components
             .get(&route.component)
             .with_context(|| format!("unknown component {:?}", route.component))?;
+        let pre = loaded
+            .http
+            .clone()
+            .with_context(|| format!("component {:?} has no HTTP trigger", route.component))?;
         let req = prepare_request(req, route, client_addr)?;
-
-        let mut wasi = WasiCtx::builder();
-        if self.guest_output {
-            wasi.inherit_stdout().inherit_stderr();
-        }
-        for (k, v) in &loaded.environment {
-            wasi.env(k, v);
-        }
-        let limits = StoreLimitsBuilder::new().build();
-        let mut store = Store::new(
-            &self.engine,
-            HostState::new(
-                loaded.grants.clone(),
-                wasi.build(),
-                limits,
-                loaded.memory_growths.clone(),
-            ),
-        );
-        store.limiter(|state| state.limiter());
+        let mut store = self.new_store(loaded);
 
         let incoming = store
             .data_mut()
@@ -310,7 +308,6 @@ impl App {
             .new_incoming_request(Scheme::Http, req)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let outparam = store.data_mut().http().new_response_outparam(sender)?;
-        let pre = loaded.pre.clone();
         let component = route.component.clone();
         let task = tokio::task::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
@@ -335,6 +332,31 @@ impl App {
                 Ok(empty_response(StatusCode::INTERNAL_SERVER_ERROR))
             }
         }
+    }
+}
+
+impl App {
+    /// A fresh store for one invocation of `loaded`, with its grants.
+    pub(crate) fn new_store(&self, loaded: &LoadedComponent) -> Store<HostState> {
+        let mut wasi = WasiCtx::builder();
+        if self.guest_output {
+            wasi.inherit_stdout().inherit_stderr();
+        }
+        for (k, v) in &loaded.environment {
+            wasi.env(k, v);
+        }
+        let limits = StoreLimitsBuilder::new().build();
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(
+                loaded.grants.clone(),
+                wasi.build(),
+                limits,
+                loaded.memory_growths.clone(),
+            ),
+        );
+        store.limiter(|state| state.limiter());
+        store
     }
 }
 

@@ -7,7 +7,8 @@
 //! key-value on Redis; PostgreSQL over a real server), plus `wasi:http`
 //! outbound requests, both limited to `allowed_outbound_hosts`.
 //!
-//! It does not implement Spin's other triggers, libSQL or cloud store
+//! It also runs Redis triggers (`fermyon:spin/inbound-redis`) and
+//! implements outbound Redis. It does not implement Spin's other triggers, libSQL or cloud store
 //! backends, service chaining, or component dependencies: apps that need
 //! those run under `spin up`.
 
@@ -18,7 +19,9 @@ mod app;
 mod key_value;
 mod manifest;
 mod outbound;
+mod outbound_redis;
 mod postgres;
+mod redis_trigger;
 mod routes;
 mod runtime_config;
 mod server;
@@ -28,6 +31,7 @@ mod variables;
 
 pub use app::{App, AppOptions, DEFAULT_MAX_INSTANCES, engine, full_body};
 pub use manifest::Manifest;
+pub use redis_trigger::run_redis_triggers;
 pub use routes::{RouteMatch, Router};
 pub use server::serve;
 pub use wasmtime::Engine;

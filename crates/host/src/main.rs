@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use spin_users_host::{App, AppOptions, DEFAULT_MAX_INSTANCES, engine, serve};
+use spin_users_host::{App, AppOptions, DEFAULT_MAX_INSTANCES, engine, run_redis_triggers, serve};
 
 const USAGE: &str = "usage: spin-users-host serve|up [--manifest|--from spin.toml] \
 [--runtime-config-file runtime-config.toml] [--listen 127.0.0.1:3000] [--cache-dir DIR]";
@@ -48,6 +48,20 @@ async fn main() -> Result<()> {
 
     let engine = engine(DEFAULT_MAX_INSTANCES)?;
     let app = Arc::new(App::load(&engine, &options)?);
+    // Like `spin up`: each trigger type in the manifest runs; an app with
+    // Redis triggers only serves no HTTP.
+    let redis = app
+        .has_redis_triggers()
+        .then(|| tokio::spawn(run_redis_triggers(app.clone())));
+    if app.manifest().http_triggers.is_empty() {
+        let Some(redis) = redis else {
+            bail!("the manifest has no HTTP or Redis triggers");
+        };
+        return tokio::select! {
+            finished = redis => finished?,
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        };
+    }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
@@ -56,8 +70,14 @@ async fn main() -> Result<()> {
     for trigger in &manifest.http_triggers {
         println!("  {} -> {}", trigger.route, trigger.component);
     }
-    serve(app, listener, async {
+    let served = serve(app, listener, async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    });
+    match redis {
+        Some(redis) => tokio::select! {
+            served = served => served,
+            finished = redis => finished?,
+        },
+        None => served.await,
+    }
 }

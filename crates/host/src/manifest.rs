@@ -20,6 +20,8 @@ pub struct Manifest {
     pub variables: BTreeMap<String, VariableDecl>,
     /// `[[trigger.http]]` entries, in manifest order.
     pub http_triggers: Vec<HttpTrigger>,
+    /// `[[trigger.redis]]` entries, in manifest order.
+    pub redis_triggers: Vec<RedisTrigger>,
     /// `[component.<id>]` tables by component id.
     pub components: BTreeMap<String, ComponentDecl>,
 }
@@ -39,6 +41,43 @@ pub struct Application {
     /// Authors.
     #[serde(default)]
     pub authors: Vec<String>,
+    /// `[application.trigger.*]`: settings shared by a trigger type.
+    #[serde(default)]
+    pub trigger: ApplicationTriggers,
+}
+
+/// `[application.trigger]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationTriggers {
+    /// `[application.trigger.redis]`.
+    #[serde(default)]
+    pub redis: Option<RedisTriggerDefaults>,
+}
+
+/// `[application.trigger.redis]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisTriggerDefaults {
+    /// The server every Redis trigger subscribes to unless it names its own:
+    /// a template over application variables, e.g. `{{ redis_url }}`.
+    pub address: String,
+}
+
+/// One `[[trigger.redis]]` entry: messages on `channel` run `component`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisTrigger {
+    /// Optional trigger id.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The channel (a template over application variables).
+    pub channel: String,
+    /// The server, overriding `[application.trigger.redis]` (a template).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// The id of the component that handles the messages.
+    pub component: String,
 }
 
 /// One `[[trigger.http]]` entry.
@@ -122,9 +161,12 @@ struct RawManifest {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawTriggers {
     #[serde(default)]
     http: Vec<HttpTrigger>,
+    #[serde(default)]
+    redis: Vec<RedisTrigger>,
 }
 
 impl Manifest {
@@ -152,6 +194,7 @@ impl Manifest {
             application: raw.application,
             variables: raw.variables,
             http_triggers: raw.trigger.http,
+            redis_triggers: raw.trigger.redis,
             components: raw.component,
         };
         manifest.validate()?;
@@ -191,6 +234,19 @@ impl Manifest {
                     trigger.component
                 );
             }
+        }
+        for trigger in &self.redis_triggers {
+            ensure!(
+                self.components.contains_key(&trigger.component),
+                "redis trigger for channel {:?} names unknown component {:?}",
+                trigger.channel,
+                trigger.component
+            );
+            ensure!(
+                trigger.address.is_some() || self.application.trigger.redis.is_some(),
+                "redis trigger for channel {:?} has no address and there is no [application.trigger.redis]",
+                trigger.channel
+            );
         }
         Ok(())
     }
@@ -250,6 +306,46 @@ source = "web.wasm"
         let text = MINIMAL.replace("component = \"web\"", "component = \"nope\"");
         let err = Manifest::parse(&text, PathBuf::from(".")).expect_err("must be rejected");
         assert!(format!("{err:#}").contains("unknown component"), "{err:#}");
+    }
+
+    const WORKER: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "worker"
+[application.trigger.redis]
+address = "{{ redis_url }}"
+[variables]
+redis_url = { required = true }
+[[trigger.redis]]
+channel = "jobs"
+component = "worker"
+[component.worker]
+source = "worker.wasm"
+"#;
+
+    #[test]
+    fn redis_triggers_take_the_application_address_or_their_own() {
+        let m = Manifest::parse(WORKER, PathBuf::from("/app")).expect("parses");
+        assert!(m.http_triggers.is_empty());
+        assert_eq!(m.redis_triggers.len(), 1);
+        assert_eq!(m.redis_triggers[0].channel, "jobs");
+        assert_eq!(
+            m.application
+                .trigger
+                .redis
+                .as_ref()
+                .map(|r| r.address.as_str()),
+            Some("{{ redis_url }}")
+        );
+
+        let without_address = WORKER.replace(
+            "[application.trigger.redis]\naddress = \"{{ redis_url }}\"\n",
+            "",
+        );
+        let err = Manifest::parse(&without_address, PathBuf::from("/app")).expect_err("no address");
+        assert!(format!("{err:#}").contains("no address"), "{err:#}");
+        let unknown = WORKER.replace("component = \"worker\"", "component = \"nobody\"");
+        assert!(Manifest::parse(&unknown, PathBuf::from("/app")).is_err());
     }
 
     #[test]

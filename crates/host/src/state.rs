@@ -32,6 +32,7 @@ wasmtime::component::bindgen!({
         "fermyon:spin/key-value.store": crate::key_value::KeyValueStore,
         "fermyon:spin/sqlite.connection": crate::state::SqliteConnection,
         "fermyon:spin/postgres.connection": crate::postgres::PgConnection,
+        "fermyon:spin/redis.connection": crate::outbound_redis::RedisConnection,
     },
     // PostgreSQL calls await the network; the others are quick local calls
     // but share the async calling convention.
@@ -74,10 +75,10 @@ pub(crate) fn block_in_place<T>(f: impl FnOnce() -> T) -> T {
 pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     limits: CountingLimits,
     outbound: OutboundHooks,
-    grants: Arc<ComponentGrants>,
+    pub(crate) grants: Arc<ComponentGrants>,
 }
 
 impl HostState {

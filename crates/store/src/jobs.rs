@@ -104,6 +104,23 @@ impl JobQueue for SqlJobs<'_> {
         claimed.rows.first().map(|row| job(row)).transpose()
     }
 
+    fn claim_id(&self, id: &JobId, now: i64, lease_secs: i64) -> Result<Option<Job>, RepoError> {
+        let claimed = self.rows(
+            &format!(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1,
+                                 lease_until = $2, updated_at = $1
+                 WHERE id = $3 AND {DUE}
+                 RETURNING {COLUMNS}"
+            ),
+            &[
+                Value::Int(now),
+                Value::Int(now + lease_secs),
+                Value::Text(id.as_ref().to_owned()),
+            ],
+        )?;
+        claimed.rows.first().map(|row| job(row)).transpose()
+    }
+
     fn bury_lapsed(&self, now: i64) -> Result<u64, RepoError> {
         let buried = self.rows(
             "UPDATE jobs SET state = 'dead', lease_until = NULL, updated_at = $1,
@@ -260,6 +277,45 @@ mod tests {
         assert_eq!(done.result.as_deref(), Some("{\"ok\":true}"));
         assert_eq!(done.lease_until, None);
         assert_eq!(jobs.claim(10_000, LEASE_SECS).expect("claim"), None, "done");
+    }
+
+    #[test]
+    fn a_job_named_by_id_is_claimed_only_when_due_and_only_once() {
+        let db = NativeSqlite::in_memory();
+        let jobs = SqlJobs::new(&db);
+        let older = new_job(1, JobKind::Welcome, 10);
+        let named = new_job(2, JobKind::Export, 20);
+        jobs.enqueue(&older, 5).expect("enqueue");
+        jobs.enqueue(&named, 5).expect("enqueue");
+
+        assert_eq!(
+            jobs.claim_id(&named.id, 19, LEASE_SECS).expect("claim"),
+            None,
+            "not due"
+        );
+        let job = jobs
+            .claim_id(&named.id, 30, LEASE_SECS)
+            .expect("claim")
+            .expect("due");
+        assert_eq!(
+            (job.id.clone(), job.state, job.attempts),
+            (named.id.clone(), JobState::Running, 1)
+        );
+        assert_eq!(
+            jobs.claim_id(&named.id, 31, LEASE_SECS).expect("claim"),
+            None,
+            "held"
+        );
+        let unknown = JobId::parse("00000000-0000-4000-8000-0000000000ff").expect("id");
+        assert_eq!(
+            jobs.claim_id(&unknown, 31, LEASE_SECS).expect("claim"),
+            None
+        );
+        let rest = jobs
+            .claim(31, LEASE_SECS)
+            .expect("claim")
+            .expect("the older one");
+        assert_eq!(rest.id, older.id, "only the named job was taken");
     }
 
     #[test]
