@@ -59,8 +59,10 @@ cluster: native-deps build
 # The component suite runs last so its summary closes the output.
 test: native-deps build build-fixtures test-e2e test-unit test-tools test-cluster test-components
 
+# Native unit tests, and the deployment manifests (tests/deploy).
 test-unit:
 	cargo test --lib --bins $(NATIVE_PACKAGES)
+	cargo test -p spin-users-component-tests --test deploy
 
 # Outside tools against the served app (tests/tools): schemathesis checks
 # it against its OpenAPI document; Playwright drives Debian's Chromium
@@ -121,7 +123,12 @@ test-e2e:
 # Throughput and latency per route through the wasmtime host, plus argon2id
 # natively vs in a component; one run, one server (crates/bench).
 bench: native-deps build build-fixtures
-	cargo run --profile native-release -p spin-users-bench
+	cargo build --profile native-release -p spin-users-host --bins
+	redis=$$(scripts/redis.sh); pg=$$(scripts/postgres.sh); \
+	SPIN_USERS_TEST_REDIS_URL=$$redis SPIN_USERS_TEST_PG_URL=$$pg \
+	SPIN_USERS_TEST_SERVER=$(CURDIR)/target/native-release/spin-users-host \
+	SPIN_USERS_HOST_CACHE_DIR=$(CURDIR)/target/component-cache \
+	  cargo run --profile native-release -p spin-users-bench
 
 lint: native-deps $(TOOLCHAIN_ENV) $(SWAGGER_UI)
 	cargo fmt --all --check

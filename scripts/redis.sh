@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Ensures a local Redis server for the tests and `make cluster`: installs
 # Debian's redis-server package when missing, starts a loopback-only server
-# run as a cache (no persistence, LRU eviction: the app keeps only its
-# user cache there) unless one already
-# answers on the port, and prints its URL. Idempotent.
+# run as a cache (no persistence, LRU eviction: the app keeps only its user
+# cache there) unless one already answers on the port, and prints its URL.
+# Idempotent.
 set -euo pipefail
 
 PORT=${SPIN_USERS_TEST_REDIS_PORT:-6379}

@@ -101,6 +101,11 @@ impl Cluster {
         self.instances.len()
     }
 
+    /// Where instance `index` listens.
+    pub fn addr(&self, index: usize) -> std::net::SocketAddr {
+        self.instances[index].addr
+    }
+
     /// Whether instance `index` is still running.
     pub fn is_alive(&self, index: usize) -> bool {
         self.alive[index].load(Ordering::SeqCst)

@@ -21,10 +21,16 @@
 //! Then background jobs: what the welcome webhook adds to a registration,
 //! how soon its event arrives with no scheduler, and drain throughput.
 //!
+//! Then instances: cached `GET /users/me` spread over one instance and over
+//! three (server processes on the production runtime config, one
+//! PostgreSQL and one Redis, as `make cluster` runs them), on the same
+//! cores: three must not be slower, or the shared state is a bottleneck.
+//!
 //! `BENCH_SECS` (default 4, per route and concurrency) and
 //! `BENCH_CONNECTIONS` (default 32) tune it; `BENCH_ROUTES_ONLY=1` stops
 //! after the route table and the control, `BENCH_JOBS_ONLY=1` runs only
-//! the background-job figures. Client and server share this
+//! the background-job figures, `BENCH_INSTANCES_ONLY=1` only the instance
+//! figures. Client and server share this
 //! machine's cores, as a real load test on one box does.
 
 use std::net::SocketAddr;
@@ -36,7 +42,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use spin_users_component_tests::WebhookReceiver;
+use spin_users_component_tests::{Cluster, WebhookReceiver};
 use spin_users_domain::{DEFAULT_HASH_PARAMS, HashParams, Password, PasswordHasher, SystemRandom};
 use spin_users_host::{App, AppOptions, engine, serve};
 
@@ -159,12 +165,23 @@ async fn load(
     connections: usize,
     duration: Duration,
 ) -> Result<Stats> {
+    load_over(&[addr], shape, connections, duration).await
+}
+
+/// [`load`] with the connections spread round-robin over `addrs`.
+async fn load_over(
+    addrs: &[SocketAddr],
+    shape: &Shape,
+    connections: usize,
+    duration: Duration,
+) -> Result<Stats> {
     let shape = Arc::new(shape.clone());
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::new();
-    for _ in 0..connections {
+    for connection in 0..connections {
         let shape = shape.clone();
+        let addr = addrs[connection % addrs.len()];
         tasks.push(tokio::spawn(async move {
             let mut conn = Connection::open(addr).await?;
             let mut latencies = Vec::new();
@@ -348,6 +365,9 @@ async fn main() -> Result<()> {
     if std::env::var_os("BENCH_JOBS_ONLY").is_some() {
         return job_figures().await;
     }
+    if std::env::var_os("BENCH_INSTANCES_ONLY").is_some() {
+        return instance_figures(connections, duration).await;
+    }
     let data = tempfile::tempdir()?;
     let (addr, app) = start_server(&data, &[]).await?;
 
@@ -449,7 +469,54 @@ async fn main() -> Result<()> {
     );
 
     argon2_costs(addr, Duration::from_secs(secs.min(5))).await?;
-    job_figures().await
+    job_figures().await?;
+    instance_figures(connections, duration).await
+}
+
+/// Cached `GET /users/me` over one instance and over three, each a server
+/// process on the production runtime config (see the module comment).
+async fn instance_figures(connections: usize, duration: Duration) -> Result<()> {
+    println!();
+    println!(
+        "instances: GET /users/me (cached), connections spread round-robin; PostgreSQL + Redis, server program {}",
+        spin_users_component_tests::cluster_program()?
+    );
+    print_header();
+    let environment: std::collections::HashMap<String, String> = [
+        ("SPIN_VARIABLE_SIGNING_KEY", SIGNING_KEY),
+        ("SPIN_VARIABLE_ARGON2_MEMORY_KIB", "256"),
+        ("SPIN_VARIABLE_ARGON2_ITERATIONS", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let mut single = Vec::new();
+    for size in [1, 3] {
+        let cluster = Cluster::start(size, &environment).await?;
+        let addrs: Vec<SocketAddr> = (0..size).map(|i| cluster.addr(i)).collect();
+        let mut setup = Connection::open(addrs[0]).await?;
+        register(&mut setup, "Bench", "bench@example.com").await?;
+        let (_, body) = setup.send(&login_shape("bench@example.com")).await?;
+        let token = serde_json::from_slice::<serde_json::Value>(&body)?["access_token"]
+            .as_str()
+            .context("access_token")?
+            .to_owned();
+        let me = Shape::get("/users/me", Some(&token));
+        for (concurrency, baseline) in [1, connections].into_iter().zip(0..) {
+            let stats = load_over(&addrs, &me, concurrency, duration).await?;
+            let name = format!("{size} instance{}", if size == 1 { "" } else { "s" });
+            if size == 1 {
+                print_row(&name, concurrency, &stats, &stats, "baseline");
+                single.push(stats);
+            } else {
+                let floor: &Stats = &single[baseline];
+                let (ratio, _) = stats.versus(floor);
+                let verdict = format!("{ratio:.2}x the throughput of 1");
+                print_row(&name, concurrency, &stats, floor, &verdict);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Registrations per measurement of the background-job figures.
