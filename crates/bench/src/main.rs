@@ -502,6 +502,10 @@ async fn instance_figures(connections: usize, duration: Duration) -> Result<()> 
             .context("access_token")?
             .to_owned();
         let me = Shape::get("/users/me", Some(&token));
+        // Warm every instance (compiled components, pooled connections,
+        // the cached entry) before measuring. One connection reaches the
+        // first instance only: that row is latency, not spread.
+        load_over(&addrs, &me, connections, Duration::from_secs(1)).await?;
         for (concurrency, baseline) in [1, connections].into_iter().zip(0..) {
             let stats = load_over(&addrs, &me, concurrency, duration).await?;
             let name = format!("{size} instance{}", if size == 1 { "" } else { "s" });
