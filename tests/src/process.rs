@@ -60,41 +60,14 @@ impl ServerProcess {
         dir: &Path,
         environment: &HashMap<String, String>,
     ) -> Result<Self> {
-        let log_path = dir.join("server.log");
-        let child = spawn(
+        let launch = Launch {
             program,
             manifest,
             runtime_config,
-            Some(addr),
             dir,
             environment,
-            &log_path,
-        )?;
-        let mut server = Self { child, addr };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = server.child.try_wait()? {
-                let output = std::fs::read_to_string(&log_path).unwrap_or_default();
-                bail!("`{program} up` exited with {status} before serving:\n{output}");
-            }
-            if let Ok((200, _, _)) = server
-                .send(
-                    std::net::Ipv4Addr::LOCALHOST.into(),
-                    Method::GET,
-                    "/.well-known/spin/health",
-                    &[],
-                    Bytes::new(),
-                )
-                .await
-            {
-                return Ok(server);
-            }
-            if Instant::now() > deadline {
-                let output = std::fs::read_to_string(&log_path).unwrap_or_default();
-                bail!("`{program} up` did not answer within {START_TIMEOUT:?}:\n{output}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        };
+        launch.run(Some(addr), Ready::Health).await
     }
 
     /// Starts an app with no HTTP trigger (a Redis-triggered worker) the
@@ -108,34 +81,14 @@ impl ServerProcess {
         environment: &HashMap<String, String>,
         ready: &str,
     ) -> Result<Self> {
-        let log_path = dir.join("server.log");
-        let child = spawn(
+        let launch = Launch {
             program,
             manifest,
             runtime_config,
-            None,
             dir,
             environment,
-            &log_path,
-        )?;
-        let mut server = Self {
-            child,
-            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let output = std::fs::read_to_string(&log_path).unwrap_or_default();
-            if output.contains(ready) {
-                return Ok(server);
-            }
-            if let Some(status) = server.child.try_wait()? {
-                bail!("`{program} up` exited with {status} before subscribing:\n{output}");
-            }
-            if Instant::now() > deadline {
-                bail!("`{program} up` did not subscribe within {START_TIMEOUT:?}:\n{output}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        launch.run(None, Ready::LogLine(ready)).await
     }
 
     /// Sends one request on a new connection from the loopback address
@@ -197,41 +150,96 @@ fn free_loopback_port() -> Result<std::net::SocketAddr> {
     Ok(listener.local_addr()?)
 }
 
-/// `program up --from manifest [--listen addr] --runtime-config-file …` in
-/// `dir`, in its own process group, with `environment` (plus this
-/// process's `PATH`, `HOME` and the host's cache and log settings), its
-/// output to `log`.
-fn spawn(
-    program: &str,
-    manifest: &Path,
-    runtime_config: &Path,
-    listen: Option<std::net::SocketAddr>,
-    dir: &Path,
-    environment: &HashMap<String, String>,
-    log: &Path,
-) -> Result<Child> {
-    let log = std::fs::File::create(log)?;
-    let mut command = Command::new(program);
-    command.arg("up").arg("--from").arg(manifest);
-    if let Some(addr) = listen {
-        command.arg("--listen").arg(addr.to_string());
+/// What a server is started with.
+struct Launch<'a> {
+    program: &'a str,
+    manifest: &'a Path,
+    runtime_config: &'a Path,
+    dir: &'a Path,
+    environment: &'a HashMap<String, String>,
+}
+
+/// How to tell that a started server is ready.
+enum Ready<'a> {
+    /// It answers Spin's health path over HTTP.
+    Health,
+    /// Its log contains this line.
+    LogLine(&'a str),
+}
+
+impl Launch<'_> {
+    /// `program up --from manifest [--listen addr] --runtime-config-file …`
+    /// in `dir`, in its own process group, with `environment` (plus this
+    /// process's `PATH`, `HOME` and the host's cache and log settings), its
+    /// output to `dir/server.log`; then waits until it is `ready`. A
+    /// server that exits first is an error carrying its output, as `spin
+    /// up` reports a refused start.
+    async fn run(
+        &self,
+        listen: Option<std::net::SocketAddr>,
+        ready: Ready<'_>,
+    ) -> Result<ServerProcess> {
+        let program = self.program;
+        let log_path = self.dir.join("server.log");
+        let log = std::fs::File::create(&log_path)?;
+        let mut command = Command::new(program);
+        command.arg("up").arg("--from").arg(self.manifest);
+        if let Some(addr) = listen {
+            command.arg("--listen").arg(addr.to_string());
+        }
+        command
+            .arg("--runtime-config-file")
+            .arg(self.runtime_config)
+            .current_dir(self.dir)
+            .env_clear()
+            .envs(
+                ["PATH", "HOME", "SPIN_USERS_HOST_CACHE_DIR", "RUST_LOG"]
+                    .into_iter()
+                    .filter_map(|k| std::env::var(k).ok().map(|v| (k, v))),
+            )
+            .envs(self.environment)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0);
+        let child = command
+            .spawn()
+            .with_context(|| format!("starting `{program} up` (is it on PATH?)"))?;
+        let mut server = ServerProcess {
+            child,
+            addr: listen.unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let is_ready = match ready {
+                Ready::Health => matches!(
+                    server
+                        .send(
+                            std::net::Ipv4Addr::LOCALHOST.into(),
+                            Method::GET,
+                            "/.well-known/spin/health",
+                            &[],
+                            Bytes::new(),
+                        )
+                        .await,
+                    Ok((200, _, _))
+                ),
+                Ready::LogLine(line) => std::fs::read_to_string(&log_path)
+                    .unwrap_or_default()
+                    .contains(line),
+            };
+            if is_ready {
+                return Ok(server);
+            }
+            if let Some(status) = server.child.try_wait()? {
+                let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+                bail!("`{program} up` exited with {status} before it was ready:\n{output}");
+            }
+            if Instant::now() > deadline {
+                let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+                bail!("`{program} up` was not ready within {START_TIMEOUT:?}:\n{output}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
-    command
-        .arg("--runtime-config-file")
-        .arg(runtime_config)
-        .current_dir(dir)
-        .env_clear()
-        .envs(
-            ["PATH", "HOME", "SPIN_USERS_HOST_CACHE_DIR", "RUST_LOG"]
-                .into_iter()
-                .filter_map(|k| std::env::var(k).ok().map(|v| (k, v))),
-        )
-        .envs(environment)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .process_group(0);
-    command
-        .spawn()
-        .with_context(|| format!("starting `{program} up` (is it on PATH?)"))
 }
