@@ -51,7 +51,8 @@ stop() {
         [ "$pid" -gt 1 ] && kill -TERM -- "-$pid" 2>/dev/null || true
     done
 }
-trap stop EXIT INT TERM
+trap stop EXIT
+trap 'exit 130' INT TERM
 
 for i in 0 1 2; do
     listen=127.0.0.1:$((base_port + i))
