@@ -37,29 +37,6 @@ impl ServerProcess {
         dir: &Path,
         environment: &HashMap<String, String>,
     ) -> Result<Self> {
-        // The port is free when chosen, but a client socket elsewhere in the
-        // suite can take it before the server binds: that start is retried
-        // on another port; any other failure is reported at once.
-        let mut attempts = 0;
-        loop {
-            let addr = free_loopback_port()?;
-            match Self::start_on(addr, program, manifest, runtime_config, dir, environment).await {
-                Err(e) if attempts < 4 && format!("{e:#}").contains("Address already in use") => {
-                    attempts += 1;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn start_on(
-        addr: std::net::SocketAddr,
-        program: &str,
-        manifest: &Path,
-        runtime_config: &Path,
-        dir: &Path,
-        environment: &HashMap<String, String>,
-    ) -> Result<Self> {
         let launch = Launch {
             program,
             manifest,
@@ -67,7 +44,19 @@ impl ServerProcess {
             dir,
             environment,
         };
-        launch.run(Some(addr), Ready::Health).await
+        // The port is free when chosen, but a client socket elsewhere in the
+        // suite can take it before the server binds: that start is retried
+        // on another port; any other failure is reported at once.
+        let mut attempts = 0;
+        loop {
+            let addr = free_loopback_port()?;
+            match launch.run(Some(addr), Ready::Health).await {
+                Err(e) if attempts < 4 && format!("{e:#}").contains("Address already in use") => {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Starts an app with no HTTP trigger (a Redis-triggered worker) the

@@ -127,7 +127,7 @@ fn publish(id: &JobId) -> Result<bool> {
 }
 
 /// The channel job ids are published on when `jobs_redis_channel` is empty.
-pub const DEFAULT_JOBS_CHANNEL: &str = "spin-users-jobs";
+const DEFAULT_JOBS_CHANNEL: &str = "spin-users-jobs";
 
 /// Queues a `dead` job again (an admin's retry), to run after this
 /// response; `false` if it is not dead.

@@ -29,6 +29,30 @@ impl<'a> SqlJobs<'a> {
         Self { conn }
     }
 
+    /// Claims the job `which` picks (a condition on `id`; `$1` is now, `$2`
+    /// the lease's end, `$3`… are `more`): it becomes `running` under a new
+    /// attempt and lease.
+    fn take(
+        &self,
+        which: &str,
+        now: i64,
+        lease_secs: i64,
+        more: &[Value],
+    ) -> Result<Option<Job>, RepoError> {
+        let mut params = vec![Value::Int(now), Value::Int(now + lease_secs)];
+        params.extend_from_slice(more);
+        let claimed = self.rows(
+            &format!(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1,
+                                 lease_until = $2, updated_at = $1
+                 WHERE {which}
+                 RETURNING {COLUMNS}"
+            ),
+            &params,
+        )?;
+        claimed.rows.first().map(|row| job(row)).transpose()
+    }
+
     fn rows(&self, sql: &str, params: &[Value]) -> Result<Rows, RepoError> {
         Ok(query(self.conn, sql, params)?)
     }
@@ -91,34 +115,24 @@ impl JobQueue for SqlJobs<'_> {
             Dialect::Sqlite => "",
             Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
         };
-        let claimed = self.rows(
+        self.take(
             &format!(
-                "UPDATE jobs SET state = 'running', attempts = attempts + 1,
-                                 lease_until = $2, updated_at = $1
-                 WHERE id = (SELECT id FROM jobs WHERE {DUE}
-                             ORDER BY run_after, created_at, id LIMIT 1 {lock})
-                 RETURNING {COLUMNS}"
+                "id = (SELECT id FROM jobs WHERE {DUE}
+                       ORDER BY run_after, created_at, id LIMIT 1 {lock})"
             ),
-            &[Value::Int(now), Value::Int(now + lease_secs)],
-        )?;
-        claimed.rows.first().map(|row| job(row)).transpose()
+            now,
+            lease_secs,
+            &[],
+        )
     }
 
     fn claim_id(&self, id: &JobId, now: i64, lease_secs: i64) -> Result<Option<Job>, RepoError> {
-        let claimed = self.rows(
-            &format!(
-                "UPDATE jobs SET state = 'running', attempts = attempts + 1,
-                                 lease_until = $2, updated_at = $1
-                 WHERE id = $3 AND {DUE}
-                 RETURNING {COLUMNS}"
-            ),
-            &[
-                Value::Int(now),
-                Value::Int(now + lease_secs),
-                Value::Text(id.as_ref().to_owned()),
-            ],
-        )?;
-        claimed.rows.first().map(|row| job(row)).transpose()
+        self.take(
+            &format!("id = $3 AND {DUE}"),
+            now,
+            lease_secs,
+            &[Value::Text(id.as_ref().to_owned())],
+        )
     }
 
     fn bury_lapsed(&self, now: i64) -> Result<u64, RepoError> {
