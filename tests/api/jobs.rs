@@ -59,6 +59,8 @@ async fn the_welcome_event_arrives_signed_after_the_response_with_no_scheduler()
     assert_eq!(event["data"]["email"], "ada@example.com");
     let job_id = delivery.header("webhook-id").expect("webhook-id");
 
+    // The receiver has the message before the worker records its answer.
+    settled_welcome(&app).await;
     let rows = app
         .query_db(&format!(
             "SELECT state, attempts, owner FROM jobs WHERE id = '{job_id}'"
@@ -95,6 +97,13 @@ async fn a_failed_delivery_is_retried_with_the_same_webhook_id() {
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].answered, 500);
 
+    // The worker records the failure just after the receiver answered.
+    until_db(
+        &app,
+        "SELECT state, attempts FROM jobs WHERE kind = 'welcome'",
+        vec![vec![Some("failed".into()), Some("1".into())]],
+    )
+    .await;
     // The retry waits for its backoff (at most a second here), then the
     // scheduler's drain call delivers it.
     receiver.answer_with(200);
@@ -251,7 +260,19 @@ async fn concurrent_drains_never_run_one_job_twice() {
     );
 }
 
-/// `GET path` with `token` until the task is no longer queued or running.
+/// Waits until `sql` returns `expected`.
+async fn until_db(app: &TestApp, sql: &str, expected: Vec<Vec<Option<String>>>) {
+    let mut rows = Vec::new();
+    for _ in 0..200 {
+        rows = app.query_db(sql).await;
+        if rows == expected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{sql} returned {rows:?}, never {expected:?}");
+}
+
 /// Waits until the welcome job is no longer queued or running.
 async fn settled_welcome(app: &TestApp) {
     for _ in 0..200 {
@@ -269,6 +290,7 @@ async fn settled_welcome(app: &TestApp) {
     panic!("the welcome job never settled");
 }
 
+/// `GET path` with `token` until the task is no longer queued or running.
 async fn settled_task(app: &TestApp, path: &str, token: &str) -> serde_json::Value {
     for _ in 0..200 {
         let task = app.get_with_token(path, token).await;
