@@ -426,10 +426,16 @@ fn execute(
 
 impl variables::Host for HostState {
     async fn get(&mut self, name: String) -> Result<String, variables::Error> {
-        // Spin's environment provider answers through `block_in_place`.
-        block_in_place(|| self.grants.variables.get(&self.grants.id, &name)).map_err(|e| match e {
-            VariableError::InvalidName(msg) => variables::Error::InvalidName(msg),
-            VariableError::Undefined(msg) => variables::Error::Undefined(msg),
-        })
+        // Spin's environment provider answers each reference through
+        // `block_in_place`.
+        let variables = &self.grants.variables;
+        variables
+            .get_with(&self.grants.id, &name, |value| {
+                block_in_place(|| value.to_owned())
+            })
+            .map_err(|e| match e {
+                VariableError::InvalidName(msg) => variables::Error::InvalidName(msg),
+                VariableError::Undefined(msg) => variables::Error::Undefined(msg),
+            })
     }
 }

@@ -97,28 +97,32 @@ fn parse_template(template: &str) -> Result<Vec<Part>> {
     Ok(parts)
 }
 
-/// Resolved variables for every component of an application. Values are
-/// fixed at start-up, as with Spin's environment provider. (The manifest
-/// check guarantees every application variable is required or defaulted.)
+/// The variables of every component of an application. Application values
+/// are fixed at start-up, as with Spin's environment provider; component
+/// values are expanded from their templates at each read, as Spin does, one
+/// provider lookup per reference (see [`Variables::get_with`]). (The
+/// manifest check guarantees every application variable is required or
+/// defaulted.)
 #[derive(Debug, Clone, Default)]
 pub struct Variables {
     /// Application variable → value.
     app: HashMap<String, String>,
-    /// Component id → variable name → resolved value.
-    by_component: HashMap<String, HashMap<String, String>>,
+    /// Component id → variable name → template, every reference checked.
+    by_component: HashMap<String, HashMap<String, Vec<Part>>>,
 }
 
 impl Variables {
-    /// Resolves every component variable. `provided` holds provider values by
-    /// application-variable name (see [`from_environment`]). Fails, like
-    /// `spin up`, when a required variable has no value or a template names an
-    /// undeclared application variable.
+    /// Resolves every application variable and checks every component
+    /// template. `provided` holds provider values by application-variable
+    /// name (see [`from_environment`]). Fails, like `spin up`, when a
+    /// required variable has no value or a template names an undeclared
+    /// application variable.
     pub fn resolve<'a>(
         app_vars: &BTreeMap<String, VariableDecl>,
         components: impl IntoIterator<Item = (&'a String, &'a BTreeMap<String, String>)>,
         provided: &HashMap<String, String>,
     ) -> Result<Self> {
-        let mut values = HashMap::new();
+        let mut app = HashMap::new();
         for (name, decl) in app_vars {
             let value = provided
                 .get(name)
@@ -129,36 +133,28 @@ impl Variables {
                         name.to_ascii_uppercase()
                     )
                 })?;
-            values.insert(name.as_str(), value.as_str());
+            app.insert(name.clone(), value.clone());
         }
         let mut by_component = HashMap::new();
         for (component, templates) in components {
-            let mut resolved = HashMap::new();
+            let mut checked = HashMap::new();
             for (name, template) in templates {
                 let context = || format!("component {component:?} variable {name:?}");
                 validate_name(name).with_context(context)?;
-                let mut value = String::new();
-                for part in parse_template(template).with_context(context)? {
-                    match part {
-                        Part::Literal(text) => value.push_str(&text),
-                        Part::Variable(var) => {
-                            value.push_str(values.get(var.as_str()).with_context(|| {
-                                format!(
-                                    "{}: refers to undeclared application variable {var:?}",
-                                    context()
-                                )
-                            })?)
-                        }
+                let parts = parse_template(template).with_context(context)?;
+                for part in &parts {
+                    if let Part::Variable(var) = part {
+                        ensure!(
+                            app.contains_key(var),
+                            "{}: refers to undeclared application variable {var:?}",
+                            context()
+                        );
                     }
                 }
-                resolved.insert(name.clone(), value);
+                checked.insert(name.clone(), parts);
             }
-            by_component.insert(component.clone(), resolved);
+            by_component.insert(component.clone(), checked);
         }
-        let app = values
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
         Ok(Self { app, by_component })
     }
 
@@ -177,14 +173,34 @@ impl Variables {
         Ok(out)
     }
 
-    /// What `variables.get(name)` returns to `component`.
-    pub fn get(&self, component: &str, name: &str) -> Result<String, VariableError> {
+    /// What `variables.get(name)` returns to `component`, each reference to
+    /// an application variable answered by `lookup` (given its value): Spin
+    /// asks its providers once per reference, its environment provider
+    /// through `block_in_place`, so a template of four references costs
+    /// four such calls and a literal none.
+    pub fn get_with(
+        &self,
+        component: &str,
+        name: &str,
+        mut lookup: impl FnMut(&str) -> String,
+    ) -> Result<String, VariableError> {
         validate_name(name)?;
-        self.by_component
+        let parts = self
+            .by_component
             .get(component)
             .and_then(|vars| vars.get(name))
-            .cloned()
-            .ok_or_else(|| VariableError::Undefined(format!("{name:?}")))
+            .ok_or_else(|| VariableError::Undefined(format!("{name:?}")))?;
+        let mut value = String::new();
+        for part in parts {
+            match part {
+                Part::Literal(text) => value.push_str(text),
+                // Checked at start-up: every reference names a resolved variable.
+                Part::Variable(var) => value.push_str(&lookup(
+                    self.app.get(var).map(String::as_str).unwrap_or_default(),
+                )),
+            }
+        }
+        Ok(value)
     }
 }
 
@@ -203,6 +219,13 @@ pub fn from_environment(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Variables {
+        /// The value, every reference looked up directly.
+        fn get(&self, component: &str, name: &str) -> Result<String, VariableError> {
+            self.get_with(component, name, str::to_owned)
+        }
+    }
 
     fn decl(default: Option<&str>, required: bool) -> VariableDecl {
         VariableDecl {
@@ -275,6 +298,28 @@ mod tests {
             vars.get("c", "other"),
             Err(VariableError::Undefined(_))
         ));
+    }
+
+    #[test]
+    fn each_reference_is_one_provider_lookup_and_a_literal_none() {
+        let vars = resolve(
+            &[("a", decl(Some("1"), false)), ("b", decl(None, true))],
+            &[("both", "{{ a }}-{{ b }}-{{ a }}"), ("fixed", "literal")],
+            &[("b", "2")],
+        )
+        .expect("resolves");
+        let mut lookups = 0;
+        let value = vars.get_with("c", "both", |v| {
+            lookups += 1;
+            v.to_owned()
+        });
+        assert_eq!((value.as_deref(), lookups), (Ok("1-2-1"), 3));
+        let mut lookups = 0;
+        let value = vars.get_with("c", "fixed", |v| {
+            lookups += 1;
+            v.to_owned()
+        });
+        assert_eq!((value.as_deref(), lookups), (Ok("literal"), 0));
     }
 
     #[test]
