@@ -37,9 +37,13 @@ const MB: usize = 1 << 20;
 /// How many component instances may be alive at once (Spin's default).
 pub const DEFAULT_MAX_INSTANCES: u32 = 1_000;
 
-/// Builds a Wasmtime engine configured as Spin configures its own: component
-/// model, async, and the pooling instance allocator sized for `max_instances`
-/// concurrent requests.
+/// How often Spin's ticker thread advances the engine's epoch.
+const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Builds a Wasmtime engine configured as Spin configures its own
+/// (`crates/core/src/lib.rs`): component model, async, epoch interruption
+/// with a ticker thread, and the pooling instance allocator sized for
+/// `max_instances` concurrent requests.
 pub fn engine(max_instances: u32) -> Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(max_instances)
@@ -61,8 +65,28 @@ pub fn engine(max_instances: u32) -> Result<Engine> {
     let mut config = wasmtime::Config::new();
     config
         .wasm_component_model(true)
+        // Compiled code checks the epoch at every function entry and loop
+        // back-edge; Spin pays for those checks, so the guest does here.
+        .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Ok(Engine::new(&config)?)
+    let engine = Engine::new(&config)?;
+    spawn_epoch_ticker(&engine);
+    Ok(engine)
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] until it is dropped, as
+/// Spin's ticker thread does.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(EPOCH_TICK);
+            let Some(engine) = engine.upgrade() else {
+                break;
+            };
+            engine.increment_epoch();
+        }
+    });
 }
 
 /// Where an application comes from and what it runs with.
@@ -356,6 +380,8 @@ impl App {
             ),
         );
         store.limiter(|state| state.limiter());
+        // Spin's default: no request is ever interrupted.
+        store.set_epoch_deadline(u64::MAX / 2);
         store
     }
 }
