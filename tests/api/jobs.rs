@@ -546,7 +546,7 @@ async fn redis_worker(
         environment.insert("SPIN_VARIABLE_DATABASE_URL".into(), url.clone());
     }
     let worker = spin_users_component_tests::ServerProcess::start_subscriber(
-        &spin_users_component_tests::cluster_program().expect("a server program"),
+        &spin_users_component_tests::process_program().expect("a server program"),
         &spin_users_component_tests::workspace_root().join("deploy/redis-worker/spin.toml"),
         &config,
         dir.path(),

@@ -21,7 +21,7 @@ const PRODUCTION_REDIS_URL: &str = "redis://127.0.0.1:6379";
 /// The server program: `SPIN_USERS_TEST_SERVER` if set, else `spin` when it
 /// is on PATH, else the bundled host's binary (`cargo build -p
 /// spin-users-host --bins`), which takes `spin up`'s arguments.
-pub fn cluster_program() -> Result<String> {
+pub fn process_program() -> Result<String> {
     if let Some(program) = crate::server_program() {
         return Ok(program);
     }
@@ -72,7 +72,7 @@ impl Cluster {
         std::fs::write(&config, production.replace(PRODUCTION_REDIS_URL, &redis))?;
         let mut environment = environment.clone();
         environment.insert("SPIN_VARIABLE_DATABASE_URL".into(), database_url.clone());
-        let program = cluster_program()?;
+        let program = process_program()?;
         let mut instances = Vec::with_capacity(size);
         for index in 0..size {
             let home = dir.path().join(format!("instance-{index}"));

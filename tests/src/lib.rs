@@ -12,7 +12,7 @@ mod cluster;
 mod process;
 mod receiver;
 
-pub use cluster::{Cluster, cluster_program};
+pub use cluster::{Cluster, process_program};
 pub use process::ServerProcess;
 pub use receiver::{Delivery, WebhookReceiver};
 

@@ -1,7 +1,9 @@
 //! `make bench`: one run, one server, comparable figures.
 //!
-//! Serves the app (the repository's `spin.toml`) through the wasmtime host
-//! on a loopback port, then drives it with keep-alive HTTP/1.1 connections
+//! Serves the app (the repository's `spin.toml`) from a server process of
+//! its own on a loopback port, as `spin up` serves it (the native-release
+//! host under `make bench`; `SPIN_USERS_TEST_SERVER=spin` for Spin itself),
+//! then drives it with keep-alive HTTP/1.1 connections
 //! and prints requests/s and p50/p99 per route, at one connection and at
 //! `BENCH_CONNECTIONS` (32). Each route is measured in rounds alternating
 //! with the trivial route (`GET /healthz`, the floor the runtime itself
@@ -30,9 +32,12 @@
 //! `BENCH_CONNECTIONS` (default 32) tune it; `BENCH_ROUTES_ONLY=1` stops
 //! after the route table and the control, `BENCH_JOBS_ONLY=1` runs only
 //! the background-job figures, `BENCH_INSTANCES_ONLY=1` only the instance
-//! figures. Client and server share this
-//! machine's cores, as a real load test on one box does.
+//! figures. Client and server share this machine's cores, as a real load
+//! test on one box does, but not a process: a client in the server's
+//! runtime would be caught in every hand-off of its worker threads, which
+//! no client of `spin up` is.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +47,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use spin_users_component_tests::{Cluster, WebhookReceiver};
+use spin_users_component_tests::{Cluster, ServerProcess, WebhookReceiver, process_program};
 use spin_users_domain::{DEFAULT_HASH_PARAMS, HashParams, Password, PasswordHasher, SystemRandom};
 use spin_users_host::{App, AppOptions, engine, serve};
 
@@ -298,41 +303,160 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Serves the app from `data`, with `variables` (name, value) on top of the
-/// bench's own.
-async fn start_server(
-    data: &tempfile::TempDir,
-    variables: &[(&str, String)],
-) -> Result<(SocketAddr, Arc<App>)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+/// The bench's own variables: a signing key, and the load comes from one
+/// address, so the limits are out of the way.
+const BENCH_VARIABLES: [(&str, &str); 5] = [
+    ("signing_key", SIGNING_KEY),
+    ("login_limit_per_ip", "100000000/60"),
+    ("login_limit_per_account", "100000000/60"),
+    ("login_ceiling_per_account", "100000000/60"),
+    ("register_limit_per_ip", "100000000/60"),
+];
+
+/// The app served by a process of its own, as `spin up` serves it: the
+/// bench's client never shares a runtime (or its threads' hand-offs) with
+/// the server. Its data and log live in a directory dropped with it.
+struct Server {
+    process: ServerProcess,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    fn addr(&self) -> SocketAddr {
+        self.process.addr
+    }
+}
+
+/// Serves `manifest` (relative to the repository) with the bench's
+/// variables and `variables` (name, value) on top, through
+/// [`process_program`]: the native-release host under `make bench`, or
+/// `spin` itself when `SPIN_USERS_TEST_SERVER=spin`.
+async fn start_server_of(manifest: &str, variables: &[(&str, String)]) -> Result<Server> {
+    let data = tempfile::tempdir()?;
+    let config = write_runtime_config(&data)?;
+    let mut environment: HashMap<String, String> = BENCH_VARIABLES
+        .iter()
+        .map(|(name, value)| (*name, (*value).to_owned()))
+        .chain(variables.iter().cloned())
+        .map(|(name, value)| (format!("SPIN_VARIABLE_{}", name.to_uppercase()), value))
+        .collect();
+    // Spin logs nothing per request unless RUST_LOG asks; nor does the
+    // server here (the host's default would log every request).
+    environment
+        .entry("RUST_LOG".into())
+        .or_insert_with(|| "error".into());
+    let process = ServerProcess::start(
+        &process_program()?,
+        &repository().join(manifest),
+        &config,
+        data.path(),
+        &environment,
+    )
+    .await
+    .with_context(|| format!("serving {manifest} (run `make build build-fixtures` first)"))?;
+    Ok(Server {
+        process,
+        _data: data,
+    })
+}
+
+/// [`start_server_of`] for the repository's `spin.toml`.
+async fn start_server(variables: &[(&str, String)]) -> Result<Server> {
+    start_server_of("spin.toml", variables).await
+}
+
+fn repository() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Serves the app in this process through the bundled host: only to read
+/// the host's count of instance memory growths (see [`memory_growths`]).
+async fn start_in_process(data: &tempfile::TempDir) -> Result<(SocketAddr, Arc<App>)> {
+    let root = repository();
     let mut options = AppOptions::new(root.join("spin.toml"));
     options.runtime_config = Some(write_runtime_config(data)?);
     options.compile_cache = Some(root.join("target/component-cache"));
-    // Components log each failed job attempt; the bench fails some on purpose.
     options.guest_output = false;
-    for (name, value) in [
-        ("SPIN_VARIABLE_SIGNING_KEY", SIGNING_KEY),
-        // The load comes from one address: limits out of the way.
-        ("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "100000000/60"),
-        ("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "100000000/60"),
-        ("SPIN_VARIABLE_LOGIN_CEILING_PER_ACCOUNT", "100000000/60"),
-        ("SPIN_VARIABLE_REGISTER_LIMIT_PER_IP", "100000000/60"),
-    ] {
-        options.environment.insert(name.into(), value.into());
-    }
-    for (name, value) in variables {
+    for (name, value) in BENCH_VARIABLES {
         options.environment.insert(
             format!("SPIN_VARIABLE_{}", name.to_uppercase()),
-            value.clone(),
+            value.into(),
         );
     }
-    let engine = engine(1_000)?;
-    let app =
-        Arc::new(App::load(&engine, &options).context("loading the app (run `make build` first)")?);
+    let app = Arc::new(
+        App::load(&engine(1_000)?, &options).context("loading the app (run `make build` first)")?,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(serve(app.clone(), listener, std::future::pending()));
     Ok((addr, app))
+}
+
+/// Arranges what the routes need on the server at `addr`: one account and
+/// its access token, another user's id, and that user's entry in the cache.
+/// Returns the token and the cached `GET /users/:id` request.
+async fn arrange(addr: SocketAddr) -> Result<(String, Shape)> {
+    let mut setup = Connection::open(addr).await?;
+    register(&mut setup, "Bench", "bench@example.com").await?;
+    // The cached lookup reads another user, as a client looking someone up does.
+    let id = register(&mut setup, "Other", "other@example.com").await?;
+    let (_, body) = setup.send(&login_shape("bench@example.com")).await?;
+    let token = serde_json::from_slice::<serde_json::Value>(&body)?["access_token"]
+        .as_str()
+        .context("access_token")?
+        .to_owned();
+    let by_id = Shape::get(&format!("/users/{id}"), Some(&token));
+    setup.send(&by_id).await?;
+    Ok((token, by_id))
+}
+
+/// The measured routes, each with its throughput target at full
+/// concurrency (as a share of the floor's), if it has one.
+fn scenarios(token: &str, by_id: &Shape) -> Vec<(&'static str, Shape, Option<f64>)> {
+    vec![
+        ("GET /", Shape::get("/", None), None),
+        ("GET /readyz", Shape::get("/readyz", None), None),
+        (
+            "GET /.well-known/jwks.json",
+            Shape::get("/.well-known/jwks.json", None),
+            None,
+        ),
+        (
+            "GET /users/me (valid token)",
+            Shape::get("/users/me", Some(token)),
+            Some(0.60),
+        ),
+        (
+            "GET /users/:id (another, cached)",
+            by_id.clone(),
+            Some(0.70),
+        ),
+    ]
+}
+
+/// Requests per route for the memory-growth count.
+const GROWTH_REQUESTS: usize = 300;
+
+/// How often a component instance's memory grew past its initial size
+/// while serving each route [`GROWTH_REQUESTS`] times: a growth on every
+/// request would cost more than the rest of a cached read (see
+/// ARCHITECTURE.md). Counted by the bundled host, so served in-process.
+async fn print_memory_growths() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    let (addr, app) = start_in_process(&data).await?;
+    let (token, by_id) = arrange(addr).await?;
+    let before = memory_growths(&app);
+    let mut conn = Connection::open(addr).await?;
+    for (_, shape, _) in scenarios(&token, &by_id) {
+        for _ in 0..GROWTH_REQUESTS {
+            conn.send(&shape).await?;
+        }
+    }
+    println!(
+        "instance memory grown past its initial size in {GROWTH_REQUESTS} requests per route: {} times (see .cargo/config.toml)",
+        memory_growths(&app) - before
+    );
+    Ok(())
 }
 
 fn native_argon2_ms(params: HashParams, samples: usize) -> Result<f64> {
@@ -368,22 +492,10 @@ async fn main() -> Result<()> {
     if std::env::var_os("BENCH_INSTANCES_ONLY").is_some() {
         return instance_figures(connections, duration).await;
     }
-    let data = tempfile::tempdir()?;
-    let (addr, app) = start_server(&data, &[]).await?;
-
-    // Arrange: one account, a token, another user's id, a warm cache.
-    let mut setup = Connection::open(addr).await?;
-    register(&mut setup, "Bench", "bench@example.com").await?;
-    // The cached lookup reads another user, as a client looking someone up does.
-    let id = register(&mut setup, "Other", "other@example.com").await?;
+    let server = start_server(&[]).await?;
+    let addr = server.addr();
+    let (token, by_id) = arrange(addr).await?;
     let login = login_shape("bench@example.com");
-    let (_, body) = setup.send(&login).await?;
-    let token = serde_json::from_slice::<serde_json::Value>(&body)?["access_token"]
-        .as_str()
-        .context("access_token")?
-        .to_owned();
-    let by_id = Shape::get(&format!("/users/{id}"), Some(&token));
-    setup.send(&by_id).await?;
 
     println!(
         "spin-users bench: 1 and {connections} connections, {secs} s per route and concurrency, server and client on this machine"
@@ -395,26 +507,7 @@ async fn main() -> Result<()> {
     // alike. Throughput targets apply at full concurrency; the p99 bound
     // (twice the floor's) at both.
     let floor_shape = Shape::get("/healthz", None);
-    let scenarios = [
-        ("GET /", Shape::get("/", None), None),
-        ("GET /readyz", Shape::get("/readyz", None), None),
-        (
-            "GET /.well-known/jwks.json",
-            Shape::get("/.well-known/jwks.json", None),
-            None,
-        ),
-        (
-            "GET /users/me (valid token)",
-            Shape::get("/users/me", Some(&token)),
-            Some(0.60),
-        ),
-        (
-            "GET /users/:id (another, cached)",
-            by_id.clone(),
-            Some(0.70),
-        ),
-    ];
-    let growths_before = memory_growths(&app);
+    let scenarios = scenarios(&token, &by_id);
     let mut missed = 0;
     let mut full_floor = Stats::default();
     for concurrency in [1, connections] {
@@ -448,11 +541,8 @@ async fn main() -> Result<()> {
             print_spread(&stats);
         }
     }
-    println!(
-        "instance memory grown past its initial size during these routes: {} times (see .cargo/config.toml)",
-        memory_growths(&app) - growths_before
-    );
     println!("routes that MISSED a target: {missed}");
+    print_memory_growths().await?;
     control_old_response_path(duration).await?;
     if std::env::var_os("BENCH_ROUTES_ONLY").is_some() {
         return Ok(());
@@ -479,10 +569,10 @@ async fn instance_figures(connections: usize, duration: Duration) -> Result<()> 
     println!();
     println!(
         "instances: GET /users/me (cached), connections spread round-robin; PostgreSQL + Redis, server program {}",
-        spin_users_component_tests::cluster_program()?
+        process_program()?
     );
     print_header();
-    let environment: std::collections::HashMap<String, String> = [
+    let environment: HashMap<String, String> = [
         ("SPIN_VARIABLE_SIGNING_KEY", SIGNING_KEY),
         ("SPIN_VARIABLE_ARGON2_MEMORY_KIB", "256"),
         ("SPIN_VARIABLE_ARGON2_ITERATIONS", "1"),
@@ -540,8 +630,8 @@ async fn job_figures() -> Result<()> {
         ("argon2_memory_kib", "256".to_owned()),
         ("argon2_iterations", "1".to_owned()),
     ];
-    let plain_data = tempfile::tempdir()?;
-    let (plain, _) = start_server(&plain_data, &cheap).await?;
+    let plain_server = start_server(&cheap).await?;
+    let plain = plain_server.addr();
     let receiver = WebhookReceiver::start().await;
     let mut with_webhook = cheap.to_vec();
     with_webhook.extend([
@@ -552,8 +642,8 @@ async fn job_figures() -> Result<()> {
         ("job_backoff_secs", "1".to_owned()),
         ("job_max_attempts", "1000".to_owned()),
     ]);
-    let hooked_data = tempfile::tempdir()?;
-    let (hooked, _) = start_server(&hooked_data, &with_webhook).await?;
+    let hooked_server = start_server(&with_webhook).await?;
+    let hooked = hooked_server.addr();
 
     let mut without = Stats::default();
     let mut with = Stats::default();
@@ -662,23 +752,12 @@ async fn job_figures() -> Result<()> {
 /// floor, its p99 should show the delayed-ACK tail Spin shows for that
 /// path; if it does not, the host has become kinder than Spin.
 async fn control_old_response_path(duration: Duration) -> Result<()> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let data = tempfile::tempdir()?;
-    let mut options = AppOptions::new(root.join("tests/fixtures/probe/spin.toml"));
-    options.runtime_config = Some(write_runtime_config(&data)?);
-    options.compile_cache = Some(root.join("target/component-cache"));
-    // Components log each failed job attempt; the bench fails some on purpose.
-    options.guest_output = false;
-    options
-        .environment
-        .insert("SPIN_VARIABLE_API_KEY".into(), "bench".into());
-    let app = Arc::new(
-        App::load(&engine(1_000)?, &options)
-            .context("loading the probe fixture (run `make build-fixtures` first)")?,
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(serve(app, listener, std::future::pending()));
+    let probe = start_server_of(
+        "tests/fixtures/probe/spin.toml",
+        &[("api_key", "bench".to_owned())],
+    )
+    .await?;
+    let addr = probe.addr();
     let (stats, floor) = paired(
         addr,
         &Shape::get("/var/message", None),
@@ -790,13 +869,13 @@ async fn login_ms(addr: SocketAddr, duration: Duration) -> Result<f64> {
 /// [`login_ms`] against a fresh server whose accounts are hashed with
 /// `params`.
 async fn login_ms_configured(params: HashParams, duration: Duration) -> Result<f64> {
-    let data = tempfile::tempdir()?;
     let variables = [
         ("argon2_memory_kib", params.memory_kib.to_string()),
         ("argon2_iterations", params.iterations.to_string()),
         ("argon2_parallelism", params.parallelism.to_string()),
     ];
-    let (addr, _) = start_server(&data, &variables).await?;
+    let server = start_server(&variables).await?;
+    let addr = server.addr();
     let mut setup = Connection::open(addr).await?;
     register(&mut setup, "Bench", "bench@example.com").await?;
     login_ms(addr, duration).await
