@@ -120,13 +120,14 @@ test-e2e:
 	SPIN_USERS_TEST_BACKEND=sqlite \
 	  cargo test -p spin-users-component-tests --test api -- --skip postgres_host:: $(SKIP_HOST_ONLY)
 
-# Throughput and latency per route through the wasmtime host, plus argon2id
-# natively vs in a component; one run, one server (crates/bench).
+# Throughput and latency per route against a server process (the wasmtime
+# host, or SPIN_USERS_TEST_SERVER=spin), plus argon2id natively vs in a
+# component, background jobs and instances (crates/bench).
 bench: native-deps build build-fixtures
 	cargo build --profile native-release -p spin-users-host --bins
 	redis=$$(scripts/redis.sh); pg=$$(scripts/postgres.sh); \
 	SPIN_USERS_TEST_REDIS_URL=$$redis SPIN_USERS_TEST_PG_URL=$$pg \
-	SPIN_USERS_TEST_SERVER=$(CURDIR)/target/native-release/spin-users-host \
+	SPIN_USERS_TEST_SERVER=$${SPIN_USERS_TEST_SERVER:-$(CURDIR)/target/native-release/spin-users-host} \
 	SPIN_USERS_HOST_CACHE_DIR=$(CURDIR)/target/component-cache \
 	  cargo run --profile native-release -p spin-users-bench
 
