@@ -260,48 +260,59 @@ async fn concurrent_drains_never_run_one_job_twice() {
     );
 }
 
-/// Waits until `sql` returns `expected`.
-async fn until_db(app: &TestApp, sql: &str, expected: Vec<Vec<Option<String>>>) {
-    let mut rows = Vec::new();
+/// Asks `check` every 25 ms, for up to 5 s, until it gives a value.
+async fn eventually<T>(mut check: impl AsyncFnMut() -> Option<T>) -> Option<T> {
     for _ in 0..200 {
-        rows = app.query_db(sql).await;
-        if rows == expected {
-            return;
+        if let Some(value) = check().await {
+            return Some(value);
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("{sql} returned {rows:?}, never {expected:?}");
+    None
+}
+
+/// Waits until `sql` returns `expected`.
+async fn until_db(app: &TestApp, sql: &str, expected: Vec<Vec<Option<String>>>) {
+    let matched = eventually(async || (app.query_db(sql).await == expected).then_some(())).await;
+    if matched.is_none() {
+        let rows = app.query_db(sql).await;
+        panic!("{sql} returned {rows:?}, never {expected:?}");
+    }
+}
+
+/// Whether a job or task in `state` is done with (neither waiting nor
+/// running).
+fn is_settled(state: &str) -> bool {
+    !matches!(state, "queued" | "running")
 }
 
 /// Waits until the welcome job is no longer queued or running.
 async fn settled_welcome(app: &TestApp) {
-    for _ in 0..200 {
+    eventually(async || {
         let state = app
             .query_db("SELECT state FROM jobs WHERE kind = 'welcome'")
             .await;
-        if !matches!(
-            state.first().and_then(|r| r[0].as_deref()),
-            None | Some("queued" | "running")
-        ) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the welcome job never settled");
+        // No row yet is not settled: the job is still to be made.
+        let state = state.first().and_then(|r| r[0].as_deref());
+        state.is_some_and(is_settled).then_some(())
+    })
+    .await
+    .expect("the welcome job never settled");
 }
 
 /// `GET path` with `token` until the task is no longer queued or running.
 async fn settled_task(app: &TestApp, path: &str, token: &str) -> serde_json::Value {
-    for _ in 0..200 {
+    eventually(async || {
         let task = app.get_with_token(path, token).await;
         assert_eq!(task.status, 200, "{}", task.text());
         let body = task.json();
-        if !matches!(body["state"].as_str(), Some("queued" | "running")) {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("{path} never settled");
+        body["state"]
+            .as_str()
+            .is_none_or(is_settled)
+            .then_some(body)
+    })
+    .await
+    .unwrap_or_else(|| panic!("{path} never settled"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
