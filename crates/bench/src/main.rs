@@ -334,12 +334,7 @@ impl Server {
 async fn start_server_of(manifest: &str, variables: &[(&str, String)]) -> Result<Server> {
     let data = tempfile::tempdir()?;
     let config = write_runtime_config(&data)?;
-    let mut environment: HashMap<String, String> = BENCH_VARIABLES
-        .iter()
-        .map(|(name, value)| (*name, (*value).to_owned()))
-        .chain(variables.iter().cloned())
-        .map(|(name, value)| (format!("SPIN_VARIABLE_{}", name.to_uppercase()), value))
-        .collect();
+    let mut environment = variable_environment(variables);
     // Spin logs nothing per request unless RUST_LOG asks; nor does the
     // server here (the host's default would log every request).
     environment
@@ -360,6 +355,17 @@ async fn start_server_of(manifest: &str, variables: &[(&str, String)]) -> Result
     })
 }
 
+/// `SPIN_VARIABLE_*` entries for the bench's variables with `variables`
+/// (name, value) on top.
+fn variable_environment(variables: &[(&str, String)]) -> HashMap<String, String> {
+    BENCH_VARIABLES
+        .iter()
+        .map(|(name, value)| (*name, (*value).to_owned()))
+        .chain(variables.iter().cloned())
+        .map(|(name, value)| (format!("SPIN_VARIABLE_{}", name.to_uppercase()), value))
+        .collect()
+}
+
 /// [`start_server_of`] for the repository's `spin.toml`.
 async fn start_server(variables: &[(&str, String)]) -> Result<Server> {
     start_server_of("spin.toml", variables).await
@@ -377,12 +383,7 @@ async fn start_in_process(data: &tempfile::TempDir) -> Result<(SocketAddr, Arc<A
     options.runtime_config = Some(write_runtime_config(data)?);
     options.compile_cache = Some(root.join("target/component-cache"));
     options.guest_output = false;
-    for (name, value) in BENCH_VARIABLES {
-        options.environment.insert(
-            format!("SPIN_VARIABLE_{}", name.to_uppercase()),
-            value.into(),
-        );
-    }
+    options.environment.extend(variable_environment(&[]));
     let app = Arc::new(
         App::load(&engine(1_000)?, &options).context("loading the app (run `make build` first)")?,
     );
