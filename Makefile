@@ -91,10 +91,16 @@ test-components:
 	SPIN_USERS_TEST_BACKEND=sqlite cargo test -p spin-users-component-tests --test api -- --skip postgres_host::
 
 # Tests that inspect the in-process host itself (its serve loop, memory
-# counters, component imports): not for a server in another process.
+# counters, variable-lookup counter, component imports): not for a server
+# in another process.
 HOST_ONLY_TESTS := serve::serve_answers_http_requests_over_tcp \
   cache::cached_reads_fit_the_components_initial_memory \
-  health::the_health_component_imports_only_what_it_uses
+  health::the_health_component_imports_only_what_it_uses \
+  host_interfaces::an_instances_first_outbound_check_resolves_every_variable_through_the_providers
+# Tests of a fault the bundled host reports at once and real Spin 4.0.2
+# never answers (a PostgreSQL query with zero rows hangs: spin#3671):
+# under `spin up` they would wait for ever, so they are skipped by name.
+BUNDLED_HOST_ONLY_TESTS := postgres_host::the_host_fails_a_zero_row_query_and_names_the_statement
 SKIP_HOST_ONLY := $(addprefix --skip ,$(HOST_ONLY_TESTS))
 
 # The same component suite against a server process on both backends: the
@@ -104,21 +110,22 @@ SKIP_HOST_ONLY := $(addprefix --skip ,$(HOST_ONLY_TESTS))
 # is exercised either way.
 test-e2e:
 	@if command -v spin >/dev/null 2>&1; then \
-	  server=spin; \
+	  server=spin; skip="$(SKIP_HOST_ONLY) $(addprefix --skip ,$(BUNDLED_HOST_ONLY_TESTS))"; \
+	  echo "e2e: the component suite runs under $$(spin --version); skipped by name: $(HOST_ONLY_TESTS) $(BUNDLED_HOST_ONLY_TESTS)"; \
 	  cargo test -p spin-users-component-tests --test e2e -- --include-ignored; \
 	else \
 	  echo "SKIPPED e2e under Spin: spin is not on PATH (install: curl -fsSL https://spinframework.dev/downloads/install.sh | bash);"; \
 	  echo "the suite runs against the bundled host's \`up\` command instead"; \
 	  cargo build -p spin-users-host --bins; \
-	  server=$(CURDIR)/target/debug/spin-users-host; \
+	  server=$(CURDIR)/target/debug/spin-users-host; skip="$(SKIP_HOST_ONLY)"; \
 	  cargo test -p spin-users-component-tests --test e2e; \
 	fi; \
 	export SPIN_USERS_TEST_SERVER=$$server SPIN_USERS_HOST_CACHE_DIR=$(CURDIR)/target/component-cache; \
 	redis=$$(scripts/redis.sh); export SPIN_USERS_TEST_REDIS_URL=$$redis; \
 	SPIN_USERS_TEST_BACKEND=postgres SPIN_USERS_TEST_KV=redis SPIN_USERS_TEST_PG_URL=$$(scripts/postgres.sh) \
-	  cargo test -p spin-users-component-tests --test api -- $(SKIP_HOST_ONLY); \
+	  cargo test -p spin-users-component-tests --test api -- $$skip; \
 	SPIN_USERS_TEST_BACKEND=sqlite \
-	  cargo test -p spin-users-component-tests --test api -- --skip postgres_host:: $(SKIP_HOST_ONLY)
+	  cargo test -p spin-users-component-tests --test api -- --skip postgres_host:: $$skip
 
 # Throughput and latency per route against a server process (the wasmtime
 # host, or SPIN_USERS_TEST_SERVER=spin), plus argon2id natively vs in a

@@ -63,18 +63,16 @@ async fn readyz_returns_200_when_database_and_key_value_answer() {
     }
 }
 
-/// A runtime config whose `label` store sits below a regular file, so opening it fails.
-fn unopenable(kind: &str, dir: &std::path::Path) -> String {
+/// A runtime config whose key-value store sits below a regular file: Spin
+/// starts (it creates that directory only when nothing is there) and every
+/// open fails.
+fn key_value_below_a_file(dir: &std::path::Path) -> String {
     std::fs::write(dir.join("blocker"), b"not a directory").expect("write blocker");
-    let (kv_path, db_path) = match kind {
-        "key_value" => ("blocker/kv.db", "sqlite.db"),
-        _ => ("kv.db", "blocker/sqlite.db"),
-    };
     format!(
         "[key_value_store.default]\ntype = \"spin\"\npath = {kv:?}\n\
          [sqlite_database.default]\ntype = \"spin\"\npath = {db:?}\n",
-        kv = dir.join(kv_path),
-        db = dir.join(db_path),
+        kv = dir.join("blocker/kv.db"),
+        db = dir.join("sqlite.db"),
     )
 }
 
@@ -82,7 +80,7 @@ fn unopenable(kind: &str, dir: &std::path::Path) -> String {
 async fn readyz_returns_503_problem_when_the_key_value_store_is_unavailable() {
     let scratch = tempfile::tempdir().expect("tempdir");
     let app = TestApp::spin_users()
-        .runtime_config(&unopenable("key_value", scratch.path()))
+        .runtime_config(&key_value_below_a_file(scratch.path()))
         .start()
         .await;
 
@@ -101,10 +99,17 @@ async fn readyz_returns_503_problem_when_the_key_value_store_is_unavailable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn readyz_returns_503_problem_when_the_database_is_unavailable() {
     let scratch = tempfile::tempdir().expect("tempdir");
+    let database_dir = scratch.path().join("db");
     let app = match backend() {
-        Backend::Sqlite => {
-            TestApp::spin_users().runtime_config(&unopenable("database", scratch.path()))
-        }
+        // Spin creates a SQLite database's directory at start-up and opens
+        // the file afresh on every `open`: the directory is replaced by a
+        // file once the app runs, so every later open fails.
+        Backend::Sqlite => TestApp::spin_users().runtime_config(&format!(
+            "[key_value_store.default]\ntype = \"spin\"\npath = {kv:?}\n\
+             [sqlite_database.default]\ntype = \"spin\"\npath = {db:?}\n",
+            kv = scratch.path().join("kv.db"),
+            db = database_dir.join("sqlite.db"),
+        )),
         // Nothing listens on port 1: the connection is refused.
         Backend::Postgres => TestApp::spin_users()
             .env("SPIN_VARIABLE_DATABASE_HOST", "127.0.0.1:1")
@@ -115,6 +120,10 @@ async fn readyz_returns_503_problem_when_the_database_is_unavailable() {
     }
     .start()
     .await;
+    if backend() == Backend::Sqlite {
+        std::fs::remove_dir_all(&database_dir).expect("remove the database directory");
+        std::fs::write(&database_dir, b"not a directory").expect("block it");
+    }
 
     let resp = app.get("/readyz").await;
 

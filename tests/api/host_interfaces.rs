@@ -137,6 +137,100 @@ async fn variable_defaults_apply_when_the_environment_is_silent() {
     assert_eq!(app.get("/var/message").await.text(), "hello, world");
 }
 
+/// Writes `text` to `dir/name` and returns the path as text.
+fn write_file(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write variable file");
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_form_of_dash_dash_variable_wins_over_the_environment() {
+    // `spin up --variable` takes key=value, key=@file (the whole text),
+    // @file.toml and @file.json; each is a static provider asked before
+    // the environment.
+    let files = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        ("greeting=literal".to_owned(), "literal, world"),
+        (
+            format!(
+                "greeting=@{}",
+                write_file(files.path(), "greeting.txt", "from-file")
+            ),
+            "from-file, world",
+        ),
+        (
+            format!(
+                "@{}",
+                write_file(files.path(), "vars.toml", "greeting = \"toml\"\n")
+            ),
+            "toml, world",
+        ),
+        (
+            format!(
+                "@{}",
+                write_file(files.path(), "vars.json", r#"{"greeting": "json"}"#)
+            ),
+            "json, world",
+        ),
+    ];
+    for (source, expected) in cases {
+        let app = TestApp::probe()
+            .env("SPIN_VARIABLE_GREETING", "from-environment")
+            .variable(&source)
+            .start()
+            .await;
+
+        assert_eq!(app.get("/var/message").await.text(), expected, "{source}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn later_variable_sources_replace_earlier_ones_and_serve_required_variables() {
+    let app = TestApp::probe()
+        .without_env("SPIN_VARIABLE_API_KEY")
+        .variable("greeting=first")
+        .variable("greeting=second")
+        .variable("api_key=from-flag")
+        .start()
+        .await;
+
+    assert_eq!(app.get("/var/message").await.text(), "second, world");
+    assert_eq!(app.get("/var/key").await.text(), "from-flag");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runtime_config_providers_come_after_the_flag_and_before_the_environment() {
+    // Order: --variable, then [[variables_provider]] in file order, then
+    // the environment provider Spin always appends.
+    let app = TestApp::probe()
+        .runtime_config(&format!(
+            "{}\n[[variables_provider]]\ntype = \"static\"\n\
+             values = {{ greeting = \"first-static\", api_key = \"static-key\" }}\n\
+             [[variables_provider]]\ntype = \"static\"\nvalues = {{ greeting = \"second-static\" }}\n",
+            spin_users_component_tests::ISOLATED_RUNTIME_CONFIG
+        ))
+        .env("SPIN_VARIABLE_GREETING", "from-environment")
+        .start()
+        .await;
+    let flagged = TestApp::probe()
+        .runtime_config(&format!(
+            "{}\n[[variables_provider]]\ntype = \"static\"\nvalues = {{ greeting = \"static\" }}\n",
+            spin_users_component_tests::ISOLATED_RUNTIME_CONFIG
+        ))
+        .variable("greeting=flag")
+        .start()
+        .await;
+
+    assert_eq!(app.get("/var/message").await.text(), "first-static, world");
+    assert_eq!(
+        app.get("/var/key").await.text(),
+        "static-key",
+        "the runtime config's provider answers before SPIN_VARIABLE_API_KEY"
+    );
+    assert_eq!(flagged.get("/var/message").await.text(), "flag, world");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn reading_undeclared_or_invalid_variables_fails_as_in_spin() {
     let app = TestApp::probe().start().await;
@@ -151,7 +245,11 @@ async fn reading_undeclared_or_invalid_variables_fails_as_in_spin() {
 async fn a_missing_required_variable_fails_start_up() {
     let err = start_error(TestApp::probe().without_env("SPIN_VARIABLE_API_KEY")).await;
 
-    assert!(err.contains("SPIN_VARIABLE_API_KEY"), "{err}");
+    // Spin 4.0.2's words (`crates/expressions/src/lib.rs`).
+    assert!(
+        err.contains(r#"no provider resolved required variable(s): [Key("api_key")]"#),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -213,4 +311,54 @@ async fn a_trapping_component_gets_a_500_and_the_next_request_is_unaffected() {
         "no panic text leaks"
     );
     assert_eq!((after.status, after.text().as_str()), (200, "1"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instances_first_outbound_check_resolves_every_variable_through_the_providers() {
+    // Spin 4.0.2 parses the allow-list on an instance's first outbound
+    // check and resolves every application variable to do it; each
+    // environment-provider lookup is a `block_in_place`. The probe's
+    // `/pg/open` reads no variable itself, so what it pays is that.
+    let manifest: toml::Table = toml::from_str(
+        &std::fs::read_to_string(
+            spin_users_component_tests::workspace_root().join("tests/fixtures/probe/spin.toml"),
+        )
+        .expect("read the probe manifest"),
+    )
+    .expect("parse the probe manifest");
+    let declared = manifest["variables"].as_table().expect("[variables]").len() as u64;
+    let files = tempfile::tempdir().expect("tempdir");
+    let every_variable = write_file(
+        files.path(),
+        "all.toml",
+        "greeting = \"hello\"\napi_key = \"k\"\ndatabase_url = \"\"\n",
+    );
+    let from_environment = TestApp::probe().start().await;
+    let from_flag = TestApp::probe()
+        .without_env("SPIN_VARIABLE_API_KEY")
+        .variable(&format!("@{every_variable}"))
+        .start()
+        .await;
+
+    let mut paid = Vec::new();
+    for app in [&from_environment, &from_flag] {
+        let before = app.host().environment_lookups();
+        // Port 1: the check passes (postgres://127.0.0.1:*), the connection is refused.
+        let opened = app
+            .request(
+                Method::POST,
+                "/pg/open",
+                &[],
+                "postgres://u@127.0.0.1:1/none",
+            )
+            .await;
+        assert_eq!(opened.status, 500, "{}", opened.text());
+        paid.push(app.host().environment_lookups() - before);
+    }
+
+    assert_eq!(
+        paid,
+        vec![declared, 0],
+        "one lookup per declared variable from the environment, none from --variable @file.toml"
+    );
 }

@@ -21,6 +21,8 @@ async fn a_request_that_dies_mid_transaction_does_not_poison_the_next_one() {
     require_postgres();
     // Arrange: a fresh database; the probe begins a transaction on a pooled
     // connection, takes the service's migration lock, writes, and traps.
+    // Spin keeps one pool per component, so that connection goes back to
+    // the probe's pool, still inside its transaction.
     let app = TestApp::spin_users_with_probe().start().await;
     let abandoned = app.request(Method::POST, "/pg/abandon", &[], "").await;
     assert_eq!(
@@ -30,8 +32,11 @@ async fn a_request_that_dies_mid_transaction_does_not_poison_the_next_one() {
         abandoned.text()
     );
 
-    // Act: the service's next requests get the pool's connections,
-    // the abandoned one first (deadpool hands them out oldest first).
+    // Act: the probe's next request opens through the service's store,
+    // gets that pooled connection (the only one, or a fresh one if the
+    // pool dropped it), and must not run inside the old transaction; then
+    // the service's own components register and log in.
+    let guarded = app.request(Method::POST, "/pg/guarded", &[], "").await;
     let registered = app
         .post_json(
             "/users",
@@ -40,8 +45,14 @@ async fn a_request_that_dies_mid_transaction_does_not_poison_the_next_one() {
         .await;
     let login = app.login("ada@example.com", "correct horse").await;
 
-    // Assert: both succeed, their writes are committed (seen from another
-    // connection), and the abandoned transaction's write was rolled back.
+    // Assert: the abandoned transaction is rolled back (its table gone, its
+    // lock released, so the service's migration ran), and the service's
+    // writes are committed (seen from another connection).
+    assert_eq!(
+        (guarded.status, guarded.text().as_str()),
+        (200, "None"),
+        "the next request on the connection ran outside the abandoned transaction"
+    );
     assert_eq!(registered.status, 201, "{}", registered.text());
     assert_eq!(login.status, 200, "{}", login.text());
     let users = app

@@ -36,6 +36,7 @@ async fn health_routes_answer_under_spin_up() {
         &config_path,
         state.path(),
         &environment,
+        &[],
     )
     .await
     .expect("spin up serves the app");

@@ -83,6 +83,7 @@ impl Cluster {
                 &config,
                 &home,
                 &environment,
+                &[],
             )
             .await
             .with_context(|| format!("starting instance {index}"))?;

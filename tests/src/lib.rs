@@ -103,6 +103,8 @@ pub struct TestAppBuilder {
     manifest: PathBuf,
     runtime_config: String,
     environment: HashMap<String, String>,
+    /// `spin up --variable` sources, in order.
+    variables: Vec<String>,
     /// The app reads `database_url`, so it follows the selected backend.
     uses_database_url: bool,
     /// The SQLite file of another app whose data this one uses.
@@ -197,6 +199,13 @@ fn with_database(url: &str, name: &str) -> Result<String> {
 }
 
 impl TestAppBuilder {
+    /// Adds a `spin up --variable` source (`key=value`, `key=@file`,
+    /// `@file.toml`, `@file.json`), paths absolute.
+    pub fn variable(mut self, source: &str) -> Self {
+        self.variables.push(source.to_owned());
+        self
+    }
+
     /// Replaces the runtime config text (paths resolve in the test's directory).
     pub fn runtime_config(mut self, text: &str) -> Self {
         self.runtime_config = text.to_owned();
@@ -251,6 +260,7 @@ impl TestAppBuilder {
             manifest: self.manifest,
             runtime_config: Some(runtime_config.clone()),
             environment: self.environment,
+            variables: self.variables,
             compile_cache: Some(compile_cache()),
             // Components log every refused token and internal error; set
             // TEST_LOG to see them (a server process logs to its server.log).
@@ -268,6 +278,7 @@ impl TestAppBuilder {
                     &runtime_config,
                     dir.path(),
                     &options.environment,
+                    &options.variables,
                 )
                 .await?,
             ),
@@ -381,6 +392,7 @@ impl TestApp {
             manifest,
             runtime_config: ISOLATED_RUNTIME_CONFIG.to_owned(),
             environment: HashMap::new(),
+            variables: Vec::new(),
             uses_database_url: false,
             shared_sqlite: None,
         }

@@ -26,9 +26,9 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `program up --from manifest --listen … --runtime-config-file …`
-    /// in `dir` with `environment` (plus this process's `PATH` and `HOME`),
-    /// and waits until it answers. A server that exits first is an error
+    /// Starts `program up --from manifest --listen … --runtime-config-file …
+    /// [--variable source]…` in `dir` with `environment` (plus this
+    /// process's `PATH` and `HOME`), and waits until it answers. A server that exits first is an error
     /// carrying its output, as `spin up` reports a refused start.
     pub async fn start(
         program: &str,
@@ -36,6 +36,7 @@ impl ServerProcess {
         runtime_config: &Path,
         dir: &Path,
         environment: &HashMap<String, String>,
+        variables: &[String],
     ) -> Result<Self> {
         let launch = Launch {
             program,
@@ -43,6 +44,7 @@ impl ServerProcess {
             runtime_config,
             dir,
             environment,
+            variables,
         };
         // The port is free when chosen, but a client socket elsewhere in the
         // suite can take it before the server binds: that start is retried
@@ -76,6 +78,7 @@ impl ServerProcess {
             runtime_config,
             dir,
             environment,
+            variables: &[],
         };
         launch.run(None, Ready::LogLine(ready)).await
     }
@@ -146,6 +149,8 @@ struct Launch<'a> {
     runtime_config: &'a Path,
     dir: &'a Path,
     environment: &'a HashMap<String, String>,
+    /// `--variable` sources, in order.
+    variables: &'a [String],
 }
 
 /// How to tell that a started server is ready.
@@ -175,6 +180,9 @@ impl Launch<'_> {
         command.arg("up").arg("--from").arg(self.manifest);
         if let Some(addr) = listen {
             command.arg("--listen").arg(addr.to_string());
+        }
+        for source in self.variables {
+            command.arg("--variable").arg(source);
         }
         command
             .arg("--runtime-config-file")

@@ -346,6 +346,7 @@ async fn start_server_of(manifest: &str, variables: &[(&str, String)]) -> Result
         &config,
         data.path(),
         &environment,
+        &[],
     )
     .await
     .with_context(|| format!("serving {manifest} (run `make build build-fixtures` first)"))?;

@@ -28,9 +28,9 @@ use crate::manifest::Manifest;
 use crate::outbound::OutboundPolicy;
 use crate::postgres::PgPools;
 use crate::routes::{RouteMatch, Router, WELL_KNOWN_PREFIX};
-use crate::runtime_config::RuntimeConfig;
+use crate::runtime_config::{ConfiguredProvider, RuntimeConfig};
 use crate::state::{ComponentGrants, HostState, add_spin_to_linker};
-use crate::variables::{self, Variables};
+use crate::variables::{Provider, Variables, parse_variable_sources};
 
 const MB: usize = 1 << 20;
 
@@ -98,6 +98,9 @@ pub struct AppOptions {
     pub runtime_config: Option<PathBuf>,
     /// The environment variable providers read (`SPIN_VARIABLE_*`).
     pub environment: HashMap<String, String>,
+    /// `--variable` sources (`key=value`, `key=@file`, `@file.toml`,
+    /// `@file.json`), in order.
+    pub variables: Vec<String>,
     /// Directory for compiled components; `None` compiles every time.
     pub compile_cache: Option<PathBuf>,
     /// Whether components' stdout and stderr reach this process's (as under
@@ -113,6 +116,7 @@ impl AppOptions {
             manifest: manifest.into(),
             runtime_config: None,
             environment: std::env::vars().collect(),
+            variables: Vec::new(),
             compile_cache: None,
             guest_output: true,
         }
@@ -153,11 +157,12 @@ impl App {
             Some(path) => RuntimeConfig::from_file(path, &manifest.app_dir)?,
             None => RuntimeConfig::defaults(&manifest.app_dir),
         };
+        crate::stores::create_store_directories(&runtime_config)?;
         let router = Router::build(&manifest.http_triggers)?;
         let variables = Arc::new(Variables::resolve(
             &manifest.variables,
             manifest.components.iter().map(|(id, c)| (id, &c.variables)),
-            &variables::from_environment(options.environment.clone()),
+            &variable_providers(options, &runtime_config)?,
         )?);
         let kv_backends: BTreeMap<String, Arc<KeyValueBackend>> = runtime_config
             .key_value_stores
@@ -165,7 +170,6 @@ impl App {
             .map(|(label, location)| (label.clone(), Arc::new(KeyValueBackend::new(location))))
             .collect();
 
-        let pg_pools = Arc::new(PgPools::default());
         let mut linker = Linker::<HostState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -209,7 +213,10 @@ impl App {
                     .and_then(|entries| OutboundPolicy::parse(&entries))
                     .with_context(|| format!("component {id:?} allowed_outbound_hosts"))?,
                 variables: variables.clone(),
-                pg_pools: pg_pools.clone(),
+                // Spin 4.0.2 makes one client factory, so one set of
+                // pools, per component (`configure_app` in
+                // `crates/factor-outbound-pg/src/lib.rs`).
+                pg_pools: Arc::new(PgPools::default()),
             });
             let source = manifest.app_dir.join(&decl.source);
             let component = load_component(engine, &source, options.compile_cache.as_deref())
@@ -255,6 +262,12 @@ impl App {
             components,
             variables,
         })
+    }
+
+    /// Environment-provider lookups (each a `block_in_place` under Spin)
+    /// every instance of the app has made so far.
+    pub fn environment_lookups(&self) -> u64 {
+        self.variables.environment_lookups()
     }
 
     /// The manifest the app was loaded from.
@@ -434,6 +447,24 @@ fn prepare_request(
 
 /// Reads a component, reusing a compiled artifact from `cache` when one for
 /// these exact bytes and this engine exists.
+/// Spin's providers in Spin's order: `--variable` first, the runtime
+/// config's `[[variables_provider]]` entries next, the environment last.
+fn variable_providers(
+    options: &AppOptions,
+    runtime_config: &RuntimeConfig,
+) -> Result<Vec<Provider>> {
+    let environment = |prefix: &str| Provider::environment(prefix, options.environment.clone());
+    let mut providers = vec![Provider::Static(parse_variable_sources(
+        &options.variables,
+    )?)];
+    providers.extend(runtime_config.variables_providers.iter().map(|p| match p {
+        ConfiguredProvider::Static(values) => Provider::Static(values.clone()),
+        ConfiguredProvider::Environment { prefix } => environment(prefix),
+    }));
+    providers.push(environment("SPIN_VARIABLE"));
+    Ok(providers)
+}
+
 fn load_component(engine: &Engine, source: &Path, cache: Option<&Path>) -> Result<Component> {
     let wasm = std::fs::read(source)
         .with_context(|| format!("reading {} (run `make build` first)", source.display()))?;

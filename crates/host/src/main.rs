@@ -1,7 +1,7 @@
 //! `spin-users-host serve`: run the app on a TCP port without the Spin CLI.
 //!
 //! `spin-users-host up` takes the arguments `spin up` takes for the same
-//! job (`--from`, `--listen`, `--runtime-config-file`), so a harness that
+//! job (`--from`, `--listen`, `--runtime-config-file`, `--variable`), so a harness that
 //! starts `spin up` can start this host instead. `SPIN_USERS_HOST_CACHE_DIR`
 //! names a directory for compiled components.
 
@@ -13,7 +13,8 @@ use anyhow::{Context, Result, bail};
 use spin_users_host::{App, AppOptions, DEFAULT_MAX_INSTANCES, engine, run_redis_triggers, serve};
 
 const USAGE: &str = "usage: spin-users-host serve|up [--manifest|--from spin.toml] \
-[--runtime-config-file runtime-config.toml] [--listen 127.0.0.1:3000] [--cache-dir DIR]";
+[--runtime-config-file runtime-config.toml] [--listen 127.0.0.1:3000] \
+[--variable key=value|key=@file|@file.toml|@file.json]... [--cache-dir DIR]";
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -41,6 +42,7 @@ async fn main() -> Result<()> {
             "--manifest" | "--from" | "-f" => options.manifest = PathBuf::from(value()?),
             "--runtime-config-file" => options.runtime_config = Some(PathBuf::from(value()?)),
             "--listen" => listen = value()?.parse().context("--listen")?,
+            "--variable" => options.variables.push(value()?),
             "--cache-dir" => options.compile_cache = Some(PathBuf::from(value()?)),
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }

@@ -45,7 +45,7 @@ impl redis::Host for HostState {}
 
 impl redis::HostConnection for HostState {
     async fn open(&mut self, address: String) -> Result<Resource<RedisConnection>, redis::Error> {
-        if !self.grants.outbound.allows_url(&address) {
+        if !self.outbound.allows_url(&address) {
             return Err(redis::Error::InvalidAddress);
         }
         let connection = ::redis::Client::open(address.as_str())

@@ -4,8 +4,10 @@
 //! included, so that what passes here passes under `spin up`:
 //!
 //! - connections come from a pool per address (deadpool-postgres 0.14.1,
-//!   64 connections, `RecyclingMethod::Clean`), shared by every component
-//!   of the app and kept across requests. A connection returns to the pool
+//!   64 connections, `RecyclingMethod::Clean`), one set of pools per
+//!   component (Spin's `configure_app` makes a client factory per
+//!   component), kept across requests: an instance whose N components
+//!   reach PostgreSQL can open 64 × N connections. A connection returns to the pool
 //!   as it is when the request drops it: `Clean` resets session state but
 //!   rolls back no transaction;
 //! - TLS is negotiated unless the URL says `sslmode=disable`, and the
@@ -33,7 +35,7 @@ use crate::state::fermyon::spin::rdbms_types::{
 /// Spin's `CONNECTION_POOL_SIZE`: connections per address.
 const CONNECTION_POOL_SIZE: usize = 64;
 
-/// The app's PostgreSQL pools, one per address, like Spin's
+/// A component's PostgreSQL pools, one per address, like Spin's
 /// `PooledTokioClientFactory` (which also keeps at most 16 addresses; an
 /// app here uses one).
 #[derive(Default)]

@@ -4,7 +4,7 @@
 //! `type = "redis"` for key-value; other backends (libSQL, Azure Cosmos,
 //! AWS DynamoDB) run under real Spin.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -41,6 +41,21 @@ pub struct RuntimeConfig {
     pub key_value_stores: BTreeMap<String, KeyValueLocation>,
     /// SQLite database labels.
     pub sqlite_databases: BTreeMap<String, Location>,
+    /// `[[variables_provider]]` entries in file order; the environment
+    /// provider Spin always appends is not among them.
+    pub variables_providers: Vec<ConfiguredProvider>,
+}
+
+/// A `[[variables_provider]]` entry the host can serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfiguredProvider {
+    /// `type = "static"`.
+    Static(HashMap<String, String>),
+    /// `type = "env"` with its prefix.
+    Environment {
+        /// `prefix`, `SPIN_VARIABLE` when not given.
+        prefix: String,
+    },
 }
 
 #[derive(Deserialize, Default)]
@@ -52,6 +67,32 @@ struct RawRuntimeConfig {
     key_value_store: BTreeMap<String, RawStore>,
     #[serde(default)]
     sqlite_database: BTreeMap<String, RawStore>,
+    /// `[[variables_provider]]` (Spin also reads the older name).
+    #[serde(default, alias = "config_provider")]
+    variables_provider: Vec<RawVariablesProvider>,
+}
+
+/// One `[[variables_provider]]` entry, as Spin's
+/// `VariableProviderConfiguration` reads it.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum RawVariablesProvider {
+    /// `values = { name = "value", … }`.
+    Static {
+        #[serde(default)]
+        values: HashMap<String, String>,
+    },
+    /// `prefix = "…"` (default `SPIN_VARIABLE`).
+    Env {
+        #[serde(default)]
+        prefix: Option<String>,
+        #[serde(default)]
+        dotenv_path: Option<PathBuf>,
+    },
+    /// HashiCorp Vault: only real Spin reaches it.
+    Vault {},
+    /// Azure Key Vault: only real Spin reaches it.
+    AzureKeyVault {},
 }
 
 /// Keys of other backends are accepted here and refused by type below.
@@ -126,9 +167,29 @@ impl RuntimeConfig {
         sqlite_databases
             .entry("default".into())
             .or_insert_with(|| Location::File(state_dir.join(DEFAULT_SQLITE_FILE)));
+        let variables_providers = raw
+            .variables_provider
+            .into_iter()
+            .map(|provider| match provider {
+                RawVariablesProvider::Static { values } => Ok(ConfiguredProvider::Static(values)),
+                RawVariablesProvider::Env {
+                    prefix,
+                    dotenv_path: None,
+                } => Ok(ConfiguredProvider::Environment {
+                    prefix: prefix.unwrap_or_else(|| "SPIN_VARIABLE".into()),
+                }),
+                RawVariablesProvider::Env { .. } => {
+                    bail!("variables_provider type \"env\" with dotenv_path: run the app with `spin up`")
+                }
+                RawVariablesProvider::Vault {} | RawVariablesProvider::AzureKeyVault {} => bail!(
+                    "this host implements variables_provider types \"static\" and \"env\" (run the app with `spin up` for vault and azure_key_vault)"
+                ),
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             key_value_stores,
             sqlite_databases,
+            variables_providers,
         })
     }
 }

@@ -54,7 +54,7 @@ pub struct ComponentGrants {
     pub outbound: OutboundPolicy,
     /// Resolved variables of the whole app.
     pub variables: Arc<Variables>,
-    /// The app's PostgreSQL pools (shared by all its components, as in Spin).
+    /// This component's PostgreSQL pools (one set per component, as in Spin).
     pub pg_pools: Arc<PgPools>,
 }
 
@@ -77,7 +77,7 @@ pub struct HostState {
     http: WasiHttpCtx,
     pub(crate) table: ResourceTable,
     limits: CountingLimits,
-    outbound: OutboundHooks,
+    pub(crate) outbound: OutboundHooks,
     pub(crate) grants: Arc<ComponentGrants>,
 }
 
@@ -102,6 +102,8 @@ impl HostState {
             outbound: OutboundHooks {
                 policy: grants.outbound.clone(),
                 component: grants.id.clone(),
+                variables: grants.variables.clone(),
+                variables_resolved: false,
             },
             grants,
         }
@@ -165,10 +167,38 @@ impl WasiHttpView for HostState {
     }
 }
 
-/// Outbound HTTP, filtered by the component's `allowed_outbound_hosts`.
-struct OutboundHooks {
+/// Outbound HTTP, filtered by the component's `allowed_outbound_hosts`;
+/// PostgreSQL and Redis connections are checked here too.
+pub(crate) struct OutboundHooks {
     policy: OutboundPolicy,
     component: String,
+    variables: Arc<Variables>,
+    /// Whether this instance has paid its first outbound check.
+    variables_resolved: bool,
+}
+
+impl OutboundHooks {
+    /// Whether `scheme://host:port` is allowed. Spin 4.0.2 parses the
+    /// allow-list on an instance's first outbound check (HTTP, PostgreSQL,
+    /// Redis) and resolves every application variable to do so, each
+    /// environment lookup a `block_in_place`: that instance pays it here.
+    fn allows(&mut self, scheme: &str, host: &str, port: u16) -> bool {
+        self.resolve_variables_once();
+        self.policy.allows(scheme, host, port)
+    }
+
+    /// [`Self::allows`] for a connection URL.
+    pub(crate) fn allows_url(&mut self, url: &str) -> bool {
+        self.resolve_variables_once();
+        self.policy.allows_url(url)
+    }
+
+    fn resolve_variables_once(&mut self) {
+        if !self.variables_resolved {
+            self.variables.resolve_all_with(|| block_in_place(|| ()));
+            self.variables_resolved = true;
+        }
+    }
 }
 
 impl WasiHttpHooks for OutboundHooks {
@@ -181,7 +211,7 @@ impl WasiHttpHooks for OutboundHooks {
         let scheme = uri.scheme_str().unwrap_or("http");
         let host = uri.host().unwrap_or_default();
         let port = uri.port_u16().or_else(|| default_port(scheme)).unwrap_or(0);
-        if !self.policy.allows(scheme, host, port) {
+        if !self.allows(scheme, host, port) {
             tracing::warn!(
                 component = %self.component,
                 "outbound request to {scheme}://{host}:{port} denied: not in allowed_outbound_hosts"
@@ -333,7 +363,7 @@ impl postgres::HostConnection for HostState {
         &mut self,
         address: String,
     ) -> Result<Resource<PgConnection>, rdbms_types::Error> {
-        if !self.grants.outbound.allows_url(&address) {
+        if !self.outbound.allows_url(&address) {
             return Err(rdbms_types::Error::ConnectionFailed(format!(
                 "address {} is not permitted by allowed_outbound_hosts",
                 redact_credentials(&address)
@@ -426,13 +456,11 @@ fn execute(
 
 impl variables::Host for HostState {
     async fn get(&mut self, name: String) -> Result<String, variables::Error> {
-        // Spin's environment provider answers each reference through
-        // `block_in_place`.
+        // Spin's environment provider answers each lookup through
+        // `block_in_place`; a static provider's map read costs nothing.
         let variables = &self.grants.variables;
         variables
-            .get_with(&self.grants.id, &name, |value| {
-                block_in_place(|| value.to_owned())
-            })
+            .get_with(&self.grants.id, &name, || block_in_place(|| ()))
             .map_err(|e| match e {
                 VariableError::InvalidName(msg) => variables::Error::InvalidName(msg),
                 VariableError::Undefined(msg) => variables::Error::Undefined(msg),

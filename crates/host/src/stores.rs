@@ -3,22 +3,22 @@
 //! interchangeable with `spin up`'s) and SQLite databases (one connection per
 //! `open`, as Spin's in-process backend does).
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 
-use crate::runtime_config::Location;
+use anyhow::Context;
 
-/// Opens a SQLite connection at `location`, creating the parent directory,
-/// and refuses `ATTACH` of other files, as Spin does.
+use crate::runtime_config::{KeyValueLocation, Location, RuntimeConfig};
+
+/// Opens a SQLite connection at `location` and refuses `ATTACH` of other
+/// files, as Spin does. The directory was made at start-up
+/// ([`create_store_directories`]); one that has gone since makes the open
+/// fail, as under Spin.
 pub fn open_sqlite(location: &Location) -> Result<rusqlite::Connection, String> {
     let conn = match location {
         Location::InMemory => rusqlite::Connection::open_in_memory(),
-        Location::File(path) => {
-            create_parent(path)?;
-            rusqlite::Connection::open(path)
-        }
+        Location::File(path) => rusqlite::Connection::open(path),
     }
     .map_err(|e| e.to_string())?;
     conn.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {
@@ -30,12 +30,38 @@ pub fn open_sqlite(location: &Location) -> Result<rusqlite::Connection, String> 
     Ok(conn)
 }
 
-fn create_parent(path: &Path) -> Result<(), String> {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display())),
-        _ => Ok(()),
+/// What Spin 4.0.2 does to the stores' directories when it loads the
+/// runtime config: a SQLite database's directory is created, and a start
+/// it cannot be created for fails (`crates/sqlite-inproc/src/lib.rs`); an
+/// embedded key-value store's is created only if nothing is at that path
+/// (`crates/key-value-spin/src/lib.rs`), so a file there fails each open
+/// instead.
+pub fn create_store_directories(config: &RuntimeConfig) -> anyhow::Result<()> {
+    for location in config.sqlite_databases.values() {
+        if let Location::File(path) = location
+            && let Some(parent) = path.parent()
+        {
+            std::fs::create_dir_all(parent).with_context(|| {
+                format!(
+                    "failed to create sqlite database directory '{}'",
+                    parent.display()
+                )
+            })?;
+        }
     }
+    for location in config.key_value_stores.values() {
+        if let KeyValueLocation::Embedded(Location::File(path)) = location
+            && let Some(parent) = path.parent().filter(|p| !p.exists())
+        {
+            std::fs::create_dir_all(parent).with_context(|| {
+                format!(
+                    "failed to create key value store's parent directory: '{}",
+                    parent.display()
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// One key-value backend file, shared by every label configured to use it.
@@ -155,7 +181,7 @@ mod tests {
     #[test]
     fn key_value_round_trips_and_labels_are_isolated() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let backend = EmbeddedKeyValue::new(Location::File(dir.path().join("kv/kv.db")));
+        let backend = EmbeddedKeyValue::new(Location::File(dir.path().join("kv.db")));
         let a = EmbeddedStore::open("a", &backend).expect("open a");
         let b = EmbeddedStore::open("b", &backend).expect("open b");
         a.set("k", b"1").expect("set");
