@@ -43,6 +43,13 @@ else
     export SPIN_USERS_HOST_CACHE_DIR=$PWD/target/component-cache
 fi
 
+# Every variable through Spin's static provider, as `make up` does.
+sources=$(python3 scripts/spin-variables.py spin.toml .spin/cluster/settings)
+variables=()
+while IFS= read -r source; do
+    variables+=(--variable "$source")
+done <<< "$sources"
+
 pids=()
 stop() {
     for pid in "${pids[@]}"; do
@@ -57,7 +64,7 @@ trap 'exit 130' INT TERM
 for i in 0 1 2; do
     listen=127.0.0.1:$((base_port + i))
     setsid "${server[@]}" up --from spin.toml --listen "$listen" \
-        --runtime-config-file deploy/runtime-config.production.toml \
+        --runtime-config-file deploy/runtime-config.production.toml "${variables[@]}" \
         > ".spin/cluster/instance-$i.log" 2>&1 &
     pids+=("$!")
     echo "cluster: instance $i on http://$listen (log .spin/cluster/instance-$i.log)"

@@ -18,11 +18,20 @@ if [ -z "${SPIN_VARIABLE_SIGNING_KEY:-}" ]; then
     export SPIN_VARIABLE_SIGNING_KEY
 fi
 
+# Every variable goes to Spin's static provider (`--variable`), a map read,
+# instead of the environment provider's thread hand-off per lookup:
+# non-secrets in .spin/settings/variables.toml, each secret as name=@file.
+sources=$(python3 scripts/spin-variables.py spin.toml .spin/settings)
+variables=()
+while IFS= read -r source; do
+    variables+=(--variable "$source")
+done <<< "$sources"
+
 if command -v spin >/dev/null 2>&1; then
     spin build
-    exec spin up --listen "$listen" --runtime-config-file runtime-config.toml
+    exec spin up --listen "$listen" --runtime-config-file runtime-config.toml "${variables[@]}"
 fi
 echo "Spin is not installed; serving the same app through the bundled wasmtime host."
 echo "To use Spin itself: curl -fsSL https://spinframework.dev/downloads/install.sh | bash"
 exec cargo run --quiet -p spin-users-host -- serve --listen "$listen" \
-    --runtime-config-file runtime-config.toml --cache-dir target/component-cache
+    --runtime-config-file runtime-config.toml --cache-dir target/component-cache "${variables[@]}"

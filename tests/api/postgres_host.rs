@@ -116,3 +116,91 @@ async fn tls_is_negotiated_and_verified_unless_the_url_disables_it() {
         assert_eq!((negotiated.status, negotiated.text().as_str()), (200, "ok"));
     }
 }
+
+/// Runs `sql` on the server's administrative database (not the test's own,
+/// which may be refusing connections).
+async fn as_admin(sql: &str) {
+    let admin = std::env::var("SPIN_USERS_TEST_PG_URL").expect("SPIN_USERS_TEST_PG_URL");
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .expect("connect as admin");
+    tokio::spawn(connection);
+    client.batch_execute(sql).await.expect("admin statement");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_out_of_connections_answers_503_with_retry_after_and_recovers() {
+    require_postgres();
+    // Arrange: an account with a session, then the database refuses every
+    // new connection ("too many connections", SQLSTATE 53300) and the
+    // pooled ones are cut, as when PostgreSQL runs out of slots.
+    let app = TestApp::spin_users().start().await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let login = app.login("ada@example.com", "correct horse").await.json();
+    let access = login["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned();
+    let refresh = login["refresh_token"]
+        .as_str()
+        .expect("refresh token")
+        .to_owned();
+    let url = app.database_url.clone().expect("a PostgreSQL database");
+    let database = url
+        .rsplit('/')
+        .next()
+        .and_then(|tail| tail.split('?').next())
+        .expect("database name")
+        .to_owned();
+    as_admin(&format!(
+        "ALTER DATABASE {database} CONNECTION LIMIT 0;
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}';"
+    ))
+    .await;
+
+    // Act: every route that needs the database.
+    let answers = [
+        (
+            "register",
+            app.post_json(
+                "/users",
+                &serde_json::json!({"name": "Bob", "email": "bob@example.com", "password": "correct horse"}),
+            )
+            .await,
+        ),
+        ("login", app.login("ada@example.com", "correct horse").await),
+        ("refresh", app.refresh(&refresh).await),
+        (
+            "patch",
+            app.send_json(
+                Method::PATCH,
+                "/users/me",
+                &access,
+                &serde_json::json!({"name": "Ada L."}),
+            )
+            .await,
+        ),
+        ("tasks", app.get_with_token("/tasks", &access).await),
+        ("metrics", app.get("/metrics").await),
+    ];
+    let ready = app.get("/readyz").await;
+
+    // Assert: 503 problem+json with Retry-After, never a 500 or a hang;
+    // readiness says the database is down.
+    for (what, resp) in &answers {
+        assert_eq!(resp.status, 503, "{what}: {}", resp.text());
+        resp.assert_problem(503, "unavailable");
+        assert_eq!(resp.header("retry-after"), Some("2"), "{what}");
+    }
+    let body = ready.assert_problem(503, "not-ready");
+    assert_eq!(body["checks"]["database"]["status"], "down");
+
+    // Once connections are allowed again, the same instance serves at once.
+    as_admin(&format!("ALTER DATABASE {database} CONNECTION LIMIT -1")).await;
+    assert_eq!(app.get("/readyz").await.status, 200);
+    assert_eq!(
+        app.login("ada@example.com", "correct horse").await.status,
+        200
+    );
+}

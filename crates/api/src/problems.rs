@@ -152,6 +152,12 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "Service Not Ready",
         "`/readyz`: a dependency is down; `checks` says which.",
     ),
+    problem(
+        "unavailable",
+        503,
+        "Service Unavailable",
+        "The database refused or failed a connection (out of connections, starting up, unreachable); nothing was done. `Retry-After` says when to try again.",
+    ),
 ];
 
 /// The problem type with `code`.

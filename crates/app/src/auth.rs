@@ -147,7 +147,7 @@ impl CachedUsers<'_> {
 fn current_user(users: &CachedUsers<'_>, id: &UserId) -> Result<User, ApiError> {
     users
         .current(id)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("loading user: {e}")))?
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("loading user")))?
         .ok_or(ApiError::Unauthorized("user no longer exists"))
 }
 

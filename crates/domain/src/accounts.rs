@@ -46,7 +46,7 @@ pub enum RegisterError {
     Hash(#[from] HashError),
     /// Storage failed.
     #[error("storage: {0}")]
-    Storage(String),
+    Storage(#[source] RepoError),
 }
 
 /// A new, enabled account with a fresh id, and the hash of `password`.
@@ -91,13 +91,7 @@ pub enum AuthError {
     Hash(#[from] HashError),
     /// Storage failed.
     #[error("storage: {0}")]
-    Storage(String),
-}
-
-impl From<RepoError> for AuthError {
-    fn from(e: RepoError) -> Self {
-        Self::Storage(e.to_string())
-    }
+    Storage(#[from] RepoError),
 }
 
 /// A change to one's own account (`PATCH /users/me`). Changing the email or
@@ -140,7 +134,7 @@ pub enum UpdateError {
     Hash(#[from] HashError),
     /// Storage failed.
     #[error("storage: {0}")]
-    Storage(String),
+    Storage(#[source] RepoError),
 }
 
 impl From<RepoError> for UpdateError {
@@ -149,7 +143,7 @@ impl From<RepoError> for UpdateError {
             RepoError::Conflict { .. } => Self::EmailTaken,
             RepoError::Stale => Self::Stale,
             RepoError::LastAdmin => Self::LastAdmin,
-            RepoError::Storage(e) => Self::Storage(e),
+            other => Self::Storage(other),
         }
     }
 }
@@ -238,7 +232,7 @@ impl Accounts<'_> {
         match self.users.insert(&user, &credential) {
             Ok(()) => Ok(user),
             Err(RepoError::Conflict { .. }) => Err(RegisterError::EmailTaken),
-            Err(e) => Err(RegisterError::Storage(e.to_string())),
+            Err(e) => Err(RegisterError::Storage(e)),
         }
     }
 
@@ -299,7 +293,7 @@ impl Accounts<'_> {
         if self
             .users
             .by_email(&email)
-            .map_err(|e| RegisterError::Storage(e.to_string()))?
+            .map_err(|e| RegisterError::Storage(e))?
             .is_some()
         {
             return Ok(None);
@@ -312,7 +306,7 @@ impl Accounts<'_> {
         match self.users.insert(&user, &credential) {
             Ok(()) => Ok(Some(user)),
             Err(RepoError::Conflict { .. }) => Ok(None),
-            Err(e) => Err(RegisterError::Storage(e.to_string())),
+            Err(e) => Err(RegisterError::Storage(e)),
         }
     }
 

@@ -158,6 +158,10 @@ pub enum RepoError {
     /// The write would leave no active administrator.
     #[error("the last active administrator")]
     LastAdmin,
+    /// The database cannot be reached for now (refused, unreachable, out
+    /// of connections): worth retrying later. The text is for logs only.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// The database failed; the text is for logs only.
     #[error("storage failure: {0}")]
     Storage(String),

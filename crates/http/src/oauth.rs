@@ -31,6 +31,10 @@ pub enum OAuthError {
     /// headers (RFC 6749 defines no error for this).
     #[error("rate limited")]
     Limited(ApiError),
+    /// The database is unavailable for now: `503` problem+json with
+    /// `Retry-After` (RFC 6749 §5.2 has no error for this either).
+    #[error("unavailable")]
+    Unavailable(ApiError),
     /// Anything unexpected: logged, answered with a generic 500.
     #[error("internal: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -43,6 +47,7 @@ impl From<ApiError> for OAuthError {
     fn from(e: ApiError) -> Self {
         match e {
             ApiError::RateLimited { .. } => Self::Limited(e),
+            ApiError::Unavailable(_) => Self::Unavailable(e),
             // The cause travels on, whole, to the log line.
             ApiError::Internal(cause) => Self::Internal(cause),
             other => Self::Internal(anyhow::anyhow!("{other}")),
@@ -56,7 +61,7 @@ impl From<OAuthError> for ApiError {
     fn from(e: OAuthError) -> Self {
         match e {
             OAuthError::Internal(cause) => Self::Internal(cause),
-            OAuthError::Limited(e) => e,
+            OAuthError::Limited(e) | OAuthError::Unavailable(e) => e,
             OAuthError::UnsupportedMediaType => Self::UnsupportedMediaType {
                 accept: OAUTH_MEDIA_TYPES,
             },
@@ -70,6 +75,7 @@ impl From<AuthError> for OAuthError {
         match e {
             // Which part was wrong stays in the audit log.
             AuthError::InvalidCredentials { .. } => Self::InvalidGrant,
+            AuthError::Storage(e) => e.into(),
             other => Self::Internal(other.into()),
         }
     }
@@ -79,14 +85,17 @@ impl From<RefreshError> for OAuthError {
     fn from(e: RefreshError) -> Self {
         match e {
             RefreshError::Invalid(_) | RefreshError::Reused { .. } => Self::InvalidGrant,
-            RefreshError::Storage(e) => Self::Internal(e.into()),
+            RefreshError::Storage(e) => e.into(),
         }
     }
 }
 
 impl From<RepoError> for OAuthError {
     fn from(e: RepoError) -> Self {
-        Self::Internal(e.into())
+        match e {
+            RepoError::Unavailable(_) => Self::Unavailable(e.into()),
+            other => Self::Internal(other.into()),
+        }
     }
 }
 
@@ -95,7 +104,7 @@ impl OAuthError {
     /// problem+json, or `500`.
     pub fn into_response(self) -> Response {
         let (status, error, description) = match self {
-            Self::Limited(e) => return respond(Err(e)),
+            Self::Limited(e) | Self::Unavailable(e) => return respond(Err(e)),
             Self::InvalidRequest(why) => (400, "invalid_request", why),
             Self::InvalidGrant => (
                 400,
@@ -112,6 +121,9 @@ impl OAuthError {
                 "invalid_request",
                 "send application/x-www-form-urlencoded or application/json",
             ),
+            Self::Internal(cause) if ApiError::is_unavailable(&cause) => {
+                return respond(Err(ApiError::Unavailable(format!("{cause:#}"))));
+            }
             Self::Internal(cause) => {
                 eprintln!("token endpoint failed: {cause:#}");
                 (

@@ -92,6 +92,11 @@ pub enum ApiError {
         /// Extra members for the problem body.
         extensions: Map<String, Value>,
     },
+    /// `503 Service Unavailable`, code `unavailable`, with `Retry-After`:
+    /// the database refused or failed a connection (too many clients,
+    /// starting up, unreachable). The cause is logged; nothing was done.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// `500 Internal Server Error`, code `internal`: the cause is logged,
     /// the client gets a generic sentence.
     #[error("internal error")]
@@ -123,6 +128,7 @@ impl From<RepoError> for ApiError {
         match e {
             RepoError::Stale => Self::EditConflict,
             RepoError::LastAdmin => Self::LastAdmin,
+            RepoError::Unavailable(cause) => Self::Unavailable(cause),
             other => Self::Internal(other.into()),
         }
     }
@@ -141,6 +147,7 @@ impl From<UpdateError> for ApiError {
             UpdateError::EmailTaken => Self::EmailTaken,
             UpdateError::Stale => Self::EditConflict,
             UpdateError::LastAdmin => Self::LastAdmin,
+            UpdateError::Storage(e) => e.into(),
             other => Self::Internal(other.into()),
         }
     }
@@ -151,12 +158,22 @@ impl From<RegisterError> for ApiError {
         match e {
             RegisterError::Invalid(errors) => Self::Validation(errors),
             RegisterError::EmailTaken => Self::EmailTaken,
+            RegisterError::Storage(e) => e.into(),
             other => Self::Internal(other.into()),
         }
     }
 }
 
 impl ApiError {
+    /// Whether an unexpected failure was, underneath whatever context it
+    /// gathered on the way, the database being unavailable: then it is
+    /// answered as [`ApiError::Unavailable`], not as a 500.
+    pub fn is_unavailable(cause: &anyhow::Error) -> bool {
+        cause
+            .chain()
+            .any(|e| matches!(e.downcast_ref(), Some(RepoError::Unavailable(_))))
+    }
+
     /// The HTTP status this error maps to.
     pub fn status(&self) -> u16 {
         match self {
@@ -176,7 +193,7 @@ impl ApiError {
             Self::UnsupportedMediaType { .. } => 415,
             Self::Validation(_) => 422,
             Self::RateLimited { .. } => 429,
-            Self::NotReady { .. } => 503,
+            Self::NotReady { .. } | Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }
     }
@@ -203,6 +220,7 @@ impl ApiError {
             Self::Validation(_) => ("validation-failed", "Validation Failed"),
             Self::RateLimited { .. } => ("rate-limited", "Too Many Requests"),
             Self::NotReady { .. } => ("not-ready", "Service Not Ready"),
+            Self::Unavailable(_) => ("unavailable", "Service Unavailable"),
             Self::Internal(_) => ("internal", "Internal Server Error"),
         }
     }
@@ -253,6 +271,9 @@ impl ApiError {
                 crate::response::allowed_methods(allow).join(", ")
             ),
             Self::NotReady { .. } => "A dependency of the service is unavailable.".to_owned(),
+            Self::Unavailable(_) => {
+                "The database is unavailable for now; nothing was done. Retry after the time in Retry-After.".to_owned()
+            }
             Self::Internal(_) => "The server could not complete the request.".to_owned(),
         };
         let extensions = match self {
@@ -324,6 +345,7 @@ mod tests {
             ApiError::NotReady {
                 extensions: Map::new(),
             },
+            ApiError::Unavailable("too many clients".into()),
             ApiError::Internal(anyhow::anyhow!("x")),
         ];
         // The members the OpenAPI document declares for a problem.
@@ -353,6 +375,19 @@ mod tests {
                 documented.code
             );
         }
+    }
+
+    #[test]
+    fn an_unavailable_database_is_recognised_under_any_context_but_not_by_its_words() {
+        let wrapped =
+            anyhow::Error::new(RepoError::Unavailable("refused".into())).context("loading user");
+        assert!(ApiError::is_unavailable(&wrapped));
+        assert!(!ApiError::is_unavailable(&anyhow::anyhow!(
+            "storage unavailable: refused"
+        )));
+        assert!(!ApiError::is_unavailable(&anyhow::Error::new(
+            RepoError::Storage("disk full".into())
+        )));
     }
 
     #[test]

@@ -50,16 +50,24 @@ pub(crate) fn allowed_methods(allow: &[Method]) -> Vec<String> {
     methods
 }
 
+/// `Retry-After` of a `503 unavailable`: a refused connection (a full
+/// pool, a server starting) usually clears within seconds.
+pub const RETRY_UNAVAILABLE_AFTER_SECS: u32 = 2;
+
 /// Turns a handler's result into the response, mapping errors to
 /// `application/problem+json` and logging internal causes (to stderr, which
 /// Spin captures) with their whole chain.
 pub fn respond(result: Result<Response, ApiError>) -> Response {
     let err = match result {
         Ok(response) => return response,
+        Err(ApiError::Internal(cause)) if ApiError::is_unavailable(&cause) => {
+            ApiError::Unavailable(format!("{cause:#}"))
+        }
         Err(err) => err,
     };
     match &err {
         ApiError::Internal(cause) => eprintln!("internal error: {cause:#}"),
+        ApiError::Unavailable(cause) => eprintln!("database unavailable: {cause}"),
         ApiError::Unauthorized(reason) => eprintln!("unauthorized: {reason}"),
         _ => {}
     }
@@ -79,6 +87,9 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
         }
         ApiError::UnsupportedMediaType { accept } => {
             builder.header("accept", accept.join(", "));
+        }
+        ApiError::Unavailable(_) => {
+            builder.header("retry-after", RETRY_UNAVAILABLE_AFTER_SECS.to_string());
         }
         ApiError::RateLimited { headers } => {
             for (name, value) in headers {

@@ -142,8 +142,10 @@ impl SpinPostgres {
     /// detects one in a single round trip and otherwise resets the session
     /// (settings, prepared statements, session locks) for free.
     fn open(url: &str) -> Result<Self, DbError> {
+        // Whatever stops a connection (refused, unreachable, too many
+        // clients, starting up) passes with time: unavailable, not broken.
         let conn = pg::Connection::open(url)
-            .map_err(|e| DbError::Other(format!("opening PostgreSQL: {e}")))?;
+            .map_err(|e| DbError::Unavailable(format!("opening PostgreSQL: {e:?}")))?;
         if let Err(e) = conn.execute("DISCARD ALL", &[]) {
             let message = format!("{e:?}");
             if !is_inside_transaction(&message) {

@@ -42,7 +42,13 @@ pub enum DbError {
     /// A table or column does not exist yet: migrations have not run.
     #[error("schema missing: {0}")]
     MissingSchema(String),
-    /// Anything else (connection, syntax, I/O).
+    /// The database cannot be reached or refuses connections for now: a
+    /// refused or failed connection, too many clients (53300), a server
+    /// starting up or shutting down (57P0x), a connection lost (08xxx).
+    /// Retrying later may work, so it is answered `503`, never `500`.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (syntax, I/O).
     #[error("database error: {0}")]
     Other(String),
 }
@@ -58,7 +64,20 @@ impl DbError {
             || message.contains("E42P01")
             || message.contains("E42703");
         let conflict = message.contains("E40001") || message.contains("E40P01");
-        if unique {
+        let unavailable = [
+            "E53300",
+            "E57P01",
+            "E57P02",
+            "E57P03",
+            "SqlState(E08",
+            "ConnectionFailed",
+        ]
+        .iter()
+        .any(|marker| message.contains(marker))
+            || message.contains("connection closed");
+        if unavailable {
+            Self::Unavailable(message)
+        } else if unique {
             Self::UniqueViolation(message)
         } else if conflict {
             Self::Conflict(message)
@@ -76,6 +95,7 @@ impl From<DbError> for spin_users_domain::RepoError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Conflict(_) => Self::Stale,
+            DbError::Unavailable(e) => Self::Unavailable(e),
             other => Self::Storage(other.to_string()),
         }
     }
@@ -219,12 +239,23 @@ mod tests {
             ("DbError { code: SqlState(E40001) }", "conflict"),
             ("DbError { code: SqlState(E40P01) }", "conflict"),
             ("database is locked", "other"),
+            (
+                "ConnectionFailed(\"Backend(Error { kind: Db, cause: Some(DbError { code: SqlState(E53300) }) })\")",
+                "unavailable",
+            ),
+            ("DbError { code: SqlState(E57P03) }", "unavailable"),
+            ("DbError { code: SqlState(E08006) }", "unavailable"),
+            (
+                "Error { kind: Closed, cause: None } connection closed",
+                "unavailable",
+            ),
         ];
         for (message, kind) in cases {
             let got = match DbError::classify(message.to_owned()) {
                 DbError::UniqueViolation(_) => "unique",
                 DbError::MissingSchema(_) => "missing",
                 DbError::Conflict(_) => "conflict",
+                DbError::Unavailable(_) => "unavailable",
                 DbError::Other(_) => "other",
             };
             assert_eq!(got, kind, "{message}");
