@@ -1,9 +1,10 @@
 //! The SpinKube manifests under `deploy/spinkube/`, checked against what
 //! they deploy: every document parses; the `SpinApp` has only fields the
 //! Spin operator's CRD (`core.spinkube.dev/v1alpha1`) defines; its probes
-//! and variables name routes and variables `spin.toml` really has; every
-//! secret variable comes from a `Secret` by reference, never inline; the
-//! autoscaler and the drain `CronJob` point at what the operator creates.
+//! name routes `spin.toml` really has; every setting comes from the
+//! runtime-config `Secret`, whose generated text serves every variable of
+//! `spin.toml` from a static provider; the autoscaler and the drain
+//! `CronJob` point at what the operator creates.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -42,7 +43,10 @@ struct SpinAppSpec {
     resources: Resources,
     checks: Checks,
     runtime_config: RuntimeConfig,
-    variables: Vec<SpinVar>,
+    /// The CRD's `variables` (name, value or a Secret reference); this app
+    /// binds none (see below), so only their names are read.
+    #[serde(default)]
+    variables: Vec<serde_yaml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -79,29 +83,6 @@ struct HttpGet {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RuntimeConfig {
     load_from_secret: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SpinVar {
-    name: String,
-    value: Option<String>,
-    value_from: Option<ValueFrom>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ValueFrom {
-    secret_key_ref: SecretKeyRef,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SecretKeyRef {
-    name: String,
-    key: String,
-    #[serde(default)]
-    optional: bool,
 }
 
 fn spinkube_dir() -> PathBuf {
@@ -249,38 +230,22 @@ fn the_spin_app_runs_the_pushed_image_with_probes_on_real_routes() {
 }
 
 #[test]
-fn secrets_come_from_secret_references_and_never_sit_in_a_manifest() {
+fn settings_come_from_the_runtime_config_secret_and_never_sit_in_a_manifest() {
     let app = spin_app();
-    let declared = app_variables();
 
-    let mut bound = BTreeSet::new();
-    for var in &app.spec.variables {
-        let (_, secret) = declared
-            .get(&var.name)
-            .unwrap_or_else(|| panic!("{} is not a variable of spin.toml", var.name));
-        match (&var.value, &var.value_from) {
-            (Some(_), None) => assert!(!secret, "{} is secret but set inline", var.name),
-            (None, Some(from)) => {
-                assert!(
-                    !from.secret_key_ref.name.is_empty() && !from.secret_key_ref.key.is_empty()
-                );
-            }
-            _ => panic!("{}: exactly one of value and valueFrom", var.name),
-        }
-        assert!(bound.insert(var.name.clone()), "{} bound twice", var.name);
-    }
-    for (name, (required, _)) in &declared {
-        if *required {
-            let var = app.spec.variables.iter().find(|v| &v.name == name);
-            let var = var.unwrap_or_else(|| panic!("required variable {name} is not bound"));
-            assert!(
-                var.value_from
-                    .as_ref()
-                    .is_none_or(|f| !f.secret_key_ref.optional),
-                "required variable {name} must not be optional"
-            );
-        }
-    }
+    // The shim reads only /runtime-config.toml; variables bound in the
+    // SpinApp would reach the app through Spin's environment provider (a
+    // thread hand-off per lookup, and one per variable on each instance's
+    // first PostgreSQL call) instead of the static provider there.
+    assert!(
+        app.spec.variables.is_empty(),
+        "the SpinApp binds variables: {:?}",
+        app.spec.variables
+    );
+    assert_eq!(
+        app.spec.runtime_config.load_from_secret,
+        "spin-users-runtime-config"
+    );
     // The database URL, the Redis URL and every token live in Secrets the
     // operator creates from files or a vault, never in this directory.
     for (file, doc) in of_kind("Secret") {
@@ -289,6 +254,54 @@ fn secrets_come_from_secret_references_and_never_sit_in_a_manifest() {
             "{file} carries secret values"
         );
     }
+}
+
+#[test]
+fn the_generated_runtime_config_serves_every_variable_from_a_static_provider() {
+    // What deploy/README.md tells the operator to run for the Secret.
+    let output = std::process::Command::new("python3")
+        .arg(workspace_root().join("scripts/spin-variables.py"))
+        .arg("--runtime-config")
+        .arg(workspace_root().join("deploy/runtime-config.production.toml"))
+        .arg(workspace_root().join("spin.toml"))
+        .env("SPIN_VARIABLE_SIGNING_KEY", "a \"quoted\" key")
+        .env("SPIN_VARIABLE_DATABASE_URL", "postgres://app@db:5432/users")
+        .output()
+        .expect("run scripts/spin-variables.py");
+    assert!(output.status.success(), "{output:?}");
+    let config: toml::Table = String::from_utf8(output.stdout)
+        .expect("UTF-8")
+        .parse()
+        .expect("the runtime config parses");
+
+    assert_eq!(
+        config["key_value_store"]["default"]["type"].as_str(),
+        Some("redis"),
+        "the production runtime config is kept"
+    );
+    let providers = config["variables_provider"]
+        .as_array()
+        .expect("[[variables_provider]]");
+    assert_eq!(providers.len(), 1);
+    assert_eq!(providers[0]["type"].as_str(), Some("static"));
+    let values = providers[0]["values"].as_table().expect("values");
+    let names: BTreeSet<&String> = values.keys().collect();
+    let declared = app_variables();
+    assert_eq!(
+        names,
+        declared.keys().collect::<BTreeSet<_>>(),
+        "every variable of spin.toml, so none falls through to the environment"
+    );
+    assert_eq!(values["signing_key"].as_str(), Some("a \"quoted\" key"));
+    assert_eq!(
+        values["database_url"].as_str(),
+        Some("postgres://app@db:5432/users")
+    );
+    assert_eq!(
+        values["service_name"].as_str(),
+        Some("spin-users"),
+        "defaults fill the rest"
+    );
 }
 
 #[test]

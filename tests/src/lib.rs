@@ -164,7 +164,7 @@ fn service_with_probe_manifest() -> PathBuf {
 pub const TEST_DATABASE_PREFIX: &str = "sut_";
 
 /// Creates an empty database for one test and returns its URL.
-pub(crate) async fn fresh_postgres_database() -> Result<String> {
+pub async fn fresh_postgres_database() -> Result<String> {
     let admin = std::env::var("SPIN_USERS_TEST_PG_URL").context(
         "SPIN_USERS_TEST_PG_URL is not set: run the PostgreSQL suite through `make test` (scripts/postgres.sh prints the URL)",
     )?;

@@ -8,8 +8,14 @@
 //! `BENCH_CONNECTIONS` (32). Each route is measured in rounds alternating
 //! with the trivial route (`GET /healthz`, the floor the runtime itself
 //! costs) and compared with the floor of its own rounds: `MISSED` when its
-//! p99 at either concurrency is more than twice the floor's, or its
-//! throughput is under its target.
+//! p99 is more than twice the floor's at one connection or 2.5 times at
+//! full concurrency, or its throughput is under its target.
+//!
+//! The server gets every variable through Spin's static provider
+//! (`--variable @variables.toml`), as `make up` passes them;
+//! `BENCH_VARIABLES_FROM=environment` uses `SPIN_VARIABLE_*` instead.
+//! `BENCH_PAIRING=production` serves from PostgreSQL with the key-value
+//! store on Redis (the production pairing) instead of the embedded default.
 //!
 //! A control row serves the probe fixture, whose component answers the
 //! SDK's default way (headers committed before the body) after reading a
@@ -327,14 +333,53 @@ impl Server {
     }
 }
 
+/// How the server gets its settings: `BENCH_VARIABLES_FROM=static` (the
+/// default, as `make up` passes them: every variable the manifest declares
+/// through Spin's static provider, `--variable @variables.toml`) or
+/// `environment` (`SPIN_VARIABLE_*`, each lookup a thread hand-off under
+/// Spin, and an instance's first database call resolves them all).
+fn variables_from_environment() -> Result<bool> {
+    match std::env::var("BENCH_VARIABLES_FROM").as_deref() {
+        Ok("static") | Err(_) => Ok(false),
+        Ok("environment") => Ok(true),
+        Ok(other) => bail!("BENCH_VARIABLES_FROM={other:?}: use static or environment"),
+    }
+}
+
+/// Where the server keeps its state: `BENCH_PAIRING=embedded` (the
+/// default: SQLite and the embedded key-value store) or `production`
+/// (a fresh PostgreSQL database at `SPIN_USERS_TEST_PG_URL`'s server, the
+/// key-value store on the Redis at `SPIN_USERS_TEST_REDIS_URL`).
+fn production_pairing() -> Result<bool> {
+    match std::env::var("BENCH_PAIRING").as_deref() {
+        Ok("embedded") | Err(_) => Ok(false),
+        Ok("production") => Ok(true),
+        Ok(other) => bail!("BENCH_PAIRING={other:?}: use embedded or production"),
+    }
+}
+
 /// Serves `manifest` (relative to the repository) with the bench's
 /// variables and `variables` (name, value) on top, through
 /// [`process_program`]: the native-release host under `make bench`, or
 /// `spin` itself when `SPIN_USERS_TEST_SERVER=spin`.
 async fn start_server_of(manifest: &str, variables: &[(&str, String)]) -> Result<Server> {
     let data = tempfile::tempdir()?;
-    let config = write_runtime_config(&data)?;
-    let mut environment = variable_environment(variables);
+    let production = production_pairing()? && manifest == "spin.toml";
+    let config = write_runtime_config(&data, production)?;
+    let mut settings: Vec<(&str, String)> = variables.to_vec();
+    if production {
+        settings.push((
+            "database_url",
+            spin_users_component_tests::fresh_postgres_database().await?,
+        ));
+    }
+    let manifest_path = repository().join(manifest);
+    let (mut environment, sources) = if variables_from_environment()? {
+        (variable_environment(&settings), Vec::new())
+    } else {
+        let file = write_static_variables(&manifest_path, &settings, &data)?;
+        (HashMap::new(), vec![format!("@{}", file.display())])
+    };
     // Spin logs nothing per request unless RUST_LOG asks; nor does the
     // server here (the host's default would log every request).
     environment
@@ -342,11 +387,11 @@ async fn start_server_of(manifest: &str, variables: &[(&str, String)]) -> Result
         .or_insert_with(|| "error".into());
     let process = ServerProcess::start(
         &process_program()?,
-        &repository().join(manifest),
+        &manifest_path,
         &config,
         data.path(),
         &environment,
-        &[],
+        &sources,
     )
     .await
     .with_context(|| format!("serving {manifest} (run `make build build-fixtures` first)"))?;
@@ -356,15 +401,45 @@ async fn start_server_of(manifest: &str, variables: &[(&str, String)]) -> Result
     })
 }
 
-/// `SPIN_VARIABLE_*` entries for the bench's variables with `variables`
-/// (name, value) on top.
-fn variable_environment(variables: &[(&str, String)]) -> HashMap<String, String> {
+/// The bench's variables with `variables` (name, value) on top.
+fn bench_settings(variables: &[(&str, String)]) -> HashMap<String, String> {
     BENCH_VARIABLES
         .iter()
         .map(|(name, value)| (*name, (*value).to_owned()))
         .chain(variables.iter().cloned())
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+}
+
+/// `SPIN_VARIABLE_*` entries for [`bench_settings`].
+fn variable_environment(variables: &[(&str, String)]) -> HashMap<String, String> {
+    bench_settings(variables)
+        .into_iter()
         .map(|(name, value)| (format!("SPIN_VARIABLE_{}", name.to_uppercase()), value))
         .collect()
+}
+
+/// Every variable `manifest` declares, from [`bench_settings`] or its
+/// default, in a TOML file for `--variable @file.toml` (what
+/// `scripts/spin-variables.py` writes for `make up`, secrets included
+/// here: the bench's are throw-away).
+fn write_static_variables(
+    manifest: &std::path::Path,
+    variables: &[(&str, String)],
+    data: &tempfile::TempDir,
+) -> Result<std::path::PathBuf> {
+    let settings = bench_settings(variables);
+    let declared = spin_users_host::Manifest::from_file(manifest)?.variables;
+    let mut text = String::new();
+    for (name, decl) in declared {
+        if let Some(value) = settings.get(&name).or(decl.default.as_ref()) {
+            // A JSON string is a TOML basic string.
+            text.push_str(&format!("{name} = {}\n", serde_json::to_string(value)?));
+        }
+    }
+    let path = data.path().join("variables.toml");
+    std::fs::write(&path, text)?;
+    Ok(path)
 }
 
 /// [`start_server_of`] for the repository's `spin.toml`.
@@ -381,7 +456,7 @@ fn repository() -> std::path::PathBuf {
 async fn start_in_process(data: &tempfile::TempDir) -> Result<(SocketAddr, Arc<App>)> {
     let root = repository();
     let mut options = AppOptions::new(root.join("spin.toml"));
-    options.runtime_config = Some(write_runtime_config(data)?);
+    options.runtime_config = Some(write_runtime_config(data, false)?);
     options.compile_cache = Some(root.join("target/component-cache"));
     options.guest_output = false;
     options.environment.extend(variable_environment(&[]));
@@ -426,12 +501,12 @@ fn scenarios(token: &str, by_id: &Shape) -> Vec<(&'static str, Shape, Option<f64
         (
             "GET /users/me (valid token)",
             Shape::get("/users/me", Some(token)),
-            Some(0.60),
+            Some(0.70),
         ),
         (
             "GET /users/:id (another, cached)",
             by_id.clone(),
-            Some(0.70),
+            Some(0.60),
         ),
     ]
 }
@@ -506,8 +581,8 @@ async fn main() -> Result<()> {
     // Each route alternates with the floor in short rounds and is compared
     // with the floor of its own rounds (printed beside it): drift over the
     // run (the machine's other work, a warmer cache) then moves both sides
-    // alike. Throughput targets apply at full concurrency; the p99 bound
-    // (twice the floor's) at both.
+    // alike. Throughput targets apply at full concurrency; the p99 bound is
+    // twice the floor's at one connection and 2.5 times at full concurrency.
     let floor_shape = Shape::get("/healthz", None);
     let scenarios = scenarios(&token, &by_id);
     let mut missed = 0;
@@ -533,11 +608,15 @@ async fn main() -> Result<()> {
         for (name, stats, paired_floor, target) in rows {
             let (ratio, p99_ratio) = stats.versus(&paired_floor);
             let throughput_target = target.filter(|_| concurrency == connections);
-            let met = p99_ratio <= 2.0 && throughput_target.is_none_or(|t| ratio >= t);
+            let p99_bound = if concurrency == 1 { 2.0 } else { 2.5 };
+            let met = p99_ratio <= p99_bound && throughput_target.is_none_or(|t| ratio >= t);
             missed += usize::from(!met);
             let verdict = match throughput_target {
-                Some(t) => format!("{} ({t:.2}, 2x)", if met { "met" } else { "MISSED" }),
-                None => format!("{} (2x)", if met { "met" } else { "MISSED" }),
+                Some(t) => format!(
+                    "{} ({t:.2}, {p99_bound}x)",
+                    if met { "met" } else { "MISSED" }
+                ),
+                None => format!("{} ({p99_bound}x)", if met { "met" } else { "MISSED" }),
             };
             print_row(name, concurrency, &stats, &paired_floor, &verdict);
             print_spread(&stats);
@@ -784,13 +863,24 @@ async fn control_old_response_path(duration: Duration) -> Result<()> {
     Ok(())
 }
 
-/// The bench's runtime config: both default labels as files in `data`.
-fn write_runtime_config(data: &tempfile::TempDir) -> Result<std::path::PathBuf> {
+/// The bench's runtime config: both default labels as files in `data`,
+/// or (`production`) the key-value store on the test Redis.
+fn write_runtime_config(data: &tempfile::TempDir, production: bool) -> Result<std::path::PathBuf> {
     let config = data.path().join("runtime-config.toml");
+    let key_value = if production {
+        let url = spin_users_component_tests::redis_url().context(
+            "BENCH_PAIRING=production needs SPIN_USERS_TEST_REDIS_URL (make bench sets it)",
+        )?;
+        format!("type = \"redis\"\nurl = {url:?}")
+    } else {
+        "type = \"spin\"\npath = \"kv.db\"".to_owned()
+    };
     std::fs::write(
         &config,
-        "[key_value_store.default]\ntype = \"spin\"\npath = \"kv.db\"\n\
-         [sqlite_database.default]\ntype = \"spin\"\npath = \"sqlite.db\"\n",
+        format!(
+            "[key_value_store.default]\n{key_value}\n\
+             [sqlite_database.default]\ntype = \"spin\"\npath = \"sqlite.db\"\n"
+        ),
     )?;
     Ok(config)
 }

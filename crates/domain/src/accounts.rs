@@ -293,7 +293,7 @@ impl Accounts<'_> {
         if self
             .users
             .by_email(&email)
-            .map_err(|e| RegisterError::Storage(e))?
+            .map_err(RegisterError::Storage)?
             .is_some()
         {
             return Ok(None);
