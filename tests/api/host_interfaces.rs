@@ -145,6 +145,38 @@ fn write_file(dir: &std::path::Path, name: &str, text: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_embedded_key_value_store_keeps_one_connection_for_every_instance() {
+    // Spin 4.0.2 opens the embedded store's SQLite file once, on first
+    // use, and every instance shares that connection
+    // (`crates/key-value-spin/src/store.rs`): with the file unlinked, the
+    // data stays readable through it. An open per request would find a
+    // new, empty file instead.
+    let app = TestApp::probe().start().await;
+    let put = app
+        .request(Method::PUT, "/kv/default/colour", &[], "teal")
+        .await;
+    assert_eq!(put.status, 204, "{}", put.text());
+    for entry in std::fs::read_dir(app.dir.path()).expect("read the test directory") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with("kv.db") {
+            std::fs::remove_file(&path).expect("unlink the store's file");
+        }
+    }
+
+    let get = app.get("/kv/default/colour").await;
+
+    assert_eq!((get.status, get.text().as_str()), (200, "teal"));
+    assert!(
+        !app.dir.path().join("kv.db").exists(),
+        "no second file was opened"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn each_form_of_dash_dash_variable_wins_over_the_environment() {
     // `spin up --variable` takes key=value, key=@file (the whole text),
     // @file.toml and @file.json; each is a static provider asked before

@@ -155,7 +155,8 @@ async fn a_database_out_of_connections_answers_503_with_retry_after_and_recovers
         .to_owned();
     as_admin(&format!(
         "ALTER DATABASE {database} CONNECTION LIMIT 0;
-         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}';"
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = '{database}' AND usename = current_user;"
     ))
     .await;
 
@@ -202,5 +203,48 @@ async fn a_database_out_of_connections_answers_503_with_retry_after_and_recovers
     assert_eq!(
         app.login("ada@example.com", "correct horse").await.status,
         200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_component_keeps_its_own_postgresql_pool() {
+    require_postgres();
+    // Spin 4.0.2 makes one client factory, so one set of pools, per
+    // component: a connection one component returned is never handed to
+    // another (an instance can hold 64 per component).
+    let app = TestApp::spin_users_with_probe().start().await;
+    let connections = || async {
+        app.query_db(
+            "SELECT state FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .await
+    };
+    let probe = app.request(Method::POST, "/pg/guarded", &[], "").await;
+    assert_eq!(probe.status, 200, "{}", probe.text());
+    // Wait until the probe's connection is back in its pool, idle.
+    let mut after_probe = connections().await;
+    for _ in 0..100 {
+        if after_probe == vec![vec![Some("idle".to_owned())]] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        after_probe = connections().await;
+    }
+    assert_eq!(
+        after_probe,
+        vec![vec![Some("idle".to_owned())]],
+        "the probe's one connection, idle in its pool"
+    );
+
+    // Another component's request: a shared pool would hand it that idle
+    // connection; the health component's own pool opens a second.
+    let ready = app.get("/readyz").await;
+
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    assert_eq!(
+        connections().await.len(),
+        2,
+        "one connection per component's pool"
     );
 }

@@ -4,8 +4,9 @@ driven by Playwright (tests/tools/main.rs starts the app and runs this).
     browser.py API_ORIGIN PAGE_PORT EMAIL PASSWORD
 
 - `/docs` lists the operations; "Authorize" with the OAuth2 password flow
-  logs the registered user in through `/token`; "Try it out" on
-  `GET /users/me` answers 200 with that user.
+  logs the registered user in through `/token`, after which neither
+  localStorage nor sessionStorage holds the password or a token; "Try it
+  out" on `GET /users/me` answers 200 with that user.
 - A page served at http://127.0.0.1:PAGE_PORT (an allowed origin) calls
   the API with `fetch()`: a token request, a read that exposes `ETag`, and a
   preflighted `PATCH` with `If-Match`. The same page at
@@ -80,6 +81,13 @@ def swagger_ui(page, api, email, password):
     expect(oauth.get_by_role("button", name="Remove authorization")).to_be_visible()
     check(True, "Swagger UI shows the user authorised")
     dialog.locator("button.close-modal").click()
+    stored = page.evaluate(
+        "() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
+    )
+    check(
+        password not in stored and "refresh_token" not in stored and "eyJ" not in stored,
+        f"/docs keeps no password or token in localStorage or sessionStorage ({len(stored)} bytes stored)",
+    )
 
     operation = page.locator("#operations-users-me")
     operation.locator(".opblock-summary").click()
