@@ -3,7 +3,7 @@
 
 use http::Method;
 use serde_json::json;
-use spin_users_component_tests::{TestApp, concurrently, urlencode};
+use spin_users_component_tests::{TestApp, TestResponse, concurrently, urlencode};
 
 async fn logged_in(app: &TestApp) -> serde_json::Value {
     app.register("Ada", "ada@example.com", "correct horse")
@@ -323,4 +323,114 @@ async fn logout_refuses_an_all_flag_that_is_not_a_boolean() {
         400,
         "logged out"
     );
+}
+
+/// Ada with room for many logins: the races below log in once per round.
+async fn ada_with_room_for_logins() -> std::sync::Arc<TestApp> {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "100000/60")
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "100000/60")
+        .env("SPIN_VARIABLE_LOGIN_CEILING_PER_ACCOUNT", "100000/60")
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    std::sync::Arc::new(app)
+}
+
+/// Rounds of each race: the probe that found the fault won 5 of 12.
+const RACE_ROUNDS: usize = 50;
+
+/// After a logout answered 204, nothing the session issued works: not the
+/// presented token, not a successor a racing refresh got, not the access
+/// tokens of either.
+async fn assert_nothing_survives(
+    app: &TestApp,
+    round: usize,
+    login: &serde_json::Value,
+    logout: &TestResponse,
+    refresh: &TestResponse,
+) {
+    assert_eq!(logout.status, 204, "round {round}: {}", logout.text());
+    assert_eq!(
+        me_status(app, login).await,
+        401,
+        "round {round}: login's token"
+    );
+    assert_eq!(
+        app.refresh(&refresh_token(login)).await.status,
+        400,
+        "round {round}: the presented token"
+    );
+    if refresh.status == 200 {
+        let successor = refresh.json();
+        assert_eq!(
+            me_status(app, &successor).await,
+            401,
+            "round {round}: the racing refresh's access token"
+        );
+        let next = app.refresh(&refresh_token(&successor)).await;
+        assert_eq!(
+            next.status,
+            400,
+            "round {round}: the racing refresh's successor rotated: {}",
+            next.text()
+        );
+    } else {
+        assert_eq!(refresh.status, 400, "round {round}: {}", refresh.text());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logout_racing_a_refresh_leaves_no_live_successor() {
+    let app = ada_with_room_for_logins().await;
+    for round in 0..RACE_ROUNDS {
+        let login = another_session(&app).await;
+        let token = refresh_token(&login);
+        let form = format!("refresh_token={}", urlencode(&token));
+        let (refresh, logout) = tokio::join!(
+            app.refresh(&token),
+            app.request(
+                Method::POST,
+                "/logout",
+                &[("content-type", "application/x-www-form-urlencoded")],
+                form,
+            )
+        );
+        assert_nothing_survives(&app, round, &login, &logout, &refresh).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logout_everywhere_racing_a_refresh_leaves_no_live_successor() {
+    let app = ada_with_room_for_logins().await;
+    for round in 0..RACE_ROUNDS {
+        let login = another_session(&app).await;
+        let bearer = format!("Bearer {}", access(&login));
+        let headers = [("authorization", bearer.as_str())];
+        let token = refresh_token(&login);
+        let (refresh, logout) = tokio::join!(
+            app.refresh(&token),
+            app.request(Method::POST, "/logout?all=true", &headers, "")
+        );
+        assert_nothing_survives(&app, round, &login, &logout, &refresh).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_detected_reuse_ends_the_sessions_access_tokens_at_once() {
+    let app = TestApp::spin_users().start().await;
+    let first = logged_in(&app).await;
+    let second = app.refresh(&refresh_token(&first)).await.json();
+    assert_eq!(me_status(&app, &second).await, 200, "cache warm");
+    app.query_db(
+        "UPDATE refresh_tokens SET rotated_at = rotated_at - 60 WHERE rotated_at IS NOT NULL",
+    )
+    .await;
+
+    let replay = app.refresh(&refresh_token(&first)).await;
+
+    assert_eq!(replay.status, 400, "{}", replay.text());
+    assert_eq!(me_status(&app, &second).await, 401, "the session ended");
+    assert_eq!(app.refresh(&refresh_token(&second)).await.status, 400);
 }

@@ -9,11 +9,11 @@ use anyhow::Context as _;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    Context, PasswordCheck, audit, bootstrap_admin, change_sessions, key_ring, log_in,
-    password_attempt, password_hasher, refresh, successor_key, with_limit_headers,
+    Context, PasswordCheck, audit, bootstrap_admin, key_ring, log_in, password_attempt,
+    password_hasher, refresh, successor_key, with_limit_headers,
 };
 use spin_users_domain::{
-    AuditEvent, Decision, FieldError, Password, SessionRepository, normalise_email, revoke,
+    AuditEvent, Decision, Ending, FieldError, Password, end_sessions, normalise_email, revoke,
     start_session,
 };
 use spin_users_http::{
@@ -134,8 +134,8 @@ fn logout(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let users = ctx.users();
     if all {
         let user = users.current_caller(req)?.user;
-        sessions.revoke_user(&user.id, None, ctx.now)?;
-        change_sessions(&users, &user.id, |state| state.cut_all(ctx.now_ms, None))?;
+        let every = Ending::Every { except: None };
+        end_sessions(&users, &sessions, &user.id, every, ctx.now_ms)?;
         audit(
             &ctx,
             req,
@@ -148,11 +148,8 @@ fn logout(req: &Request, _: &Params) -> Result<Response, ApiError> {
         let token = fields.refresh_token.ok_or_else(|| {
             FieldError::new("refresh_token", "required", "the refresh token to revoke")
         })?;
-        let revoked = revoke(&sessions, &token, ctx.now)?;
+        let revoked = revoke(&users, &sessions, &token, ctx.now_ms)?;
         if let Some(session) = revoked {
-            change_sessions(&users, &session.user_id, |state| {
-                state.revoke(&session.family_id, ctx.now)
-            })?;
             audit(
                 &ctx,
                 req,

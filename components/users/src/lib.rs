@@ -12,8 +12,8 @@ use spin_users_app::{
     password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
-    AdminChange, AuditEvent, ListQuery, Password, ProfileChange, REGISTER_IP_POLICY, Registration,
-    Role, SessionRepository, User, UserId, UserRepository, Visibility, change_account, parse_roles,
+    AdminChange, AuditEvent, Ending, ListQuery, Password, ProfileChange, REGISTER_IP_POLICY,
+    Registration, Role, User, UserId, UserRepository, Visibility, change_account, parse_roles,
     visibility,
 };
 use spin_users_http::{
@@ -74,10 +74,6 @@ fn password_check(
         PasswordCheck::CurrentPassword,
     )
     .map(Some)
-}
-
-fn internal(e: impl Into<anyhow::Error>) -> ApiError {
-    ApiError::Internal(e.into())
 }
 
 /// `POST /users`: `201` with `Location`, `409` when the email is taken,
@@ -155,7 +151,7 @@ fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     });
     let result = changed.and_then(|(caller, user, password_changed)| {
         if password_changed {
-            end_sessions(&ctx, &user.id, caller.session_id.as_deref())?;
+            end_sessions(&ctx, &users, &user.id, caller.session_id.as_deref())?;
             audit(&ctx, req, AuditEvent::PasswordChanged, Some(&user.id), None);
         }
         json_tagged(200, &private_view(&user))
@@ -181,7 +177,7 @@ fn delete_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
         Ok(caller)
     });
     let result = deleted.and_then(|caller| {
-        end_sessions(&ctx, &caller.user.id, None)?;
+        end_sessions(&ctx, &users, &caller.user.id, None)?;
         let event = AuditEvent::Deleted;
         audit(&ctx, req, event, Some(&caller.user.id), Some("self"));
         Ok(Response::builder().status(204).build())
@@ -189,13 +185,17 @@ fn delete_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     answer_password_check(&ctx, attempt, result)
 }
 
-/// Revokes every session of `id`, except the one named `except` (the
-/// caller's own, when they changed their password).
-fn end_sessions(ctx: &Context, id: &UserId, except: Option<&str>) -> Result<(), ApiError> {
-    ctx.sessions()
-        .revoke_user(id, except, ctx.now)
-        .map(drop)
-        .map_err(internal)
+/// Ends every session of `id`, both halves, except the one named `except`
+/// (the caller's own, when they changed their password).
+fn end_sessions(
+    ctx: &Context,
+    users: &CachedUsers<'_>,
+    id: &UserId,
+    except: Option<&str>,
+) -> Result<(), ApiError> {
+    let every = Ending::Every { except };
+    spin_users_domain::end_sessions(users, &ctx.sessions(), id, every, ctx.now_ms)?;
+    Ok(())
 }
 
 fn find(users: &dyn UserRepository, id: &str) -> Result<User, ApiError> {
@@ -261,7 +261,7 @@ fn admin_update(req: &Request, params: &Params) -> Result<Response, ApiError> {
         Ok((admin, change_account(&users, user, &change, ctx.now_ms)?))
     })?;
     if user.disabled {
-        end_sessions(&ctx, &user.id, None)?;
+        end_sessions(&ctx, &users, &user.id, None)?;
     }
     audit_by_admin(&ctx, req, AuditEvent::AdminChanged, &admin, &user);
     json_tagged(200, &private_view(&user))
@@ -278,7 +278,7 @@ fn admin_delete(req: &Request, params: &Params) -> Result<Response, ApiError> {
         users.delete(&user.id, expected)?;
         Ok((admin, user))
     })?;
-    end_sessions(&ctx, &user.id, None)?;
+    end_sessions(&ctx, &users, &user.id, None)?;
     audit_by_admin(&ctx, req, AuditEvent::Deleted, &admin, &user);
     Ok(Response::builder().status(204).build())
 }

@@ -36,5 +36,4 @@ pub use limits::{
 };
 pub use login::{bootstrap_admin, log_in, refresh};
 pub use metrics::{count, exposition};
-pub use revocation::change_sessions;
 pub use secret::{WhenUnset, require_secret};

@@ -5,7 +5,7 @@ use anyhow::Result;
 use spin_sdk::http::Request;
 use spin_users_domain::{
     Accounts, AuditEvent, AuthError, Counter, IssuedRefreshToken, LoginResult, Password,
-    RefreshError, RegisterError, SessionRepository, SuccessorKey, User, UserRepository,
+    RefreshError, RegisterError, SessionRepository, SessionStates, SuccessorKey, User,
     normalise_email, refresh_session,
 };
 
@@ -41,20 +41,20 @@ pub fn log_in(
 }
 
 /// Exchanges a refresh token for its owner's next one, counting the
-/// rotation, and records a detected reuse (the family is revoked by then).
+/// rotation, and records a detected reuse (the session is ended by then).
 pub fn refresh(
     ctx: &Context,
     req: &Request,
-    users: &dyn UserRepository,
+    users: &dyn SessionStates,
     sessions: &dyn SessionRepository,
     token: &str,
     key: &SuccessorKey,
 ) -> Result<(User, IssuedRefreshToken), RefreshError> {
-    let result = refresh_session(users, sessions, token, ctx.now, key);
+    let result = refresh_session(users, sessions, token, ctx.now_ms, key);
     match &result {
         Ok(_) => count(ctx, Counter::RefreshRotation),
         Err(RefreshError::Reused { family_id, user_id }) => {
-            let detail = format!("family {family_id} revoked");
+            let detail = format!("session {family_id} ended");
             let event = AuditEvent::RefreshTokenReused;
             audit(ctx, req, event, Some(user_id), Some(&detail));
             count(ctx, Counter::RefreshReuse);

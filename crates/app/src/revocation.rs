@@ -1,26 +1,32 @@
-//! Ending sessions for access tokens: a change to the user's
-//! `SessionState`, which every authenticated request checks (see
-//! `spin_users_domain::SessionState`). Refresh tokens are revoked in the
-//! sessions table by the caller.
+//! The access half of ending a session on the cached user store: a change
+//! to the user's `SessionState`, which every authenticated request checks
+//! (see `spin_users_domain::end_sessions` for the whole operation).
 
-use spin_users_domain::{SessionState, UserId, UserRepository};
-use spin_users_http::{ApiError, retry_stale_writes};
+use spin_users_domain::{RepoError, SessionState, SessionStates, UserId, UserRepository};
 
 use crate::cache::CachedUsers;
 
-/// Applies `change` to the session state of `id` in one conditional
-/// write, redone on a fresh read if the row moved on; the cache entry is
-/// dropped with the write. A user who no longer exists needs nothing.
-pub fn change_sessions(
-    users: &CachedUsers<'_>,
-    id: &UserId,
-    change: impl Fn(&mut SessionState),
-) -> Result<(), ApiError> {
-    retry_stale_writes(|| {
-        let Some(mut user) = users.current(id)? else {
-            return Ok(());
-        };
-        change(&mut user.sessions);
-        Ok(users.update(&user, None)?)
-    })
+/// Tries of a state change that keeps meeting a newer row.
+const ATTEMPTS: u32 = 3;
+
+impl SessionStates for CachedUsers<'_> {
+    /// One conditional write on the stored row (not the cached copy), the
+    /// cache entry dropped with it; redone on a fresh read if the row moved.
+    fn change_sessions(
+        &self,
+        id: &UserId,
+        change: &dyn Fn(&mut SessionState),
+    ) -> Result<(), RepoError> {
+        let mut tries = 1;
+        loop {
+            let Some(mut user) = self.current(id)? else {
+                return Ok(());
+            };
+            change(&mut user.sessions);
+            match self.update(&user, None) {
+                Err(RepoError::Stale) if tries < ATTEMPTS => tries += 1,
+                other => return other,
+            }
+        }
+    }
 }

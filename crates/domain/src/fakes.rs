@@ -6,12 +6,13 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::email::Email;
+use crate::ending::SessionStates;
 use crate::hashing::Credential;
 use crate::name::DisplayName;
 use crate::random::testing::SeededRandom;
 use crate::ratelimit::Counters;
 use crate::revocation::SessionState;
-use crate::sessions::{SessionRepository, StoredRefreshToken};
+use crate::sessions::{SessionRepository, StoredRefreshToken, hash_token};
 use crate::user::{PageKey, RepoError, Role, User, UserFilter, UserId, UserRepository};
 
 /// An enabled user named Ada for tests: id from `seed`, created and
@@ -201,6 +202,8 @@ impl UserRepository for InMemoryUsers {
 #[derive(Debug, Default)]
 pub struct InMemorySessions {
     tokens: RefCell<BTreeMap<String, StoredRefreshToken>>,
+    /// Session rows: owner and when it ended.
+    sessions: RefCell<BTreeMap<String, (UserId, Option<i64>)>>,
 }
 
 impl InMemorySessions {
@@ -208,9 +211,32 @@ impl InMemorySessions {
     pub fn all(&self) -> Vec<StoredRefreshToken> {
         self.tokens.borrow().values().cloned().collect()
     }
+
+    /// Clears the revocation of `token`'s row, as a successor stored after
+    /// its session ended has none.
+    pub fn unrevoke(&self, token: &str) {
+        if let Some(t) = self.tokens.borrow_mut().get_mut(&hash_token(token)) {
+            t.revoked_at = None;
+        }
+    }
+
+    fn revoke_tokens(&self, family_id: &str, now: i64) {
+        for t in self.tokens.borrow_mut().values_mut() {
+            if t.family_id == family_id && t.revoked_at.is_none() {
+                t.revoked_at = Some(now);
+            }
+        }
+    }
 }
 
 impl SessionRepository for InMemorySessions {
+    fn open(&self, family_id: &str, user_id: &UserId, _now: i64) -> Result<(), RepoError> {
+        self.sessions
+            .borrow_mut()
+            .insert(family_id.to_owned(), (user_id.clone(), None));
+        Ok(())
+    }
+
     fn insert(&self, token: &StoredRefreshToken) -> Result<(), RepoError> {
         self.tokens
             .borrow_mut()
@@ -234,34 +260,53 @@ impl SessionRepository for InMemorySessions {
         Ok(self.tokens.borrow().get(token_hash).cloned())
     }
 
-    fn revoke_family(&self, family_id: &str, now: i64) -> Result<u64, RepoError> {
-        let mut count = 0;
-        for t in self.tokens.borrow_mut().values_mut() {
-            if t.family_id == family_id && t.revoked_at.is_none() {
-                t.revoked_at = Some(now);
-                count += 1;
-            }
-        }
-        Ok(count)
+    fn advance(&self, family_id: &str, _now: i64) -> Result<bool, RepoError> {
+        Ok(matches!(
+            self.sessions.borrow().get(family_id),
+            Some((_, None))
+        ))
     }
 
-    fn revoke_user(
-        &self,
-        user_id: &UserId,
-        except_family: Option<&str>,
-        now: i64,
-    ) -> Result<u64, RepoError> {
-        let mut count = 0;
-        for t in self.tokens.borrow_mut().values_mut() {
-            if &t.user_id == user_id
-                && Some(t.family_id.as_str()) != except_family
-                && t.revoked_at.is_none()
-            {
-                t.revoked_at = Some(now);
-                count += 1;
+    fn end(&self, user_id: &UserId, family_id: &str, now: i64) -> Result<bool, RepoError> {
+        let ended = match self.sessions.borrow_mut().get_mut(family_id) {
+            Some((owner, ended_at @ None)) if owner == user_id => {
+                *ended_at = Some(now);
+                true
+            }
+            _ => false,
+        };
+        if ended {
+            self.revoke_tokens(family_id, now);
+        }
+        Ok(ended)
+    }
+
+    fn end_all(&self, user_id: &UserId, except: Option<&str>, now: i64) -> Result<u64, RepoError> {
+        let mut ended = Vec::new();
+        for (id, (owner, ended_at)) in self.sessions.borrow_mut().iter_mut() {
+            if owner == user_id && ended_at.is_none() && Some(id.as_str()) != except {
+                *ended_at = Some(now);
+                ended.push(id.clone());
             }
         }
-        Ok(count)
+        for id in &ended {
+            self.revoke_tokens(id, now);
+        }
+        Ok(ended.len() as u64)
+    }
+}
+
+impl SessionStates for InMemoryUsers {
+    fn change_sessions(
+        &self,
+        id: &UserId,
+        change: &dyn Fn(&mut SessionState),
+    ) -> Result<(), RepoError> {
+        let Some(mut user) = self.by_id(id)? else {
+            return Ok(());
+        };
+        change(&mut user.sessions);
+        self.update(&user, None)
     }
 }
 

@@ -10,6 +10,7 @@
 use crate::digest::sha256_parts;
 use crate::idempotency::IDEMPOTENCY_TTL_SECS;
 use crate::jobs::{DEFAULT_MAX_ATTEMPTS, JobId, JobKind, NewJob};
+use crate::sessions::REFRESH_TOKEN_TTL_SECS;
 use crate::user::RepoError;
 
 /// How often the purge runs.
@@ -31,6 +32,8 @@ pub const DEFAULT_JOB_RETENTION_DAYS: u32 = 7;
 pub struct PurgeCutoffs {
     /// Refresh tokens that expired before this.
     pub tokens_expired_before: i64,
+    /// Sessions last used before this: every token they issued expired.
+    pub sessions_used_before: i64,
     /// Idempotency records created before this.
     pub idempotency_before: i64,
     /// Rate-limit windows begun before this.
@@ -47,6 +50,7 @@ impl PurgeCutoffs {
         let days = |n: u32| i64::from(n) * 86_400;
         Self {
             tokens_expired_before: now,
+            sessions_used_before: now - REFRESH_TOKEN_TTL_SECS,
             idempotency_before: now - IDEMPOTENCY_TTL_SECS,
             windows_before: now - RATE_LIMIT_RETENTION_SECS,
             jobs_before: now - days(job_retention_days),
@@ -60,6 +64,8 @@ impl PurgeCutoffs {
 pub struct PurgeReport {
     /// Expired refresh tokens.
     pub refresh_tokens: u64,
+    /// Sessions whose every token expired.
+    pub sessions: u64,
     /// Expired idempotency records.
     pub idempotency_keys: u64,
     /// Finished rate-limit windows.

@@ -16,6 +16,7 @@ mod cors;
 mod digest;
 mod directory;
 mod email;
+mod ending;
 mod export;
 #[cfg(any(test, feature = "testing"))]
 pub mod fakes;
@@ -51,6 +52,7 @@ pub use directory::{
     visibility,
 };
 pub use email::{Email, MAX_EMAIL_BYTES, normalise as normalise_email};
+pub use ending::{Ending, SessionStates, end_sessions};
 pub use export::{AuditRecord, PersonalData, SessionRecord};
 pub use hashing::{
     Credential, DEFAULT_HASH_PARAMS, HashError, HashParams, PasswordHasher, Verification,

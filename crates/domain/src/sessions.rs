@@ -11,15 +11,26 @@
 //! a thief replaying inside the window holds the very token the client
 //! holds, whose next use by either side is detected. Nothing secret is
 //! stored: the table keeps hashes, and deriving a successor needs the key.
+//!
+//! A family is also a session row, and that row orders rotation against
+//! every way of ending it: a rotation claims its token, then advances the
+//! session with a statement conditional on the session not having ended;
+//! ending is a statement conditional on it not having ended yet. Both
+//! write the same row, so whichever commits second sees the other (a
+//! PostgreSQL `UPDATE` waits for the row's lock and re-checks its
+//! condition; SQLite runs one writer at a time). A rotation that advanced
+//! first may still answer, but its successor cannot rotate again, and the
+//! access token it issues dates from before the end (see [`crate::ending`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use crate::digest::hex;
+use crate::ending::{Ending, SessionStates, end_sessions};
 use crate::random::Random;
 use crate::revocation::new_session_id;
-use crate::user::{RepoError, User, UserId, UserRepository};
+use crate::user::{RepoError, User, UserId};
 
 /// How long a refresh token stays usable.
 pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
@@ -49,6 +60,9 @@ pub struct StoredRefreshToken {
 
 /// Storage of refresh tokens. Implementations live in `spin-users-store`.
 pub trait SessionRepository {
+    /// Records a new session (a login) of `user_id` at `now`.
+    fn open(&self, family_id: &str, user_id: &UserId, now: i64) -> Result<(), RepoError>;
+
     /// Stores a new token; storing a token already stored does nothing
     /// (two exchanges of one parent store the same successor).
     fn insert(&self, token: &StoredRefreshToken) -> Result<(), RepoError>;
@@ -61,16 +75,19 @@ pub trait SessionRepository {
     /// The token with this hash, whatever its state.
     fn find(&self, token_hash: &str) -> Result<Option<StoredRefreshToken>, RepoError>;
 
-    /// Revokes every token of a family; returns how many were live.
-    fn revoke_family(&self, family_id: &str, now: i64) -> Result<u64, RepoError>;
+    /// Records a use of session `family_id` at `now` in one statement
+    /// conditional on the session not having ended; `false` when it has
+    /// (or was never recorded).
+    fn advance(&self, family_id: &str, now: i64) -> Result<bool, RepoError>;
 
-    /// Revokes every token of a user, optionally sparing one family.
-    fn revoke_user(
-        &self,
-        user_id: &UserId,
-        except_family: Option<&str>,
-        now: i64,
-    ) -> Result<u64, RepoError>;
+    /// Ends session `family_id` of `user_id` in one statement conditional
+    /// on it not having ended, and revokes its tokens; `false` when it was
+    /// not a live session of that user.
+    fn end(&self, user_id: &UserId, family_id: &str, now: i64) -> Result<bool, RepoError>;
+
+    /// Ends every live session of `user_id` but `except`, the same way;
+    /// how many ended.
+    fn end_all(&self, user_id: &UserId, except: Option<&str>, now: i64) -> Result<u64, RepoError>;
 }
 
 /// SHA-256 of a token, hex: what is stored and looked up.
@@ -123,13 +140,9 @@ pub fn start_session(
     random: &mut dyn Random,
 ) -> Result<IssuedRefreshToken, RepoError> {
     let family_id = new_session_id(now_ms, random);
-    store_token(
-        repo,
-        user,
-        family_id,
-        new_secret(random),
-        now_ms.div_euclid(1000),
-    )
+    let now = now_ms.div_euclid(1000);
+    repo.open(&family_id, user, now)?;
+    store_token(repo, user, family_id, new_secret(random), now)
 }
 
 fn store_token(
@@ -161,8 +174,9 @@ pub enum RefreshError {
     /// Unknown, expired or revoked token.
     #[error("refresh token is not valid ({0})")]
     Invalid(&'static str),
-    /// A rotated token was used after the grace window: the family was revoked.
-    #[error("refresh token reuse detected; family {family_id} revoked")]
+    /// A rotated token was used after the grace window: the session is to
+    /// be ended ([`refresh_session`] ends it).
+    #[error("refresh token reuse detected in family {family_id}")]
     Reused {
         /// The revoked family.
         family_id: String,
@@ -174,7 +188,9 @@ pub enum RefreshError {
     Storage(#[from] RepoError),
 }
 
-/// Exchanges `token` for its successor in the same family.
+/// Exchanges `token` for its successor in the same family, if its session
+/// has not ended. A reuse is reported, not acted on: ending the session
+/// is [`refresh_session`]'s.
 pub fn rotate(
     repo: &dyn SessionRepository,
     token: &str,
@@ -186,6 +202,9 @@ pub fn rotate(
     }
     let hash = hash_token(token);
     if let Some(claimed) = repo.claim(&hash, now)? {
+        if !repo.advance(&claimed.family_id, now)? {
+            return Err(RefreshError::Invalid("session ended"));
+        }
         let successor = key.successor(token);
         return Ok(store_token(
             repo,
@@ -205,6 +224,9 @@ pub fn rotate(
     }
     match stored.rotated_at {
         Some(rotated) if now - rotated <= REUSE_GRACE_SECS => {
+            if !repo.advance(&stored.family_id, now)? {
+                return Err(RefreshError::Invalid("session ended"));
+            }
             // A concurrent refresh by the same client: the same answer as
             // the first exchange, never a second branch. Stored again in
             // case this request overtook the first one's insert (a no-op
@@ -219,59 +241,70 @@ pub fn rotate(
                 rotated,
             )?)
         }
-        Some(_) => {
-            repo.revoke_family(&stored.family_id, now)?;
-            Err(RefreshError::Reused {
-                family_id: stored.family_id,
-                user_id: stored.user_id,
-            })
-        }
+        Some(_) => Err(RefreshError::Reused {
+            family_id: stored.family_id,
+            user_id: stored.user_id,
+        }),
         None => Err(RefreshError::Invalid("not claimable")),
     }
 }
 
 /// A refresh for the session's owner: `token`'s successor, and the owner to
-/// issue an access token to. An owner deleted or disabled since the login
-/// ends the session instead: the family is revoked and the token refused.
+/// issue an access token to. A reused token, or an owner deleted or
+/// disabled since the login, ends the session instead, both halves (see
+/// [`end_sessions`]), and the token is refused.
 pub fn refresh_session(
-    users: &dyn UserRepository,
+    users: &dyn SessionStates,
     sessions: &dyn SessionRepository,
     token: &str,
-    now: i64,
+    now_ms: i64,
     key: &SuccessorKey,
 ) -> Result<(User, IssuedRefreshToken), RefreshError> {
-    let refresh = rotate(sessions, token, now, key)?;
+    let now = now_ms.div_euclid(1000);
+    let refresh = match rotate(sessions, token, now, key) {
+        Err(RefreshError::Reused { family_id, user_id }) => {
+            let ending = Ending::Session(&family_id);
+            end_sessions(users, sessions, &user_id, ending, now_ms)?;
+            return Err(RefreshError::Reused { family_id, user_id });
+        }
+        other => other?,
+    };
     match users.by_id(&refresh.user_id)? {
         Some(owner) if !owner.disabled => Ok((owner, refresh)),
         _ => {
-            sessions.revoke_family(&refresh.family_id, now)?;
+            let ending = Ending::Session(&refresh.family_id);
+            end_sessions(users, sessions, &refresh.user_id, ending, now_ms)?;
             Err(RefreshError::Invalid("owner disabled or deleted"))
         }
     }
 }
 
-/// Revokes the family `token` belongs to (logout). Unknown tokens are not
-/// an error (RFC 7009 §2.2): the caller answers the same either way.
+/// Ends the session `token` belongs to, both halves (logout). Unknown
+/// tokens are not an error (RFC 7009 §2.2): the caller answers the same
+/// either way.
 pub fn revoke(
-    repo: &dyn SessionRepository,
+    users: &dyn SessionStates,
+    sessions: &dyn SessionRepository,
     token: &str,
-    now: i64,
+    now_ms: i64,
 ) -> Result<Option<StoredRefreshToken>, RepoError> {
     if token.is_empty() || token.len() > MAX_TOKEN_CHARS {
         return Ok(None);
     }
-    let Some(stored) = repo.find(&hash_token(token))? else {
+    let Some(stored) = sessions.find(&hash_token(token))? else {
         return Ok(None);
     };
-    repo.revoke_family(&stored.family_id, now)?;
+    let ending = Ending::Session(&stored.family_id);
+    end_sessions(users, sessions, &stored.user_id, ending, now_ms)?;
     Ok(Some(stored))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::InMemorySessions;
+    use crate::fakes::{InMemorySessions, InMemoryUsers, sample_user};
     use crate::random::testing::SeededRandom;
+    use crate::user::{Role, UserRepository};
 
     fn user() -> UserId {
         UserId::generate(&mut SeededRandom::new(1))
@@ -341,12 +374,15 @@ mod tests {
     }
 
     #[test]
-    fn reuse_after_the_grace_window_revokes_the_whole_family() {
+    fn reuse_after_the_grace_window_ends_the_session_both_halves() {
+        let (users, owner) = users_with_owner();
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(5);
-        let first = start_session(&repo, &user(), 0, &mut random).expect("start");
-        let current = rotate(&repo, &first.token, 100, &key()).expect("refresh");
-        let replay = rotate(&repo, &first.token, 100 + REUSE_GRACE_SECS + 1, &key());
+        let first = start_session(&repo, &owner, 0, &mut random).expect("start");
+        let (_, current) =
+            refresh_session(&users, &repo, &first.token, 100_000, &key()).expect("refresh");
+        let late_ms = (100 + REUSE_GRACE_SECS + 1) * 1000;
+        let replay = refresh_session(&users, &repo, &first.token, late_ms, &key());
         assert!(matches!(replay, Err(RefreshError::Reused { .. })));
         assert!(
             matches!(
@@ -354,6 +390,11 @@ mod tests {
                 Err(RefreshError::Invalid("revoked"))
             ),
             "the legitimate holder is logged out too"
+        );
+        let state = users.by_id(&owner).expect("read").expect("exists").sessions;
+        assert!(
+            !state.allows(Some(&current.family_id), late_ms / 1000),
+            "the session's access tokens are refused at once"
         );
     }
 
@@ -379,43 +420,52 @@ mod tests {
         ));
     }
 
+    fn users_with_owner() -> (InMemoryUsers, UserId) {
+        let users = InMemoryUsers::default();
+        let owner = sample_user(11, "owner@example.com", vec![Role::User]);
+        let credential = crate::hashing::Credential::from_phc(String::new());
+        users.insert(&owner, &credential).expect("insert");
+        (users, owner.id)
+    }
+
     #[test]
     fn revoking_a_token_ends_its_family_only() {
+        let (users, owner) = users_with_owner();
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(7);
-        let owner = user();
         let phone = start_session(&repo, &owner, 0, &mut random).expect("phone");
         let laptop = start_session(&repo, &owner, 0, &mut random).expect("laptop");
-        revoke(&repo, &phone.token, 1).expect("revoke");
+        revoke(&users, &repo, &phone.token, 1000).expect("revoke");
         assert!(rotate(&repo, &phone.token, 2, &key()).is_err());
         assert!(rotate(&repo, &laptop.token, 2, &key()).is_ok());
-        assert_eq!(revoke(&repo, "unknown", 3).expect("no error"), None);
+        let state = users.by_id(&owner).expect("read").expect("exists").sessions;
+        assert!(!state.allows(Some(&phone.family_id), 2));
+        assert!(state.allows(Some(&laptop.family_id), 2));
+        assert_eq!(
+            revoke(&users, &repo, "unknown", 3000).expect("no error"),
+            None
+        );
     }
 
     #[test]
     fn a_disabled_or_deleted_owner_ends_the_session() {
-        use crate::fakes::InMemoryUsers;
-        use crate::user::Role;
-
-        let users = InMemoryUsers::default();
+        let (users, owner_id) = users_with_owner();
+        let mut owner = users.by_id(&owner_id).expect("read").expect("exists");
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(9);
-        let mut owner = crate::fakes::sample_user(11, "owner@example.com", vec![Role::User]);
-        let credential = crate::hashing::Credential::from_phc(String::new());
-        users.insert(&owner, &credential).expect("insert");
         let login = start_session(&repo, &owner.id, 0, &mut random).expect("login");
         let (found, next) =
-            refresh_session(&users, &repo, &login.token, 1, &key()).expect("a live owner");
+            refresh_session(&users, &repo, &login.token, 1000, &key()).expect("a live owner");
         assert_eq!(found.id, owner.id);
 
         owner.disabled = true;
         users.update(&owner, None).expect("disable");
-        let refused = refresh_session(&users, &repo, &next.token, 2, &key());
+        let refused = refresh_session(&users, &repo, &next.token, 2000, &key());
         assert!(matches!(refused, Err(RefreshError::Invalid(_))));
         assert_eq!(live_in_family(&repo, &next.family_id), 0, "family revoked");
 
         let stranger = start_session(&repo, &user_of(10), 0, &mut random).expect("login");
-        let refused = refresh_session(&users, &repo, &stranger.token, 1, &key());
+        let refused = refresh_session(&users, &repo, &stranger.token, 1000, &key());
         assert!(
             matches!(refused, Err(RefreshError::Invalid(_))),
             "deleted owner"
@@ -425,18 +475,5 @@ mod tests {
 
     fn user_of(seed: u64) -> UserId {
         UserId::generate(&mut SeededRandom::new(seed))
-    }
-
-    #[test]
-    fn revoking_a_user_can_spare_the_current_session() {
-        let repo = InMemorySessions::default();
-        let mut random = SeededRandom::new(8);
-        let owner = user();
-        let current = start_session(&repo, &owner, 0, &mut random).expect("current");
-        let other = start_session(&repo, &owner, 0, &mut random).expect("other");
-        repo.revoke_user(&owner, Some(&current.family_id), 1)
-            .expect("revoke others");
-        assert!(rotate(&repo, &other.token, 2, &key()).is_err());
-        assert!(rotate(&repo, &current.token, 2, &key()).is_ok());
     }
 }

@@ -30,6 +30,10 @@ impl Housekeeping for SqlHousekeeping<'_> {
                 "DELETE FROM refresh_tokens WHERE expires_at <= $1 RETURNING 1",
                 cutoffs.tokens_expired_before,
             )?,
+            sessions: self.delete(
+                "DELETE FROM sessions WHERE last_used_at <= $1 RETURNING 1",
+                cutoffs.sessions_used_before,
+            )?,
             idempotency_keys: self.delete(
                 "DELETE FROM idempotency_keys WHERE created_at <= $1 RETURNING 1",
                 cutoffs.idempotency_before,
@@ -71,6 +75,12 @@ mod tests {
             );
             insert(
                 &format!(
+                    "INSERT INTO sessions (id, user_id, created_at, last_used_at) VALUES ('s{n}', 'u', 0, $1)"
+                ),
+                at,
+            );
+            insert(
+                &format!(
                     "INSERT INTO idempotency_keys (key_hash, request_hash, created_at) VALUES ('k{n}', 'r', $1)"
                 ),
                 at,
@@ -97,6 +107,7 @@ mod tests {
         }
         let cutoffs = PurgeCutoffs {
             tokens_expired_before: 100,
+            sessions_used_before: 100,
             idempotency_before: 100,
             windows_before: 100,
             jobs_before: 100,
@@ -107,6 +118,7 @@ mod tests {
             report,
             PurgeReport {
                 refresh_tokens: 1,
+                sessions: 1,
                 idempotency_keys: 1,
                 rate_limits: 1,
                 jobs: 1,

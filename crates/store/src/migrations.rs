@@ -19,6 +19,15 @@ pub struct Migration {
     pub postgres: &'static [&'static str],
 }
 
+/// Families that existed before version 9 become sessions: ended if any of
+/// their tokens was revoked (ending revoked them all).
+const SESSIONS_FROM_TOKENS: &str =
+    "INSERT INTO sessions (id, user_id, created_at, last_used_at, ended_at)
+     SELECT family_id, MIN(user_id), MIN(created_at), MAX(COALESCE(rotated_at, created_at)),
+            MAX(revoked_at)
+     FROM refresh_tokens GROUP BY family_id
+     ON CONFLICT (id) DO NOTHING";
+
 /// Every migration, oldest first. Never edit a released one: add a new version.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -199,6 +208,32 @@ pub const MIGRATIONS: &[Migration] = &[
         )",
             "CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, run_after)",
             "CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, created_at)",
+        ],
+    },
+    Migration {
+        version: 9,
+        description: "sessions: one row per refresh-token family, which orders rotation against ending",
+        sqlite: &[
+            "CREATE TABLE IF NOT EXISTS sessions (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_used_at INTEGER NOT NULL,
+            ended_at INTEGER
+        )",
+            "CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id, created_at)",
+            SESSIONS_FROM_TOKENS,
+        ],
+        postgres: &[
+            "CREATE TABLE IF NOT EXISTS sessions (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            last_used_at BIGINT NOT NULL,
+            ended_at BIGINT
+        )",
+            "CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id, created_at)",
+            SESSIONS_FROM_TOKENS,
         ],
     },
 ];

@@ -1,5 +1,7 @@
 //! [`SessionRepository`] over SQL: refresh tokens by hash, claimed with one
-//! conditional `UPDATE … RETURNING` so concurrent refreshes cannot both win.
+//! conditional `UPDATE … RETURNING` so concurrent refreshes cannot both win,
+//! and one `sessions` row per family, which rotation and ending both write
+//! conditionally (see `spin_users_domain::SessionRepository`).
 
 use spin_users_domain::{RepoError, SessionRepository, StoredRefreshToken, UserId};
 
@@ -44,7 +46,42 @@ fn first(rows: &Rows) -> Result<Option<StoredRefreshToken>, RepoError> {
     Ok(Some(parse()?))
 }
 
+impl SqlSessions<'_> {
+    /// Revokes the tokens of an ended session: tidiness and a reason in
+    /// the log, not safety (the session row refuses them already).
+    fn revoke_tokens(&self, family_ids: &[String], now: i64) -> Result<(), RepoError> {
+        for family_id in family_ids {
+            execute(
+                self.conn,
+                "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+                &[Value::Text(family_id.clone()), Value::Int(now)],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn ids(rows: &Rows) -> Result<Vec<String>, RepoError> {
+    Ok(rows
+        .rows
+        .iter()
+        .map(|row| text(row, 0))
+        .collect::<Result<_, _>>()?)
+}
+
 impl SessionRepository for SqlSessions<'_> {
+    fn open(&self, family_id: &str, user_id: &UserId, now: i64) -> Result<(), RepoError> {
+        Ok(execute(
+            self.conn,
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at) VALUES ($1, $2, $3, $3)",
+            &[
+                Value::Text(family_id.to_owned()),
+                Value::Text(user_id.to_string()),
+                Value::Int(now),
+            ],
+        )?)
+    }
+
     fn insert(&self, token: &StoredRefreshToken) -> Result<(), RepoError> {
         // A write without RETURNING runs as `execute`: `query` is for
         // statements that produce rows (see one_row.rs).
@@ -84,31 +121,42 @@ impl SessionRepository for SqlSessions<'_> {
         first(&rows)
     }
 
-    fn revoke_family(&self, family_id: &str, now: i64) -> Result<u64, RepoError> {
+    fn advance(&self, family_id: &str, now: i64) -> Result<bool, RepoError> {
         let rows = self.rows(
-            "UPDATE refresh_tokens SET revoked_at = $2
-             WHERE family_id = $1 AND revoked_at IS NULL RETURNING token_hash",
+            "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND ended_at IS NULL RETURNING id",
             &[Value::Text(family_id.to_owned()), Value::Int(now)],
         )?;
-        Ok(rows.rows.len() as u64)
+        Ok(!rows.rows.is_empty())
     }
 
-    fn revoke_user(
-        &self,
-        user_id: &UserId,
-        except_family: Option<&str>,
-        now: i64,
-    ) -> Result<u64, RepoError> {
+    fn end(&self, user_id: &UserId, family_id: &str, now: i64) -> Result<bool, RepoError> {
         let rows = self.rows(
-            "UPDATE refresh_tokens SET revoked_at = $2
-             WHERE user_id = $1 AND revoked_at IS NULL AND family_id <> $3 RETURNING token_hash",
+            "UPDATE sessions SET ended_at = $3
+             WHERE id = $1 AND user_id = $2 AND ended_at IS NULL RETURNING id",
+            &[
+                Value::Text(family_id.to_owned()),
+                Value::Text(user_id.to_string()),
+                Value::Int(now),
+            ],
+        )?;
+        let ended = ids(&rows)?;
+        self.revoke_tokens(&ended, now)?;
+        Ok(!ended.is_empty())
+    }
+
+    fn end_all(&self, user_id: &UserId, except: Option<&str>, now: i64) -> Result<u64, RepoError> {
+        let rows = self.rows(
+            "UPDATE sessions SET ended_at = $2
+             WHERE user_id = $1 AND ended_at IS NULL AND id <> $3 RETURNING id",
             &[
                 Value::Text(user_id.to_string()),
                 Value::Int(now),
-                Value::Text(except_family.unwrap_or_default().to_owned()),
+                Value::Text(except.unwrap_or_default().to_owned()),
             ],
         )?;
-        Ok(rows.rows.len() as u64)
+        let ended = ids(&rows)?;
+        self.revoke_tokens(&ended, now)?;
+        Ok(ended.len() as u64)
     }
 }
 
@@ -133,10 +181,60 @@ mod tests {
         assert_eq!(within_grace, second, "stored once, answered twice");
         let replay = rotate(&sessions, &first.token, 200, &key);
         assert!(matches!(replay, Err(RefreshError::Reused { .. })));
+        assert!(rotate(&sessions, &second.token, 200, &key).is_ok());
+    }
+
+    #[test]
+    fn an_ended_session_never_rotates_again() {
+        let db = NativeSqlite::in_memory();
+        crate::migrate(&db).expect("migrate");
+        let sessions = SqlSessions::new(&db);
+        let mut random = SeededRandom::new(3);
+        let user = UserId::generate(&mut random);
+        let stranger = UserId::generate(&mut random);
+        let login = start_session(&sessions, &user, 0, &mut random).expect("start");
+        let key = SuccessorKey::derive(b"secret");
+        // A refresh that claimed and advanced before the end, and stores
+        // its successor after it.
+        let successor = rotate(&sessions, &login.token, 10, &key).expect("rotate");
         assert!(
-            rotate(&sessions, &second.token, 201, &key).is_err(),
-            "family revoked"
+            !sessions.end(&stranger, &login.family_id, 11).expect("end"),
+            "only the owner's session ends"
         );
+        assert!(sessions.end(&user, &login.family_id, 11).expect("end"));
+        assert!(
+            !sessions.end(&user, &login.family_id, 12).expect("end"),
+            "once"
+        );
+        db.execute(
+            "UPDATE refresh_tokens SET revoked_at = NULL WHERE family_id = $1",
+            &[Value::Text(login.family_id.clone())],
+        )
+        .expect("as if stored after the end");
+        assert!(matches!(
+            rotate(&sessions, &successor.token, 13, &key),
+            Err(RefreshError::Invalid("session ended"))
+        ));
+        assert!(!sessions.advance(&login.family_id, 14).expect("advance"));
+    }
+
+    #[test]
+    fn ending_every_session_spares_the_one_named() {
+        let db = NativeSqlite::in_memory();
+        crate::migrate(&db).expect("migrate");
+        let sessions = SqlSessions::new(&db);
+        let mut random = SeededRandom::new(4);
+        let user = UserId::generate(&mut random);
+        let kept = start_session(&sessions, &user, 0, &mut random).expect("kept");
+        let other = start_session(&sessions, &user, 0, &mut random).expect("other");
+        let ended = sessions
+            .end_all(&user, Some(&kept.family_id), 5)
+            .expect("end");
+        assert_eq!(ended, 1);
+        let key = SuccessorKey::derive(b"secret");
+        assert!(rotate(&sessions, &other.token, 6, &key).is_err());
+        assert!(rotate(&sessions, &kept.token, 6, &key).is_ok());
+        assert_eq!(sessions.end_all(&user, None, 7).expect("end"), 1);
     }
 
     #[test]

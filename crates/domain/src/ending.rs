@@ -1,0 +1,184 @@
+//! Ending sessions: one operation for every path that ends one (logout,
+//! logout everywhere, a password change, deleting or disabling an account,
+//! a detected refresh-token reuse).
+//!
+//! A session has two halves. Its refresh tokens live in the sessions
+//! table; its access tokens are stateless for their 15 minutes, and are
+//! refused through the user's [`SessionState`], which every authenticated
+//! request reads. Ending cuts the refresh half first, with a statement
+//! conditional on the session row (see [`crate::sessions`]), so no access
+//! token can be issued from the session afterwards; then the access half,
+//! whose entry outlives every access token issued before.
+//!
+//! The order closes the race with a refresh: a rotation that advanced the
+//! session before it ended issued its access token at a time before the
+//! end, so the entry (end + token lifetime + skew) outlives it; a rotation
+//! after the end is refused. An ended session never rotates again, so no
+//! entry needs to outlive anything else.
+
+use crate::revocation::SessionState;
+use crate::sessions::SessionRepository;
+use crate::user::{RepoError, UserId, UserRepository};
+
+/// Which sessions of a user end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending<'a> {
+    /// One session (logout, reuse, a session ended by its id).
+    Session(&'a str),
+    /// Every session but `except` (logout everywhere and account removal:
+    /// none; a password change: the caller's own).
+    Every {
+        /// The session that survives, if any.
+        except: Option<&'a str>,
+    },
+}
+
+/// Users whose [`SessionState`] can be changed: implemented over the user
+/// store by the adapters (the cache must drop the user's entry).
+pub trait SessionStates: UserRepository {
+    /// Applies `change` to the session state of `id` in one write
+    /// conditional on the version read, redone on a fresh read if the row
+    /// moved on. A user who no longer exists needs nothing.
+    fn change_sessions(
+        &self,
+        id: &UserId,
+        change: &dyn Fn(&mut SessionState),
+    ) -> Result<(), RepoError>;
+}
+
+/// Ends the sessions of `user` that `ending` names, both halves, at
+/// `now_ms`; how many live sessions ended.
+pub fn end_sessions(
+    users: &dyn SessionStates,
+    sessions: &dyn SessionRepository,
+    user: &UserId,
+    ending: Ending<'_>,
+    now_ms: i64,
+) -> Result<u64, RepoError> {
+    let now = now_ms.div_euclid(1000);
+    let ended = match ending {
+        Ending::Session(sid) => u64::from(sessions.end(user, sid, now)?),
+        Ending::Every { except } => sessions.end_all(user, except, now)?,
+    };
+    users.change_sessions(user, &|state| match ending {
+        Ending::Session(sid) => state.revoke(sid, now),
+        Ending::Every { except } => state.cut_all(now_ms, except),
+    })?;
+    Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{InMemorySessions, InMemoryUsers, sample_user};
+    use crate::hashing::Credential;
+    use crate::random::testing::SeededRandom;
+    use crate::sessions::{SuccessorKey, rotate, start_session};
+    use crate::user::Role;
+
+    const T0_MS: i64 = 1_800_000_000_000;
+
+    fn setup() -> (InMemoryUsers, InMemorySessions, UserId) {
+        let users = InMemoryUsers::default();
+        let owner = sample_user(1, "owner@example.com", vec![Role::User]);
+        users
+            .insert(&owner, &Credential::from_phc(String::new()))
+            .expect("insert");
+        (users, InMemorySessions::default(), owner.id)
+    }
+
+    fn state(users: &InMemoryUsers, id: &UserId) -> SessionState {
+        users.by_id(id).expect("read").expect("exists").sessions
+    }
+
+    #[test]
+    fn ending_one_session_cuts_both_halves_of_it_only() {
+        let (users, sessions, owner) = setup();
+        let mut random = SeededRandom::new(2);
+        let phone = start_session(&sessions, &owner, T0_MS - 5000, &mut random).expect("phone");
+        let laptop = start_session(&sessions, &owner, T0_MS - 4000, &mut random).expect("laptop");
+        let ended = end_sessions(
+            &users,
+            &sessions,
+            &owner,
+            Ending::Session(&phone.family_id),
+            T0_MS,
+        )
+        .expect("end");
+        assert_eq!(ended, 1);
+        let now = T0_MS / 1000;
+        let key = SuccessorKey::derive(b"k");
+        assert!(rotate(&sessions, &phone.token, now, &key).is_err());
+        assert!(!state(&users, &owner).allows(Some(&phone.family_id), now));
+        assert!(rotate(&sessions, &laptop.token, now, &key).is_ok());
+        assert!(state(&users, &owner).allows(Some(&laptop.family_id), now));
+    }
+
+    #[test]
+    fn a_session_of_someone_else_is_not_ended() {
+        let (users, sessions, owner) = setup();
+        let mut random = SeededRandom::new(3);
+        let stranger = UserId::generate(&mut random);
+        let theirs = start_session(&sessions, &stranger, T0_MS, &mut random).expect("login");
+        let ending = Ending::Session(&theirs.family_id);
+        let ended = end_sessions(&users, &sessions, &owner, ending, T0_MS + 1).expect("end");
+        assert_eq!(ended, 0);
+        let key = SuccessorKey::derive(b"k");
+        assert!(rotate(&sessions, &theirs.token, T0_MS / 1000 + 1, &key).is_ok());
+    }
+
+    #[test]
+    fn ending_every_session_can_spare_one_and_spares_later_logins() {
+        let (users, sessions, owner) = setup();
+        let mut random = SeededRandom::new(4);
+        let kept = start_session(&sessions, &owner, T0_MS - 3000, &mut random).expect("kept");
+        let other = start_session(&sessions, &owner, T0_MS - 2000, &mut random).expect("other");
+        let ending = Ending::Every {
+            except: Some(&kept.family_id),
+        };
+        assert_eq!(
+            end_sessions(&users, &sessions, &owner, ending, T0_MS).expect("end"),
+            1
+        );
+        let now = T0_MS / 1000;
+        let key = SuccessorKey::derive(b"k");
+        assert!(rotate(&sessions, &other.token, now, &key).is_err());
+        assert!(!state(&users, &owner).allows(Some(&other.family_id), now));
+        assert!(rotate(&sessions, &kept.token, now, &key).is_ok());
+        assert!(state(&users, &owner).allows(Some(&kept.family_id), now));
+        let later = start_session(&sessions, &owner, T0_MS + 1, &mut random).expect("later");
+        assert!(state(&users, &owner).allows(Some(&later.family_id), now));
+    }
+
+    #[test]
+    fn a_successor_stored_after_the_end_cannot_rotate() {
+        // The interleaving of a refresh racing a logout: the refresh
+        // claimed and advanced, the logout ended, then the refresh stored
+        // the successor.
+        let (users, sessions, owner) = setup();
+        let mut random = SeededRandom::new(5);
+        let login = start_session(&sessions, &owner, T0_MS, &mut random).expect("login");
+        let key = SuccessorKey::derive(b"k");
+        let now = T0_MS / 1000;
+        let successor = rotate(&sessions, &login.token, now, &key).expect("rotate");
+        let ending = Ending::Session(&login.family_id);
+        end_sessions(&users, &sessions, &owner, ending, T0_MS + 1).expect("end");
+        sessions.unrevoke(&successor.token);
+        assert!(rotate(&sessions, &successor.token, now + 1, &key).is_err());
+    }
+
+    #[test]
+    fn ending_sessions_of_a_deleted_user_cuts_the_refresh_half() {
+        let (users, sessions, owner) = setup();
+        let mut random = SeededRandom::new(6);
+        let login = start_session(&sessions, &owner, T0_MS, &mut random).expect("login");
+        users.delete(&owner, None).expect("delete");
+        let ending = Ending::Every { except: None };
+        assert_eq!(
+            end_sessions(&users, &sessions, &owner, ending, T0_MS + 1).expect("end"),
+            1
+        );
+        let key = SuccessorKey::derive(b"k");
+        assert!(rotate(&sessions, &login.token, T0_MS / 1000 + 1, &key).is_err());
+    }
+}
