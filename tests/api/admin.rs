@@ -3,7 +3,7 @@
 
 use http::Method;
 use serde_json::json;
-use spin_users_component_tests::TestApp;
+use spin_users_component_tests::{CHOSEN_ADMIN_PASSWORD, TestApp};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_first_admin_is_created_from_variables_at_first_login() {
@@ -12,7 +12,9 @@ async fn the_first_admin_is_created_from_variables_at_first_login() {
     let me = app.get_with_token("/users/me", &token).await.json();
 
     assert_eq!(me["roles"], json!(["user", "admin"]));
-    let again = app.access_token("root@example.com", "admin password").await;
+    let again = app
+        .access_token("root@example.com", CHOSEN_ADMIN_PASSWORD)
+        .await;
     assert!(
         !again.is_empty(),
         "idempotent: the second login finds the account"
@@ -231,6 +233,151 @@ async fn nobody_can_squat_the_configured_admin_email_before_the_bootstrap() {
     let root = app.access_token("root@example.com", "admin password").await;
     let me = app.get_with_token("/users/me", &root).await.json();
     assert_eq!(me["roles"], json!(["user", "admin"]));
+    assert_eq!(me["password_change_required"], true);
+}
+
+/// The bootstrap administrator's tokens and answers until it has chosen
+/// a password of its own.
+async fn fresh_bootstrap() -> (TestApp, String) {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_ADMIN_EMAIL", "root@example.com")
+        .env("SPIN_VARIABLE_ADMIN_PASSWORD", "admin password")
+        .start()
+        .await;
+    let token = app.access_token("root@example.com", "admin password").await;
+    (app, token)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bootstrap_admin_must_choose_a_new_password_before_anything_else() {
+    let (app, token) = fresh_bootstrap().await;
+
+    let me = app.get_with_token("/users/me", &token).await;
+    let listing = app.get_with_token("/users", &token).await;
+    let export = app
+        .send_json(Method::POST, "/users/me/export", &token, &json!({}))
+        .await;
+    let tasks = app.get_with_token("/tasks", &token).await;
+    let same = app
+        .send_json(
+            Method::PATCH,
+            "/users/me",
+            &token,
+            &json!({"password": "admin password", "current_password": "admin password"}),
+        )
+        .await;
+
+    assert_eq!(me.status, 200, "{}", me.text());
+    assert_eq!(me.json()["password_change_required"], true);
+    listing.assert_problem(403, "password-change-required");
+    export.assert_problem(403, "password-change-required");
+    tasks.assert_problem(403, "password-change-required");
+    same.assert_problem(422, "validation-failed");
+    assert_eq!(same.json()["errors"][0]["field"], "password");
+
+    let chosen = app
+        .send_json(
+            Method::PATCH,
+            "/users/me",
+            &token,
+            &json!({"password": CHOSEN_ADMIN_PASSWORD, "current_password": "admin password"}),
+        )
+        .await;
+    assert_eq!(chosen.status, 200, "{}", chosen.text());
+    assert_eq!(chosen.json()["password_change_required"], false);
+    let listing = app.get_with_token("/users", &token).await;
+    assert_eq!(listing.status, 200, "the same token works now");
+    assert_eq!(
+        app.login("root@example.com", "admin password").await.status,
+        400,
+        "the configured password is spent"
+    );
+    let logout = app
+        .send_json(Method::POST, "/logout?all=true", &token, &json!({}))
+        .await;
+    assert_eq!(logout.status, 204, "{}", logout.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_owing_a_password_may_still_sign_out() {
+    let (app, token) = fresh_bootstrap().await;
+    let logout = app
+        .send_json(Method::POST, "/logout?all=true", &token, &json!({}))
+        .await;
+    assert_eq!(logout.status, 204, "{}", logout.text());
+    assert_eq!(app.get_with_token("/users/me", &token).await.status, 401);
+}
+
+/// Root (the bootstrap admin, password chosen) and Ada, promoted to admin:
+/// the app, Ada's token and root's id.
+async fn root_and_ada_the_admin() -> (TestApp, String, String) {
+    let (app, root) = TestApp::with_admin().await;
+    let root_id = app.get_with_token("/users/me", &root).await.json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let ada = app
+        .register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let path = format!("/users/{}", ada["id"].as_str().expect("id"));
+    let promoted = app
+        .send_json(
+            Method::PATCH,
+            &path,
+            &root,
+            &json!({"roles": ["user", "admin"]}),
+        )
+        .await;
+    assert_eq!(promoted.status, 200, "{}", promoted.text());
+    let ada = app.access_token("ada@example.com", "correct horse").await;
+    (app, ada, root_id)
+}
+
+/// How many accounts have the configured admin address.
+async fn accounts_at_root(app: &TestApp) -> Vec<Vec<Option<String>>> {
+    app.query_db("SELECT count(*) FROM users WHERE email = 'root@example.com'")
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_the_bootstrap_admin_never_rearms_the_variables() {
+    let (app, ada, root_id) = root_and_ada_the_admin().await;
+    let deleted = app
+        .send_json(
+            Method::DELETE,
+            &format!("/users/{root_id}"),
+            &ada,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+
+    let login = app.login("root@example.com", "admin password").await;
+
+    assert_eq!(login.status, 400, "{}", login.text());
+    assert_eq!(login.json()["error"], "invalid_grant");
+    assert_eq!(accounts_at_root(&app).await, vec![vec![Some("0".into())]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn renaming_the_bootstrap_admin_never_rearms_the_variables() {
+    let (app, root) = TestApp::with_admin().await;
+    let moved = app
+        .send_json(
+            Method::PATCH,
+            "/users/me",
+            &root,
+            &json!({"email": "ops@example.com", "current_password": CHOSEN_ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text());
+
+    let login = app.login("root@example.com", "admin password").await;
+
+    assert_eq!(login.status, 400, "{}", login.text());
+    assert_eq!(accounts_at_root(&app).await, vec![vec![Some("0".into())]]);
+    let admins = app.get_with_token("/users?role=admin", &root).await.json();
+    assert_eq!(admins["items"].as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -269,7 +416,7 @@ async fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
             Method::DELETE,
             "/users/me",
             &root,
-            &json!({"current_password": "admin password"}),
+            &json!({"current_password": CHOSEN_ADMIN_PASSWORD}),
         )
         .await;
 

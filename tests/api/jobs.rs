@@ -397,7 +397,9 @@ async fn an_admin_retries_a_dead_job_and_only_a_dead_one() {
         .env("SPIN_VARIABLE_ADMIN_PASSWORD", "admin password")
         .start()
         .await;
-    let admin = app.access_token("root@example.com", "admin password").await;
+    let admin = app
+        .bootstrap_admin("root@example.com", "admin password")
+        .await;
     app.register("Ada", "ada@example.com", "correct horse")
         .await;
     let ada = app.access_token("ada@example.com", "correct horse").await;

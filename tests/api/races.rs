@@ -25,7 +25,9 @@ async fn ada_the_admin(owasp: bool) -> (Arc<TestApp>, String, String, String) {
         .env("SPIN_VARIABLE_ADMIN_PASSWORD", "admin password")
         .start()
         .await;
-    let root = app.access_token("root@example.com", "admin password").await;
+    let root = app
+        .bootstrap_admin("root@example.com", "admin password")
+        .await;
     let id = app
         .register("Ada", "ada@example.com", "password 0 is long")
         .await["id"]

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use http::Method;
 use serde_json::json;
-use spin_users_component_tests::{Cluster, TEST_SIGNING_KEY, TestResponse, urlencode};
+use spin_users_component_tests::{
+    CHOSEN_ADMIN_PASSWORD, Cluster, TEST_SIGNING_KEY, TestResponse, urlencode,
+};
 
 const INSTANCES: usize = 3;
 const ADMIN_EMAIL: &str = "root@example.com";
@@ -225,6 +227,19 @@ async fn an_admin_change_on_one_instance_is_seen_at_once_by_the_others() {
     let admin = login(&cluster, 0, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(admin.status, 200, "{}", admin.text());
     let admin = field(&admin, "access_token");
+    // The bootstrap administrator chooses its own password first.
+    let auth = format!("Bearer {admin}");
+    let body = json!({"password": CHOSEN_ADMIN_PASSWORD, "current_password": ADMIN_PASSWORD});
+    let chosen = cluster
+        .send(
+            0,
+            Method::PATCH,
+            "/users/me",
+            &[JSON, ("authorization", &auth)],
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(chosen.status, 200, "{}", chosen.text());
     let ada = register(&cluster, 1, "ada@example.com").await;
     let ada_path = format!("/users/{}", field(&ada, "id"));
     let ada_token = field(

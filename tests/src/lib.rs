@@ -332,6 +332,11 @@ pub struct TestApp {
 
 /// A signing key for tests only (base64 of bytes 0..32).
 pub const TEST_SIGNING_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// The password the bootstrap administrator of the tests chooses at its
+/// first login ([`TestApp::bootstrap_admin`]).
+pub const CHOSEN_ADMIN_PASSWORD: &str = "chosen admin password";
+
 /// Another test-only key, for rotation tests (base64 of bytes 32..64).
 pub const OTHER_SIGNING_KEY: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 
@@ -537,8 +542,27 @@ impl TestApp {
             .env("SPIN_VARIABLE_ADMIN_PASSWORD", "admin password")
             .start()
             .await;
-        let token = app.access_token("root@example.com", "admin password").await;
+        let token = app
+            .bootstrap_admin("root@example.com", "admin password")
+            .await;
         (app, token)
+    }
+
+    /// The first login of the bootstrap administrator: with the configured
+    /// password, then choosing [`CHOSEN_ADMIN_PASSWORD`] as that account
+    /// must before anything else. The token (its session survives the
+    /// change).
+    pub async fn bootstrap_admin(&self, email: &str, configured: &str) -> String {
+        let token = self.access_token(email, configured).await;
+        let body = serde_json::json!({
+            "password": CHOSEN_ADMIN_PASSWORD,
+            "current_password": configured,
+        });
+        let chosen = self
+            .send_json(Method::PATCH, "/users/me", &token, &body)
+            .await;
+        assert_eq!(chosen.status, 200, "choosing a password: {}", chosen.text());
+        token
     }
 
     /// `GET path` with a bearer token.

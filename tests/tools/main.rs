@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use spin_users_component_tests::{TestApp, workspace_root};
+use spin_users_component_tests::{CHOSEN_ADMIN_PASSWORD, TestApp, workspace_root};
 
 const ADMIN_EMAIL: &str = "root@example.com";
 const ADMIN_PASSWORD: &str = "admin password";
@@ -68,6 +68,12 @@ const UNREACHED_ANSWERS: &[(&str, &str, &str, &str)] = &[
         "204",
         "needs the right current_password; tests/api/account.rs",
     ),
+    (
+        "DELETE",
+        "/users/me",
+        "403",
+        "`password-change-required`: the run's administrator has chosen its password; tests/api/admin.rs",
+    ),
     ("DELETE", "/users/me", "409", "tests/api/races.rs"),
     ("DELETE", "/users/me", "429", "tests/api/limits.rs"),
     (
@@ -77,6 +83,30 @@ const UNREACHED_ANSWERS: &[(&str, &str, &str, &str)] = &[
         "If-None-Match with the current ETag; tests/api/cache.rs",
     ),
     ("GET", "/users/{id}", "304", "tests/api/cache.rs"),
+    (
+        "GET",
+        "/users/{id}",
+        "403",
+        "`password-change-required`; tests/api/admin.rs",
+    ),
+    (
+        "POST",
+        "/users/me/export",
+        "403",
+        "`password-change-required`; tests/api/admin.rs",
+    ),
+    (
+        "GET",
+        "/tasks",
+        "403",
+        "`password-change-required`; tests/api/admin.rs",
+    ),
+    (
+        "GET",
+        "/tasks/{id}",
+        "403",
+        "`password-change-required`; tests/api/admin.rs",
+    ),
     (
         "GET",
         "/users",
@@ -159,7 +189,7 @@ async fn schemathesis_finds_the_api_true_to_its_document() {
         .env("SPIN_VARIABLE_METRICS_TOKEN", METRICS_TOKEN)
         .start()
         .await;
-    let admin = app.access_token(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let admin = app.bootstrap_admin(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     let admin_id = app.get_with_token("/users/me", &admin).await.json()["id"]
         .as_str()
         .expect("the administrator's id")
@@ -175,7 +205,7 @@ async fn schemathesis_finds_the_api_true_to_its_document() {
         .env("PYTHONPATH", &here)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("SPIN_USERS_ADMIN_EMAIL", ADMIN_EMAIL)
-        .env("SPIN_USERS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("SPIN_USERS_ADMIN_PASSWORD", CHOSEN_ADMIN_PASSWORD)
         .env("SPIN_USERS_ADMIN_ID", &admin_id)
         .env("SPIN_USERS_JOBS_TOKEN", JOBS_TOKEN)
         .env("SPIN_USERS_METRICS_TOKEN", METRICS_TOKEN)

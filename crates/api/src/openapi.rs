@@ -221,7 +221,8 @@ pub struct InvalidJson(ProblemDetails);
 #[response(content_type = "application/problem+json")]
 pub struct Unauthorized(ProblemDetails);
 
-/// `forbidden`: administrators only.
+/// `forbidden` (administrators only) or `password-change-required` (the
+/// account must choose a new password with `PATCH /users/me` first).
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub struct Forbidden(ProblemDetails);
@@ -335,6 +336,7 @@ fn update_me() {}
         (status = 204, description = "Deleted; every session ended"),
         (status = 400, response = InvalidJson),
         (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
         (status = 409, description = "`last-admin` or `edit-conflict`", body = ProblemDetails, content_type = PROBLEM),
         (status = 412, response = PreconditionFailed),
         (status = 415, response = UnsupportedMediaType),
@@ -349,6 +351,7 @@ fn delete_me() {}
             content((PrivateView = "application/json"), (PublicView = "application/json"))),
         (status = 304, description = "Unchanged since the ETag given"),
         (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
         (status = 404, response = NotFound)))]
 fn user_by_id() {}
 
@@ -406,7 +409,8 @@ fn jwks() {}
     responses(
         (status = 202, description = "An export of everything stored about the caller (profile, sessions, audit events) is queued; it usually runs at once, after this answer", body = TaskView,
             headers(("Location" = String, description = "`/tasks/<id>`"))),
-        (status = 401, response = Unauthorized)))]
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden)))]
 fn export_me() {}
 
 #[utoipa::path(get, path = "/tasks", tag = "tasks", security(("bearer" = []), ("oauth2" = [])),
@@ -419,6 +423,7 @@ fn export_me() {}
     responses(
         (status = 200, description = "The caller's jobs (administrators: everyone's), oldest first", body = TaskPage),
         (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
         (status = 422, description = "`validation-failed`: a bad parameter", body = ProblemDetails, content_type = PROBLEM)))]
 fn list_tasks() {}
 
@@ -428,6 +433,7 @@ fn list_tasks() {}
         (status = 200, description = "The job, with its result once it succeeded (its owner and administrators)", body = TaskView, headers(("ETag" = String))),
         (status = 304, description = "Unchanged since the ETag given"),
         (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
         (status = 404, response = NotFound)))]
 fn task() {}
 

@@ -57,6 +57,12 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "Authenticated, but the route is for administrators.",
     ),
     problem(
+        "password-change-required",
+        403,
+        "Password Change Required",
+        "The account must choose a new password first (the bootstrap admin after its first login): until `PATCH /users/me` sets one, only `GET`/`PATCH /users/me` and `POST /logout` are open to it.",
+    ),
+    problem(
         "origin-not-allowed",
         403,
         "Origin Not Allowed",

@@ -21,6 +21,10 @@ pub struct PrivateView<'a> {
     roles: &'a [Role],
     /// Disabled accounts cannot log in.
     disabled: bool,
+    /// `true` while the account must choose a new password before anything
+    /// but `GET`/`PATCH /users/me` and `POST /logout` (the bootstrap admin
+    /// after its first login).
+    password_change_required: bool,
     /// RFC 3339.
     #[schema(format = DateTime)]
     created_at: String,
@@ -58,6 +62,7 @@ pub fn private_view(user: &User) -> PrivateView<'_> {
         name: user.name.as_ref(),
         roles: &user.roles,
         disabled: user.disabled,
+        password_change_required: user.password_change_required,
         created_at: rfc3339(user.created_at),
         updated_at: rfc3339(user.updated_at),
     }

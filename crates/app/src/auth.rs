@@ -2,7 +2,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use spin_sdk::http::Request;
+use spin_sdk::http::{Method, Request};
 use spin_users_domain::{Fingerprint, Role, User, UserId};
 use spin_users_http::{ApiError, bearer_token};
 
@@ -86,7 +86,7 @@ pub fn authenticate(req: &Request, users: &CachedUsers<'_>, now: i64) -> Result<
         && seen.fingerprint == fingerprint
         && seen.expires_at > now
     {
-        return caller(entry.user.clone(), seen.session_id.clone(), now);
+        return caller(req, entry.user.clone(), seen.session_id.clone(), now);
     }
     let claims = key_ring_from(&config)?.verify(token, now).map_err(|e| {
         eprintln!("token rejected: {e}");
@@ -110,7 +110,7 @@ pub fn authenticate(req: &Request, users: &CachedUsers<'_>, now: i64) -> Result<
             user
         }
     };
-    caller(user, claims.session_id, now)
+    caller(req, user, claims.session_id, now)
 }
 
 /// [`authenticate`], then the caller as the database holds them now
@@ -125,6 +125,7 @@ pub fn authenticate_current(
     let verified = authenticate(req, users, now)?;
     let now = u64::try_from(now).unwrap_or_default();
     caller(
+        req,
         current_user(users, &verified.user.id)?,
         verified.session_id,
         now,
@@ -151,9 +152,15 @@ fn current_user(users: &CachedUsers<'_>, id: &UserId) -> Result<User, ApiError> 
         .ok_or(ApiError::Unauthorized("user no longer exists"))
 }
 
-/// The caller, if the user may act: not disabled, and the token's session
-/// not revoked (logout, logout everywhere, a password change elsewhere).
-fn caller(user: User, session_id: Option<String>, now: u64) -> Result<Caller, ApiError> {
+/// The caller, if the user may act: not disabled, the token's session not
+/// revoked (logout, logout everywhere, a password change elsewhere), and
+/// no new password owed unless `req` is how one is chosen.
+fn caller(
+    req: &Request,
+    user: User,
+    session_id: Option<String>,
+    now: u64,
+) -> Result<Caller, ApiError> {
     if user.disabled {
         return Err(ApiError::Unauthorized("user is disabled"));
     }
@@ -161,7 +168,20 @@ fn caller(user: User, session_id: Option<String>, now: u64) -> Result<Caller, Ap
     if !user.sessions.allows(session_id.as_deref(), now) {
         return Err(ApiError::Unauthorized("session revoked"));
     }
+    if user.password_change_required && !open_before_password_change(req.method(), req.path()) {
+        return Err(ApiError::PasswordChangeRequired);
+    }
     Ok(Caller { user, session_id })
+}
+
+/// What an account that owes a new password may still do: read and change
+/// its own profile, and sign out. Everything else waits, so a password
+/// that sat in configuration never runs the service.
+fn open_before_password_change(method: &Method, path: &str) -> bool {
+    matches!(
+        (method, path),
+        (Method::Get | Method::Patch, "/users/me") | (Method::Post, "/logout")
+    )
 }
 
 #[cfg(test)]
@@ -177,5 +197,19 @@ mod tests {
         );
         assert_eq!(claimed_subject("garbage"), None);
         assert_eq!(claimed_subject("a.!!!.c"), None);
+    }
+
+    #[test]
+    fn an_account_owing_a_password_may_only_change_it_or_leave() {
+        assert!(open_before_password_change(&Method::Get, "/users/me"));
+        assert!(open_before_password_change(&Method::Patch, "/users/me"));
+        assert!(open_before_password_change(&Method::Post, "/logout"));
+        assert!(!open_before_password_change(&Method::Delete, "/users/me"));
+        assert!(!open_before_password_change(&Method::Get, "/users"));
+        assert!(!open_before_password_change(
+            &Method::Get,
+            "/users/me/export"
+        ));
+        assert!(!open_before_password_change(&Method::Post, "/jobs"));
     }
 }

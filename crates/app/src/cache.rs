@@ -41,6 +41,7 @@ struct CachedUser {
     version: i64,
     /// `SessionState::encode` (postcard cannot skip fields).
     sessions: String,
+    password_change_required: bool,
     token: Option<SeenToken>,
 }
 
@@ -56,6 +57,7 @@ impl CachedUser {
             updated_at: user.updated_at,
             version: user.version,
             sessions: user.sessions.encode(),
+            password_change_required: user.password_change_required,
             token,
         }
     }
@@ -72,6 +74,7 @@ impl CachedUser {
             updated_at: self.updated_at,
             version: self.version,
             sessions: SessionState::decode(&self.sessions),
+            password_change_required: self.password_change_required,
         };
         Some((user, token))
     }
@@ -208,6 +211,14 @@ impl UserRepository for CachedUsers<'_> {
         self.db.insert(user, credential)
     }
 
+    fn has_had_admin(&self) -> Result<bool, RepoError> {
+        self.db.has_had_admin()
+    }
+
+    fn insert_first_admin(&self, user: &User, credential: &Credential) -> Result<bool, RepoError> {
+        self.db.insert_first_admin(user, credential)
+    }
+
     fn by_id(&self, id: &UserId) -> Result<Option<User>, RepoError> {
         if let Some(entry) = self.cached(id) {
             return Ok(Some(entry.user));
@@ -282,6 +293,7 @@ mod tests {
                 sessions.revoke("0000000000aSESSION-ID1", 1);
                 sessions
             },
+            password_change_required: true,
         }
     }
 

@@ -67,8 +67,10 @@ pub fn refresh(
 
 /// Creates the administrator named by the `admin_email` and
 /// `admin_password` variables the first time someone logs in as them (Spin
-/// has no start-up hook). Other logins pay one string comparison; `account`
-/// is the normalised address being logged in to.
+/// has no start-up hook), once per database: after any admin has existed
+/// the variables create nothing, and the account they made must choose a
+/// new password before doing anything else. Other logins pay one string
+/// comparison; `account` is the normalised address being logged in to.
 pub fn bootstrap_admin(accounts: &mut Accounts<'_>, account: &str) -> Result<()> {
     let Some(email) = admin_email()? else {
         return Ok(());

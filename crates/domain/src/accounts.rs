@@ -70,6 +70,7 @@ fn new_account(
         updated_at: now,
         version: 1,
         sessions: SessionState::default(),
+        password_change_required: false,
     };
     Ok((user, credential))
 }
@@ -277,10 +278,12 @@ impl Accounts<'_> {
         Ok(user)
     }
 
-    /// Creates the first administrator from configuration if no account has
-    /// that email yet. Idempotent and safe under concurrency: a concurrent
-    /// creation wins and this returns `Ok(None)`; an existing account is left
-    /// exactly as it is.
+    /// Creates the first administrator from configuration while the
+    /// database has never had one: a one-time door, which deleting,
+    /// demoting or renaming admins never opens again. The account must pick
+    /// a new password before its tokens do anything else. Safe under
+    /// concurrency: a concurrent creation wins and this returns `Ok(None)`;
+    /// existing accounts are left exactly as they are.
     pub fn ensure_admin(
         &mut self,
         email: &str,
@@ -290,22 +293,19 @@ impl Accounts<'_> {
         // The configured password obeys the rules every other one does.
         let password = Password::parse_new(password.expose().to_owned(), Some(&email))
             .map_err(ValidationErrors::from)?;
-        if self
-            .users
-            .by_email(&email)
-            .map_err(RegisterError::Storage)?
-            .is_some()
-        {
+        // The cheap check spares every later admin login a hash.
+        if self.users.has_had_admin().map_err(RegisterError::Storage)? {
             return Ok(None);
         }
         let name = DisplayName::parse("Administrator").map_err(ValidationErrors::from)?;
         let roles = vec![Role::User, Role::Admin];
         let now = self.now();
-        let (user, credential) =
+        let (mut user, credential) =
             new_account(self.hasher, self.random, now, email, name, &password, roles)?;
-        match self.users.insert(&user, &credential) {
-            Ok(()) => Ok(Some(user)),
-            Err(RepoError::Conflict { .. }) => Ok(None),
+        user.password_change_required = true;
+        match self.users.insert_first_admin(&user, &credential) {
+            Ok(true) => Ok(Some(user)),
+            Ok(false) | Err(RepoError::Conflict { .. }) => Ok(None),
             Err(e) => Err(RegisterError::Storage(e)),
         }
     }
@@ -348,6 +348,17 @@ impl Accounts<'_> {
         if email_changes || password.is_some() {
             self.check_current_password(&user, change.current_password.as_ref())?;
         }
+        if user.password_change_required
+            && let (Some(new), Some(current)) = (&password, &change.current_password)
+            && new.expose() == current.expose()
+        {
+            return Err(FieldError::new(
+                "password",
+                "unchanged",
+                "choose a password other than the one you were given",
+            )
+            .into());
+        }
         if let Some(name) = name {
             user.name = name;
         }
@@ -358,6 +369,7 @@ impl Accounts<'_> {
             Some(password) => {
                 user.sessions
                     .cut_all(self.now_ms, change.session.as_deref());
+                user.password_change_required = false;
                 Some(self.hasher.hash(password, self.random)?)
             }
             None => None,
@@ -651,6 +663,74 @@ mod tests {
                 .is_ok(),
             "first password kept"
         );
+    }
+
+    #[test]
+    fn renaming_or_deleting_the_first_admin_never_reopens_the_bootstrap() {
+        let (repo, hasher, mut random) = setup();
+        let pw = Password::new("admin password".into());
+        let root = service(&repo, &hasher, &mut random, 1)
+            .ensure_admin("root@example.com", &pw)
+            .expect("creates")
+            .expect("the first");
+        let renamed = change(
+            None,
+            Some("renamed@example.com"),
+            None,
+            Some("admin password"),
+        );
+        let root = service(&repo, &hasher, &mut random, 2)
+            .update_profile(root, renamed)
+            .expect("renamed")
+            .0;
+        let again = service(&repo, &hasher, &mut random, 3).ensure_admin("root@example.com", &pw);
+        assert!(
+            again.expect("no error").is_none(),
+            "a rename re-arms nothing"
+        );
+
+        let mut ada = ada(&repo, &hasher, &mut random);
+        ada.roles.push(Role::Admin);
+        repo.update(&ada, None).expect("a second admin");
+        assert!(repo.delete(&root.id, None).expect("deleted"));
+        let again = service(&repo, &hasher, &mut random, 4).ensure_admin("root@example.com", &pw);
+        assert!(
+            again.expect("no error").is_none(),
+            "a deletion re-arms nothing"
+        );
+        let root = Email::parse("root@example.com").expect("valid");
+        assert_eq!(repo.by_email(&root).expect("reads"), None);
+    }
+
+    #[test]
+    fn the_first_admin_must_pick_a_password_other_than_the_configured_one() {
+        let (repo, hasher, mut random) = setup();
+        let root = service(&repo, &hasher, &mut random, 1)
+            .ensure_admin("root@example.com", &Password::new("admin password".into()))
+            .expect("creates")
+            .expect("the first");
+        assert!(root.password_change_required);
+        let same = change(None, None, Some("admin password"), Some("admin password"));
+        let refused = service(&repo, &hasher, &mut random, 2).update_profile(root.clone(), same);
+        assert!(
+            matches!(refused, Err(UpdateError::Invalid(ref e)) if e.0[0].code == "unchanged"),
+            "{refused:?}"
+        );
+        let renamed = change(Some("Root"), None, None, None);
+        let (root, _) = service(&repo, &hasher, &mut random, 3)
+            .update_profile(root, renamed)
+            .expect("renamed");
+        assert!(
+            root.password_change_required,
+            "only a new password lifts it"
+        );
+        let new = change(None, None, Some("a new secret"), Some("admin password"));
+        let (root, changed) = service(&repo, &hasher, &mut random, 4)
+            .update_profile(root, new)
+            .expect("changed");
+        assert!(changed && !root.password_change_required);
+        let stored = repo.by_id(&root.id).expect("reads").expect("exists");
+        assert!(!stored.password_change_required, "stored lifted");
     }
 
     #[test]

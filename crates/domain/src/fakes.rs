@@ -28,6 +28,7 @@ pub fn sample_user(seed: u64, email: &str, roles: Vec<Role>) -> User {
         updated_at: seed as i64,
         version: 1,
         sessions: SessionState::default(),
+        password_change_required: false,
     }
 }
 
@@ -35,6 +36,8 @@ pub fn sample_user(seed: u64, email: &str, roles: Vec<Role>) -> User {
 #[derive(Debug, Default)]
 pub struct InMemoryUsers {
     users: RefCell<BTreeMap<UserId, User>>,
+    /// Whether the bootstrap created an administrator.
+    admin_bootstrapped: RefCell<bool>,
     credentials: RefCell<BTreeMap<UserId, Credential>>,
     /// Number of calls made, to show when a path does not touch storage.
     pub calls: RefCell<u32>,
@@ -58,6 +61,25 @@ impl UserRepository for InMemoryUsers {
             .borrow_mut()
             .insert(user.id.clone(), credential.clone());
         Ok(())
+    }
+
+    fn has_had_admin(&self) -> Result<bool, RepoError> {
+        self.count();
+        let any_admin = self
+            .users
+            .borrow()
+            .values()
+            .any(|u| u.has_role(Role::Admin));
+        Ok(*self.admin_bootstrapped.borrow() || any_admin)
+    }
+
+    fn insert_first_admin(&self, user: &User, credential: &Credential) -> Result<bool, RepoError> {
+        if self.has_had_admin()? {
+            return Ok(false);
+        }
+        self.insert(user, credential)?;
+        *self.admin_bootstrapped.borrow_mut() = true;
+        Ok(true)
     }
 
     fn by_id(&self, id: &UserId) -> Result<Option<User>, RepoError> {

@@ -133,6 +133,9 @@ pub struct User {
     pub version: i64,
     /// Which sessions' access tokens still act for the user.
     pub sessions: SessionState,
+    /// Until the user picks a new password, their tokens act only to read
+    /// and change their own account (the bootstrap admin's first login).
+    pub password_change_required: bool,
 }
 
 impl User {
@@ -172,6 +175,16 @@ pub trait UserRepository {
     /// Inserts `user` with `credential`; `Conflict { field: "email" }` when
     /// the email exists, also under concurrent inserts of the same email.
     fn insert(&self, user: &User, credential: &Credential) -> Result<(), RepoError>;
+
+    /// Whether the database has ever had an administrator: the bootstrap
+    /// recorded one, or some account holds the role now.
+    fn has_had_admin(&self) -> Result<bool, RepoError>;
+
+    /// Inserts `user`, the first administrator, only while the database has
+    /// never had one (one conditional statement), then records that it has,
+    /// so deleting, demoting or renaming admins never re-arms the bootstrap.
+    /// `false` when it already had one, also under concurrent calls.
+    fn insert_first_admin(&self, user: &User, credential: &Credential) -> Result<bool, RepoError>;
 
     /// The user with `id`, if any.
     fn by_id(&self, id: &UserId) -> Result<Option<User>, RepoError>;

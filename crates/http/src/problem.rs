@@ -22,6 +22,11 @@ pub enum ApiError {
     /// `403 Forbidden`, code `forbidden`: authenticated but not allowed.
     #[error("forbidden")]
     Forbidden,
+    /// `403 Forbidden`, code `password-change-required`: the account must
+    /// pick a new password (`PATCH /users/me`) before it may do anything
+    /// else, as the bootstrap admin must after its first login.
+    #[error("password change required")]
+    PasswordChangeRequired,
     /// `403 Forbidden`, code `origin-not-allowed`: a CORS preflight from an
     /// origin `cors_allowed_origins` does not list.
     #[error("origin not allowed")]
@@ -179,7 +184,7 @@ impl ApiError {
         match self {
             Self::InvalidJson(_) => 400,
             Self::Unauthorized(_) => 401,
-            Self::Forbidden | Self::OriginNotAllowed => 403,
+            Self::Forbidden | Self::PasswordChangeRequired | Self::OriginNotAllowed => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::EmailTaken
@@ -203,6 +208,9 @@ impl ApiError {
             Self::InvalidJson(_) => ("invalid-json", "Invalid JSON"),
             Self::Unauthorized(_) => ("unauthorized", "Unauthorized"),
             Self::Forbidden => ("forbidden", "Forbidden"),
+            Self::PasswordChangeRequired => {
+                ("password-change-required", "Password Change Required")
+            }
             Self::OriginNotAllowed => ("origin-not-allowed", "Origin Not Allowed"),
             Self::NotFound => ("not-found", "Not Found"),
             Self::MethodNotAllowed { .. } => ("method-not-allowed", "Method Not Allowed"),
@@ -234,6 +242,9 @@ impl ApiError {
             }
             Self::Unauthorized(_) => "Valid credentials are required.".to_owned(),
             Self::Forbidden => "You are not allowed to do this.".to_owned(),
+            Self::PasswordChangeRequired => {
+                "Choose a new password with PATCH /users/me before using this account.".to_owned()
+            }
             Self::OriginNotAllowed => {
                 "This origin may not call the API from a browser.".to_owned()
             }
@@ -321,6 +332,7 @@ mod tests {
             ApiError::InvalidJson("x".into()),
             ApiError::Unauthorized("x"),
             ApiError::Forbidden,
+            ApiError::PasswordChangeRequired,
             ApiError::OriginNotAllowed,
             ApiError::Validation(ValidationErrors(vec![FieldError::new(
                 "email", "invalid", "x",

@@ -28,6 +28,13 @@ const SESSIONS_FROM_TOKENS: &str =
      FROM refresh_tokens GROUP BY family_id
      ON CONFLICT (id) DO NOTHING";
 
+/// A database that already has an administrator had its bootstrap: the
+/// oldest admin is recorded as the one it created.
+const BOOTSTRAP_FROM_ADMINS: &str = "INSERT INTO admin_bootstrap (id, user_id, created_at)
+     SELECT 1, id, created_at FROM users WHERE (',' || roles || ',') LIKE '%,admin,%'
+     ORDER BY created_at, id LIMIT 1
+     ON CONFLICT (id) DO NOTHING";
+
 /// Every migration, oldest first. Never edit a released one: add a new version.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -236,6 +243,28 @@ pub const MIGRATIONS: &[Migration] = &[
             SESSIONS_FROM_TOKENS,
         ],
     },
+    Migration {
+        version: 10,
+        description: "the bootstrap admin is a one-time door; accounts that must pick a new password",
+        sqlite: &[
+            "ALTER TABLE users ADD COLUMN password_change_required INTEGER NOT NULL DEFAULT 0",
+            "CREATE TABLE IF NOT EXISTS admin_bootstrap (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            user_id TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        )",
+            BOOTSTRAP_FROM_ADMINS,
+        ],
+        postgres: &[
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS password_change_required BIGINT NOT NULL DEFAULT 0",
+            "CREATE TABLE IF NOT EXISTS admin_bootstrap (
+            id BIGINT PRIMARY KEY CHECK (id = 1),
+            user_id TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )",
+            BOOTSTRAP_FROM_ADMINS,
+        ],
+    },
 ];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.
@@ -419,11 +448,11 @@ mod tests {
         assert_eq!(count.rows[0][0], Value::Int(0));
     }
 
-    #[test]
-    fn a_database_at_an_older_version_is_upgraded_with_its_rows_kept() {
+    /// A database migrated up to `version` and no further.
+    fn at_version(version: i64) -> NativeSqlite {
         let db = NativeSqlite::in_memory();
         db.execute(SCHEMA_MIGRATIONS, &[]).expect("table");
-        for migration in MIGRATIONS.iter().filter(|m| m.version <= 5) {
+        for migration in MIGRATIONS.iter().filter(|m| m.version <= version) {
             for statement in migration.sqlite {
                 db.execute(statement, &[]).expect("old schema");
             }
@@ -433,6 +462,12 @@ mod tests {
             )
             .expect("record");
         }
+        db
+    }
+
+    #[test]
+    fn a_database_at_an_older_version_is_upgraded_with_its_rows_kept() {
+        let db = at_version(5);
         db.execute(
             "INSERT INTO users VALUES ('u', 'a@example.com', 'A', 'user', 0, 'h', 1, 1, 1)",
             &[],
@@ -446,6 +481,46 @@ mod tests {
             rows.rows,
             vec![vec![Value::Text("u".into()), Value::Text(String::new())]]
         );
+    }
+
+    #[test]
+    fn a_database_that_had_an_admin_records_its_bootstrap_as_spent() {
+        let db = at_version(9);
+        for (id, roles, created_at) in [("late", "user,admin", 5), ("first", "user,admin", 2)] {
+            db.execute(
+                "INSERT INTO users (id, email, name, roles, disabled, password_hash,
+                                    created_at, updated_at, version)
+                 VALUES ($1, $2, 'A', $3, 0, 'h', $4, $4, 1)",
+                &[
+                    Value::Text(id.into()),
+                    Value::Text(format!("{id}@example.com")),
+                    Value::Text(roles.into()),
+                    Value::Int(created_at),
+                ],
+            )
+            .expect("an admin from before");
+        }
+
+        migrate(&db).expect("upgrades");
+
+        let rows = db
+            .query("SELECT user_id FROM admin_bootstrap", &[])
+            .expect("read");
+        assert_eq!(rows.rows, vec![vec![Value::Text("first".into())]]);
+        let flags = db
+            .query("SELECT password_change_required FROM users", &[])
+            .expect("read");
+        assert!(flags.rows.iter().all(|row| row[0] == Value::Int(0)));
+    }
+
+    #[test]
+    fn a_database_without_admins_keeps_its_bootstrap_open() {
+        let db = at_version(9);
+        migrate(&db).expect("upgrades");
+        let rows = db
+            .query("SELECT count(*) FROM admin_bootstrap", &[])
+            .expect("read");
+        assert_eq!(rows.rows[0][0], Value::Int(0));
     }
 
     #[test]

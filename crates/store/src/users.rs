@@ -10,7 +10,8 @@ use crate::sql::{Connection, DbError, Dialect, Listing, Rows, Value, int, text};
 
 /// The profile's columns, in `user_from_row`'s order; the credential
 /// (`password_hash`) is read only where a password is checked.
-const COLUMNS: &str = "id, email, name, roles, disabled, created_at, updated_at, version, sessions";
+const COLUMNS: &str = "id, email, name, roles, disabled, created_at, updated_at, version, sessions,
+                       password_change_required";
 
 /// Users stored in the `users` table.
 pub struct SqlUsers<'a> {
@@ -99,6 +100,7 @@ fn user_from_row(row: &[Value]) -> Result<User, DbError> {
         updated_at: int(row, 6)?,
         version: int(row, 7)?,
         sessions: SessionState::decode(&text(row, 8)?),
+        password_change_required: int(row, 9)? != 0,
     })
 }
 
@@ -120,7 +122,12 @@ fn keeps_an_admin(id: &str) -> String {
 
 /// An active admin, as SQL over the row named `table`.
 fn active_admin(table: &str) -> String {
-    format!("(',' || {table}.roles || ',') LIKE '%,admin,%' AND {table}.disabled = 0")
+    format!("{} AND {table}.disabled = 0", has_admin_role(table))
+}
+
+/// A holder of the admin role, disabled or not, as SQL over `table`.
+fn has_admin_role(table: &str) -> String {
+    format!("(',' || {table}.roles || ',') LIKE '%,admin,%'")
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
@@ -130,25 +137,78 @@ fn like_escape(text: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// The parameters `$1` to `$11` of an insert of `user` with `credential`.
+fn insert_params(user: &User, credential: &Credential) -> [Value; 11] {
+    [
+        Value::Text(user.id.to_string()),
+        Value::Text(user.email.to_string()),
+        Value::Text(user.name.as_ref().to_owned()),
+        Value::Text(roles_to_string(&user.roles)),
+        Value::Int(i64::from(user.disabled)),
+        Value::Int(user.created_at),
+        Value::Int(user.updated_at),
+        Value::Int(user.version),
+        Value::Text(user.sessions.encode()),
+        Value::Int(i64::from(user.password_change_required)),
+        Value::Text(credential.as_phc().to_owned()),
+    ]
+}
+
+/// True in SQL while the database has never had an administrator.
+fn never_had_admin() -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM admin_bootstrap)
+         AND NOT EXISTS (SELECT 1 FROM users WHERE {})",
+        has_admin_role("users")
+    )
+}
+
 impl UserRepository for SqlUsers<'_> {
     fn insert(&self, user: &User, credential: &Credential) -> Result<(), RepoError> {
-        let params = [
-            Value::Text(user.id.to_string()),
-            Value::Text(user.email.to_string()),
-            Value::Text(user.name.as_ref().to_owned()),
-            Value::Text(roles_to_string(&user.roles)),
-            Value::Int(i64::from(user.disabled)),
-            Value::Int(user.created_at),
-            Value::Int(user.updated_at),
-            Value::Int(user.version),
-            Value::Text(user.sessions.encode()),
-            Value::Text(credential.as_phc().to_owned()),
-        ];
         let sql = format!(
             "INSERT INTO users ({COLUMNS}, password_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         );
-        email_conflict(execute(self.conn, &sql, &params))
+        email_conflict(execute(self.conn, &sql, &insert_params(user, credential)))
+    }
+
+    fn has_had_admin(&self) -> Result<bool, RepoError> {
+        let rows = query(
+            self.conn,
+            &format!("SELECT 1 WHERE NOT ({})", never_had_admin()),
+            &[],
+        )?;
+        Ok(!rows.rows.is_empty())
+    }
+
+    fn insert_first_admin(&self, user: &User, credential: &Credential) -> Result<bool, RepoError> {
+        // Two first logins racing on PostgreSQL may both see no admin; they
+        // insert the same e-mail, so the unique index lets one through. The
+        // casts type the parameters, which a SELECT list leaves as text.
+        let sql = format!(
+            "INSERT INTO users ({COLUMNS}, password_hash)
+             SELECT $1, $2, $3, $4, CAST($5 AS BIGINT), CAST($6 AS BIGINT),
+                    CAST($7 AS BIGINT), CAST($8 AS BIGINT), $9, CAST($10 AS BIGINT), $11
+             WHERE {} RETURNING id",
+            never_had_admin()
+        );
+        let inserted = match query(self.conn, &sql, &insert_params(user, credential)) {
+            Ok(rows) => !rows.rows.is_empty(),
+            Err(DbError::UniqueViolation(_)) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if inserted {
+            execute(
+                self.conn,
+                "INSERT INTO admin_bootstrap (id, user_id, created_at) VALUES (1, $1, $2)
+                 ON CONFLICT (id) DO NOTHING",
+                &[
+                    Value::Text(user.id.to_string()),
+                    Value::Int(user.created_at),
+                ],
+            )?;
+        }
+        Ok(inserted)
     }
 
     fn by_id(&self, id: &UserId) -> Result<Option<User>, RepoError> {
@@ -167,7 +227,7 @@ impl UserRepository for SqlUsers<'_> {
         let Some(row) = rows.rows.first() else {
             return Ok(None);
         };
-        Ok(Some((user_from_row(row)?, credential(row, 9)?)))
+        Ok(Some((user_from_row(row)?, credential(row, 10)?)))
     }
 
     fn credential(&self, id: &UserId, version: i64) -> Result<Option<Credential>, RepoError> {
@@ -220,15 +280,17 @@ impl UserRepository for SqlUsers<'_> {
             Value::Text(user.id.to_string()),
             Value::Int(user.version),
             Value::Text(user.sessions.encode()),
+            Value::Int(i64::from(user.password_change_required)),
         ];
         let mut new_credential = "";
         if let Some(credential) = credential {
             params.push(Value::Text(credential.as_phc().to_owned()));
-            new_credential = ", password_hash = $9";
+            new_credential = ", password_hash = $10";
         }
         let update = format!(
             "UPDATE users SET email = $1, name = $2, roles = $3, disabled = $4,
-                    updated_at = $5, sessions = $8, version = version + 1{new_credential}
+                    updated_at = $5, sessions = $8, password_change_required = $9,
+                    version = version + 1{new_credential}
              WHERE id = $6 AND version = $7"
         );
         if user.has_role(Role::Admin) && !user.disabled {
@@ -303,7 +365,7 @@ impl UserRepository for SqlUsers<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::native::NativeSqlite;
+    use crate::native::{DatabaseFile, NativeSqlite};
 
     use spin_users_domain::fakes::sample_user;
 
@@ -525,6 +587,65 @@ mod tests {
             "old read"
         );
         assert!(users.delete(&ada.id, None).expect("not an admin now"));
+    }
+
+    fn admin(email: &str, seed: u64) -> User {
+        sample_user(seed, email, vec![Role::User, Role::Admin])
+    }
+
+    #[test]
+    fn the_first_admin_is_created_once_and_never_again() {
+        let db = NativeSqlite::in_memory();
+        let users = SqlUsers::new(&db);
+        assert_eq!(users.has_had_admin(), Ok(false));
+        let root = admin("root@example.com", 1);
+        assert_eq!(users.insert_first_admin(&root, &hash("h0")), Ok(true));
+        assert_eq!(users.has_had_admin(), Ok(true));
+
+        assert!(
+            users.delete(&root.id, None).is_err(),
+            "the last admin stays"
+        );
+        let mut demoted = root.clone();
+        demoted.roles = vec![Role::User];
+        users
+            .insert(&admin("ada@example.com", 2), &hash("h1"))
+            .expect("second admin");
+        users.update(&demoted, None).expect("another admin remains");
+        users.delete(&root.id, None).expect("deleted");
+
+        let again = admin("root@example.com", 3);
+        assert_eq!(users.insert_first_admin(&again, &hash("h2")), Ok(false));
+        assert_eq!(users.by_email(&again.email).map(|u| u.is_some()), Ok(false));
+    }
+
+    #[test]
+    fn an_admin_made_otherwise_closes_the_bootstrap() {
+        let db = NativeSqlite::in_memory();
+        let users = SqlUsers::new(&db);
+        users
+            .insert(&admin("ada@example.com", 1), &hash("h"))
+            .expect("insert");
+        assert_eq!(users.has_had_admin(), Ok(true));
+        let root = admin("root@example.com", 2);
+        assert_eq!(users.insert_first_admin(&root, &hash("h")), Ok(false));
+    }
+
+    #[test]
+    fn racing_first_logins_create_one_admin() {
+        let file = DatabaseFile::new();
+        crate::migrations::migrate(&file.open()).expect("schema");
+        let seeds = std::sync::atomic::AtomicU64::new(1);
+        let created = file.race(8, move |db| {
+            let seed = seeds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let root = admin("root@example.com", seed);
+            SqlUsers::new(db).insert_first_admin(&root, &hash("h"))
+        });
+        let created = created.into_iter().filter(|r| r == &Ok(true)).count();
+        assert_eq!(created, 1);
+        let db = file.open();
+        let rows = db.query("SELECT count(*) FROM users", &[]).expect("count");
+        assert_eq!(rows.rows[0][0], Value::Int(1));
     }
 
     #[test]
