@@ -133,11 +133,8 @@ async fn a_failed_delivery_is_retried_with_the_same_webhook_id() {
         .await;
     assert_eq!(
         rows,
-        vec![vec![
-            Some("succeeded".into()),
-            Some("2".into()),
-            Some("the receiver answered 500".into())
-        ]]
+        vec![vec![Some("succeeded".into()), Some("2".into()), None,]],
+        "a success clears the earlier attempt's error"
     );
     // The metrics count both attempts, the failure, and the job's state.
     let metrics = app.get("/metrics").await.text();
@@ -385,6 +382,147 @@ async fn an_export_holds_the_callers_data_and_only_they_and_admins_see_it() {
     app.get_with_token("/tasks?state=finished", &ada)
         .await
         .assert_problem(422, "validation-failed");
+}
+
+/// Queues an export for `token`'s account and waits for it: the task's
+/// path and its settled view.
+async fn exported(app: &TestApp, token: &str) -> (String, serde_json::Value) {
+    let auth = format!("Bearer {token}");
+    let queued = app
+        .request(
+            Method::POST,
+            "/users/me/export",
+            &[("authorization", &auth)],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(queued.status, 202, "{}", queued.text());
+    let location = queued.header("location").expect("Location").to_owned();
+    let done = settled_task(app, &location, token).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    (location, done)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_an_account_deletes_its_exports() {
+    let (app, admin) = TestApp::with_admin().await;
+    let ada_id = app
+        .register("Ada", "ada@example.com", "correct horse")
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let bob_id = app
+        .register("Bob", "bob@example.com", "battery staple")
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let ada = app.access_token("ada@example.com", "correct horse").await;
+    let bob = app.access_token("bob@example.com", "battery staple").await;
+    let (adas_export, _) = exported(&app, &ada).await;
+    let (bobs_export, _) = exported(&app, &bob).await;
+
+    let by_herself = app
+        .send_json(
+            Method::DELETE,
+            "/users/me",
+            &ada,
+            &serde_json::json!({"current_password": "correct horse"}),
+        )
+        .await;
+    let by_an_admin = app
+        .send_json(
+            Method::DELETE,
+            &format!("/users/{bob_id}"),
+            &admin,
+            &serde_json::json!({}),
+        )
+        .await;
+
+    assert_eq!(by_herself.status, 204, "{}", by_herself.text());
+    assert_eq!(by_an_admin.status, 204, "{}", by_an_admin.text());
+    for export in [adas_export, bobs_export] {
+        app.get_with_token(&export, &admin)
+            .await
+            .assert_problem(404, "not-found");
+    }
+    let left = app
+        .query_db(&format!(
+            "SELECT count(*) FROM jobs WHERE owner IN ('{ada_id}', '{bob_id}')"
+        ))
+        .await;
+    assert_eq!(left, vec![vec![Some("0".into())]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_export_names_admins_by_role_not_by_id_or_address() {
+    let (app, admin) = TestApp::with_admin().await;
+    let admin_id = app.get_with_token("/users/me", &admin).await.json()["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let ada_id = app
+        .register("Ada", "ada@example.com", "correct horse")
+        .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let changed = app
+        .send_json(
+            Method::PATCH,
+            &format!("/users/{ada_id}"),
+            &admin,
+            &serde_json::json!({"roles": ["user"]}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text());
+    let ada = app.access_token("ada@example.com", "correct horse").await;
+
+    let (_, done) = exported(&app, &ada).await;
+
+    let events = done["result"]["audit_events"].as_array().expect("events");
+    let by_admin: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "admin_changed")
+        .collect();
+    assert_eq!(by_admin.len(), 1, "{events:?}");
+    assert_eq!(by_admin[0]["detail"], "by an administrator");
+    assert!(by_admin[0]["client_ip"].is_null(), "{:?}", by_admin[0]);
+    assert!(!done.to_string().contains(&admin_id), "{done}");
+    let logged = app
+        .query_db("SELECT detail FROM audit_log WHERE event = 'admin_changed'")
+        .await;
+    assert_eq!(
+        logged,
+        vec![vec![Some(format!("by {admin_id}"))]],
+        "operators still see who"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_error_tells_its_owner_what_failed_without_transport_internals() {
+    // A port nobody listens on: every delivery is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let origin = format!("http://{}", closed.local_addr().expect("address"));
+    drop(closed);
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_WEBHOOK_URL", &format!("{origin}/hook"))
+        .env("SPIN_VARIABLE_WEBHOOK_ORIGIN", &origin)
+        .env("SPIN_VARIABLE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("SPIN_VARIABLE_JOB_BACKOFF_SECS", "60")
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let ada = app.access_token("ada@example.com", "correct horse").await;
+    settled_welcome(&app).await;
+
+    let tasks = app.get_with_token("/tasks?kind=welcome", &ada).await.json();
+
+    let task = &tasks["items"][0];
+    assert_eq!(task["state"], "failed", "{tasks}");
+    assert_eq!(task["last_error"], "the receiver could not be reached");
 }
 
 #[tokio::test(flavor = "multi_thread")]

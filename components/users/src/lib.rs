@@ -8,13 +8,13 @@ use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutpara
 use spin_sdk::http_component;
 use spin_users_app::{
     CachedUsers, Caller, Context, PasswordAttempt, PasswordCheck, admin_email, after_response,
-    answer_password_check, audit, client, enforce, enqueue_welcome, idempotent, password_attempt,
-    password_hasher, policy, with_limit_headers,
+    answer_password_check, audit, client, delete_jobs_of, enforce, enqueue_welcome, idempotent,
+    password_attempt, password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
     AdminChange, AuditEvent, Ending, ListQuery, Password, ProfileChange, REGISTER_IP_POLICY,
-    Registration, Role, User, UserId, UserRepository, Visibility, change_account, parse_roles,
-    visibility,
+    Registration, Role, User, UserId, UserRepository, Visibility, by_admin, change_account,
+    parse_roles, visibility,
 };
 use spin_users_http::{
     ApiError, Params, Route, check_if_match, dispatch, json, json_tagged, json_with_etag,
@@ -178,6 +178,7 @@ fn delete_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     });
     let result = deleted.and_then(|caller| {
         end_sessions(&ctx, &users, &caller.user.id, None)?;
+        delete_jobs_of(&ctx, &caller.user.id);
         let event = AuditEvent::Deleted;
         audit(&ctx, req, event, Some(&caller.user.id), Some("self"));
         Ok(Response::builder().status(204).build())
@@ -279,6 +280,7 @@ fn admin_delete(req: &Request, params: &Params) -> Result<Response, ApiError> {
         Ok((admin, user))
     })?;
     end_sessions(&ctx, &users, &user.id, None)?;
+    delete_jobs_of(&ctx, &user.id);
     audit_by_admin(&ctx, req, AuditEvent::Deleted, &admin, &user);
     Ok(Response::builder().status(204).build())
 }
@@ -300,6 +302,6 @@ fn admin_and_target(
 
 /// Audits `event` on `user`, naming the admin who caused it.
 fn audit_by_admin(ctx: &Context, req: &Request, event: AuditEvent, admin: &Caller, user: &User) {
-    let detail = format!("by {}", admin.user.id);
+    let detail = by_admin(&admin.user.id);
     audit(ctx, req, event, Some(&user.id), Some(&detail));
 }

@@ -133,7 +133,8 @@ pub struct TaskView {
     attempts: u32,
     /// Attempts before it is `dead`.
     max_attempts: u32,
-    /// Why the last attempt failed.
+    /// Why the last attempt failed, in words safe to show (the detail is in
+    /// the service's log); cleared by a success.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_error: Option<String>,
     /// What it produced, once `succeeded` (an export: the data).

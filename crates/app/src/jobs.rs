@@ -21,8 +21,8 @@ use anyhow::{Context as _, Result};
 use spin_users_api::{DrainReport, private_view};
 use spin_users_domain::{
     Backoff, Counter, DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_BACKOFF, DEFAULT_JOB_RETENTION_DAYS,
-    DEFAULT_MAX_ATTEMPTS, Housekeeping, Job, JobId, JobKind, JobQueue, LEASE_SECS, NewJob,
-    PersonalData, PurgeCutoffs, Retry, SystemRandom, User, UserCreatedEvent, UserId,
+    DEFAULT_MAX_ATTEMPTS, Housekeeping, Job, JobFailure, JobId, JobKind, JobQueue, LEASE_SECS,
+    NewJob, PersonalData, PurgeCutoffs, Retry, SystemRandom, User, UserCreatedEvent, UserId,
     UserRepository, WebhookSecret, next_purge_job, purge_job, rfc3339, signed_delivery,
 };
 use spin_users_http::{Target, post};
@@ -68,6 +68,15 @@ pub fn enqueue_welcome(ctx: &Context, user: &User) {
             "jobs: could not enqueue the welcome event of {}: {e:#}",
             user.id.as_ref()
         );
+    }
+}
+
+/// Deletes every job of the account `id`, just deleted: its exports and
+/// the payloads of its events. A failure is logged, not answered (the
+/// account is gone either way); the hourly purge deletes what is left.
+pub fn delete_jobs_of(ctx: &Context, id: &UserId) {
+    if let Err(e) = ctx.jobs().delete_owned_by(id.as_ref()) {
+        eprintln!("jobs: could not delete the jobs of {}: {e:#}", id.as_ref());
     }
 }
 
@@ -201,17 +210,18 @@ fn attempt(ctx: &Context, job: &Job, report: &mut DrainReport) -> Result<()> {
                 report.succeeded += 1;
             }
         }
-        Err(error) => {
+        Err(failure) => {
             count(ctx, Counter::JobFailure(job.kind));
             eprintln!(
-                "jobs: {} {} attempt {}: {error}",
+                "jobs: {} {} attempt {}: {}",
                 job.kind,
                 job.id.as_ref(),
-                job.attempts
+                job.attempts,
+                failure.detail
             );
             let retry =
                 backoff().after_failure(&claim, job.max_attempts, finished, &mut SystemRandom);
-            if queue.fail(&claim, &error, retry, finished)? {
+            if queue.fail(&claim, &failure.notice, retry, finished)? {
                 match retry {
                     Retry::At(_) => report.failed += 1,
                     Retry::Never => report.dead += 1,
@@ -223,18 +233,19 @@ fn attempt(ctx: &Context, job: &Job, report: &mut DrainReport) -> Result<()> {
 }
 
 /// Runs one attempt of `job`: its result (JSON) or why it failed.
-fn run(ctx: &Context, job: &Job) -> Result<String, String> {
+fn run(ctx: &Context, job: &Job) -> Result<String, JobFailure> {
+    let internal = |e: anyhow::Error| JobFailure::internal(format!("{e:#}"));
     match job.kind {
         JobKind::Welcome => deliver_webhook(job),
-        JobKind::Export => export(ctx, job).map_err(|e| format!("{e:#}")),
-        JobKind::Purge => purge(ctx).map_err(|e| format!("{e:#}")),
+        JobKind::Export => export(ctx, job).map_err(internal),
+        JobKind::Purge => purge(ctx).map_err(internal),
     }
 }
 
 /// Delivers the job's payload to `webhook_url`, signed with
 /// `webhook_secret`; the job id is the `webhook-id`, the same on every
 /// retry. A non-2xx answer or no answer is a failure.
-fn deliver_webhook(job: &Job) -> Result<String, String> {
+fn deliver_webhook(job: &Job) -> Result<String, JobFailure> {
     let config = (|| -> Result<(Target, WebhookSecret)> {
         let url = optional("webhook_url")?.context("webhook_url is not set")?;
         let target = Target::parse(url.trim()).context("webhook_url is not an http(s) URL")?;
@@ -242,20 +253,21 @@ fn deliver_webhook(job: &Job) -> Result<String, String> {
         let secret = WebhookSecret::parse(&secret)?;
         Ok((target, secret))
     })()
-    .map_err(|e| format!("{e:#}"))?;
+    .map_err(|e| JobFailure::internal(format!("{e:#}")))?;
     let (target, secret) = config;
-    let sent_at = now().map_err(|e| format!("{e:#}"))?;
+    let sent_at = now().map_err(|e| JobFailure::internal(format!("{e:#}")))?;
     let delivery = signed_delivery(
         &secret,
         job.id.as_ref(),
         sent_at,
         job.payload.clone().into_bytes(),
     );
-    let status = post(&target, &delivery.headers, &delivery.body)?;
+    let status =
+        post(&target, &delivery.headers, &delivery.body).map_err(JobFailure::unreachable)?;
     if (200..300).contains(&status) {
         Ok(format!("{{\"status\":{status}}}"))
     } else {
-        Err(format!("the receiver answered {status}"))
+        Err(JobFailure::answered(status))
     }
 }
 

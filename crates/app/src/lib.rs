@@ -27,8 +27,8 @@ pub use client::{Client, client};
 pub use config::{Context, admin_email, database, key_ring, password_hasher, successor_key};
 pub use idempotency::idempotent;
 pub use jobs::{
-    AFTER_RESPONSE_BUDGET, Budget, after_response, drain, enqueue_export, enqueue_welcome,
-    retry_dead, run_published,
+    AFTER_RESPONSE_BUDGET, Budget, after_response, delete_jobs_of, drain, enqueue_export,
+    enqueue_welcome, retry_dead, run_published,
 };
 pub use limits::{
     PasswordAttempt, PasswordCheck, answer_password_check, count_hit, enforce, password_attempt,

@@ -57,6 +57,21 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
+/// The detail of an event an administrator caused: operators reading the
+/// audit log need to know which one.
+pub fn by_admin(admin: &UserId) -> String {
+    format!("{BY_ADMIN_PREFIX}{admin}")
+}
+
+const BY_ADMIN_PREFIX: &str = "by ";
+
+/// Whether `detail` names an administrator ([`by_admin`]).
+pub(crate) fn names_an_admin(detail: &str) -> bool {
+    detail
+        .strip_prefix(BY_ADMIN_PREFIX)
+        .is_some_and(|id| UserId::parse(id).is_some())
+}
+
 /// Append-only storage of audit records.
 pub trait AuditLog {
     /// Appends `entry`.

@@ -70,7 +70,7 @@ pub struct PurgeReport {
     pub idempotency_keys: u64,
     /// Finished rate-limit windows.
     pub rate_limits: u64,
-    /// Finished jobs past their retention.
+    /// Finished jobs past their retention, and any job of a deleted account.
     pub jobs: u64,
     /// Audit events past their retention.
     pub audit_events: u64,

@@ -272,6 +272,49 @@ pub trait JobQueue {
     /// Makes a `dead` job `queued` again, due `now`, with its attempts
     /// reset; `false` if it is not dead (or gone).
     fn revive(&self, id: &JobId, now: i64) -> Result<bool, RepoError>;
+
+    /// Deletes every job `owner` owns, whatever its state (an account's
+    /// exports and event payloads go with it); how many. A worker still
+    /// running one loses its claim and records nothing.
+    fn delete_owned_by(&self, owner: &str) -> Result<u64, RepoError>;
+}
+
+/// Why an attempt failed, in two registers: `notice` is what the task's
+/// owner sees (`last_error`), `detail` goes to the operator's log only, as
+/// it may carry transport or storage internals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    /// Safe to show: no internals.
+    pub notice: String,
+    /// Everything known, for the log.
+    pub detail: String,
+}
+
+impl JobFailure {
+    /// The receiver answered, but not with a 2xx status.
+    pub fn answered(status: u16) -> Self {
+        let notice = format!("the receiver answered {status}");
+        Self {
+            detail: notice.clone(),
+            notice,
+        }
+    }
+
+    /// The receiver could not be reached (or gave no whole answer).
+    pub fn unreachable(detail: impl fmt::Display) -> Self {
+        Self {
+            notice: "the receiver could not be reached".into(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Anything else: configuration, storage, a bug.
+    pub fn internal(detail: impl fmt::Display) -> Self {
+        Self {
+            notice: "the task could not be completed; it is retried until it is dead".into(),
+            detail: detail.to_string(),
+        }
+    }
 }
 
 /// Which jobs a listing shows, combined with AND.

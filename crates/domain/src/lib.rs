@@ -40,7 +40,7 @@ mod validation;
 mod webhooks;
 
 pub use accounts::{Accounts, AuthError, ProfileChange, RegisterError, Registration, UpdateError};
-pub use audit::{AuditEntry, AuditEvent, AuditLog};
+pub use audit::{AuditEntry, AuditEvent, AuditLog, by_admin};
 pub use cache::{CacheEntry, user_cache_key};
 pub use client::{Cidr, ClientPolicy, UNKNOWN_CLIENT};
 pub use cors::{
@@ -67,8 +67,8 @@ pub use idempotency::{
     key_hash, request_hash,
 };
 pub use jobs::{
-    Backoff, Claim, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, Job, JobFilter, JobId, JobKind,
-    JobQueue, JobState, LEASE_SECS, NewJob, Retry, TaskQuery,
+    Backoff, Claim, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, Job, JobFailure, JobFilter, JobId,
+    JobKind, JobQueue, JobState, LEASE_SECS, NewJob, Retry, TaskQuery,
 };
 pub use metrics::{
     AccountCounts, Counter, CounterStore, JobCounts, LoginResult, METRIC_PREFIX,

@@ -54,7 +54,8 @@ impl PersonalData for SqlPersonalData<'_> {
                     event: text(row, 1)?,
                     client_ip: opt_text(row, 2)?,
                     detail: opt_text(row, 3)?,
-                })
+                }
+                .for_subject())
             })
             .collect()
     }

@@ -43,7 +43,12 @@ impl Housekeeping for SqlHousekeeping<'_> {
                 cutoffs.windows_before,
             )?,
             jobs: self.delete(
-                "DELETE FROM jobs WHERE state IN ('succeeded', 'dead') AND updated_at <= $1
+                // An account's deletion deletes its jobs; an export enqueued
+                // while it was being deleted is caught here.
+                "DELETE FROM jobs
+                 WHERE (state IN ('succeeded', 'dead') AND updated_at <= $1)
+                    OR (owner IS NOT NULL
+                        AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = jobs.owner))
                  RETURNING 1",
                 cutoffs.jobs_before,
             )?,
@@ -133,6 +138,54 @@ mod tests {
             SqlHousekeeping::new(&db).purge(&cutoffs).expect("purge"),
             PurgeReport::default(),
             "nothing twice"
+        );
+    }
+
+    #[test]
+    fn jobs_of_deleted_accounts_go_whatever_their_state() {
+        let db = NativeSqlite::in_memory();
+        crate::migrate(&db).expect("migrate");
+        db.execute(
+            "INSERT INTO users (id, email, name, roles, disabled, password_hash, created_at, updated_at, version)
+             VALUES ('alive', 'a@example.com', 'A', 'user', 0, 'h', 0, 0, 1)",
+            &[],
+        )
+        .expect("user");
+        for (id, owner) in [
+            ("mine", "'alive'"),
+            ("orphan", "'gone'"),
+            ("system", "NULL"),
+        ] {
+            db.execute(
+                &format!(
+                    "INSERT INTO jobs (id, kind, payload, owner, state, max_attempts, run_after, created_at, updated_at)
+                     VALUES ('{id}', 'export', '{{}}', {owner}, 'queued', 1, 0, 0, 0)"
+                ),
+                &[],
+            )
+            .expect("job");
+        }
+        let nothing_expired = PurgeCutoffs {
+            tokens_expired_before: 0,
+            sessions_used_before: 0,
+            idempotency_before: 0,
+            windows_before: 0,
+            jobs_before: 0,
+            audit_before: 0,
+        };
+        let report = SqlHousekeeping::new(&db)
+            .purge(&nothing_expired)
+            .expect("purge");
+        assert_eq!(report.jobs, 1);
+        let left = db
+            .query("SELECT id FROM jobs ORDER BY id", &[])
+            .expect("ids");
+        assert_eq!(
+            left.rows,
+            vec![
+                vec![Value::Text("mine".into())],
+                vec![Value::Text("system".into())]
+            ]
         );
     }
 }

@@ -147,9 +147,10 @@ impl JobQueue for SqlJobs<'_> {
     }
 
     fn succeed(&self, claim: &Claim, result: &str, now: i64) -> Result<bool, RepoError> {
+        // A success clears what the earlier attempts said went wrong.
         self.write_claimed(
             claim,
-            "state = 'succeeded', result = $3, updated_at = $4",
+            "state = 'succeeded', result = $3, last_error = NULL, updated_at = $4",
             &[Value::Text(result.to_owned()), Value::Int(now)],
         )
     }
@@ -213,6 +214,14 @@ impl JobQueue for SqlJobs<'_> {
             &[Value::Text(id.as_ref().to_owned()), Value::Int(now)],
         )?;
         Ok(!revived.rows.is_empty())
+    }
+
+    fn delete_owned_by(&self, owner: &str) -> Result<u64, RepoError> {
+        let deleted = self.rows(
+            "DELETE FROM jobs WHERE owner = $1 RETURNING id",
+            &[Value::Text(owner.to_owned())],
+        )?;
+        Ok(deleted.rows.len() as u64)
     }
 }
 
@@ -504,5 +513,41 @@ mod tests {
         let distinct: std::collections::HashSet<&JobId> = all.iter().collect();
         assert_eq!(all.len(), 20, "every job claimed once");
         assert_eq!(distinct.len(), 20, "no job claimed twice");
+    }
+
+    #[test]
+    fn a_success_clears_the_last_error() {
+        let db = NativeSqlite::in_memory();
+        let jobs = SqlJobs::new(&db);
+        jobs.enqueue(&new_job(1, JobKind::Welcome, 0), 0)
+            .expect("enqueue");
+        let first = jobs.claim(0, 30).expect("claim").expect("due");
+        jobs.fail(&first.claim(), "the receiver answered 500", Retry::At(1), 0)
+            .expect("fail");
+        let second = jobs.claim(1, 30).expect("claim").expect("due again");
+        assert!(jobs.succeed(&second.claim(), "{}", 2).expect("succeed"));
+        let done = jobs.get(&first.id).expect("get").expect("stored");
+        assert_eq!((done.state, done.last_error), (JobState::Succeeded, None));
+    }
+
+    #[test]
+    fn deleting_an_owners_jobs_takes_every_state_and_fences_a_running_worker() {
+        let db = NativeSqlite::in_memory();
+        let jobs = SqlJobs::new(&db);
+        for seed in 1..=3 {
+            jobs.enqueue(&new_job(seed, JobKind::Export, 0), 0)
+                .expect("enqueue");
+        }
+        let mut other = new_job(4, JobKind::Export, 0);
+        other.owner = Some("owner-2".into());
+        jobs.enqueue(&other, 0).expect("enqueue");
+        let running = jobs.claim(0, 30).expect("claim").expect("due");
+
+        assert_eq!(jobs.delete_owned_by("owner-1"), Ok(3));
+
+        assert!(!jobs.succeed(&running.claim(), "{}", 1).expect("write"));
+        assert_eq!(jobs.get(&running.id), Ok(None));
+        assert!(jobs.get(&other.id).expect("get").is_some(), "others' stay");
+        assert_eq!(jobs.delete_owned_by("owner-1"), Ok(0));
     }
 }
