@@ -625,7 +625,7 @@ async fn the_hourly_purge_removes_expired_rows_and_schedules_itself() {
     for sql in [
         "INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_at, expires_at) VALUES ('old', 'f', 'u', 0, 1) RETURNING token_hash",
         "INSERT INTO audit_log (at, event) VALUES (1000, 'registered') RETURNING event",
-        "INSERT INTO rate_limits (bucket, window_start, count) VALUES ('old', 5, 1) RETURNING bucket",
+        "INSERT INTO rate_limit_buckets (bucket, tat, refusals, seen, updated_at) VALUES ('old', 5, 0, 5, 5) RETURNING bucket",
         "UPDATE jobs SET run_after = 0 WHERE kind = 'purge' AND state = 'queued' RETURNING id",
     ] {
         assert_eq!(app.query_db(sql).await.len(), 1, "{sql}");
@@ -647,7 +647,7 @@ async fn the_hourly_purge_removes_expired_rows_and_schedules_itself() {
     );
     assert_eq!(count("audit_log", "at = 1000").await, Some("0".into()));
     assert_eq!(
-        count("rate_limits", "bucket = 'old'").await,
+        count("rate_limit_buckets", "bucket = 'old'").await,
         Some("0".into())
     );
     assert_eq!(

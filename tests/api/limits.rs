@@ -393,3 +393,121 @@ async fn every_answer_of_a_limited_route_carries_the_ratelimit_headers() {
         bad_login.header("ratelimit")
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clock_boundary_lets_no_second_burst_through() {
+    // 3 per 2 s: a fixed window aligned to the clock would take 3 just
+    // before an even second and 3 more just after it.
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_REGISTER_LIMIT_PER_IP", "3/2")
+        .start()
+        .await;
+    let burst = async || {
+        let mut allowed = 0;
+        for _ in 0..3 {
+            // Invalid, so nothing is stored, but counted all the same.
+            if app.post_json("/users", &json!({})).await.status != 429 {
+                allowed += 1;
+            }
+        }
+        allowed
+    };
+    let millis = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis()
+    };
+    while millis() % 2000 < 1_650 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let before = burst().await;
+    while millis() % 2000 >= 1_000 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let after = burst().await;
+
+    assert_eq!(before, 3);
+    // One frees up every 667 ms; the second burst comes well inside that
+    // (a slow machine may see one).
+    assert!(after <= 1, "{after} of 3 passed just after the boundary");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn correct_passwords_do_not_use_up_the_account_ceiling() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_LOGIN_CEILING_PER_ACCOUNT", "3/900")
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+
+    let mut statuses = Vec::new();
+    for n in 1..=5u8 {
+        let from = IpAddr::from([127, 0, 2, n]);
+        let login = app
+            .login_from(from, "ada@example.com", "correct horse")
+            .await;
+        statuses.push(login.status);
+        if n == 5 {
+            let header = login.header("ratelimit").expect("RateLimit").to_owned();
+            assert!(
+                header.contains("\"login-account-total\";r=3;"),
+                "the success gave its hit back: {header}"
+            );
+        }
+    }
+    let wrong = app.login("ada@example.com", "wrong horse").await;
+
+    assert_eq!(statuses, vec![200; 5]);
+    assert_eq!(wrong.status, 400);
+    assert!(
+        wrong
+            .header("ratelimit")
+            .is_some_and(|v| v.contains("\"login-account-total\";r=2;")),
+        "failures still count"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idempotent_replay_is_not_charged_to_the_registration_limit() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_REGISTER_LIMIT_PER_IP", "2/3600")
+        .start()
+        .await;
+    let body = json!({"name": "Ada", "email": "ada@example.com", "password": "correct horse"});
+    let with_key = async || {
+        app.request(
+            Method::POST,
+            "/users",
+            &[
+                ("content-type", "application/json"),
+                ("idempotency-key", "sign-up-1"),
+            ],
+            bytes::Bytes::from(body.to_string()),
+        )
+        .await
+    };
+    let first = with_key().await;
+    let mut replays = Vec::new();
+    for _ in 0..3 {
+        let replay = with_key().await;
+        replays.push((
+            replay.status,
+            replay.header("idempotent-replayed").map(str::to_owned),
+        ));
+    }
+    let other = |n: u32| json!({"name": "B", "email": format!("b{n}@example.com"), "password": "correct horse"});
+    let second = app.post_json("/users", &other(1)).await;
+    let third = app.post_json("/users", &other(2)).await;
+
+    assert_eq!(first.status, 201, "{}", first.text());
+    assert_eq!(replays, vec![(201, Some("true".to_owned())); 3]);
+    assert_eq!(
+        second.status,
+        201,
+        "the replays were not counted: {}",
+        second.text()
+    );
+    third.assert_problem(429, "rate-limited");
+}

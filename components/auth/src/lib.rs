@@ -69,7 +69,7 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             // is checked: concurrent guesses cannot exceed the limit, and a
             // lockout says nothing about whether the account exists.
             let account = normalise_email(&username);
-            let attempt = password_attempt(&ctx, req, &account, PasswordCheck::Login)?;
+            let mut attempt = password_attempt(&ctx, req, &account, PasswordCheck::Login)?;
             limits.extend_from_slice(attempt.decisions());
             let hasher = password_hasher()?;
             let mut accounts = ctx.accounts(&users, &hasher, &mut random);
@@ -77,6 +77,8 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             let password = Password::new(password);
             let user = log_in(&ctx, req, &mut accounts, &username, &password)?;
             attempt.succeeded(&ctx)?;
+            // The success gave hits back: the headers say so.
+            *limits = attempt.decisions().to_vec();
             let session = start_session(&sessions, &user.id, ctx.now_ms, &mut random)?;
             (user, session)
         }

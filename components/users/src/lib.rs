@@ -80,20 +80,27 @@ fn password_check(
 /// `422` listing invalid fields, `429` over the per-address limit; every
 /// answer after the count carries the `RateLimit` headers. With an
 /// `Idempotency-Key`, a retry gets the first answer again instead of a
-/// second account (or a `409`).
+/// second account (or a `409`), and is not counted.
 fn create(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let mut ctx = context()?;
     let limit = policy("register_limit_per_ip", REGISTER_IP_POLICY)?;
     let client = client(req)?;
-    let decision = enforce(&ctx, limit, &client.bucket)?;
+    // Counted inside: a replay of a stored answer registers nothing, so it
+    // is not charged again.
+    let mut decision = None;
     let response = respond(idempotent(
         &mut ctx,
         req,
         "POST /users",
         &client.bucket,
-        |ctx| respond(register_user(req, ctx)),
+        |ctx| {
+            respond(enforce(ctx, limit, &client.bucket).and_then(|counted| {
+                decision = Some(counted);
+                register_user(req, ctx)
+            }))
+        },
     ));
-    Ok(with_limit_headers(response, &[decision]))
+    Ok(with_limit_headers(response, decision.as_slice()))
 }
 
 /// Registration itself.

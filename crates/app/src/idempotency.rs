@@ -14,8 +14,8 @@ use crate::config::Context;
 /// client address of an anonymous request) and `operation`: a retry with
 /// the same key and body gets the stored answer (`Idempotent-Replayed:
 /// true`), one with another body `422`, one while the first still runs
-/// `409` (for at most the lease). Server errors are not kept, so they can
-/// be retried. Without the header, `run` simply runs.
+/// `409` (for at most the lease). Server errors and `429` are not kept, so
+/// they can be retried. Without the header, `run` simply runs.
 pub fn idempotent(
     ctx: &mut Context,
     req: &Request,
@@ -46,7 +46,10 @@ pub fn idempotent(
     }
     let response = run(ctx);
     let store = SqlIdempotency::new(ctx.db.as_ref());
-    if *response.status() < 500 {
+    // A refusal for now (429) or a server error is not the answer to keep:
+    // the retry must be able to succeed.
+    let status = *response.status();
+    if status < 500 && status != 429 {
         store.complete(
             &key,
             &StoredResponse {

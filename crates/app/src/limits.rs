@@ -5,7 +5,7 @@ use spin_sdk::http::{Request, Response};
 use spin_sdk::variables;
 use spin_users_domain::{
     AuditEvent, Counter, Counters, Decision, LOGIN_CEILING_POLICY, LOGIN_IP_POLICY,
-    LOGIN_PAIR_POLICY, LoginResult, Policy, hit, limit_headers,
+    LOGIN_PAIR_POLICY, LoginResult, Policy, hit, limit_headers, refund,
 };
 use spin_users_http::{ApiError, respond};
 use spin_users_store::SqlCounters;
@@ -25,7 +25,7 @@ pub fn policy(variable: &str, name: &'static str) -> Result<Policy> {
 /// Counts one hit of `subject` against `policy` (atomically, in the database).
 pub fn count_hit(ctx: &Context, policy: Policy, subject: &str) -> Result<Decision, ApiError> {
     let counters = SqlCounters::new(ctx.db.as_ref());
-    hit(&counters, policy, subject, ctx.now).map_err(|e| ApiError::Internal(e.into()))
+    hit(&counters, policy, subject, ctx.now_ms).map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// Counts one hit; `429` with the limit headers when over the limit.
@@ -77,6 +77,8 @@ pub fn with_limit_headers(mut response: Response, decisions: &[Decision]) -> Res
 pub struct PasswordAttempt {
     pair: Policy,
     subject: String,
+    ceiling: Policy,
+    account: String,
     decisions: Vec<Decision>,
 }
 
@@ -98,7 +100,9 @@ pub enum PasswordCheck {
 ///   this pair is locked, even for the right password, so an attacker's
 ///   address locks itself and the owner logs in from theirs;
 /// - `login_ceiling_per_account`: per account across addresses, far above
-///   what one address can reach, against guessing spread over many.
+///   what one address can reach, against guessing spread over many. Only
+///   failures count: a correct password gives its hit back, so a busy
+///   account's own logins never exhaust it.
 ///
 /// `429` with the limit headers when one is exhausted; the first refusal of
 /// a lockout is audited and counted as a lockout.
@@ -140,6 +144,8 @@ pub fn password_attempt(
     Ok(PasswordAttempt {
         pair,
         subject,
+        ceiling,
+        account: account.to_owned(),
         decisions,
     })
 }
@@ -155,6 +161,7 @@ pub fn answer_password_check(
     let Some(attempt) = attempt else {
         return result;
     };
+    let mut attempt = attempt;
     if result.is_ok() {
         attempt.succeeded(ctx)?;
     }
@@ -168,10 +175,22 @@ impl PasswordAttempt {
         &self.decisions
     }
 
-    /// The password was right: the (account, address) streak ends. The
-    /// account-wide ceiling keeps counting; an owner's success must not
-    /// reset what many addresses built up.
-    pub fn succeeded(&self, ctx: &Context) -> Result<(), ApiError> {
-        reset(ctx, self.pair, &self.subject)
+    /// The password was right: the (account, address) streak ends, and the
+    /// account-wide ceiling gets this attempt back (it counts failures
+    /// only) without forgetting what other addresses' failures built up.
+    /// The ceiling's decision is updated, so the headers stay exact.
+    pub fn succeeded(&mut self, ctx: &Context) -> Result<(), ApiError> {
+        reset(ctx, self.pair, &self.subject)?;
+        let counters = SqlCounters::new(ctx.db.as_ref());
+        let refunded = refund(&counters, self.ceiling, &self.account, ctx.now_ms)
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        for decision in &mut self.decisions {
+            if decision.policy == self.pair {
+                *decision = Decision::unused(self.pair);
+            } else if let Some(after) = refunded.filter(|_| decision.policy == self.ceiling) {
+                *decision = after;
+            }
+        }
+        Ok(())
     }
 }

@@ -10,7 +10,7 @@ use crate::ending::SessionStates;
 use crate::hashing::Credential;
 use crate::name::DisplayName;
 use crate::random::testing::SeededRandom;
-use crate::ratelimit::Counters;
+use crate::ratelimit::{Cell, Counters, Gcra};
 use crate::revocation::SessionState;
 use crate::sessions::{SessionRepository, StoredRefreshToken, hash_token};
 use crate::user::{PageKey, RepoError, Role, User, UserFilter, UserId, UserRepository};
@@ -335,22 +335,27 @@ impl SessionStates for InMemoryUsers {
 /// Rate-limit counters in a map.
 #[derive(Debug, Default)]
 pub struct InMemoryCounters {
-    counts: RefCell<BTreeMap<String, (i64, i64)>>,
+    cells: RefCell<BTreeMap<String, Cell>>,
 }
 
 impl Counters for InMemoryCounters {
-    fn hit(&self, bucket: &str, window_start: i64) -> Result<i64, RepoError> {
-        let mut counts = self.counts.borrow_mut();
-        let entry = counts.entry(bucket.to_owned()).or_insert((window_start, 0));
-        if entry.0 != window_start {
-            *entry = (window_start, 0);
-        }
-        entry.1 += 1;
-        Ok(entry.1)
+    fn hit(&self, bucket: &str, gcra: Gcra, _now_secs: i64) -> Result<Cell, RepoError> {
+        let mut cells = self.cells.borrow_mut();
+        let cell = gcra.step(cells.get(bucket).copied());
+        cells.insert(bucket.to_owned(), cell);
+        Ok(cell)
+    }
+
+    fn refund(&self, bucket: &str, gcra: Gcra) -> Result<Option<Cell>, RepoError> {
+        let mut cells = self.cells.borrow_mut();
+        Ok(cells.get_mut(bucket).map(|cell| {
+            cell.tat -= gcra.interval;
+            *cell
+        }))
     }
 
     fn clear(&self, bucket: &str) -> Result<(), RepoError> {
-        self.counts.borrow_mut().remove(bucket);
+        self.cells.borrow_mut().remove(bucket);
         Ok(())
     }
 }

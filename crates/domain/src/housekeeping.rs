@@ -16,9 +16,10 @@ use crate::user::RepoError;
 /// How often the purge runs.
 pub const PURGE_INTERVAL_SECS: i64 = 3600;
 
-/// Rate-limit windows are kept this long after they began: longer than any
-/// window a deployment sets (one longer than a week is cut short).
-pub const RATE_LIMIT_RETENTION_SECS: i64 = 7 * 86_400;
+/// Rate-limit buckets are kept this long after their last hit: as long as
+/// the longest window a policy may set (`MAX_WINDOW_SECS`), by when any
+/// bucket has drained.
+pub const RATE_LIMIT_RETENTION_SECS: i64 = crate::ratelimit::MAX_WINDOW_SECS;
 
 /// Audit events are kept this many days unless `audit_retention_days` says.
 pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 90;
@@ -36,7 +37,7 @@ pub struct PurgeCutoffs {
     pub sessions_used_before: i64,
     /// Idempotency records created before this.
     pub idempotency_before: i64,
-    /// Rate-limit windows begun before this.
+    /// Rate-limit buckets last hit before this.
     pub windows_before: i64,
     /// Finished jobs last changed before this.
     pub jobs_before: i64,
@@ -68,7 +69,7 @@ pub struct PurgeReport {
     pub sessions: u64,
     /// Expired idempotency records.
     pub idempotency_keys: u64,
-    /// Finished rate-limit windows.
+    /// Drained rate-limit buckets.
     pub rate_limits: u64,
     /// Finished jobs past their retention, and any job of a deleted account.
     pub jobs: u64,

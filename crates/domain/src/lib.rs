@@ -80,8 +80,8 @@ pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
 pub use random::testing;
 pub use random::{Random, SystemRandom};
 pub use ratelimit::{
-    Counters, Decision, LOGIN_CEILING_POLICY, LOGIN_IP_POLICY, LOGIN_PAIR_POLICY, Policy,
-    REGISTER_IP_POLICY, hit, limit_headers,
+    Cell, Counters, Decision, Gcra, LOGIN_CEILING_POLICY, LOGIN_IP_POLICY, LOGIN_PAIR_POLICY,
+    MAX_LIMIT, MAX_WINDOW_SECS, Policy, REGISTER_IP_POLICY, hit, limit_headers, refund,
 };
 pub use revocation::{MAX_REVOKED_SESSIONS, SessionState, new_session_id};
 pub use service::ServiceInfo;

@@ -39,7 +39,7 @@ impl Housekeeping for SqlHousekeeping<'_> {
                 cutoffs.idempotency_before,
             )?,
             rate_limits: self.delete(
-                "DELETE FROM rate_limits WHERE window_start <= $1 RETURNING 1",
+                "DELETE FROM rate_limit_buckets WHERE updated_at <= $1 RETURNING 1",
                 cutoffs.windows_before,
             )?,
             jobs: self.delete(
@@ -92,7 +92,7 @@ mod tests {
             );
             insert(
                 &format!(
-                    "INSERT INTO rate_limits (bucket, window_start, count) VALUES ('b{n}', $1, 1)"
+                    "INSERT INTO rate_limit_buckets (bucket, tat, refusals, seen, updated_at) VALUES ('b{n}', 0, 0, 0, $1)"
                 ),
                 at,
             );

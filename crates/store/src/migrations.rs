@@ -265,6 +265,30 @@ pub const MIGRATIONS: &[Migration] = &[
             BOOTSTRAP_FROM_ADMINS,
         ],
     },
+    Migration {
+        version: 11,
+        description: "GCRA rate-limit buckets replace fixed-window counters",
+        sqlite: &[
+            "DROP TABLE IF EXISTS rate_limits",
+            "CREATE TABLE IF NOT EXISTS rate_limit_buckets (
+            bucket TEXT PRIMARY KEY,
+            tat INTEGER NOT NULL,
+            refusals INTEGER NOT NULL,
+            seen INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )",
+        ],
+        postgres: &[
+            "DROP TABLE IF EXISTS rate_limits",
+            "CREATE TABLE IF NOT EXISTS rate_limit_buckets (
+            bucket TEXT PRIMARY KEY,
+            tat BIGINT NOT NULL,
+            refusals BIGINT NOT NULL,
+            seen BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )",
+        ],
+    },
 ];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.
