@@ -404,6 +404,61 @@ async fn exported(app: &TestApp, token: &str) -> (String, serde_json::Value) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_new_export_is_not_held_behind_a_backlog_of_failing_retries() {
+    let receiver = WebhookReceiver::start().await;
+    receiver.answer_with(500);
+    let app = with_webhook(&receiver).start().await;
+    // Ten welcome deliveries fail once each and come due again in a second.
+    for n in 0..10 {
+        app.register("U", &format!("u{n}@example.com"), "correct horse")
+            .await;
+    }
+    receiver.wait_for(10, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let ada = app
+        .register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let token = app.access_token("ada@example.com", "correct horse").await;
+    assert!(ada["id"].is_string());
+
+    // The export's own request runs it after its answer, before any retry.
+    let (_, done) = exported(&app, &token).await;
+
+    assert_eq!(done["state"], "succeeded", "{done}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_due_retry_runs_on_a_lone_instance_without_a_new_job() {
+    let receiver = WebhookReceiver::start().await;
+    receiver.answer_with(500);
+    let app = with_webhook(&receiver).start().await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    settled_welcome(&app).await;
+    receiver.answer_with(200);
+    let token = app.access_token("ada@example.com", "correct horse").await;
+    // The retry comes due within a second (`job_backoff_secs` = 1).
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+
+    // Requests that read the database and enqueue nothing: no drain call,
+    // no scheduler.
+    for _ in 0..3 {
+        let tasks = app.get_with_token("/tasks", &token).await;
+        assert_eq!(tasks.status, 200, "{}", tasks.text());
+    }
+    let deliveries = receiver.wait_for(2, Duration::from_secs(10)).await;
+
+    assert_eq!(deliveries.len(), 2);
+    until_db(
+        &app,
+        "SELECT state FROM jobs WHERE kind = 'welcome'",
+        vec![vec![Some("succeeded".into())]],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn deleting_an_account_deletes_its_exports() {
     let (app, admin) = TestApp::with_admin().await;
     let ada_id = app

@@ -14,7 +14,7 @@
 //! Redis loses (pub/sub delivers at most once) leaves the job queued for the
 //! drain route.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
@@ -22,8 +22,8 @@ use spin_users_api::{DrainReport, private_view};
 use spin_users_domain::{
     Backoff, Counter, DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_BACKOFF, DEFAULT_JOB_RETENTION_DAYS,
     DEFAULT_MAX_ATTEMPTS, Housekeeping, Job, JobFailure, JobId, JobKind, JobQueue, LEASE_SECS,
-    NewJob, PersonalData, PurgeCutoffs, Retry, SystemRandom, User, UserCreatedEvent, UserId,
-    UserRepository, WebhookSecret, next_purge_job, purge_job, rfc3339, signed_delivery,
+    NewJob, PersonalData, Policy, PurgeCutoffs, Retry, SystemRandom, User, UserCreatedEvent,
+    UserId, UserRepository, WebhookSecret, next_purge_job, purge_job, rfc3339, signed_delivery,
 };
 use spin_users_http::{Target, post};
 use spin_users_store::{SqlHousekeeping, SqlPersonalData, SqlUsers};
@@ -31,9 +31,25 @@ use spin_users_store::{SqlHousekeeping, SqlPersonalData, SqlUsers};
 use crate::config::{Context, number, optional, unix_now_ms};
 use crate::metrics::count;
 
-/// Set when this invocation enqueued a job: an instance serves one
-/// request, so the flag is that request's.
-static ENQUEUED: AtomicBool = AtomicBool::new(false);
+/// The jobs this invocation enqueued and runs after its response: an
+/// instance serves one request, so the list is that request's.
+static ENQUEUED: Mutex<Vec<JobId>> = Mutex::new(Vec::new());
+
+/// How often, at most, some instance of the app sweeps the queue after an
+/// answer that enqueued nothing: one sweep per this many seconds, across
+/// every instance (a rate-limit bucket decides).
+const SWEEP_POLICY: Policy = Policy {
+    name: "jobs-sweep",
+    limit: 1,
+    window_secs: 5,
+};
+
+/// A sweep's share: due retries move on a lone `spin up` without a
+/// scheduler, and no request pays much for it.
+const SWEEP_BUDGET: Budget = Budget {
+    jobs: 2,
+    time: Duration::from_secs(1),
+};
 
 /// How much work one call of [`drain`] may do.
 #[derive(Debug, Clone, Copy)]
@@ -106,15 +122,20 @@ fn enqueue(ctx: &Context, kind: JobKind, payload: String, owner: Option<&str>) -
 /// one is configured and the publish succeeds, otherwise this invocation
 /// after its response.
 fn announce(id: &JobId) {
+    let run_here = || {
+        if let Ok(mut own) = ENQUEUED.lock() {
+            own.push(id.clone());
+        }
+    };
     match publish(id) {
         Ok(true) => {}
-        Ok(false) => ENQUEUED.store(true, Ordering::Relaxed),
+        Ok(false) => run_here(),
         Err(e) => {
             eprintln!(
                 "jobs: could not publish job {}, running it here: {e:#}",
                 id.as_ref()
             );
-            ENQUEUED.store(true, Ordering::Relaxed);
+            run_here();
         }
     }
 }
@@ -148,20 +169,66 @@ pub fn retry_dead(ctx: &Context, id: &JobId) -> Result<bool> {
     Ok(revived)
 }
 
-/// Runs due jobs within [`AFTER_RESPONSE_BUDGET`] if this invocation
-/// enqueued one; a request that enqueued nothing pays nothing.
+/// The queue work an invocation does after its response. One that
+/// enqueued jobs runs those first, then other due jobs, within
+/// [`AFTER_RESPONSE_BUDGET`]. One that enqueued nothing but reached the
+/// database sweeps: if a job is due and no instance swept in the last
+/// [`SWEEP_POLICY`] window, it runs up to [`SWEEP_BUDGET`]. A request
+/// answered without the database pays nothing.
 pub fn after_response() {
-    if !ENQUEUED.swap(false, Ordering::Relaxed) {
+    let own = ENQUEUED
+        .lock()
+        .map(|mut own| std::mem::take(&mut *own))
+        .unwrap_or_default();
+    if own.is_empty() && !spin_users_store::opened_a_connection() {
         return;
     }
-    match Context::open() {
-        Ok(ctx) => {
-            if let Err(e) = drain(&ctx, AFTER_RESPONSE_BUDGET) {
-                eprintln!("jobs: after the response: {e:#}");
-            }
+    let outcome = Context::open().and_then(|ctx| {
+        if own.is_empty() {
+            sweep(&ctx)
+        } else {
+            run_own_then_drain(&ctx, &own)
         }
-        Err(e) => eprintln!("jobs: after the response: {e:#}"),
+    });
+    if let Err(e) = outcome {
+        eprintln!("jobs: after the response: {e:#}");
     }
+}
+
+/// Runs the jobs `own` (this request's, if still due: a worker may have
+/// taken one), then other due jobs with what is left of the budget.
+fn run_own_then_drain(ctx: &Context, own: &[JobId]) -> Result<()> {
+    let mut report = DrainReport::default();
+    for id in own.iter().take(AFTER_RESPONSE_BUDGET.jobs as usize) {
+        if let Some(job) = ctx.jobs().claim_id(id, now()?, LEASE_SECS)? {
+            attempt(ctx, &job, &mut report)?;
+        }
+    }
+    let rest = Budget {
+        jobs: AFTER_RESPONSE_BUDGET.jobs.saturating_sub(report.claimed),
+        ..AFTER_RESPONSE_BUDGET
+    };
+    if rest.jobs > 0 {
+        drain(ctx, rest)?;
+    }
+    Ok(())
+}
+
+/// A sweep after an answer that enqueued nothing: one read when nothing is
+/// due; otherwise one bucket hit, and the work if the bucket allows it.
+/// Not where a Redis worker runs new jobs (`jobs_redis_url`): there the
+/// drain CronJob runs what is left, and a sweep would race the worker for
+/// the job just published.
+fn sweep(ctx: &Context) -> Result<()> {
+    if optional("jobs_redis_url")?.is_some() || !ctx.jobs().any_due(now()?)? {
+        return Ok(());
+    }
+    let counted =
+        crate::limits::count_hit(ctx, SWEEP_POLICY, "queue").map_err(|e| anyhow::anyhow!("{e}"))?;
+    if counted.allowed {
+        drain(ctx, SWEEP_BUDGET)?;
+    }
+    Ok(())
 }
 
 /// Claims and runs due jobs until none is due or `budget` is spent.

@@ -238,7 +238,7 @@ pub trait JobQueue {
     /// `run_after` has come, or a `running` one whose lease has lapsed with
     /// attempts left. It becomes `running` with `attempts + 1` and a lease
     /// until `now + lease_secs`. Oldest due first. Two callers never get the
-    /// same attempt.
+    /// same attempt. Jobs never tried go before retries.
     fn claim(&self, now: i64, lease_secs: i64) -> Result<Option<Job>, RepoError>;
 
     /// Claims the job `id` as [`JobQueue::claim`] would, if it is due: for
@@ -272,6 +272,9 @@ pub trait JobQueue {
     /// Makes a `dead` job `queued` again, due `now`, with its attempts
     /// reset; `false` if it is not dead (or gone).
     fn revive(&self, id: &JobId, now: i64) -> Result<bool, RepoError>;
+
+    /// Whether any job is due at `now` (what [`JobQueue::claim`] would take).
+    fn any_due(&self, now: i64) -> Result<bool, RepoError>;
 
     /// Deletes every job `owner` owns, whatever its state (an account's
     /// exports and event payloads go with it); how many. A worker still

@@ -117,8 +117,12 @@ impl JobQueue for SqlJobs<'_> {
         };
         self.take(
             &format!(
+                // Jobs never tried before retries: a backlog of failing
+                // deliveries never holds a new export back.
                 "id = (SELECT id FROM jobs WHERE {DUE}
-                       ORDER BY run_after, created_at, id LIMIT 1 {lock})"
+                       ORDER BY CASE WHEN attempts = 0 THEN 0 ELSE 1 END,
+                                run_after, created_at, id
+                       LIMIT 1 {lock})"
             ),
             now,
             lease_secs,
@@ -214,6 +218,14 @@ impl JobQueue for SqlJobs<'_> {
             &[Value::Text(id.as_ref().to_owned()), Value::Int(now)],
         )?;
         Ok(!revived.rows.is_empty())
+    }
+
+    fn any_due(&self, now: i64) -> Result<bool, RepoError> {
+        let due = self.rows(
+            &format!("SELECT 1 FROM jobs WHERE {DUE} LIMIT 1"),
+            &[Value::Int(now)],
+        )?;
+        Ok(!due.rows.is_empty())
     }
 
     fn delete_owned_by(&self, owner: &str) -> Result<u64, RepoError> {
@@ -513,6 +525,29 @@ mod tests {
         let distinct: std::collections::HashSet<&JobId> = all.iter().collect();
         assert_eq!(all.len(), 20, "every job claimed once");
         assert_eq!(distinct.len(), 20, "no job claimed twice");
+    }
+
+    #[test]
+    fn a_job_never_tried_goes_before_older_retries() {
+        let db = NativeSqlite::in_memory();
+        let jobs = SqlJobs::new(&db);
+        for seed in 1..=3 {
+            jobs.enqueue(&new_job(seed, JobKind::Welcome, 0), 0)
+                .expect("enqueue");
+            let job = jobs.claim(0, 30).expect("claim").expect("due");
+            jobs.fail(&job.claim(), "down", Retry::At(1), 0)
+                .expect("fail");
+        }
+        assert!(!jobs.any_due(0).expect("due?"), "all backing off");
+        let export = new_job(9, JobKind::Export, 5);
+        jobs.enqueue(&export, 5).expect("enqueue");
+        assert!(jobs.any_due(5).expect("due?"));
+
+        let first = jobs.claim(5, 30).expect("claim").expect("due");
+
+        assert_eq!(first.id, export.id, "the fresh export, not a retry");
+        let next = jobs.claim(5, 30).expect("claim").expect("due");
+        assert_eq!(next.kind, JobKind::Welcome);
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub use jobs::SqlJobs;
 pub use metrics::SqlMetrics;
 pub use migrations::{MIGRATIONS, migrate, with_schema};
 pub use sessions::SqlSessions;
-pub use spin::{SpinPostgres, SpinSqlite, open};
+pub use spin::{SpinPostgres, SpinSqlite, open, opened_a_connection};
 pub use sql::{Connection, DbError, Dialect, Rows, Value};
 pub use users::SqlUsers;
 

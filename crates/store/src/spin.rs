@@ -28,6 +28,16 @@ pub fn open(
     })
 }
 
+/// Set once this instance has opened a database connection: an instance
+/// serves one request, so it says whether that request reached the
+/// database (and so may do a little queue work after its answer).
+static OPENED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this instance has opened a database connection.
+pub fn opened_a_connection() -> bool {
+    OPENED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A connection opened on first use.
 struct Lazy {
     database_url: Box<dyn Fn() -> Result<Option<String>, String>>,
@@ -52,6 +62,9 @@ impl Lazy {
                 .map(|c| Box::new(SpinSqlite(c)) as Box<dyn Connection>)
                 .map_err(|e| DbError::Other(format!("opening SQLite: {e}"))),
         });
+        if conn.is_ok() {
+            OPENED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         conn.as_ref().map(Box::as_ref).map_err(Clone::clone)
     }
 }
