@@ -224,3 +224,48 @@ async fn a_public_etag_moves_only_when_the_public_view_does() {
     assert_eq!(after_name.status, 200);
     assert_ne!(after_name.header("etag"), Some(etag.as_str()));
 }
+
+/// A "Redis" that accepts connections and never answers, as a server that
+/// hangs (or a network that drops its packets) looks to a client.
+async fn silent_redis() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    (address, held)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn registration_and_login_never_wait_on_a_hung_cache() {
+    let (redis, _held) = silent_redis().await;
+    let app = TestApp::spin_users()
+        .runtime_config(&format!(
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://{redis}\"\n\
+             [sqlite_database.default]\ntype = \"spin\"\npath = \"sqlite.db\"\n"
+        ))
+        .start()
+        .await;
+    let bounded = std::time::Duration::from_secs(5);
+
+    let registered = tokio::time::timeout(
+        bounded,
+        app.post_json(
+            "/users",
+            &json!({"name": "Ada", "email": "ada@example.com", "password": "correct horse"}),
+        ),
+    )
+    .await
+    .expect("registration waited on the cache");
+    let login = tokio::time::timeout(bounded, app.login("ada@example.com", "correct horse"))
+        .await
+        .expect("login waited on the cache");
+
+    assert_eq!(registered.status, 201, "{}", registered.text());
+    assert_eq!(login.status, 200, "{}", login.text());
+}

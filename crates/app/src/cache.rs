@@ -1,5 +1,7 @@
 //! Read-through caching of users in Spin's key-value store.
 
+use std::cell::OnceCell;
+
 use serde::{Deserialize, Serialize};
 use spin_sdk::key_value::Store;
 use spin_users_domain::{
@@ -125,19 +127,38 @@ pub struct Cached {
 /// the refill's set. So an older row is never left in the cache after the
 /// writer has answered; the worst case is a reader served the old row
 /// between the writer's commit and its drop, the same request's time.
+///
+/// The store is opened at its first use, not with the repository: a
+/// request that never touches the cache (registration, a login) never
+/// waits on it, whatever state its server is in.
 pub struct CachedUsers<'a> {
     db: SqlUsers<'a>,
-    kv: Option<Store>,
+    kv: OnceCell<Option<Store>>,
     pub(crate) now: i64,
 }
 
 impl<'a> CachedUsers<'a> {
     /// Caches `db` in the `default` key-value store.
     pub fn new(db: SqlUsers<'a>, now: i64) -> Self {
-        let kv = Store::open_default()
-            .map_err(|e| eprintln!("cache: key-value store unavailable, reading the database: {e}"))
-            .ok();
-        Self { db, kv, now }
+        Self {
+            db,
+            kv: OnceCell::new(),
+            now,
+        }
+    }
+
+    /// The `default` key-value store, opened on first use; `None` (and the
+    /// database answers) if it cannot be.
+    fn kv(&self) -> Option<&Store> {
+        self.kv
+            .get_or_init(|| {
+                Store::open_default()
+                    .map_err(|e| {
+                        eprintln!("cache: key-value store unavailable, reading the database: {e}")
+                    })
+                    .ok()
+            })
+            .as_ref()
     }
 
     /// The users in the database, bypassing the cache: for reads that must
@@ -148,7 +169,7 @@ impl<'a> CachedUsers<'a> {
 
     /// The fresh cached entry of `id`.
     pub fn cached(&self, id: &UserId) -> Option<Cached> {
-        let kv = self.kv.as_ref()?;
+        let kv = self.kv()?;
         let bytes = kv.get(&user_cache_key(id.as_ref())).ok()??;
         CachedUser::decode(&bytes, self.now)
     }
@@ -174,7 +195,7 @@ impl<'a> CachedUsers<'a> {
     /// Writes the entry, then drops it again if the row has moved past the
     /// entry's version meanwhile (see the type's documentation).
     fn store(&self, user: &User, token: Option<SeenToken>, expires_at: i64) {
-        let Some(kv) = &self.kv else { return };
+        let Some(kv) = self.kv() else { return };
         let key = user_cache_key(user.id.as_ref());
         let Some(bytes) = CachedUser::encode(user, token, expires_at) else {
             return;
@@ -198,7 +219,7 @@ impl<'a> CachedUsers<'a> {
     /// Drops the cached copy of `id`, retrying once. A failure here could
     /// serve stale data, so it fails the request rather than being logged.
     fn invalidate(&self, id: &UserId) -> Result<(), RepoError> {
-        let Some(kv) = &self.kv else { return Ok(()) };
+        let Some(kv) = self.kv() else { return Ok(()) };
         let key = user_cache_key(id.as_ref());
         kv.delete(&key)
             .or_else(|_| kv.delete(&key))
