@@ -10,7 +10,7 @@ TOOLCHAIN_ENV := .tools/wasm-toolchain.env
 # Every crate under components/ is a Spin component; the probe is a test fixture.
 COMPONENTS := $(notdir $(wildcard components/*))
 FIXTURES := $(notdir $(wildcard tests/fixtures/*))
-NATIVE_PACKAGES := -p spin-users-domain -p spin-users-api -p spin-users-http -p spin-users-store -p spin-users-app -p spin-users-host -p spin-users-component-tests -p spin-users-bench
+NATIVE_PACKAGES := -p spin-users-domain -p spin-users-resp -p spin-users-api -p spin-users-http -p spin-users-store -p spin-users-app -p spin-users-host -p spin-users-component-tests -p spin-users-bench
 
 .PHONY: help setup native-deps build build-fixtures up cluster test test-unit test-components test-e2e test-tools test-cluster bench lint fmt clean
 

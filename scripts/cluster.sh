@@ -27,6 +27,9 @@ if ! $as_postgres psql -p "$port" -qtAX -c "SELECT 1 FROM pg_database WHERE datn
 fi
 SPIN_VARIABLE_DATABASE_URL=${admin_url/\/postgres\?//spin_users_cluster?}
 export SPIN_VARIABLE_DATABASE_URL
+# The user cache through the components' own bounded Redis client.
+export SPIN_VARIABLE_CACHE_REDIS_URL=$redis_url
+export SPIN_VARIABLE_CACHE_REDIS_HOST=${redis_url#redis://}
 
 key_file=.spin/cluster/signing-key
 if [ ! -s "$key_file" ]; then

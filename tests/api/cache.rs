@@ -245,6 +245,7 @@ async fn silent_redis() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
 async fn registration_and_login_never_wait_on_a_hung_cache() {
     let (redis, _held) = silent_redis().await;
     let app = TestApp::spin_users()
+        .cache_in_key_value_store()
         .runtime_config(&format!(
             "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://{redis}\"\n\
              [sqlite_database.default]\ntype = \"spin\"\npath = \"sqlite.db\"\n"

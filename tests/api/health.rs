@@ -80,6 +80,7 @@ fn key_value_below_a_file(dir: &std::path::Path) -> String {
 async fn readyz_returns_503_problem_when_the_key_value_store_is_unavailable() {
     let scratch = tempfile::tempdir().expect("tempdir");
     let app = TestApp::spin_users()
+        .cache_in_key_value_store()
         .runtime_config(&key_value_below_a_file(scratch.path()))
         .start()
         .await;

@@ -16,6 +16,7 @@ mod metrics;
 mod openapi;
 mod postgres_host;
 mod races;
+mod redis_cache;
 mod redis_host;
 mod routing;
 mod serve;

@@ -46,6 +46,7 @@ async fn an_unreachable_redis_makes_a_cache_open_hang_as_under_spin() {
         .and_then(|l| l.local_addr())
         .expect("a free port");
     let app = TestApp::spin_users()
+        .cache_in_key_value_store()
         .runtime_config(&format!(
             "{}[sqlite_database.default]\ntype = \"spin\"\npath = \"sqlite.db\"\n",
             on_redis(&format!("redis://{closed}"))

@@ -419,3 +419,42 @@ fn the_redis_worker_app_subscribes_its_component_and_grants_it_no_more() {
         );
     }
 }
+
+#[test]
+fn only_the_components_that_cache_users_may_reach_the_cache_redis() {
+    let manifest = spin_users_host::Manifest::from_file(&workspace_root().join("spin.toml"))
+        .expect("spin.toml is valid");
+    let grant = "tcp://{{ cache_redis_host }}";
+
+    let mut granted = BTreeSet::new();
+    for (id, component) in &manifest.components {
+        let reaches = component.allowed_outbound_hosts.iter().any(|h| h == grant);
+        let tcp_grants = component
+            .allowed_outbound_hosts
+            .iter()
+            .filter(|h| h.starts_with("tcp://"))
+            .count();
+        assert!(tcp_grants <= usize::from(reaches), "{id}: no other raw TCP");
+        let reads_url = component
+            .variables
+            .get("cache_redis_url")
+            .map(String::as_str);
+        // The client reads the URL and connects where the grant allows:
+        // one without the other is a broken cache or an unused grant.
+        assert_eq!(
+            reaches,
+            reads_url == Some("{{ cache_redis_url }}"),
+            "{id}: grant and variable go together"
+        );
+        if reaches {
+            granted.insert(id.as_str());
+        }
+    }
+
+    assert_eq!(
+        granted,
+        BTreeSet::from(["auth", "health", "jobs", "users"]),
+        "the components holding a key-value store for the cache, and no others"
+    );
+    assert_eq!(app_variables()["cache_redis_url"], (false, true), "a secret");
+}

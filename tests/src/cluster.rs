@@ -72,6 +72,16 @@ impl Cluster {
         std::fs::write(&config, production.replace(PRODUCTION_REDIS_URL, &redis))?;
         let mut environment = environment.clone();
         environment.insert("SPIN_VARIABLE_DATABASE_URL".into(), database_url.clone());
+        // The user cache through the components' own Redis client, as
+        // deployed (the runtime config's key-value store is the fallback).
+        environment.insert("SPIN_VARIABLE_CACHE_REDIS_URL".into(), redis.clone());
+        environment.insert(
+            "SPIN_VARIABLE_CACHE_REDIS_HOST".into(),
+            redis
+                .trim_start_matches("redis://")
+                .trim_end_matches('/')
+                .to_owned(),
+        );
         let program = process_program()?;
         let mut instances = Vec::with_capacity(size);
         for index in 0..size {

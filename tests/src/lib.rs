@@ -218,6 +218,28 @@ impl TestAppBuilder {
         self
     }
 
+    /// Keeps the user cache on the Redis at `url` (`redis://IP:port`)
+    /// through the components' own client, as in production
+    /// (`cache_redis_url`, and `cache_redis_host` for the allow-list).
+    pub fn cache_on_redis(self, url: &str) -> Self {
+        let host = url
+            .strip_prefix("redis://")
+            .and_then(|rest| rest.split('/').next())
+            .map(|authority| authority.rsplit_once('@').map_or(authority, |(_, h)| h))
+            .unwrap_or_else(|| panic!("{url:?} is not redis://IP:port"))
+            .to_owned();
+        self.env("SPIN_VARIABLE_CACHE_REDIS_URL", url)
+            .env("SPIN_VARIABLE_CACHE_REDIS_HOST", &host)
+    }
+
+    /// Keeps the user cache in the runtime config's key-value store
+    /// `default`, even when the run puts it on Redis through
+    /// `cache_redis_url` (`SPIN_USERS_TEST_KV=redis`): for tests of that
+    /// store itself.
+    pub fn cache_in_key_value_store(self) -> Self {
+        self.without_env("SPIN_VARIABLE_CACHE_REDIS_URL")
+    }
+
     /// Removes a provider environment variable set by the preset.
     pub fn without_env(mut self, name: &str) -> Self {
         self.environment.remove(name);
@@ -371,6 +393,11 @@ impl TestApp {
             .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "100000/60")
             .env("SPIN_VARIABLE_LOGIN_CEILING_PER_ACCOUNT", "100000/60")
             .env("SPIN_VARIABLE_REGISTER_LIMIT_PER_IP", "100000/60");
+        if service_kv_on_redis() {
+            let url =
+                redis_url().expect("SPIN_USERS_TEST_KV=redis needs SPIN_USERS_TEST_REDIS_URL");
+            builder = builder.cache_on_redis(&url);
+        }
         builder.uses_database_url = true;
         builder
     }

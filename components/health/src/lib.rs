@@ -1,11 +1,11 @@
 //! The `health` component: service identity (`GET /`), liveness
-//! (`GET /healthz`) and readiness (`GET /readyz`, which opens the SQLite
-//! database and the key-value store). It owns no data.
+//! (`GET /healthz`) and readiness (`GET /readyz`, which queries the database
+//! and asks the cache store, each within its bound). It owns no data.
 
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
-use spin_sdk::{key_value, variables};
-use spin_users_app::database;
+use spin_sdk::variables;
+use spin_users_app::{CacheStore, database};
 use spin_users_domain::{Check, Readiness, ServiceInfo};
 use spin_users_http::{ApiError, Params, Route, dispatch, json, route, serve};
 
@@ -43,7 +43,7 @@ fn readiness(_: &Request, _: &Params) -> Result<Response, ApiError> {
         .query("SELECT 1", &[])
         .map(drop)
         .map_err(|e| e.to_string());
-    let cache = key_value::Store::open_default().and_then(|kv| kv.exists("readyz").map(drop));
+    let cache = CacheStore::open().and_then(|cache| cache.check());
     if let Err(e) = &database {
         eprintln!("readyz: database check failed: {e}");
     }
@@ -57,7 +57,7 @@ fn readiness(_: &Request, _: &Params) -> Result<Response, ApiError> {
         )
         .with(
             "key_value",
-            Check::from_result(&cache, "the key-value store cannot be opened or read"),
+            Check::from_result(&cache, "the cache store cannot be opened or read"),
         );
     let checks =
         serde_json::to_value(readiness.checks()).map_err(|e| ApiError::Internal(e.into()))?;

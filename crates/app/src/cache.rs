@@ -1,14 +1,16 @@
-//! Read-through caching of users in Spin's key-value store.
+//! Read-through caching of users in the cache store (`CacheStore`): Redis
+//! through the component's bounded client, or Spin's key-value store.
 
 use std::cell::OnceCell;
 
 use serde::{Deserialize, Serialize};
-use spin_sdk::key_value::Store;
 use spin_users_domain::{
     CacheEntry, Credential, DisplayName, Email, Fingerprint, PageKey, RepoError, SessionState,
     User, UserFilter, UserId, UserRepository, roles_from_string, roles_to_string, user_cache_key,
 };
 use spin_users_store::SqlUsers;
+
+use crate::cache_store::CacheStore;
 
 /// How long a cached user is served, in seconds.
 pub const USER_CACHE_TTL_SECS: i64 = 60;
@@ -130,15 +132,18 @@ pub struct Cached {
 ///
 /// The store is opened at its first use, not with the repository: a
 /// request that never touches the cache (registration, a login) never
-/// waits on it, whatever state its server is in.
+/// waits on it, whatever state its server is in. On Redis every wait is
+/// bounded (`crate::redis`): reads fall back to the database, and a write
+/// that could not drop its entry is refused as unavailable (`503`), before
+/// it commits when the cache is already unreachable.
 pub struct CachedUsers<'a> {
     db: SqlUsers<'a>,
-    kv: OnceCell<Option<Store>>,
+    kv: OnceCell<Option<CacheStore>>,
     pub(crate) now: i64,
 }
 
 impl<'a> CachedUsers<'a> {
-    /// Caches `db` in the `default` key-value store.
+    /// Caches `db` in the configured cache store.
     pub fn new(db: SqlUsers<'a>, now: i64) -> Self {
         Self {
             db,
@@ -147,18 +152,27 @@ impl<'a> CachedUsers<'a> {
         }
     }
 
-    /// The `default` key-value store, opened on first use; `None` (and the
-    /// database answers) if it cannot be.
-    fn kv(&self) -> Option<&Store> {
+    /// The cache store, opened on first use; `None` (and the database
+    /// answers) if it cannot be.
+    fn kv(&self) -> Option<&CacheStore> {
         self.kv
             .get_or_init(|| {
-                Store::open_default()
-                    .map_err(|e| {
-                        eprintln!("cache: key-value store unavailable, reading the database: {e}")
-                    })
+                CacheStore::open()
+                    .map_err(|e| eprintln!("cache: store unavailable, reading the database: {e}"))
                     .ok()
             })
             .as_ref()
+    }
+
+    /// Before a write commits: the cache must be able to take the write's
+    /// invalidation, or the write is refused (`503`) with nothing changed.
+    fn writable(&self) -> Result<&CacheStore, RepoError> {
+        let kv = self
+            .kv()
+            .ok_or_else(|| RepoError::Unavailable("cache: store unavailable".into()))?;
+        kv.reachable()
+            .map_err(|e| RepoError::Unavailable(format!("cache: {e}")))?;
+        Ok(kv)
     }
 
     /// The users in the database, bypassing the cache: for reads that must
@@ -200,7 +214,8 @@ impl<'a> CachedUsers<'a> {
         let Some(bytes) = CachedUser::encode(user, token, expires_at) else {
             return;
         };
-        if let Err(e) = kv.set(&key, &bytes) {
+        let ttl = u64::try_from(expires_at - self.now).unwrap_or(0).max(1);
+        if let Err(e) = kv.set(&key, &bytes, ttl) {
             eprintln!("cache: could not store user: {e}");
             return;
         }
@@ -216,14 +231,15 @@ impl<'a> CachedUsers<'a> {
         }
     }
 
-    /// Drops the cached copy of `id`, retrying once. A failure here could
-    /// serve stale data, so it fails the request rather than being logged.
-    fn invalidate(&self, id: &UserId) -> Result<(), RepoError> {
-        let Some(kv) = self.kv() else { return Ok(()) };
+    /// Drops the cached copy of `id` after `kv`'s write committed,
+    /// retrying once. A failure here could serve stale data, so it fails
+    /// the request (`503`: the write stands, the client may retry) rather
+    /// than being logged.
+    fn invalidate(kv: &CacheStore, id: &UserId) -> Result<(), RepoError> {
         let key = user_cache_key(id.as_ref());
         kv.delete(&key)
             .or_else(|_| kv.delete(&key))
-            .map_err(|e| RepoError::Storage(format!("cache invalidation: {e}")))
+            .map_err(|e| RepoError::Unavailable(format!("cache invalidation: {e}")))
     }
 }
 
@@ -269,18 +285,21 @@ impl UserRepository for CachedUsers<'_> {
         credential: &Credential,
         now: i64,
     ) -> Result<(), RepoError> {
+        let kv = self.writable()?;
         self.db.set_credential(user, credential, now)?;
-        self.invalidate(&user.id)
+        Self::invalidate(kv, &user.id)
     }
 
     fn update(&self, user: &User, credential: Option<&Credential>) -> Result<(), RepoError> {
+        let kv = self.writable()?;
         self.db.update(user, credential)?;
-        self.invalidate(&user.id)
+        Self::invalidate(kv, &user.id)
     }
 
     fn delete(&self, id: &UserId, version: Option<i64>) -> Result<bool, RepoError> {
+        let kv = self.writable()?;
         let deleted = self.db.delete(id, version)?;
-        self.invalidate(id)?;
+        Self::invalidate(kv, id)?;
         Ok(deleted)
     }
 

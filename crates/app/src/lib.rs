@@ -10,6 +10,7 @@
 mod audit;
 mod auth;
 mod cache;
+mod cache_store;
 mod client;
 mod config;
 mod idempotency;
@@ -17,12 +18,14 @@ mod jobs;
 mod limits;
 mod login;
 mod metrics;
+mod redis;
 mod revocation;
 mod secret;
 
 pub use audit::audit;
 pub use auth::{Caller, authenticate, authenticate_current};
 pub use cache::{Cached, CachedUsers, SeenToken, USER_CACHE_TTL_SECS};
+pub use cache_store::CacheStore;
 pub use client::{Client, client};
 pub use config::{Context, admin_email, database, key_ring, password_hasher, successor_key};
 pub use idempotency::idempotent;

@@ -14,8 +14,10 @@
 //! The server gets every variable through Spin's static provider
 //! (`--variable @variables.toml`), as `make up` passes them;
 //! `BENCH_VARIABLES_FROM=environment` uses `SPIN_VARIABLE_*` instead.
-//! `BENCH_PAIRING=production` serves from PostgreSQL with the key-value
-//! store on Redis (the production pairing) instead of the embedded default.
+//! `BENCH_PAIRING=production` serves from PostgreSQL with the user cache on
+//! Redis through `cache_redis_url` (the production pairing; `BENCH_CACHE=
+//! spin-kv` puts it on Spin's key-value store on that Redis) instead of the
+//! embedded default.
 //!
 //! A control row serves the probe fixture, whose component answers the
 //! SDK's default way (headers committed before the body) after reading a
@@ -401,6 +403,19 @@ async fn start_server_of(manifest: &str, variables: &[(&str, String)]) -> Result
             "database_url",
             spin_users_component_tests::fresh_postgres_database().await?,
         ));
+        // The cache through the components' own Redis client, as deployed;
+        // BENCH_CACHE=spin-kv measures Spin's key-value store on the same
+        // Redis instead (the runtime config names it either way).
+        if std::env::var("BENCH_CACHE").as_deref() != Ok("spin-kv") {
+            let url = spin_users_component_tests::redis_url()
+                .context("BENCH_PAIRING=production needs SPIN_USERS_TEST_REDIS_URL")?;
+            let host = url
+                .trim_start_matches("redis://")
+                .trim_end_matches('/')
+                .to_owned();
+            settings.push(("cache_redis_url", url));
+            settings.push(("cache_redis_host", host));
+        }
     }
     let manifest_path = repository().join(manifest);
     let (mut environment, sources) = if variables_from_environment()? {

@@ -268,10 +268,11 @@ impl Accounts<'_> {
         if verification.needs_rehash {
             let upgraded = self.hasher.hash(password, self.random)?;
             // A row that changed meanwhile (a new password, a role change) is
-            // left alone: the upgrade waits for the next login.
+            // left alone, and so is one whose cache cannot take the write
+            // now: the upgrade waits for the next login, which goes on.
             match self.users.set_credential(&user, &upgraded, self.now()) {
                 Ok(()) => user.version += 1,
-                Err(RepoError::Stale) => {}
+                Err(RepoError::Stale | RepoError::Unavailable(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }

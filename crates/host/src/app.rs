@@ -18,6 +18,7 @@ use wasmtime::{
     Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
 };
 use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi_http::p2::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -382,6 +383,25 @@ impl App {
         for (k, v) in &loaded.environment {
             wasi.env(k, v);
         }
+        // As Spin's outbound-networking factor: TCP connects (and UDP) to
+        // what `allowed_outbound_hosts` names as `tcp://`/`udp://`, never a
+        // bind, and no name lookup (wasmtime's default, which Spin keeps).
+        let grants = loaded.grants.clone();
+        wasi.socket_addr_check(move |address, usage| {
+            let scheme = match usage {
+                SocketAddrUse::TcpBind => None,
+                SocketAddrUse::TcpConnect => Some("tcp"),
+                SocketAddrUse::UdpBind
+                | SocketAddrUse::UdpConnect
+                | SocketAddrUse::UdpOutgoingDatagram => Some("udp"),
+            };
+            let allowed = scheme.is_some_and(|scheme| {
+                grants
+                    .outbound
+                    .allows(scheme, &address.ip().to_string(), address.port())
+            });
+            Box::pin(async move { allowed })
+        });
         let limits = StoreLimitsBuilder::new().build();
         let mut store = Store::new(
             &self.engine,
