@@ -40,6 +40,14 @@ ensure_server() {
 
     as_postgres="sudo -u postgres"
     [ "$(id -u)" -eq 0 ] && as_postgres="runuser -u postgres --"
+    # deploy/README.md's sizing rule: Spin keeps up to 64 pooled connections
+    # per component, five components reach PostgreSQL, so one instance
+    # under load (make bench) needs 320; Debian's default is 100.
+    if [ "$($as_postgres psql -p "$port" -qtAX -c 'SHOW max_connections')" -lt 400 ]; then
+        say "raising max_connections to 400 (restarts the cluster)"
+        $as_postgres psql -p "$port" -qtAX -c "ALTER SYSTEM SET max_connections = 400" >/dev/null
+        $sudo pg_ctlcluster "$version" main restart
+    fi
     $as_postgres psql -p "$port" -qtAX -v ON_ERROR_STOP=1 >/dev/null <<SQL
 DO \$\$
 BEGIN

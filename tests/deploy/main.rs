@@ -456,5 +456,9 @@ fn only_the_components_that_cache_users_may_reach_the_cache_redis() {
         BTreeSet::from(["auth", "health", "jobs", "users"]),
         "the components holding a key-value store for the cache, and no others"
     );
-    assert_eq!(app_variables()["cache_redis_url"], (false, true), "a secret");
+    assert_eq!(
+        app_variables()["cache_redis_url"],
+        (false, true),
+        "a secret"
+    );
 }

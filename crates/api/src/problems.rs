@@ -162,7 +162,7 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "unavailable",
         503,
         "Service Unavailable",
-        "The database refused or failed a connection (out of connections, starting up, unreachable); nothing was done. `Retry-After` says when to try again.",
+        "The database refused or failed a connection (out of connections, starting up, unreachable), and nothing was done; or the Redis cache a write must update could not be reached: refused before the write when Redis was already unreachable, otherwise after it (the write stands, a retry repeats it). `Retry-After` says when to try again.",
     ),
 ];
 

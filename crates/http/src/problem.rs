@@ -99,8 +99,9 @@ pub enum ApiError {
     },
     /// `503 Service Unavailable`, code `unavailable`, with `Retry-After`:
     /// the database refused or failed a connection (too many clients,
-    /// starting up, unreachable). The cause is logged; nothing was done.
-    #[error("database unavailable: {0}")]
+    /// starting up, unreachable), or the cache a write must update could
+    /// not be reached. The cause is logged.
+    #[error("store unavailable: {0}")]
     Unavailable(String),
     /// `500 Internal Server Error`, code `internal`: the cause is logged,
     /// the client gets a generic sentence.
@@ -283,7 +284,7 @@ impl ApiError {
             ),
             Self::NotReady { .. } => "A dependency of the service is unavailable.".to_owned(),
             Self::Unavailable(_) => {
-                "The database is unavailable for now; nothing was done. Retry after the time in Retry-After.".to_owned()
+                "A store the request needs (the database, or the cache a write must update) is unavailable for now. Retry after the time in Retry-After.".to_owned()
             }
             Self::Internal(_) => "The server could not complete the request.".to_owned(),
         };

@@ -67,7 +67,7 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
     };
     match &err {
         ApiError::Internal(cause) => eprintln!("internal error: {cause:#}"),
-        ApiError::Unavailable(cause) => eprintln!("database unavailable: {cause}"),
+        ApiError::Unavailable(cause) => eprintln!("unavailable: {cause}"),
         ApiError::Unauthorized(reason) => eprintln!("unauthorized: {reason}"),
         _ => {}
     }
