@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use http::Method;
 use serde_json::json;
-use spin_users_component_tests::{TestApp, TestResponse, redis_url};
+use spin_users_component_tests::{TestApp, TestResponse, redis_host_port, redis_url};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -37,11 +37,10 @@ struct SwitchableRedis {
 
 impl SwitchableRedis {
     async fn start() -> Self {
-        let upstream = redis_url()
-            .expect("SPIN_USERS_TEST_REDIS_URL is not set: run these tests through `make test`")
-            .trim_start_matches("redis://")
-            .trim_end_matches('/')
-            .to_owned();
+        let upstream =
+            redis_host_port(&redis_url().expect(
+                "SPIN_USERS_TEST_REDIS_URL is not set: run these tests through `make test`",
+            ));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let (mode, watching) = watch::channel(Mode::Forward);

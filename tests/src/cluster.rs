@@ -77,10 +77,7 @@ impl Cluster {
         environment.insert("SPIN_VARIABLE_CACHE_REDIS_URL".into(), redis.clone());
         environment.insert(
             "SPIN_VARIABLE_CACHE_REDIS_HOST".into(),
-            redis
-                .trim_start_matches("redis://")
-                .trim_end_matches('/')
-                .to_owned(),
+            crate::redis_host_port(&redis),
         );
         let program = process_program()?;
         let mut instances = Vec::with_capacity(size);

@@ -70,6 +70,16 @@ pub fn redis_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// The `IP:port` of a `redis://[credentials@]IP:port[/db]` URL: what
+/// `cache_redis_host` (the allow-list entry) holds for `cache_redis_url`.
+pub fn redis_host_port(url: &str) -> String {
+    url.strip_prefix("redis://")
+        .and_then(|rest| rest.split('/').next())
+        .map(|authority| authority.rsplit_once('@').map_or(authority, |(_, h)| h))
+        .unwrap_or_else(|| panic!("{url:?} is not redis://IP:port"))
+        .to_owned()
+}
+
 /// Whether the service keeps its key-value store on that Redis, as in
 /// production (`deploy/runtime-config.production.toml`):
 /// `SPIN_USERS_TEST_KV=redis`; otherwise (`spin`, or unset) the embedded
@@ -222,14 +232,8 @@ impl TestAppBuilder {
     /// through the components' own client, as in production
     /// (`cache_redis_url`, and `cache_redis_host` for the allow-list).
     pub fn cache_on_redis(self, url: &str) -> Self {
-        let host = url
-            .strip_prefix("redis://")
-            .and_then(|rest| rest.split('/').next())
-            .map(|authority| authority.rsplit_once('@').map_or(authority, |(_, h)| h))
-            .unwrap_or_else(|| panic!("{url:?} is not redis://IP:port"))
-            .to_owned();
         self.env("SPIN_VARIABLE_CACHE_REDIS_URL", url)
-            .env("SPIN_VARIABLE_CACHE_REDIS_HOST", &host)
+            .env("SPIN_VARIABLE_CACHE_REDIS_HOST", &redis_host_port(url))
     }
 
     /// Keeps the user cache in the runtime config's key-value store

@@ -409,10 +409,7 @@ async fn start_server_of(manifest: &str, variables: &[(&str, String)]) -> Result
         if std::env::var("BENCH_CACHE").as_deref() != Ok("spin-kv") {
             let url = spin_users_component_tests::redis_url()
                 .context("BENCH_PAIRING=production needs SPIN_USERS_TEST_REDIS_URL")?;
-            let host = url
-                .trim_start_matches("redis://")
-                .trim_end_matches('/')
-                .to_owned();
+            let host = spin_users_component_tests::redis_host_port(&url);
             settings.push(("cache_redis_url", url));
             settings.push(("cache_redis_host", host));
         }
