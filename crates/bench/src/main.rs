@@ -74,12 +74,39 @@ struct Shape {
     /// `i % len`-th), so concurrent writes go to accounts of their own;
     /// empty: every connection sends `headers` as they are.
     per_connection_tokens: Arc<Vec<String>>,
+    /// Path per connection (connection `i` the `i % len`-th); empty: `path`.
+    per_connection_paths: Arc<Vec<String>>,
+    /// What a connection does around each measured request.
+    follow: Follow,
+}
+
+/// What a connection does around each measured request.
+#[derive(Clone, Default)]
+enum Follow {
+    /// Nothing: the same request again.
+    #[default]
+    Repeat,
+    /// A refresh-token grant: connection `i` presents the `i`-th chain's
+    /// latest token and keeps the successor the answer gives, across loads
+    /// (a token presented twice would end its session as stolen).
+    RefreshChain(Arc<std::sync::Mutex<Vec<String>>>),
+    /// Before each measured request, connection `i` sends the `i`-th of
+    /// these untimed: a write that drops the target's cache entry, so the
+    /// measured read misses the cache.
+    AfterInvalidating(Arc<Vec<Shape>>),
 }
 
 impl Shape {
     /// This shape as connection `index` sends it.
     fn for_connection(&self, index: usize) -> Self {
         let mut shape = self.clone();
+        if !self.per_connection_paths.is_empty() {
+            shape.path = self.per_connection_paths[index % self.per_connection_paths.len()].clone();
+        }
+        if let Follow::RefreshChain(chains) = &self.follow {
+            let chains = chains.lock().expect("refresh chains");
+            shape.body = refresh_body(&chains[index % chains.len()]);
+        }
         if !self.per_connection_tokens.is_empty() {
             let token = &self.per_connection_tokens[index % self.per_connection_tokens.len()];
             shape.headers.retain(|(name, _)| *name != "authorization");
@@ -99,6 +126,8 @@ impl Shape {
                 .unwrap_or_default(),
             body: Bytes::new(),
             per_connection_tokens: Arc::default(),
+            per_connection_paths: Arc::default(),
+            follow: Follow::Repeat,
         }
     }
 
@@ -109,6 +138,8 @@ impl Shape {
             headers: vec![("content-type", "application/json".to_owned())],
             body: Bytes::from(body.to_string()),
             per_connection_tokens: Arc::new(tokens.to_vec()),
+            per_connection_paths: Arc::default(),
+            follow: Follow::Repeat,
         }
     }
 
@@ -119,6 +150,8 @@ impl Shape {
             headers: vec![("content-type", content_type.to_owned())],
             body: Bytes::from(body),
             per_connection_tokens: Arc::default(),
+            per_connection_paths: Arc::default(),
+            follow: Follow::Repeat,
         }
     }
 }
@@ -222,23 +255,30 @@ async fn load_over(
     let deadline = start + duration;
     let mut tasks = Vec::new();
     for connection in 0..connections {
-        let shape = shape.for_connection(connection);
+        let mut shape = shape.for_connection(connection);
         let addr = addrs[connection % addrs.len()];
         tasks.push(tokio::spawn(async move {
             let mut conn = Connection::open(addr).await?;
             let mut latencies = Vec::new();
             while Instant::now() < deadline {
+                if let Follow::AfterInvalidating(writes) = &shape.follow {
+                    let write = &writes[connection % writes.len()];
+                    expect_success(write, conn.send(write).await?)?;
+                }
                 let sent = Instant::now();
                 let (status, body) = conn.send(&shape).await?;
-                if !(200..300).contains(&status) {
-                    bail!(
-                        "{} {} answered {status}: {}",
-                        shape.method,
-                        shape.path,
-                        String::from_utf8_lossy(&body)
-                    );
-                }
                 latencies.push(sent.elapsed());
+                expect_success(&shape, (status, body.clone()))?;
+                if let Follow::RefreshChain(chains) = &shape.follow {
+                    let next = serde_json::from_slice::<serde_json::Value>(&body)?["refresh_token"]
+                        .as_str()
+                        .context("refresh_token")?
+                        .to_owned();
+                    shape.body = refresh_body(&next);
+                    let mut chains = chains.lock().expect("refresh chains");
+                    let len = chains.len();
+                    chains[connection % len] = next;
+                }
             }
             anyhow::Ok(latencies)
         }));
@@ -254,6 +294,29 @@ async fn load_over(
         elapsed,
         latencies,
     })
+}
+
+/// `Err` unless `answer` (status, body) to `shape` is a success.
+fn expect_success(shape: &Shape, (status, body): (u16, Bytes)) -> Result<()> {
+    if !(200..300).contains(&status) {
+        bail!(
+            "{} {} answered {status}: {}",
+            shape.method,
+            shape.path,
+            String::from_utf8_lossy(&body)
+        );
+    }
+    Ok(())
+}
+
+/// The form of a refresh-token grant presenting `token`.
+fn refresh_body(token: &str) -> Bytes {
+    Bytes::from(
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", token)
+            .finish(),
+    )
 }
 
 /// Memory growths past the initial size in the components the measured
@@ -519,6 +582,10 @@ struct Arranged {
     /// One account per connection for the writes, by access token: writes
     /// to one account from 32 connections would mostly conflict.
     writers: Vec<String>,
+    /// Those accounts' ids, in the same order.
+    writer_ids: Vec<String>,
+    /// Another login of each, by refresh token: a chain per connection.
+    refresh_chains: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// Arranges what the routes need on the server at `addr`: one account and
@@ -533,15 +600,26 @@ async fn arrange(addr: SocketAddr, writers: usize) -> Result<Arranged> {
     let by_id = Shape::get(&format!("/users/{id}"), Some(&token));
     setup.send(&by_id).await?;
     let mut writer_tokens = Vec::with_capacity(writers);
+    let mut writer_ids = Vec::with_capacity(writers);
+    let mut refresh_chains = Vec::with_capacity(writers);
     for n in 0..writers {
         let email = format!("writer{n}@example.com");
-        register(&mut setup, "Writer", &email).await?;
+        writer_ids.push(register(&mut setup, "Writer", &email).await?);
         writer_tokens.push(access_token(&mut setup, &email).await?);
+        let (_, body) = setup.send(&login_shape(&email)).await?;
+        refresh_chains.push(
+            serde_json::from_slice::<serde_json::Value>(&body)?["refresh_token"]
+                .as_str()
+                .context("refresh_token")?
+                .to_owned(),
+        );
     }
     Ok(Arranged {
         token,
         by_id,
         writers: writer_tokens,
+        writer_ids,
+        refresh_chains: Arc::new(std::sync::Mutex::new(refresh_chains)),
     })
 }
 
@@ -575,7 +653,28 @@ fn scenarios(arranged: &Arranged) -> Vec<(&'static str, Shape, Target)> {
         token,
         by_id,
         writers,
+        writer_ids,
+        refresh_chains,
     } = arranged;
+    let rename = |token: &String| {
+        Shape::patch_json(
+            "/users/me",
+            std::slice::from_ref(token),
+            serde_json::json!({"name": "Renamed"}),
+        )
+        .for_connection(0)
+    };
+    let uncached_by_id = Shape {
+        per_connection_paths: Arc::new(
+            writer_ids.iter().map(|id| format!("/users/{id}")).collect(),
+        ),
+        follow: Follow::AfterInvalidating(Arc::new(writers.iter().map(rename).collect())),
+        ..Shape::get("/users/placeholder", Some(token))
+    };
+    let refresh = Shape {
+        follow: Follow::RefreshChain(refresh_chains.clone()),
+        ..Shape::post("/token", "application/x-www-form-urlencoded", String::new())
+    };
     vec![
         ("GET /", Shape::get("/", None), Target::Tail),
         ("GET /readyz", Shape::get("/readyz", None), Target::Tail),
@@ -606,6 +705,16 @@ fn scenarios(arranged: &Arranged) -> Vec<(&'static str, Shape, Target)> {
             Shape::patch_json("/users/me", writers, serde_json::json!({"name": "Bench"})),
             Target::Figures,
         ),
+        // A cache miss: each read follows an untimed rename of its target,
+        // which drops the entry; the read refills it from the database.
+        (
+            "GET /users/:id (invalidated)",
+            uncached_by_id,
+            Target::Figures,
+        ),
+        // A rotation: the token claimed, its successor stored, the session
+        // advanced, a new access token signed.
+        ("POST /token (refresh)", refresh, Target::Figures),
     ]
 }
 
@@ -898,6 +1007,8 @@ async fn job_figures() -> Result<()> {
         headers: vec![("authorization", format!("Bearer {JOBS_TOKEN}"))],
         body: Bytes::new(),
         per_connection_tokens: Arc::default(),
+        per_connection_paths: Arc::default(),
+        follow: Follow::Repeat,
     };
     // Retries that failed again wait out their backoff: calls that found
     // nothing due are not timed, only those that ran jobs.
