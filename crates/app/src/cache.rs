@@ -214,7 +214,7 @@ impl<'a> CachedUsers<'a> {
         let Some(bytes) = CachedUser::encode(user, token, expires_at) else {
             return;
         };
-        let ttl = u64::try_from(expires_at - self.now).unwrap_or(0).max(1);
+        let ttl = u64::try_from(expires_at - self.now).unwrap_or(0);
         if let Err(e) = kv.set(&key, &bytes, ttl) {
             eprintln!("cache: could not store user: {e}");
             return;
