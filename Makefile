@@ -96,7 +96,8 @@ test-components:
 HOST_ONLY_TESTS := serve::serve_answers_http_requests_over_tcp \
   cache::cached_reads_fit_the_components_initial_memory \
   health::the_health_component_imports_only_what_it_uses \
-  host_interfaces::an_instances_first_outbound_check_resolves_every_variable_through_the_providers
+  host_interfaces::an_instances_first_outbound_check_resolves_every_variable_through_the_providers \
+  host_interfaces::a_first_outbound_socket_connect_resolves_every_variable_too
 # Tests of a fault the bundled host reports at once and real Spin 4.0.2
 # never answers (a PostgreSQL query with zero rows hangs: spin#3671):
 # under `spin up` they would wait for ever, so they are skipped by name.

@@ -394,3 +394,39 @@ async fn an_instances_first_outbound_check_resolves_every_variable_through_the_p
         "one lookup per declared variable from the environment, none from --variable @file.toml"
     );
 }
+
+/// The same cost when an instance's first outbound check is a socket
+/// connect: Spin's address check for `wasi:sockets` goes through the same
+/// allow-list (`crates/factor-outbound-networking/src/lib.rs`), so a cached
+/// read whose only outbound call is the cache's Redis connection pays it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_outbound_socket_connect_resolves_every_variable_too() {
+    let redis = spin_users_component_tests::redis_url()
+        .expect("SPIN_USERS_TEST_REDIS_URL is not set: run these tests through `make test`");
+    let manifest: toml::Table = toml::from_str(
+        &std::fs::read_to_string(spin_users_component_tests::workspace_root().join("spin.toml"))
+            .expect("read spin.toml"),
+    )
+    .expect("parse spin.toml");
+    let declared = manifest["variables"].as_table().expect("[variables]").len() as u64;
+    // The embedded database: the cache's connection is the only outbound call.
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_DATABASE_URL", "")
+        .cache_on_redis(&redis)
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let token = app.access_token("ada@example.com", "correct horse").await;
+    assert_eq!(app.get_with_token("/users/me", &token).await.status, 200);
+
+    let before = app.host().environment_lookups();
+    let cached = app.get_with_token("/users/me", &token).await;
+    let paid = app.host().environment_lookups() - before;
+
+    assert_eq!(cached.status, 200, "{}", cached.text());
+    assert!(
+        paid >= declared,
+        "{paid} environment lookups: the first check should resolve all {declared} variables"
+    );
+}

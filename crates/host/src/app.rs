@@ -30,7 +30,7 @@ use crate::outbound::OutboundPolicy;
 use crate::postgres::PgPools;
 use crate::routes::{RouteMatch, Router, WELL_KNOWN_PREFIX};
 use crate::runtime_config::{ConfiguredProvider, RuntimeConfig};
-use crate::state::{ComponentGrants, HostState, add_spin_to_linker};
+use crate::state::{ComponentGrants, FirstOutboundCheck, HostState, add_spin_to_linker};
 use crate::variables::{Provider, Variables, parse_variable_sources};
 
 const MB: usize = 1 << 20;
@@ -386,7 +386,9 @@ impl App {
         // As Spin's outbound-networking factor: TCP connects (and UDP) to
         // what `allowed_outbound_hosts` names as `tcp://`/`udp://`, never a
         // bind, and no name lookup (wasmtime's default, which Spin keeps).
+        let first_check = Arc::new(FirstOutboundCheck::new(loaded.grants.variables.clone()));
         let grants = loaded.grants.clone();
+        let socket_check = first_check.clone();
         wasi.socket_addr_check(move |address, usage| {
             let scheme = match usage {
                 SocketAddrUse::TcpBind => None,
@@ -395,7 +397,10 @@ impl App {
                 | SocketAddrUse::UdpConnect
                 | SocketAddrUse::UdpOutgoingDatagram => Some("udp"),
             };
+            // A bind is refused before the allow-list is consulted, so it
+            // pays nothing; anything else is an outbound check.
             let allowed = scheme.is_some_and(|scheme| {
+                socket_check.pay_once();
                 grants
                     .outbound
                     .allows(scheme, &address.ip().to_string(), address.port())
@@ -410,6 +415,7 @@ impl App {
                 wasi.build(),
                 limits,
                 loaded.memory_growths.clone(),
+                first_check,
             ),
         );
         store.limiter(|state| state.limiter());

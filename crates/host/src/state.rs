@@ -90,6 +90,7 @@ impl HostState {
         wasi: WasiCtx,
         limits: StoreLimits,
         memory_growths: Arc<AtomicU64>,
+        first_check: Arc<FirstOutboundCheck>,
     ) -> Self {
         Self {
             wasi,
@@ -102,8 +103,7 @@ impl HostState {
             outbound: OutboundHooks {
                 policy: grants.outbound.clone(),
                 component: grants.id.clone(),
-                variables: grants.variables.clone(),
-                variables_resolved: false,
+                first_check,
             },
             grants,
         }
@@ -172,9 +172,35 @@ impl WasiHttpView for HostState {
 pub(crate) struct OutboundHooks {
     policy: OutboundPolicy,
     component: String,
+    first_check: Arc<FirstOutboundCheck>,
+}
+
+/// What an instance's first outbound check costs under Spin 4.0.2: it
+/// parses the allow-list and resolves every application variable to do
+/// so (`resolver.prepare()` in `crates/factor-outbound-networking`), each
+/// environment lookup a `block_in_place`. Shared by every check of one
+/// instance: HTTP, PostgreSQL and Redis here, socket connects in the WASI
+/// context's address check.
+pub struct FirstOutboundCheck {
     variables: Arc<Variables>,
-    /// Whether this instance has paid its first outbound check.
-    variables_resolved: bool,
+    paid: std::sync::atomic::AtomicBool,
+}
+
+impl FirstOutboundCheck {
+    /// Unpaid, for a new instance.
+    pub fn new(variables: Arc<Variables>) -> Self {
+        Self {
+            variables,
+            paid: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Pays the cost if this instance has not yet.
+    pub fn pay_once(&self) {
+        if !self.paid.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            self.variables.resolve_all_with(|| block_in_place(|| ()));
+        }
+    }
 }
 
 impl OutboundHooks {
@@ -194,10 +220,7 @@ impl OutboundHooks {
     }
 
     fn resolve_variables_once(&mut self) {
-        if !self.variables_resolved {
-            self.variables.resolve_all_with(|| block_in_place(|| ()));
-            self.variables_resolved = true;
-        }
+        self.first_check.pay_once();
     }
 }
 
