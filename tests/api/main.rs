@@ -20,5 +20,6 @@ mod redis_cache;
 mod redis_host;
 mod routing;
 mod serve;
+mod session_list;
 mod sessions;
 mod users;

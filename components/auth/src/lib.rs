@@ -79,7 +79,8 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             attempt.succeeded(&ctx)?;
             // The success gave hits back: the headers say so.
             *limits = attempt.decisions().to_vec();
-            let session = start_session(&sessions, &user.id, ctx.now_ms, &mut random)?;
+            let agent = req.header("user-agent").and_then(|v| v.as_str());
+            let session = start_session(&sessions, &user.id, ctx.now_ms, agent, &mut random)?;
             (user, session)
         }
         TokenRequest::Refresh { refresh_token } => refresh(

@@ -1,7 +1,8 @@
 //! The `users` component: registration (`POST /users`), the caller's own
 //! account (`GET`/`PATCH`/`DELETE /users/me`), user lookups
 //! (`GET /users/:id`) and administration (`GET /users`,
-//! `PATCH`/`DELETE /users/:id`). Handlers parse HTTP into domain calls and
+//! `PATCH`/`DELETE /users/:id`), and the caller's sessions
+//! (`GET /users/me/sessions`, `DELETE /users/me/sessions/:id`). Handlers parse HTTP into domain calls and
 //! map the results back; the rules live in `spin-users-domain`.
 
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
@@ -13,8 +14,8 @@ use spin_users_app::{
 };
 use spin_users_domain::{
     AdminChange, AuditEvent, Ending, ListQuery, Password, ProfileChange, REGISTER_IP_POLICY,
-    Registration, Role, User, UserId, UserRepository, Visibility, by_admin, change_account,
-    parse_roles, visibility,
+    Registration, Role, SessionId, SessionQuery, User, UserId, UserRepository, Visibility,
+    by_admin, change_account, parse_roles, visibility,
 };
 use spin_users_http::{
     ApiError, Params, Route, check_if_match, dispatch, json, json_tagged, json_with_etag,
@@ -22,7 +23,8 @@ use spin_users_http::{
 };
 
 use spin_users_api::{
-    AdminBody, DeleteBody, Page, ProfileBody, RegisterBody, private_view, public_view,
+    AdminBody, DeleteBody, Page, ProfileBody, RegisterBody, SessionPage, private_view, public_view,
+    session_view,
 };
 
 /// The component's routes; literal paths before captures.
@@ -32,6 +34,8 @@ const ROUTES: &[Route] = &[
     route(Method::Get, "/users/me", me),
     route(Method::Patch, "/users/me", update_me),
     route(Method::Delete, "/users/me", delete_me),
+    route(Method::Get, "/users/me/sessions", my_sessions),
+    route(Method::Delete, "/users/me/sessions/:id", end_my_session),
     route(Method::Get, "/users/:id", by_id),
     route(Method::Patch, "/users/:id", admin_update),
     route(Method::Delete, "/users/:id", admin_delete),
@@ -191,6 +195,51 @@ fn delete_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
         Ok(Response::builder().status(204).build())
     });
     answer_password_check(&ctx, attempt, result)
+}
+
+/// `GET /users/me/sessions?limit=&cursor=`: the caller's live sessions,
+/// newest first; `current` marks the one of the caller's token.
+fn my_sessions(req: &Request, _: &Params) -> Result<Response, ApiError> {
+    let ctx = context()?;
+    let caller = ctx.users().caller(req)?;
+    let pairs: Vec<_> = form_urlencoded::parse(req.query().as_bytes()).collect();
+    let query = SessionQuery::parse(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))?;
+    let (items, next_cursor) = query.page(&ctx.sessions(), &caller.user.id, ctx.now)?;
+    let current = caller.session_id.as_deref();
+    let mut response = json(
+        200,
+        &SessionPage {
+            items: items.iter().map(|s| session_view(s, current)).collect(),
+            next_cursor,
+        },
+    )?;
+    response.set_header("cache-control", "no-store");
+    Ok(response)
+}
+
+/// `DELETE /users/me/sessions/:id`: ends that session of the caller, both
+/// halves; `404` for an id that is not a live session of theirs.
+fn end_my_session(req: &Request, params: &Params) -> Result<Response, ApiError> {
+    let ctx = context()?;
+    let users = ctx.users();
+    let caller = users.current_caller(req)?;
+    let sid = SessionId::parse(id(params)).ok_or(ApiError::NotFound)?;
+    let ending = Ending::Session(sid.as_ref());
+    let sessions = ctx.sessions();
+    let ended =
+        spin_users_domain::end_sessions(&users, &sessions, &caller.user.id, ending, ctx.now_ms)?;
+    if ended == 0 {
+        return Err(ApiError::NotFound);
+    }
+    let detail = format!("session {}", sid.as_ref());
+    audit(
+        &ctx,
+        req,
+        AuditEvent::LoggedOut,
+        Some(&caller.user.id),
+        Some(&detail),
+    );
+    Ok(Response::builder().status(204).build())
 }
 
 /// Ends every session of `id`, both halves, except the one named `except`

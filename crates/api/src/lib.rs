@@ -21,6 +21,6 @@ pub use problems::{
     problem_type,
 };
 pub use views::{
-    DrainReport, Page, PrivateView, PublicView, TaskKind, TaskPage, TaskState, TaskView,
-    private_view, public_view, task_view,
+    DrainReport, Page, PrivateView, PublicView, SessionPage, SessionView, TaskKind, TaskPage,
+    TaskState, TaskView, private_view, public_view, session_view, task_view,
 };

@@ -1,7 +1,7 @@
 //! What clients see of a user.
 
 use serde::Serialize;
-use spin_users_domain::{Job, Role, User, UserId, rfc3339};
+use spin_users_domain::{Job, LiveSession, Role, User, UserId, rfc3339};
 use utoipa::ToSchema;
 
 /// A user as the user themself and admins see them.
@@ -172,6 +172,48 @@ pub fn task_view(job: &Job) -> TaskView {
 pub struct TaskPage {
     /// The jobs on this page, oldest first.
     pub items: Vec<TaskView>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A live session as its owner sees it (`GET /users/me/sessions`): where
+/// and when, never a token.
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    /// The session id: `sid` in its access tokens, and what
+    /// `DELETE /users/me/sessions/{id}` ends.
+    id: String,
+    /// The login, RFC 3339.
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// The last login or refresh, RFC 3339.
+    #[schema(format = DateTime)]
+    last_used_at: String,
+    /// The `User-Agent` the login came with (printable, at most 256
+    /// characters); `null` when it sent none.
+    user_agent: Option<String>,
+    /// `true` for the session of the access token making the request.
+    current: bool,
+}
+
+/// What the owner sees of `session`; `current` when the request's access
+/// token names it.
+pub fn session_view(session: &LiveSession, current: Option<&str>) -> SessionView {
+    SessionView {
+        id: session.id.clone(),
+        created_at: rfc3339(session.created_at),
+        last_used_at: rfc3339(session.last_used_at),
+        user_agent: session.user_agent.clone(),
+        current: current == Some(session.id.as_str()),
+    }
+}
+
+/// One page of `GET /users/me/sessions`.
+#[derive(Serialize, ToSchema)]
+pub struct SessionPage {
+    /// The live sessions on this page, newest first.
+    pub items: Vec<SessionView>,
     /// Pass as `cursor` for the next page; absent on the last one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,

@@ -57,7 +57,17 @@ pub fn end_sessions(
 ) -> Result<u64, RepoError> {
     let now = now_ms.div_euclid(1000);
     let ended = match ending {
-        Ending::Session(sid) => u64::from(sessions.end(user, sid, now)?),
+        Ending::Session(sid) => {
+            let ended = sessions.end(user, sid, now)?;
+            // Someone else's session, or none: nothing of the user's to cut.
+            // One of theirs that ended already is cut again, in case the
+            // end that ended it failed before its access half.
+            let owner = sessions.owner(sid)?;
+            if !ended && owner.is_none_or(|owner| owner.user_id != *user) {
+                return Ok(0);
+            }
+            u64::from(ended)
+        }
         Ending::Every { except } => sessions.end_all(user, except, now)?,
     };
     users.change_sessions(user, &|state| match ending {
@@ -95,8 +105,10 @@ mod tests {
     fn ending_one_session_cuts_both_halves_of_it_only() {
         let (users, sessions, owner) = setup();
         let mut random = SeededRandom::new(2);
-        let phone = start_session(&sessions, &owner, T0_MS - 5000, &mut random).expect("phone");
-        let laptop = start_session(&sessions, &owner, T0_MS - 4000, &mut random).expect("laptop");
+        let phone =
+            start_session(&sessions, &owner, T0_MS - 5000, None, &mut random).expect("phone");
+        let laptop =
+            start_session(&sessions, &owner, T0_MS - 4000, None, &mut random).expect("laptop");
         let ended = end_sessions(
             &users,
             &sessions,
@@ -119,10 +131,15 @@ mod tests {
         let (users, sessions, owner) = setup();
         let mut random = SeededRandom::new(3);
         let stranger = UserId::generate(&mut random);
-        let theirs = start_session(&sessions, &stranger, T0_MS, &mut random).expect("login");
+        let theirs = start_session(&sessions, &stranger, T0_MS, None, &mut random).expect("login");
         let ending = Ending::Session(&theirs.family_id);
         let ended = end_sessions(&users, &sessions, &owner, ending, T0_MS + 1).expect("end");
         assert_eq!(ended, 0);
+        assert_eq!(
+            state(&users, &owner),
+            SessionState::default(),
+            "the owner's record is not written"
+        );
         let key = SuccessorKey::derive(b"k");
         assert!(rotate(&sessions, &theirs.token, T0_MS / 1000 + 1, &key).is_ok());
     }
@@ -131,8 +148,9 @@ mod tests {
     fn ending_every_session_can_spare_one_and_spares_later_logins() {
         let (users, sessions, owner) = setup();
         let mut random = SeededRandom::new(4);
-        let kept = start_session(&sessions, &owner, T0_MS - 3000, &mut random).expect("kept");
-        let other = start_session(&sessions, &owner, T0_MS - 2000, &mut random).expect("other");
+        let kept = start_session(&sessions, &owner, T0_MS - 3000, None, &mut random).expect("kept");
+        let other =
+            start_session(&sessions, &owner, T0_MS - 2000, None, &mut random).expect("other");
         let ending = Ending::Every {
             except: Some(&kept.family_id),
         };
@@ -146,7 +164,7 @@ mod tests {
         assert!(!state(&users, &owner).allows(Some(&other.family_id), now));
         assert!(rotate(&sessions, &kept.token, now, &key).is_ok());
         assert!(state(&users, &owner).allows(Some(&kept.family_id), now));
-        let later = start_session(&sessions, &owner, T0_MS + 1, &mut random).expect("later");
+        let later = start_session(&sessions, &owner, T0_MS + 1, None, &mut random).expect("later");
         assert!(state(&users, &owner).allows(Some(&later.family_id), now));
     }
 
@@ -157,7 +175,7 @@ mod tests {
         // the successor.
         let (users, sessions, owner) = setup();
         let mut random = SeededRandom::new(5);
-        let login = start_session(&sessions, &owner, T0_MS, &mut random).expect("login");
+        let login = start_session(&sessions, &owner, T0_MS, None, &mut random).expect("login");
         let key = SuccessorKey::derive(b"k");
         let now = T0_MS / 1000;
         let successor = rotate(&sessions, &login.token, now, &key).expect("rotate");
@@ -171,7 +189,7 @@ mod tests {
     fn ending_sessions_of_a_deleted_user_cuts_the_refresh_half() {
         let (users, sessions, owner) = setup();
         let mut random = SeededRandom::new(6);
-        let login = start_session(&sessions, &owner, T0_MS, &mut random).expect("login");
+        let login = start_session(&sessions, &owner, T0_MS, None, &mut random).expect("login");
         users.delete(&owner, None).expect("delete");
         let ending = Ending::Every { except: None };
         assert_eq!(

@@ -12,7 +12,8 @@ use crate::name::DisplayName;
 use crate::random::testing::SeededRandom;
 use crate::ratelimit::{Cell, Counters, Gcra};
 use crate::revocation::SessionState;
-use crate::sessions::{SessionRepository, StoredRefreshToken, hash_token};
+use crate::session_list::{LiveSession, SessionId};
+use crate::sessions::{SessionOwner, SessionRepository, StoredRefreshToken, hash_token};
 use crate::user::{PageKey, RepoError, Role, User, UserFilter, UserId, UserRepository};
 
 /// An enabled user named Ada for tests: id from `seed`, created and
@@ -224,8 +225,18 @@ impl UserRepository for InMemoryUsers {
 #[derive(Debug, Default)]
 pub struct InMemorySessions {
     tokens: RefCell<BTreeMap<String, StoredRefreshToken>>,
-    /// Session rows: owner and when it ended.
-    sessions: RefCell<BTreeMap<String, (UserId, Option<i64>)>>,
+    /// Session rows by id.
+    sessions: RefCell<BTreeMap<String, SessionRow>>,
+}
+
+/// A session row of [`InMemorySessions`].
+#[derive(Debug, Clone)]
+struct SessionRow {
+    owner: UserId,
+    created_at: i64,
+    last_used_at: i64,
+    user_agent: Option<String>,
+    ended_at: Option<i64>,
 }
 
 impl InMemorySessions {
@@ -252,10 +263,21 @@ impl InMemorySessions {
 }
 
 impl SessionRepository for InMemorySessions {
-    fn open(&self, family_id: &str, user_id: &UserId, _now: i64) -> Result<(), RepoError> {
-        self.sessions
-            .borrow_mut()
-            .insert(family_id.to_owned(), (user_id.clone(), None));
+    fn open(
+        &self,
+        family_id: &str,
+        user_id: &UserId,
+        now: i64,
+        user_agent: Option<&str>,
+    ) -> Result<(), RepoError> {
+        let row = SessionRow {
+            owner: user_id.clone(),
+            created_at: now,
+            last_used_at: now,
+            user_agent: user_agent.map(str::to_owned),
+            ended_at: None,
+        };
+        self.sessions.borrow_mut().insert(family_id.to_owned(), row);
         Ok(())
     }
 
@@ -282,17 +304,20 @@ impl SessionRepository for InMemorySessions {
         Ok(self.tokens.borrow().get(token_hash).cloned())
     }
 
-    fn advance(&self, family_id: &str, _now: i64) -> Result<bool, RepoError> {
-        Ok(matches!(
-            self.sessions.borrow().get(family_id),
-            Some((_, None))
-        ))
+    fn advance(&self, family_id: &str, now: i64) -> Result<bool, RepoError> {
+        match self.sessions.borrow_mut().get_mut(family_id) {
+            Some(row) if row.ended_at.is_none() => {
+                row.last_used_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     fn end(&self, user_id: &UserId, family_id: &str, now: i64) -> Result<bool, RepoError> {
         let ended = match self.sessions.borrow_mut().get_mut(family_id) {
-            Some((owner, ended_at @ None)) if owner == user_id => {
-                *ended_at = Some(now);
+            Some(row) if row.owner == *user_id && row.ended_at.is_none() => {
+                row.ended_at = Some(now);
                 true
             }
             _ => false,
@@ -305,9 +330,9 @@ impl SessionRepository for InMemorySessions {
 
     fn end_all(&self, user_id: &UserId, except: Option<&str>, now: i64) -> Result<u64, RepoError> {
         let mut ended = Vec::new();
-        for (id, (owner, ended_at)) in self.sessions.borrow_mut().iter_mut() {
-            if owner == user_id && ended_at.is_none() && Some(id.as_str()) != except {
-                *ended_at = Some(now);
+        for (id, row) in self.sessions.borrow_mut().iter_mut() {
+            if row.owner == *user_id && row.ended_at.is_none() && Some(id.as_str()) != except {
+                row.ended_at = Some(now);
                 ended.push(id.clone());
             }
         }
@@ -315,6 +340,50 @@ impl SessionRepository for InMemorySessions {
             self.revoke_tokens(id, now);
         }
         Ok(ended.len() as u64)
+    }
+
+    fn owner(&self, family_id: &str) -> Result<Option<SessionOwner>, RepoError> {
+        Ok(self
+            .sessions
+            .borrow()
+            .get(family_id)
+            .map(|row| SessionOwner {
+                user_id: row.owner.clone(),
+                ended: row.ended_at.is_some(),
+            }))
+    }
+
+    fn live(
+        &self,
+        user_id: &UserId,
+        used_after: i64,
+        after: Option<&PageKey<SessionId>>,
+        limit: u32,
+    ) -> Result<Vec<LiveSession>, RepoError> {
+        let before = |created_at: i64, id: &str| match after {
+            None => true,
+            Some(key) => (created_at, id) < (key.created_at, key.id.as_ref()),
+        };
+        let mut live: Vec<LiveSession> = self
+            .sessions
+            .borrow()
+            .iter()
+            .filter(|(id, row)| {
+                row.owner == *user_id
+                    && row.ended_at.is_none()
+                    && row.last_used_at > used_after
+                    && before(row.created_at, id)
+            })
+            .map(|(id, row)| LiveSession {
+                id: id.clone(),
+                created_at: row.created_at,
+                last_used_at: row.last_used_at,
+                user_agent: row.user_agent.clone(),
+            })
+            .collect();
+        live.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        live.truncate(limit as usize);
+        Ok(live)
     }
 }
 

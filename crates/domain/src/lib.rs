@@ -12,6 +12,8 @@ mod accounts;
 mod audit;
 mod cache;
 mod client;
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;
 mod cors;
 mod digest;
 mod directory;
@@ -32,6 +34,7 @@ mod random;
 mod ratelimit;
 mod revocation;
 mod service;
+mod session_list;
 mod sessions;
 mod time;
 mod tokens;
@@ -85,9 +88,13 @@ pub use ratelimit::{
 };
 pub use revocation::{MAX_REVOKED_SESSIONS, SessionState, new_session_id};
 pub use service::ServiceInfo;
+pub use session_list::{
+    LiveSession, MAX_USER_AGENT_CHARS, SessionId, SessionQuery, user_agent_label,
+};
 pub use sessions::{
-    IssuedRefreshToken, REFRESH_TOKEN_TTL_SECS, REUSE_GRACE_SECS, RefreshError, SessionRepository,
-    StoredRefreshToken, SuccessorKey, hash_token, refresh_session, revoke, rotate, start_session,
+    IssuedRefreshToken, REFRESH_TOKEN_TTL_SECS, REUSE_GRACE_SECS, RefreshError, SessionOwner,
+    SessionRepository, StoredRefreshToken, SuccessorKey, hash_token, refresh_session, revoke,
+    rotate, start_session,
 };
 pub use time::rfc3339;
 pub use tokens::{

@@ -30,7 +30,8 @@ use crate::digest::hex;
 use crate::ending::{Ending, SessionStates, end_sessions};
 use crate::random::Random;
 use crate::revocation::new_session_id;
-use crate::user::{RepoError, User, UserId};
+use crate::session_list::{LiveSession, SessionId, user_agent_label};
+use crate::user::{PageKey, RepoError, User, UserId};
 
 /// How long a refresh token stays usable.
 pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
@@ -58,10 +59,26 @@ pub struct StoredRefreshToken {
     pub revoked_at: Option<i64>,
 }
 
+/// Whose a session is, and whether it ended ([`SessionRepository::owner`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOwner {
+    /// The user who logged in.
+    pub user_id: UserId,
+    /// Whether the session has ended.
+    pub ended: bool,
+}
+
 /// Storage of refresh tokens. Implementations live in `spin-users-store`.
 pub trait SessionRepository {
-    /// Records a new session (a login) of `user_id` at `now`.
-    fn open(&self, family_id: &str, user_id: &UserId, now: i64) -> Result<(), RepoError>;
+    /// Records a new session (a login) of `user_id` at `now`, from a
+    /// client that called itself `user_agent`.
+    fn open(
+        &self,
+        family_id: &str,
+        user_id: &UserId,
+        now: i64,
+        user_agent: Option<&str>,
+    ) -> Result<(), RepoError>;
 
     /// Stores a new token; storing a token already stored does nothing
     /// (two exchanges of one parent store the same successor).
@@ -88,6 +105,21 @@ pub trait SessionRepository {
     /// Ends every live session of `user_id` but `except`, the same way;
     /// how many ended.
     fn end_all(&self, user_id: &UserId, except: Option<&str>, now: i64) -> Result<u64, RepoError>;
+
+    /// Whose session `family_id` is, and whether it ended; `None` when
+    /// there is no such session.
+    fn owner(&self, family_id: &str) -> Result<Option<SessionOwner>, RepoError>;
+
+    /// Up to `limit` sessions of `user_id` that have not ended and were
+    /// last used after `used_after`, newest first (creation time, then id,
+    /// both descending), strictly after `after` when given.
+    fn live(
+        &self,
+        user_id: &UserId,
+        used_after: i64,
+        after: Option<&PageKey<SessionId>>,
+        limit: u32,
+    ) -> Result<Vec<LiveSession>, RepoError>;
 }
 
 /// SHA-256 of a token, hex: what is stored and looked up.
@@ -131,17 +163,20 @@ pub struct IssuedRefreshToken {
     pub user_id: UserId,
 }
 
-/// Starts a new family for `user` (a login) at `now_ms` (milliseconds):
-/// its id records when, for revocation (see `revocation`).
+/// Starts a new family for `user` (a login) at `now_ms` (milliseconds)
+/// from a client sending `user_agent`: its id records when, for
+/// revocation (see `revocation`).
 pub fn start_session(
     repo: &dyn SessionRepository,
     user: &UserId,
     now_ms: i64,
+    user_agent: Option<&str>,
     random: &mut dyn Random,
 ) -> Result<IssuedRefreshToken, RepoError> {
     let family_id = new_session_id(now_ms, random);
     let now = now_ms.div_euclid(1000);
-    repo.open(&family_id, user, now)?;
+    let user_agent = user_agent.and_then(user_agent_label);
+    repo.open(&family_id, user, now, user_agent.as_deref())?;
     store_token(repo, user, family_id, new_secret(random), now)
 }
 
@@ -324,7 +359,8 @@ mod tests {
     #[test]
     fn tokens_are_stored_only_as_hashes() {
         let repo = InMemorySessions::default();
-        let issued = start_session(&repo, &user(), 0, &mut SeededRandom::new(2)).expect("start");
+        let issued =
+            start_session(&repo, &user(), 0, None, &mut SeededRandom::new(2)).expect("start");
         assert_eq!(issued.token.len(), 43, "256 bits, base64url");
         let stored = repo
             .find(&hash_token(&issued.token))
@@ -338,7 +374,7 @@ mod tests {
     fn rotation_gives_a_new_token_in_the_same_family() {
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(3);
-        let first = start_session(&repo, &user(), 0, &mut random).expect("start");
+        let first = start_session(&repo, &user(), 0, None, &mut random).expect("start");
         let second = rotate(&repo, &first.token, 5, &key()).expect("rotate");
         assert_ne!(second.token, first.token);
         assert_eq!(second.family_id, first.family_id);
@@ -352,7 +388,7 @@ mod tests {
     fn reuse_within_the_grace_window_gets_the_same_successor_and_never_forks() {
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(4);
-        let first = start_session(&repo, &user(), 0, &mut random).expect("start");
+        let first = start_session(&repo, &user(), 0, None, &mut random).expect("start");
         let a = rotate(&repo, &first.token, 100, &key()).expect("first refresh");
         let b = rotate(&repo, &first.token, 100 + REUSE_GRACE_SECS, &key())
             .expect("concurrent refresh");
@@ -378,7 +414,7 @@ mod tests {
         let (users, owner) = users_with_owner();
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(5);
-        let first = start_session(&repo, &owner, 0, &mut random).expect("start");
+        let first = start_session(&repo, &owner, 0, None, &mut random).expect("start");
         let (_, current) =
             refresh_session(&users, &repo, &first.token, 100_000, &key()).expect("refresh");
         let late_ms = (100 + REUSE_GRACE_SECS + 1) * 1000;
@@ -402,7 +438,7 @@ mod tests {
     fn expired_unknown_and_malformed_tokens_are_invalid() {
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(6);
-        let first = start_session(&repo, &user(), 0, &mut random).expect("start");
+        let first = start_session(&repo, &user(), 0, None, &mut random).expect("start");
         let late = rotate(&repo, &first.token, REFRESH_TOKEN_TTL_SECS, &key());
         assert!(matches!(late, Err(RefreshError::Invalid("expired"))));
         assert!(matches!(
@@ -433,8 +469,8 @@ mod tests {
         let (users, owner) = users_with_owner();
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(7);
-        let phone = start_session(&repo, &owner, 0, &mut random).expect("phone");
-        let laptop = start_session(&repo, &owner, 0, &mut random).expect("laptop");
+        let phone = start_session(&repo, &owner, 0, None, &mut random).expect("phone");
+        let laptop = start_session(&repo, &owner, 0, None, &mut random).expect("laptop");
         revoke(&users, &repo, &phone.token, 1000).expect("revoke");
         assert!(rotate(&repo, &phone.token, 2, &key()).is_err());
         assert!(rotate(&repo, &laptop.token, 2, &key()).is_ok());
@@ -453,7 +489,7 @@ mod tests {
         let mut owner = users.by_id(&owner_id).expect("read").expect("exists");
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(9);
-        let login = start_session(&repo, &owner.id, 0, &mut random).expect("login");
+        let login = start_session(&repo, &owner.id, 0, None, &mut random).expect("login");
         let (found, next) =
             refresh_session(&users, &repo, &login.token, 1000, &key()).expect("a live owner");
         assert_eq!(found.id, owner.id);
@@ -464,7 +500,7 @@ mod tests {
         assert!(matches!(refused, Err(RefreshError::Invalid(_))));
         assert_eq!(live_in_family(&repo, &next.family_id), 0, "family revoked");
 
-        let stranger = start_session(&repo, &user_of(10), 0, &mut random).expect("login");
+        let stranger = start_session(&repo, &user_of(10), 0, None, &mut random).expect("login");
         let refused = refresh_session(&users, &repo, &stranger.token, 1000, &key());
         assert!(
             matches!(refused, Err(RefreshError::Invalid(_))),

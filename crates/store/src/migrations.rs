@@ -289,6 +289,12 @@ pub const MIGRATIONS: &[Migration] = &[
         )",
         ],
     },
+    Migration {
+        version: 12,
+        description: "sessions: the client that logged in, for the list a user sees",
+        sqlite: &["ALTER TABLE sessions ADD COLUMN user_agent TEXT"],
+        postgres: &["ALTER TABLE sessions ADD COLUMN IF NOT EXISTS user_agent TEXT"],
+    },
 ];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.

@@ -3,10 +3,13 @@
 //! and one `sessions` row per family, which rotation and ending both write
 //! conditionally (see `spin_users_domain::SessionRepository`).
 
-use spin_users_domain::{RepoError, SessionRepository, StoredRefreshToken, UserId};
+use spin_users_domain::{
+    LiveSession, PageKey, RepoError, SessionId, SessionOwner, SessionRepository,
+    StoredRefreshToken, UserId,
+};
 
 use crate::migrations::{execute, query};
-use crate::sql::{Connection, DbError, Rows, Value, int, opt_int, text};
+use crate::sql::{Connection, DbError, Listing, Rows, Value, int, opt_int, opt_text, text};
 
 const COLUMNS: &str =
     "token_hash, family_id, user_id, created_at, expires_at, rotated_at, revoked_at";
@@ -70,14 +73,22 @@ fn ids(rows: &Rows) -> Result<Vec<String>, RepoError> {
 }
 
 impl SessionRepository for SqlSessions<'_> {
-    fn open(&self, family_id: &str, user_id: &UserId, now: i64) -> Result<(), RepoError> {
+    fn open(
+        &self,
+        family_id: &str,
+        user_id: &UserId,
+        now: i64,
+        user_agent: Option<&str>,
+    ) -> Result<(), RepoError> {
         Ok(execute(
             self.conn,
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at) VALUES ($1, $2, $3, $3)",
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent)
+             VALUES ($1, $2, $3, $3, $4)",
             &[
                 Value::Text(family_id.to_owned()),
                 Value::Text(user_id.to_string()),
                 Value::Int(now),
+                user_agent.map_or(Value::Null, |agent| Value::Text(agent.to_owned())),
             ],
         )?)
     }
@@ -158,6 +169,55 @@ impl SessionRepository for SqlSessions<'_> {
         self.revoke_tokens(&ended, now)?;
         Ok(ended.len() as u64)
     }
+
+    fn owner(&self, family_id: &str) -> Result<Option<SessionOwner>, RepoError> {
+        let rows = self.rows(
+            "SELECT user_id, ended_at FROM sessions WHERE id = $1",
+            &[Value::Text(family_id.to_owned())],
+        )?;
+        let Some(row) = rows.rows.first() else {
+            return Ok(None);
+        };
+        let user_id = UserId::parse(&text(row, 0)?)
+            .ok_or_else(|| DbError::Other("stored user id is not a UUID".into()))?;
+        Ok(Some(SessionOwner {
+            user_id,
+            ended: opt_int(row, 1)?.is_some(),
+        }))
+    }
+
+    fn live(
+        &self,
+        user_id: &UserId,
+        used_after: i64,
+        after: Option<&PageKey<SessionId>>,
+        limit: u32,
+    ) -> Result<Vec<LiveSession>, RepoError> {
+        let mut listing = Listing::default();
+        let owner = listing.param(Value::Text(user_id.to_string()));
+        listing.condition(format!("user_id = {owner} AND ended_at IS NULL"));
+        let used = listing.param(Value::Int(used_after));
+        listing.condition(format!("last_used_at > {used}"));
+        if let Some(key) = after {
+            listing.before(key.created_at, key.id.as_ref());
+        }
+        let columns = "id, created_at, last_used_at, user_agent";
+        let (sql, params) = listing.select_newest_first(columns, "sessions", limit);
+        let rows = self.rows(&sql, &params)?;
+        let parse = |row: &[Value]| -> Result<LiveSession, DbError> {
+            Ok(LiveSession {
+                id: text(row, 0)?,
+                created_at: int(row, 1)?,
+                last_used_at: int(row, 2)?,
+                user_agent: opt_text(row, 3)?,
+            })
+        };
+        Ok(rows
+            .rows
+            .iter()
+            .map(|row| parse(row))
+            .collect::<Result<_, _>>()?)
+    }
 }
 
 #[cfg(test)]
@@ -173,7 +233,7 @@ mod tests {
         let sessions = SqlSessions::new(&db);
         let mut random = SeededRandom::new(1);
         let user = UserId::generate(&mut random);
-        let first = start_session(&sessions, &user, 0, &mut random).expect("start");
+        let first = start_session(&sessions, &user, 0, None, &mut random).expect("start");
         let key = SuccessorKey::derive(b"secret");
         let second = rotate(&sessions, &first.token, 100, &key).expect("rotate");
         assert_eq!(second.family_id, first.family_id);
@@ -192,7 +252,7 @@ mod tests {
         let mut random = SeededRandom::new(3);
         let user = UserId::generate(&mut random);
         let stranger = UserId::generate(&mut random);
-        let login = start_session(&sessions, &user, 0, &mut random).expect("start");
+        let login = start_session(&sessions, &user, 0, None, &mut random).expect("start");
         let key = SuccessorKey::derive(b"secret");
         // A refresh that claimed and advanced before the end, and stores
         // its successor after it.
@@ -225,8 +285,8 @@ mod tests {
         let sessions = SqlSessions::new(&db);
         let mut random = SeededRandom::new(4);
         let user = UserId::generate(&mut random);
-        let kept = start_session(&sessions, &user, 0, &mut random).expect("kept");
-        let other = start_session(&sessions, &user, 0, &mut random).expect("other");
+        let kept = start_session(&sessions, &user, 0, None, &mut random).expect("kept");
+        let other = start_session(&sessions, &user, 0, None, &mut random).expect("other");
         let ended = sessions
             .end_all(&user, Some(&kept.family_id), 5)
             .expect("end");
@@ -238,12 +298,21 @@ mod tests {
     }
 
     #[test]
+    fn the_listing_keeps_the_repository_contract_on_sqlite() {
+        let db = NativeSqlite::in_memory();
+        crate::migrate(&db).expect("migrate");
+        spin_users_domain::contract::sessions_list_newest_first_and_leave_out_ended_and_expired(
+            &SqlSessions::new(&db),
+        );
+    }
+
+    #[test]
     fn a_token_can_be_claimed_once() {
         let db = NativeSqlite::in_memory();
         let sessions = SqlSessions::new(&db);
         let mut random = SeededRandom::new(2);
         let user = UserId::generate(&mut random);
-        let issued = start_session(&sessions, &user, 0, &mut random).expect("start");
+        let issued = start_session(&sessions, &user, 0, None, &mut random).expect("start");
         let hash = spin_users_domain::hash_token(&issued.token);
         assert!(sessions.claim(&hash, 1).expect("claim").is_some());
         assert!(

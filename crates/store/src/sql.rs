@@ -158,9 +158,38 @@ impl Listing {
         ));
     }
 
+    /// Rows strictly before the page key, for a newest-first listing.
+    pub(crate) fn before(&mut self, created_at: i64, id: &str) {
+        let at = self.param(Value::Int(created_at));
+        let id = self.param(Value::Text(id.to_owned()));
+        self.condition(format!(
+            "(created_at < {at} OR (created_at = {at} AND id < {id}))"
+        ));
+    }
+
     /// `SELECT columns FROM table WHERE … ORDER BY created_at, id LIMIT n`
     /// and its parameters.
-    pub(crate) fn select(mut self, columns: &str, table: &str, limit: u32) -> (String, Vec<Value>) {
+    pub(crate) fn select(self, columns: &str, table: &str, limit: u32) -> (String, Vec<Value>) {
+        self.select_in("created_at, id", columns, table, limit)
+    }
+
+    /// [`Listing::select`], newest first.
+    pub(crate) fn select_newest_first(
+        self,
+        columns: &str,
+        table: &str,
+        limit: u32,
+    ) -> (String, Vec<Value>) {
+        self.select_in("created_at DESC, id DESC", columns, table, limit)
+    }
+
+    fn select_in(
+        mut self,
+        order: &str,
+        columns: &str,
+        table: &str,
+        limit: u32,
+    ) -> (String, Vec<Value>) {
         let limit = self.param(Value::Int(i64::from(limit)));
         let filter = if self.conditions.is_empty() {
             String::new()
@@ -168,7 +197,7 @@ impl Listing {
             format!("WHERE {}", self.conditions.join(" AND "))
         };
         (
-            format!("SELECT {columns} FROM {table} {filter} ORDER BY created_at, id LIMIT {limit}"),
+            format!("SELECT {columns} FROM {table} {filter} ORDER BY {order} LIMIT {limit}"),
             self.params,
         )
     }

@@ -1,0 +1,65 @@
+//! What every implementation of a repository trait must do alike: the
+//! in-memory fakes run these in this crate's tests, the SQL repositories
+//! in `spin-users-store`'s, on SQLite and on PostgreSQL.
+
+use crate::random::testing::SeededRandom;
+use crate::session_list::SessionQuery;
+use crate::sessions::{REFRESH_TOKEN_TTL_SECS, SessionOwner, SessionRepository, start_session};
+use crate::user::UserId;
+
+/// The session listing: the owner's live sessions only, newest first,
+/// paged by cursor; ended and expired ones left out.
+pub fn sessions_list_newest_first_and_leave_out_ended_and_expired(repo: &dyn SessionRepository) {
+    let mut random = SeededRandom::new(1);
+    let owner = UserId::generate(&mut random);
+    let stranger = UserId::generate(&mut random);
+    let t0 = 1_800_000_000;
+    let mut started = Vec::new();
+    for i in 0..5 {
+        let agent = format!("agent {i}");
+        let at_ms = (t0 + i) * 1000;
+        let login = start_session(repo, &owner, at_ms, Some(&agent), &mut random);
+        started.push(login.expect("login").family_id);
+    }
+    start_session(repo, &stranger, t0 * 1000, None, &mut random).expect("theirs");
+    assert!(repo.end(&owner, &started[3], t0 + 10).expect("end one"));
+    let ended_owner = SessionOwner {
+        user_id: owner.clone(),
+        ended: true,
+    };
+    assert_eq!(repo.owner(&started[3]).expect("owner"), Some(ended_owner));
+    let live_owner = SessionOwner {
+        user_id: owner.clone(),
+        ended: false,
+    };
+    assert_eq!(repo.owner(&started[2]).expect("owner"), Some(live_owner));
+    assert_eq!(repo.owner("no-such-session").expect("owner"), None);
+    let now = t0 + 10;
+
+    let first = SessionQuery::parse([("limit", "2")]).expect("valid");
+    let (page, cursor) = first.page(repo, &owner, now).expect("page");
+    let ids: Vec<_> = page.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(ids, [started[4].clone(), started[2].clone()]);
+    assert_eq!(page[0].user_agent.as_deref(), Some("agent 4"));
+    assert_eq!(page[0].created_at, t0 + 4);
+    assert_eq!(page[0].last_used_at, t0 + 4);
+    let cursor = cursor.expect("more");
+    let next = SessionQuery::parse([("limit", "2"), ("cursor", cursor.as_str())]);
+    let (rest, end) = next.expect("valid").page(repo, &owner, now).expect("page");
+    let ids: Vec<_> = rest.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(ids, [started[1].clone(), started[0].clone()]);
+    assert_eq!(end, None);
+
+    assert!(repo.advance(&started[0], t0 + 3).expect("a refresh"));
+    let later = t0 + 3 + REFRESH_TOKEN_TTL_SECS;
+    let (left, _) = first.page(repo, &owner, later).expect("page");
+    let ids: Vec<_> = left.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(
+        ids,
+        [started[4].clone()],
+        "the others expired; a refresh counts as a use"
+    );
+    let (theirs, _) = first.page(repo, &stranger, now).expect("page");
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].user_agent, None);
+}
