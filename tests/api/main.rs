@@ -22,4 +22,5 @@ mod routing;
 mod serve;
 mod session_list;
 mod sessions;
+mod standard;
 mod users;

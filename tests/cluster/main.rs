@@ -165,6 +165,57 @@ async fn an_account_works_across_instances_and_refresh_reuse_is_caught_on_any() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_session_ended_by_id_on_one_instance_is_refused_at_once_by_every_one() {
+    let cluster = cluster(&[]).await;
+    assert_eq!(register(&cluster, 0, "ada@example.com").await.status, 201);
+    let phone = login(&cluster, 1, "ada@example.com", "correct horse").await;
+    let laptop = login(&cluster, 2, "ada@example.com", "correct horse").await;
+    let phone_access = field(&phone, "access_token");
+    let laptop_access = field(&laptop, "access_token");
+    // Every instance has the user cached for the phone's token.
+    for instance in 0..INSTANCES {
+        let me = get_with_token(&cluster, instance, "/users/me", &phone_access).await;
+        assert_eq!(me.status, 200, "instance {instance}: {}", me.text());
+    }
+    let listed = get_with_token(&cluster, 0, "/users/me/sessions", &laptop_access).await;
+    let items = listed.json()["items"].clone();
+    let phone_sid = items
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|s| s["current"] == false)
+        .and_then(|s| s["id"].as_str())
+        .expect("the phone's session is listed")
+        .to_owned();
+
+    let auth = format!("Bearer {laptop_access}");
+    let path = format!("/users/me/sessions/{phone_sid}");
+    let ended = cluster
+        .send(0, Method::DELETE, &path, &[("authorization", &auth)], "")
+        .await;
+    assert_eq!(ended.status, 204, "{}", ended.text());
+
+    for instance in 0..INSTANCES {
+        let me = get_with_token(&cluster, instance, "/users/me", &phone_access).await;
+        assert_eq!(
+            me.status, 401,
+            "instance {instance}: the ended session's access token"
+        );
+        let still = get_with_token(&cluster, instance, "/users/me", &laptop_access).await;
+        assert_eq!(still.status, 200, "instance {instance}: the other session");
+    }
+    let refused = refresh(&cluster, 1, &field(&phone, "refresh_token")).await;
+    assert_eq!(
+        refused.json()["error"],
+        "invalid_grant",
+        "{}",
+        refused.text()
+    );
+    let kept = refresh(&cluster, 2, &field(&laptop, "refresh_token")).await;
+    assert_eq!(kept.status, 200, "{}", kept.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn rate_limits_and_lockout_are_not_multiplied_by_the_instances() {
     let cluster = cluster(&[
         ("LOGIN_LIMIT_PER_IP", "6/60"),

@@ -17,6 +17,7 @@ const ADMIN_EMAIL: &str = "root@example.com";
 const ADMIN_PASSWORD: &str = "admin password";
 const JOBS_TOKEN: &str = "jobs token for the contract run";
 const METRICS_TOKEN: &str = "metrics token for the contract run";
+const INTROSPECTION_TOKEN: &str = "introspection token for the contract run";
 
 /// Fixed, so a failure can be replayed (`schemathesis run … --seed 1`).
 const SCHEMATHESIS_SEED: &str = "1";
@@ -153,6 +154,18 @@ const UNREACHED_ANSWERS: &[(&str, &str, &str, &str)] = &[
         "503",
         "the database down; tests/api/health.rs",
     ),
+    (
+        "DELETE",
+        "/users/me/sessions/{id}",
+        "204",
+        "needs the id of a live session of the caller; tests/api/session_list.rs",
+    ),
+    (
+        "POST",
+        "/introspect",
+        "401",
+        "the run always sends introspection_token; tests/api/standard.rs",
+    ),
 ];
 
 /// The tools' Python environment.
@@ -187,6 +200,7 @@ async fn schemathesis_finds_the_api_true_to_its_document() {
         .env("SPIN_VARIABLE_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("SPIN_VARIABLE_JOBS_TOKEN", JOBS_TOKEN)
         .env("SPIN_VARIABLE_METRICS_TOKEN", METRICS_TOKEN)
+        .env("SPIN_VARIABLE_INTROSPECTION_TOKEN", INTROSPECTION_TOKEN)
         .start()
         .await;
     let admin = app.bootstrap_admin(ADMIN_EMAIL, ADMIN_PASSWORD).await;
@@ -209,6 +223,7 @@ async fn schemathesis_finds_the_api_true_to_its_document() {
         .env("SPIN_USERS_ADMIN_ID", &admin_id)
         .env("SPIN_USERS_JOBS_TOKEN", JOBS_TOKEN)
         .env("SPIN_USERS_METRICS_TOKEN", METRICS_TOKEN)
+        .env("SPIN_USERS_INTROSPECTION_TOKEN", INTROSPECTION_TOKEN)
         .arg("--config-file")
         .arg(here.join("schemathesis.toml"))
         .arg("run")

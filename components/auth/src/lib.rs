@@ -1,9 +1,12 @@
 //! The `auth` component: `POST /token` (OAuth 2.0 password and refresh-token
-//! grants, RFC 6749 §4.3 and §6, as form or JSON), `POST /logout`, and
-//! `GET /.well-known/jwks.json`. Errors on `/token` use RFC 6749 §5.2 bodies
-//! because OAuth clients parse them; everything else is problem+json.
+//! grants, RFC 6749 §4.3 and §6, as form or JSON), `POST /logout`,
+//! `GET /.well-known/jwks.json`, and the endpoints of `standard`
+//! (revocation, introspection, userinfo, server metadata). Errors on
+//! `/token`, `/revoke` and `/introspect` use RFC 6749 §5.2 bodies because
+//! OAuth clients parse them; everything else is problem+json.
 
 mod oauth;
+mod standard;
 
 use anyhow::Context as _;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
@@ -13,8 +16,8 @@ use spin_users_app::{
     password_hasher, refresh, successor_key, with_limit_headers,
 };
 use spin_users_domain::{
-    AuditEvent, Decision, Ending, FieldError, Password, end_sessions, normalise_email, revoke,
-    start_session,
+    AuditEvent, Decision, EndReason, Ending, FieldError, Password, end_sessions, normalise_email,
+    revoke, start_session,
 };
 use spin_users_http::{
     ApiError, OAuthError, Params, Route, dispatch, json, route, serve, token_response,
@@ -29,6 +32,20 @@ const ROUTES: &[Route] = &[
     route(Method::Post, "/token", token),
     route(Method::Post, "/logout", logout),
     route(Method::Get, "/.well-known/jwks.json", jwks),
+    route(Method::Post, "/revoke", standard::revoke),
+    route(Method::Post, "/introspect", standard::introspection),
+    route(Method::Get, "/userinfo", standard::userinfo),
+    route(Method::Post, "/userinfo", standard::userinfo),
+    route(
+        Method::Get,
+        "/.well-known/openid-configuration",
+        standard::metadata,
+    ),
+    route(
+        Method::Get,
+        "/.well-known/oauth-authorization-server",
+        standard::metadata,
+    ),
 ];
 
 #[http_component]
@@ -138,7 +155,8 @@ fn logout(req: &Request, _: &Params) -> Result<Response, ApiError> {
     if all {
         let user = users.current_caller(req)?.user;
         let every = Ending::Every { except: None };
-        end_sessions(&users, &sessions, &user.id, every, ctx.now_ms)?;
+        let reason = EndReason::LogoutEverywhere;
+        end_sessions(&users, &sessions, &user.id, every, reason, ctx.now_ms)?;
         audit(
             &ctx,
             req,
@@ -151,7 +169,7 @@ fn logout(req: &Request, _: &Params) -> Result<Response, ApiError> {
         let token = fields.refresh_token.ok_or_else(|| {
             FieldError::new("refresh_token", "required", "the refresh token to revoke")
         })?;
-        let revoked = revoke(&users, &sessions, &token, ctx.now_ms)?;
+        let revoked = revoke(&users, &sessions, &token, EndReason::Logout, ctx.now_ms)?;
         if let Some(session) = revoked {
             audit(
                 &ctx,

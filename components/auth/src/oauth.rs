@@ -1,5 +1,6 @@
-//! The OAuth 2.0 side of `/token` and `/logout`: request parsing (form or
-//! JSON); their errors are `spin_users_http::OAuthError`.
+//! The OAuth 2.0 side of `/token`, `/logout`, `/revoke` and `/introspect`:
+//! request parsing (form or JSON); their errors are
+//! `spin_users_http::OAuthError`.
 
 use serde::Deserialize;
 use spin_sdk::http::Request;
@@ -21,7 +22,8 @@ pub enum TokenRequest {
     },
 }
 
-/// The parameters of `/token` and `/logout` bodies.
+/// The parameters of `/token`, `/logout`, `/revoke` and `/introspect`
+/// bodies.
 #[derive(Deserialize, Default)]
 pub struct Fields {
     grant_type: Option<String>,
@@ -30,6 +32,11 @@ pub struct Fields {
     password: Option<String>,
     /// The refresh token (token grant and logout).
     pub refresh_token: Option<String>,
+    /// The token to revoke or introspect (RFC 7009, RFC 7662).
+    token: Option<String>,
+    /// Which kind `token` is, as its sender thinks: read so that it counts
+    /// once, never needed (see `spin_users_domain::TokenKind`).
+    token_type_hint: Option<String>,
 }
 
 /// Reads the body as `application/x-www-form-urlencoded` or JSON.
@@ -46,6 +53,8 @@ pub fn fields(req: &Request) -> Result<Fields, OAuthError> {
                     "email" => &mut fields.email,
                     "password" => &mut fields.password,
                     "refresh_token" => &mut fields.refresh_token,
+                    "token" => &mut fields.token,
+                    "token_type_hint" => &mut fields.token_type_hint,
                     _ => continue,
                 };
                 // RFC 6749 §3.2: parameters must not be repeated.
@@ -84,4 +93,14 @@ pub fn parse(req: &Request) -> Result<TokenRequest, OAuthError> {
         Some(_) => Err(OAuthError::UnsupportedGrantType),
         None => Err(OAuthError::InvalidRequest("grant_type is required")),
     }
+}
+
+/// The `token` of a `/revoke` or `/introspect` body (RFC 7009 §2.1,
+/// RFC 7662 §2.1).
+pub fn token(req: &Request) -> Result<String, OAuthError> {
+    let fields = fields(req)?;
+    fields
+        .token
+        .filter(|token| !token.is_empty())
+        .ok_or(OAuthError::InvalidRequest("token is required"))
 }

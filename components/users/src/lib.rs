@@ -13,9 +13,9 @@ use spin_users_app::{
     password_attempt, password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
-    AdminChange, AuditEvent, Ending, ListQuery, Password, ProfileChange, REGISTER_IP_POLICY,
-    Registration, Role, SessionId, SessionQuery, User, UserId, UserRepository, Visibility,
-    by_admin, change_account, parse_roles, visibility,
+    AdminChange, AuditEvent, EndReason, Ending, ListQuery, Password, ProfileChange,
+    REGISTER_IP_POLICY, Registration, Role, SessionId, SessionQuery, User, UserId, UserRepository,
+    Visibility, by_admin, change_account, parse_roles, visibility,
 };
 use spin_users_http::{
     ApiError, Params, Route, check_if_match, dispatch, json, json_tagged, json_with_etag,
@@ -162,7 +162,8 @@ fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     });
     let result = changed.and_then(|(caller, user, password_changed)| {
         if password_changed {
-            end_sessions(&ctx, &users, &user.id, caller.session_id.as_deref())?;
+            let keep = caller.session_id.as_deref();
+            end_sessions(&ctx, &users, &user.id, keep, EndReason::PasswordChanged)?;
             audit(&ctx, req, AuditEvent::PasswordChanged, Some(&user.id), None);
         }
         json_tagged(200, &private_view(&user))
@@ -188,7 +189,13 @@ fn delete_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
         Ok(caller)
     });
     let result = deleted.and_then(|caller| {
-        end_sessions(&ctx, &users, &caller.user.id, None)?;
+        end_sessions(
+            &ctx,
+            &users,
+            &caller.user.id,
+            None,
+            EndReason::AccountDeleted,
+        )?;
         delete_jobs_of(&ctx, &caller.user.id);
         let event = AuditEvent::Deleted;
         audit(&ctx, req, event, Some(&caller.user.id), Some("self"));
@@ -226,8 +233,10 @@ fn end_my_session(req: &Request, params: &Params) -> Result<Response, ApiError> 
     let sid = SessionId::parse(id(params)).ok_or(ApiError::NotFound)?;
     let ending = Ending::Session(sid.as_ref());
     let sessions = ctx.sessions();
+    let reason = EndReason::EndedByOwner;
+    let owner = &caller.user.id;
     let ended =
-        spin_users_domain::end_sessions(&users, &sessions, &caller.user.id, ending, ctx.now_ms)?;
+        spin_users_domain::end_sessions(&users, &sessions, owner, ending, reason, ctx.now_ms)?;
     if ended == 0 {
         return Err(ApiError::NotFound);
     }
@@ -242,16 +251,17 @@ fn end_my_session(req: &Request, params: &Params) -> Result<Response, ApiError> 
     Ok(Response::builder().status(204).build())
 }
 
-/// Ends every session of `id`, both halves, except the one named `except`
-/// (the caller's own, when they changed their password).
+/// Ends every session of `id` for `reason`, both halves, except the one
+/// named `except` (the caller's own, when they changed their password).
 fn end_sessions(
     ctx: &Context,
     users: &CachedUsers<'_>,
     id: &UserId,
     except: Option<&str>,
+    reason: EndReason,
 ) -> Result<(), ApiError> {
     let every = Ending::Every { except };
-    spin_users_domain::end_sessions(users, &ctx.sessions(), id, every, ctx.now_ms)?;
+    spin_users_domain::end_sessions(users, &ctx.sessions(), id, every, reason, ctx.now_ms)?;
     Ok(())
 }
 
@@ -318,7 +328,7 @@ fn admin_update(req: &Request, params: &Params) -> Result<Response, ApiError> {
         Ok((admin, change_account(&users, user, &change, ctx.now_ms)?))
     })?;
     if user.disabled {
-        end_sessions(&ctx, &users, &user.id, None)?;
+        end_sessions(&ctx, &users, &user.id, None, EndReason::Disabled)?;
     }
     audit_by_admin(&ctx, req, AuditEvent::AdminChanged, &admin, &user);
     json_tagged(200, &private_view(&user))
@@ -335,7 +345,7 @@ fn admin_delete(req: &Request, params: &Params) -> Result<Response, ApiError> {
         users.delete(&user.id, expected)?;
         Ok((admin, user))
     })?;
-    end_sessions(&ctx, &users, &user.id, None)?;
+    end_sessions(&ctx, &users, &user.id, None, EndReason::AccountDeleted)?;
     delete_jobs_of(&ctx, &user.id);
     audit_by_admin(&ctx, req, AuditEvent::Deleted, &admin, &user);
     Ok(Response::builder().status(204).build())

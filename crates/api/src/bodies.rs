@@ -122,3 +122,16 @@ pub struct OAuthErrorBody {
     /// For people.
     pub error_description: &'static str,
 }
+
+/// `POST /revoke` (RFC 7009 §2.1) and `POST /introspect` (RFC 7662 §2.1)
+/// request, as `application/x-www-form-urlencoded` (or JSON).
+#[derive(Deserialize, ToSchema)]
+pub struct TokenBody {
+    /// An access token or a refresh token.
+    #[schema(min_length = 1)]
+    pub token: String,
+    /// `access_token` or `refresh_token`; optional, and never needed: the
+    /// token's shape tells them apart (an unknown value is ignored, as
+    /// RFC 7009 §2.1 says).
+    pub token_type_hint: Option<String>,
+}

@@ -9,17 +9,19 @@
 mod bodies;
 mod openapi;
 mod problems;
+mod standard;
 mod views;
 
 pub use bodies::{
     AdminBody, DeleteBody, LogoutBody, OAuthErrorBody, ProfileBody, RegisterBody, RoleName,
-    TokenRequestBody, TokenResponse,
+    TokenBody, TokenRequestBody, TokenResponse,
 };
 pub use openapi::{ApiDoc, openapi_json};
 pub use problems::{
     CheckState, FieldProblem, PROBLEM_TYPE_PREFIX, PROBLEM_TYPES, ProblemDetails, ProblemType,
     problem_type,
 };
+pub use standard::{GRANT_TYPES, Introspection, ServerMetadata, UserInfo, user_info};
 pub use views::{
     DrainReport, Page, PrivateView, PublicView, SessionPage, SessionView, TaskKind, TaskPage,
     TaskState, TaskView, private_view, public_view, session_view, task_view,

@@ -13,11 +13,13 @@ use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::bodies::{
     AdminBody, DeleteBody, LogoutBody, OAuthErrorBody, ProfileBody, RegisterBody, RoleName,
-    TokenRequestBody, TokenResponse,
+    TokenBody, TokenRequestBody, TokenResponse,
 };
 use crate::problems::{CheckState, FieldProblem, ProblemDetails, catalogue_markdown};
+use crate::standard::{Introspection, ServerMetadata, UserInfo};
 use crate::views::{
-    DrainReport, Page, PrivateView, PublicView, TaskKind, TaskPage, TaskState, TaskView,
+    DrainReport, Page, PrivateView, PublicView, SessionPage, SessionView, TaskKind, TaskPage,
+    TaskState, TaskView,
 };
 
 const PROBLEM: &str = "application/problem+json";
@@ -46,12 +48,13 @@ enum SwaggerUiFile {
     ),
     paths(
         service_info, liveness, readiness,
-        register, list_users, me, update_me, delete_me, user_by_id, admin_update, admin_delete,
-        token, logout, jwks, export_me, list_tasks, task, retry_task, metrics, drain_jobs,
+        register, list_users, me, update_me, delete_me, my_sessions, end_my_session, user_by_id,
+        admin_update, admin_delete, token, logout, jwks, revoke, introspect, userinfo, userinfo_post,
+        openid_configuration, authorization_server_metadata, export_me, list_tasks, task, retry_task, metrics, drain_jobs,
         openapi_document, swagger_ui, swagger_ui_file
     ),
     components(schemas(
-        PrivateView, PublicView, Page, TaskView, TaskPage, TaskState, TaskKind, DrainReport, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
+        PrivateView, PublicView, Page, SessionView, SessionPage, TokenBody, Introspection, UserInfo, ServerMetadata, TaskView, TaskPage, TaskState, TaskKind, DrainReport, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
         TokenRequestBody, LogoutBody, TokenResponse, OAuthErrorBody, ProblemDetails,
         FieldProblem, CheckState
     ), responses(
@@ -62,7 +65,7 @@ enum SwaggerUiFile {
     tags(
         (name = "health", description = "Identity, liveness and readiness."),
         (name = "users", description = "Registration, one's own account, lookups and administration."),
-        (name = "auth", description = "OAuth 2.0 tokens, logout and the verification keys."),
+        (name = "auth", description = "OAuth 2.0 tokens, logout, revocation (RFC 7009), introspection (RFC 7662), userinfo, the server metadata and the verification keys."),
         (name = "tasks", description = "Background jobs: one's data export, and their states."),
         (name = "operations", description = "Metrics, background jobs, this document and Swagger UI.")
     )
@@ -135,6 +138,7 @@ impl Modify for Security {
         for (name, variable) in [
             ("metrics_token", "metrics_token"),
             ("jobs_token", "jobs_token"),
+            ("introspection_token", "introspection_token"),
         ] {
             let mut scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
             scheme.description = Some(format!("The secret in the `{variable}` variable"));
@@ -344,6 +348,22 @@ fn update_me() {}
         (status = 429, response = RateLimited)))]
 fn delete_me() {}
 
+#[utoipa::path(get, path = "/users/me/sessions", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100), ("cursor" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "The caller's live sessions (neither ended nor expired), newest first", body = SessionPage, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 401, response = Unauthorized),
+        (status = 422, description = "`validation-failed`: a bad `limit` or `cursor`", body = ProblemDetails, content_type = PROBLEM)))]
+fn my_sessions() {}
+
+#[utoipa::path(delete, path = "/users/me/sessions/{id}", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    params(("id" = String, Path, description = "A session id from `GET /users/me/sessions` (`sid` in its access tokens)")),
+    responses(
+        (status = 204, description = "The session ended: its refresh token gets `invalid_grant` and its access tokens `401`, at once"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound)))]
+fn end_my_session() {}
+
 #[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = []), ("oauth2" = [])),
     params(("id" = String, Path, format = "uuid"), ("If-None-Match" = Option<String>, Header)),
     responses(
@@ -404,6 +424,43 @@ fn logout() {}
     responses((status = 200, description = "The Ed25519 public keys (RFC 7517) access tokens verify with", body = inline(Object),
         headers(("Cache-Control" = String)))))]
 fn jwks() {}
+
+#[utoipa::path(post, path = "/revoke", tag = "auth",
+    request_body(content((TokenBody = "application/x-www-form-urlencoded"), (TokenBody = "application/json"))),
+    responses(
+        (status = 200, description = "The token's session ended, both halves; also for an unknown, malformed, expired or already revoked token (RFC 7009 §2.2)", headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "RFC 6749 §5.2 error: `invalid_request` without a `token`", body = OAuthErrorBody)))]
+fn revoke() {}
+
+#[utoipa::path(post, path = "/introspect", tag = "auth", security(("introspection_token" = [])),
+    request_body(content((TokenBody = "application/x-www-form-urlencoded"), (TokenBody = "application/json"))),
+    responses(
+        (status = 200, description = "RFC 7662 §2.2: the claims of an active token, or exactly `{\"active\": false}`", body = Introspection, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "RFC 6749 §5.2 error: `invalid_request` without a `token`", body = OAuthErrorBody),
+        (status = 401, response = Unauthorized)))]
+fn introspect() {}
+
+#[utoipa::path(get, path = "/userinfo", tag = "auth", security(("bearer" = []), ("oauth2" = [])),
+    responses(
+        (status = 200, description = "The token owner's claims (OpenID Connect Core §5.3.2)", body = UserInfo),
+        (status = 401, description = "`unauthorized`, with `WWW-Authenticate: Bearer error=\"invalid_token\"`", body = ProblemDetails, content_type = PROBLEM)))]
+fn userinfo() {}
+
+#[utoipa::path(post, path = "/userinfo", tag = "auth", security(("bearer" = []), ("oauth2" = [])), operation_id = "userinfo_post",
+    responses(
+        (status = 200, description = "As `GET /userinfo` (OpenID Connect Core §5.3.1)", body = UserInfo),
+        (status = 401, description = "`unauthorized`, with `WWW-Authenticate: Bearer error=\"invalid_token\"`", body = ProblemDetails, content_type = PROBLEM)))]
+fn userinfo_post() {}
+
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "auth",
+    responses((status = 200, description = "OpenID Connect Discovery 1.0 metadata: what exists, at absolute URLs", body = ServerMetadata,
+        headers(("Cache-Control" = String)))))]
+fn openid_configuration() {}
+
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "auth",
+    responses((status = 200, description = "RFC 8414 metadata: the same document", body = ServerMetadata,
+        headers(("Cache-Control" = String)))))]
+fn authorization_server_metadata() {}
 
 #[utoipa::path(post, path = "/users/me/export", tag = "tasks", security(("bearer" = []), ("oauth2" = [])),
     responses(
@@ -581,7 +638,10 @@ mod tests {
                     if status.starts_with('4') || status.starts_with('5') {
                         let content = content.expect("an error answer has a body");
                         let problem = content.contains_key("application/problem+json");
-                        let oauth = path == "/token" && status == "400";
+                        // RFC 6749 §5.2 bodies, which OAuth clients parse.
+                        let oauth_endpoint =
+                            ["/token", "/revoke", "/introspect"].contains(&path.as_str());
+                        let oauth = oauth_endpoint && status == "400";
                         assert!(problem || oauth, "{method} {path} {status}");
                     }
                     if status == "429" {

@@ -175,12 +175,15 @@ fn caller(
 }
 
 /// What an account that owes a new password may still do: read and change
-/// its own profile, and sign out. Everything else waits, so a password
-/// that sat in configuration never runs the service.
+/// its own profile (userinfo is a read of it), and sign out. Everything
+/// else waits, so a password that sat in configuration never runs the
+/// service.
 fn open_before_password_change(method: &Method, path: &str) -> bool {
     matches!(
         (method, path),
-        (Method::Get | Method::Patch, "/users/me") | (Method::Post, "/logout")
+        (Method::Get | Method::Patch, "/users/me")
+            | (Method::Get | Method::Post, "/userinfo")
+            | (Method::Post, "/logout")
     )
 }
 
@@ -204,6 +207,7 @@ mod tests {
         assert!(open_before_password_change(&Method::Get, "/users/me"));
         assert!(open_before_password_change(&Method::Patch, "/users/me"));
         assert!(open_before_password_change(&Method::Post, "/logout"));
+        assert!(open_before_password_change(&Method::Get, "/userinfo"));
         assert!(!open_before_password_change(&Method::Delete, "/users/me"));
         assert!(!open_before_password_change(&Method::Get, "/users"));
         assert!(!open_before_password_change(

@@ -2,6 +2,7 @@
 //! secrets), and the request context built from it.
 
 use anyhow::{Context as _, Result};
+use spin_sdk::http::Request;
 use spin_sdk::variables;
 use spin_users_domain::{
     Accounts, DEFAULT_HASH_PARAMS, HashParams, KeyRing, PasswordHasher, SuccessorKey, SystemRandom,
@@ -143,6 +144,25 @@ pub fn key_ring_from(config: &TokenConfig) -> Result<KeyRing> {
 /// The key ring from the variables.
 pub fn key_ring() -> Result<KeyRing> {
     key_ring_from(&TokenConfig::load()?)
+}
+
+/// Where clients reach the service, as an origin without a trailing
+/// slash: `public_url` when set (the address behind a proxy or TLS
+/// terminator), else the origin of the request itself (Spin's
+/// `spin-full-url`).
+pub fn public_base(req: &Request) -> Result<String> {
+    if let Some(url) = optional("public_url")? {
+        return Ok(url.trim().trim_end_matches('/').to_owned());
+    }
+    let full = req
+        .header("spin-full-url")
+        .and_then(|v| v.as_str())
+        .context("the request has no spin-full-url")?;
+    let (scheme, rest) = full
+        .split_once("://")
+        .context("spin-full-url is not absolute")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    Ok(format!("{scheme}://{authority}"))
 }
 
 /// The configured administrator's email (`admin_email`), if any: reserved

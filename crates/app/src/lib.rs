@@ -27,7 +27,9 @@ pub use auth::{Caller, authenticate, authenticate_current};
 pub use cache::{Cached, CachedUsers, SeenToken, USER_CACHE_TTL_SECS};
 pub use cache_store::CacheStore;
 pub use client::{Client, client};
-pub use config::{Context, admin_email, database, key_ring, password_hasher, successor_key};
+pub use config::{
+    Context, admin_email, database, key_ring, password_hasher, public_base, successor_key,
+};
 pub use idempotency::idempotent;
 pub use jobs::{
     AFTER_RESPONSE_BUDGET, Budget, after_response, delete_jobs_of, drain, enqueue_export,

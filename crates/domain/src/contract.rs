@@ -2,6 +2,7 @@
 //! in-memory fakes run these in this crate's tests, the SQL repositories
 //! in `spin-users-store`'s, on SQLite and on PostgreSQL.
 
+use crate::ending::EndReason;
 use crate::random::testing::SeededRandom;
 use crate::session_list::SessionQuery;
 use crate::sessions::{REFRESH_TOKEN_TTL_SECS, SessionOwner, SessionRepository, start_session};
@@ -22,7 +23,11 @@ pub fn sessions_list_newest_first_and_leave_out_ended_and_expired(repo: &dyn Ses
         started.push(login.expect("login").family_id);
     }
     start_session(repo, &stranger, t0 * 1000, None, &mut random).expect("theirs");
-    assert!(repo.end(&owner, &started[3], t0 + 10).expect("end one"));
+    let reason = EndReason::EndedByOwner;
+    assert!(
+        repo.end(&owner, &started[3], t0 + 10, reason)
+            .expect("end one")
+    );
     let ended_owner = SessionOwner {
         user_id: owner.clone(),
         ended: true,

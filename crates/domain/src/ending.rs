@@ -33,6 +33,59 @@ pub enum Ending<'a> {
     },
 }
 
+/// Why sessions ended, as metrics count them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// `POST /logout` with a refresh token.
+    Logout,
+    /// `POST /logout?all=true`.
+    LogoutEverywhere,
+    /// `DELETE /users/me/sessions/{id}`.
+    EndedByOwner,
+    /// `POST /revoke` (RFC 7009).
+    Revoked,
+    /// A new password ended the other sessions.
+    PasswordChanged,
+    /// The account was deleted, by its owner or an admin.
+    AccountDeleted,
+    /// An admin disabled the account.
+    Disabled,
+    /// A rotated refresh token was used again.
+    Reuse,
+    /// A refresh found its owner deleted or disabled.
+    OwnerGone,
+}
+
+impl EndReason {
+    /// Every reason, for the metrics catalogue.
+    pub const ALL: [Self; 9] = [
+        Self::Logout,
+        Self::LogoutEverywhere,
+        Self::EndedByOwner,
+        Self::Revoked,
+        Self::PasswordChanged,
+        Self::AccountDeleted,
+        Self::Disabled,
+        Self::Reuse,
+        Self::OwnerGone,
+    ];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::LogoutEverywhere => "logout_everywhere",
+            Self::EndedByOwner => "ended_by_owner",
+            Self::Revoked => "revoked",
+            Self::PasswordChanged => "password_changed",
+            Self::AccountDeleted => "account_deleted",
+            Self::Disabled => "disabled",
+            Self::Reuse => "refresh_token_reuse",
+            Self::OwnerGone => "owner_gone",
+        }
+    }
+}
+
 /// Users whose [`SessionState`] can be changed: implemented over the user
 /// store by the adapters (the cache must drop the user's entry).
 pub trait SessionStates: UserRepository {
@@ -47,18 +100,19 @@ pub trait SessionStates: UserRepository {
 }
 
 /// Ends the sessions of `user` that `ending` names, both halves, at
-/// `now_ms`; how many live sessions ended.
+/// `now_ms`, for `reason`; how many live sessions ended.
 pub fn end_sessions(
     users: &dyn SessionStates,
     sessions: &dyn SessionRepository,
     user: &UserId,
     ending: Ending<'_>,
+    reason: EndReason,
     now_ms: i64,
 ) -> Result<u64, RepoError> {
     let now = now_ms.div_euclid(1000);
     let ended = match ending {
         Ending::Session(sid) => {
-            let ended = sessions.end(user, sid, now)?;
+            let ended = sessions.end(user, sid, now, reason)?;
             // Someone else's session, or none: nothing of the user's to cut.
             // One of theirs that ended already is cut again, in case the
             // end that ended it failed before its access half.
@@ -68,7 +122,7 @@ pub fn end_sessions(
             }
             u64::from(ended)
         }
-        Ending::Every { except } => sessions.end_all(user, except, now)?,
+        Ending::Every { except } => sessions.end_all(user, except, now, reason)?,
     };
     users.change_sessions(user, &|state| match ending {
         Ending::Session(sid) => state.revoke(sid, now),
@@ -114,6 +168,7 @@ mod tests {
             &sessions,
             &owner,
             Ending::Session(&phone.family_id),
+            EndReason::Logout,
             T0_MS,
         )
         .expect("end");
@@ -133,7 +188,15 @@ mod tests {
         let stranger = UserId::generate(&mut random);
         let theirs = start_session(&sessions, &stranger, T0_MS, None, &mut random).expect("login");
         let ending = Ending::Session(&theirs.family_id);
-        let ended = end_sessions(&users, &sessions, &owner, ending, T0_MS + 1).expect("end");
+        let ended = end_sessions(
+            &users,
+            &sessions,
+            &owner,
+            ending,
+            EndReason::Logout,
+            T0_MS + 1,
+        )
+        .expect("end");
         assert_eq!(ended, 0);
         assert_eq!(
             state(&users, &owner),
@@ -155,7 +218,7 @@ mod tests {
             except: Some(&kept.family_id),
         };
         assert_eq!(
-            end_sessions(&users, &sessions, &owner, ending, T0_MS).expect("end"),
+            end_sessions(&users, &sessions, &owner, ending, EndReason::Logout, T0_MS).expect("end"),
             1
         );
         let now = T0_MS / 1000;
@@ -180,7 +243,15 @@ mod tests {
         let now = T0_MS / 1000;
         let successor = rotate(&sessions, &login.token, now, &key).expect("rotate");
         let ending = Ending::Session(&login.family_id);
-        end_sessions(&users, &sessions, &owner, ending, T0_MS + 1).expect("end");
+        end_sessions(
+            &users,
+            &sessions,
+            &owner,
+            ending,
+            EndReason::Logout,
+            T0_MS + 1,
+        )
+        .expect("end");
         sessions.unrevoke(&successor.token);
         assert!(rotate(&sessions, &successor.token, now + 1, &key).is_err());
     }
@@ -193,7 +264,15 @@ mod tests {
         users.delete(&owner, None).expect("delete");
         let ending = Ending::Every { except: None };
         assert_eq!(
-            end_sessions(&users, &sessions, &owner, ending, T0_MS + 1).expect("end"),
+            end_sessions(
+                &users,
+                &sessions,
+                &owner,
+                ending,
+                EndReason::Logout,
+                T0_MS + 1
+            )
+            .expect("end"),
             1
         );
         let key = SuccessorKey::derive(b"k");

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::email::Email;
-use crate::ending::SessionStates;
+use crate::ending::{EndReason, SessionStates};
 use crate::hashing::Credential;
 use crate::name::DisplayName;
 use crate::random::testing::SeededRandom;
@@ -314,7 +314,13 @@ impl SessionRepository for InMemorySessions {
         }
     }
 
-    fn end(&self, user_id: &UserId, family_id: &str, now: i64) -> Result<bool, RepoError> {
+    fn end(
+        &self,
+        user_id: &UserId,
+        family_id: &str,
+        now: i64,
+        _: EndReason,
+    ) -> Result<bool, RepoError> {
         let ended = match self.sessions.borrow_mut().get_mut(family_id) {
             Some(row) if row.owner == *user_id && row.ended_at.is_none() => {
                 row.ended_at = Some(now);
@@ -328,7 +334,13 @@ impl SessionRepository for InMemorySessions {
         Ok(ended)
     }
 
-    fn end_all(&self, user_id: &UserId, except: Option<&str>, now: i64) -> Result<u64, RepoError> {
+    fn end_all(
+        &self,
+        user_id: &UserId,
+        except: Option<&str>,
+        now: i64,
+        _: EndReason,
+    ) -> Result<u64, RepoError> {
         let mut ended = Vec::new();
         for (id, row) in self.sessions.borrow_mut().iter_mut() {
             if row.owner == *user_id && row.ended_at.is_none() && Some(id.as_str()) != except {

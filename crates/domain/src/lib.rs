@@ -26,6 +26,7 @@ mod hashing;
 mod health;
 mod housekeeping;
 mod idempotency;
+mod introspection;
 mod jobs;
 mod metrics;
 mod name;
@@ -55,7 +56,7 @@ pub use directory::{
     visibility,
 };
 pub use email::{Email, MAX_EMAIL_BYTES, normalise as normalise_email};
-pub use ending::{Ending, SessionStates, end_sessions};
+pub use ending::{EndReason, Ending, SessionStates, end_sessions};
 pub use export::{AuditRecord, PersonalData, SessionRecord};
 pub use hashing::{
     Credential, DEFAULT_HASH_PARAMS, HashError, HashParams, PasswordHasher, Verification,
@@ -69,13 +70,14 @@ pub use idempotency::{
     Begin, IDEMPOTENCY_LEASE_SECS, IDEMPOTENCY_TTL_SECS, IdempotencyStore, StoredResponse,
     key_hash, request_hash,
 };
+pub use introspection::{ActiveToken, RevokedSession, TokenKind, introspect, revoke_token};
 pub use jobs::{
     Backoff, Claim, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, Job, JobFailure, JobFilter, JobId,
     JobKind, JobQueue, JobState, LEASE_SECS, NewJob, Retry, TaskQuery,
 };
 pub use metrics::{
-    AccountCounts, Counter, CounterStore, JobCounts, LoginResult, METRIC_PREFIX,
-    METRICS_CONTENT_TYPE, RATE_LIMIT_POLICIES, render as render_metrics,
+    AccountCounts, Counter, CounterStore, IntrospectionResult, JobCounts, LoginResult,
+    METRIC_PREFIX, METRICS_CONTENT_TYPE, RATE_LIMIT_POLICIES, render as render_metrics,
 };
 pub use name::{DisplayName, MAX_NAME_CHARS, display_name_pattern};
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};

@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::ending::EndReason;
+use crate::introspection::TokenKind;
 use crate::jobs::{JobKind, JobState};
 use crate::ratelimit::{
     LOGIN_CEILING_POLICY, LOGIN_IP_POLICY, LOGIN_PAIR_POLICY, REGISTER_IP_POLICY,
@@ -35,6 +37,34 @@ pub enum Counter {
     JobAttempt(JobKind),
     /// A background job's attempt that failed, by kind.
     JobFailure(JobKind),
+    /// Sessions ended, by why.
+    SessionsEnded(EndReason),
+    /// A `POST /introspect` answer, by result.
+    Introspection(IntrospectionResult),
+}
+
+/// What an introspection answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntrospectionResult {
+    /// An active token of this kind.
+    Active(TokenKind),
+    /// `{"active": false}`.
+    Inactive,
+}
+
+impl IntrospectionResult {
+    const ALL: [Self; 3] = [
+        Self::Active(TokenKind::Access),
+        Self::Active(TokenKind::Refresh),
+        Self::Inactive,
+    ];
+
+    fn labels(self) -> String {
+        match self {
+            Self::Active(kind) => format!("active=\"true\",token_type=\"{}\"", kind.as_str()),
+            Self::Inactive => "active=\"false\",token_type=\"\"".to_owned(),
+        }
+    }
 }
 
 /// How a password login ended.
@@ -102,6 +132,12 @@ const LOCKOUTS: &str = "spin_users_lockouts_total";
 const JOB_ATTEMPTS: &str = "spin_users_job_attempts_total";
 const JOB_FAILURES: &str = "spin_users_job_failures_total";
 const JOBS: &str = "spin_users_jobs";
+const SESSIONS_ENDED: &str = "spin_users_sessions_ended_total";
+const INTROSPECTIONS: &str = "spin_users_introspections_total";
+
+fn reason_label(reason: EndReason) -> String {
+    format!("reason=\"{}\"", reason.as_str())
+}
 
 impl Counter {
     /// The series: metric name and label set, as stored and served.
@@ -114,14 +150,21 @@ impl Counter {
             Self::Lockout => (LOCKOUTS, String::new()),
             Self::JobAttempt(kind) => (JOB_ATTEMPTS, kind_label(kind)),
             Self::JobFailure(kind) => (JOB_FAILURES, kind_label(kind)),
+            Self::SessionsEnded(reason) => (SESSIONS_ENDED, reason_label(reason)),
+            Self::Introspection(result) => (INTROSPECTIONS, result.labels()),
         }
     }
 }
 
 /// Storage of counters (`spin-users-store`).
 pub trait CounterStore {
-    /// Adds one to the series, creating it at one: one atomic statement.
-    fn increment(&self, name: &str, labels: &str) -> Result<(), RepoError>;
+    /// Adds `by` to the series, creating it at `by`: one atomic statement.
+    fn add(&self, name: &str, labels: &str, by: u64) -> Result<(), RepoError>;
+
+    /// Adds one to the series.
+    fn increment(&self, name: &str, labels: &str) -> Result<(), RepoError> {
+        self.add(name, labels, 1)
+    }
 
     /// Every stored series with its value.
     fn all(&self) -> Result<Vec<(String, String, u64)>, RepoError>;
@@ -214,6 +257,23 @@ const COUNTER_FAMILIES: &[Family] = &[
         kind: "counter",
         help: "Background job attempts that failed (retried or dead), by kind.",
         known: every_kind,
+    },
+    Family {
+        name: SESSIONS_ENDED,
+        kind: "counter",
+        help: "Sessions ended (both halves: refresh and access tokens), by reason.",
+        known: || EndReason::ALL.into_iter().map(reason_label).collect(),
+    },
+    Family {
+        name: INTROSPECTIONS,
+        kind: "counter",
+        help: "POST /introspect answers, by whether the token was active and its type.",
+        known: || {
+            IntrospectionResult::ALL
+                .into_iter()
+                .map(IntrospectionResult::labels)
+                .collect()
+        },
     },
 ];
 

@@ -27,7 +27,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use crate::digest::hex;
-use crate::ending::{Ending, SessionStates, end_sessions};
+use crate::ending::{EndReason, Ending, SessionStates, end_sessions};
 use crate::random::Random;
 use crate::revocation::new_session_id;
 use crate::session_list::{LiveSession, SessionId, user_agent_label};
@@ -38,7 +38,7 @@ pub const REFRESH_TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
 /// How long after a rotation the old token still yields a new one.
 pub const REUSE_GRACE_SECS: i64 = 10;
 /// Longest refresh token accepted before hashing.
-const MAX_TOKEN_CHARS: usize = 128;
+pub(crate) const MAX_TOKEN_CHARS: usize = 128;
 
 /// One stored refresh token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,13 +98,25 @@ pub trait SessionRepository {
     fn advance(&self, family_id: &str, now: i64) -> Result<bool, RepoError>;
 
     /// Ends session `family_id` of `user_id` in one statement conditional
-    /// on it not having ended, and revokes its tokens; `false` when it was
-    /// not a live session of that user.
-    fn end(&self, user_id: &UserId, family_id: &str, now: i64) -> Result<bool, RepoError>;
+    /// on it not having ended, revokes its tokens and counts the end for
+    /// `reason`; `false` when it was not a live session of that user.
+    fn end(
+        &self,
+        user_id: &UserId,
+        family_id: &str,
+        now: i64,
+        reason: EndReason,
+    ) -> Result<bool, RepoError>;
 
     /// Ends every live session of `user_id` but `except`, the same way;
     /// how many ended.
-    fn end_all(&self, user_id: &UserId, except: Option<&str>, now: i64) -> Result<u64, RepoError>;
+    fn end_all(
+        &self,
+        user_id: &UserId,
+        except: Option<&str>,
+        now: i64,
+        reason: EndReason,
+    ) -> Result<u64, RepoError>;
 
     /// Whose session `family_id` is, and whether it ended; `None` when
     /// there is no such session.
@@ -299,7 +311,7 @@ pub fn refresh_session(
     let refresh = match rotate(sessions, token, now, key) {
         Err(RefreshError::Reused { family_id, user_id }) => {
             let ending = Ending::Session(&family_id);
-            end_sessions(users, sessions, &user_id, ending, now_ms)?;
+            end_sessions(users, sessions, &user_id, ending, EndReason::Reuse, now_ms)?;
             return Err(RefreshError::Reused { family_id, user_id });
         }
         other => other?,
@@ -308,19 +320,21 @@ pub fn refresh_session(
         Some(owner) if !owner.disabled => Ok((owner, refresh)),
         _ => {
             let ending = Ending::Session(&refresh.family_id);
-            end_sessions(users, sessions, &refresh.user_id, ending, now_ms)?;
+            let reason = EndReason::OwnerGone;
+            end_sessions(users, sessions, &refresh.user_id, ending, reason, now_ms)?;
             Err(RefreshError::Invalid("owner disabled or deleted"))
         }
     }
 }
 
-/// Ends the session `token` belongs to, both halves (logout). Unknown
-/// tokens are not an error (RFC 7009 §2.2): the caller answers the same
-/// either way.
+/// Ends the session `token` belongs to, both halves, for `reason` (a
+/// logout or a revocation). Unknown tokens are not an error (RFC 7009
+/// §2.2): the caller answers the same either way.
 pub fn revoke(
     users: &dyn SessionStates,
     sessions: &dyn SessionRepository,
     token: &str,
+    reason: EndReason,
     now_ms: i64,
 ) -> Result<Option<StoredRefreshToken>, RepoError> {
     if token.is_empty() || token.len() > MAX_TOKEN_CHARS {
@@ -330,7 +344,7 @@ pub fn revoke(
         return Ok(None);
     };
     let ending = Ending::Session(&stored.family_id);
-    end_sessions(users, sessions, &stored.user_id, ending, now_ms)?;
+    end_sessions(users, sessions, &stored.user_id, ending, reason, now_ms)?;
     Ok(Some(stored))
 }
 
@@ -471,14 +485,14 @@ mod tests {
         let mut random = SeededRandom::new(7);
         let phone = start_session(&repo, &owner, 0, None, &mut random).expect("phone");
         let laptop = start_session(&repo, &owner, 0, None, &mut random).expect("laptop");
-        revoke(&users, &repo, &phone.token, 1000).expect("revoke");
+        revoke(&users, &repo, &phone.token, EndReason::Logout, 1000).expect("revoke");
         assert!(rotate(&repo, &phone.token, 2, &key()).is_err());
         assert!(rotate(&repo, &laptop.token, 2, &key()).is_ok());
         let state = users.by_id(&owner).expect("read").expect("exists").sessions;
         assert!(!state.allows(Some(&phone.family_id), 2));
         assert!(state.allows(Some(&laptop.family_id), 2));
         assert_eq!(
-            revoke(&users, &repo, "unknown", 3000).expect("no error"),
+            revoke(&users, &repo, "unknown", EndReason::Logout, 3000).expect("no error"),
             None
         );
     }

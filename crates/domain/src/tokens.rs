@@ -65,6 +65,8 @@ pub struct AccessToken {
     pub token_id: String,
     /// Session (`sid`), when issued with one.
     pub session_id: Option<String>,
+    /// Issue time (`iat`), seconds since the epoch.
+    pub issued_at: u64,
     /// Expiry, seconds since the epoch.
     pub expires_at: u64,
 }
@@ -157,6 +159,16 @@ impl KeyRing {
         })
     }
 
+    /// `iss` of the tokens it issues and accepts.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// `aud` of the tokens it issues and accepts.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
     /// The current key's id.
     pub fn current_kid(&self) -> &str {
         &self.verifying[0].kid
@@ -238,11 +250,16 @@ impl KeyRing {
             .expires_at
             .ok_or_else(|| TokenError::Rejected("no expiry".into()))?
             .as_secs();
+        let issued_at = claims
+            .issued_at
+            .ok_or_else(|| TokenError::Rejected("no issue time".into()))?
+            .as_secs();
         Ok(AccessToken {
             subject,
             roles: claims.custom.roles,
             token_id: claims.jwt_id.unwrap_or_default(),
             session_id: claims.custom.sid,
+            issued_at,
             expires_at,
         })
     }
@@ -313,6 +330,7 @@ mod tests {
         assert_eq!(token.subject, "user-1");
         assert_eq!(token.roles, vec!["user".to_string(), "admin".to_string()]);
         assert_eq!(token.expires_at, NOW + 900);
+        assert_eq!(token.issued_at, NOW);
         assert!(!token.token_id.is_empty());
         assert_eq!(token.session_id.as_deref(), Some("s1"));
     }

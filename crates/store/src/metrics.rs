@@ -65,12 +65,16 @@ impl SqlMetrics<'_> {
 }
 
 impl CounterStore for SqlMetrics<'_> {
-    fn increment(&self, name: &str, labels: &str) -> Result<(), RepoError> {
+    fn add(&self, name: &str, labels: &str, by: u64) -> Result<(), RepoError> {
         Ok(execute(
             self.conn,
-            "INSERT INTO metric_counters (name, labels, value) VALUES ($1, $2, 1)
-             ON CONFLICT (name, labels) DO UPDATE SET value = metric_counters.value + 1",
-            &[Value::Text(name.to_owned()), Value::Text(labels.to_owned())],
+            "INSERT INTO metric_counters (name, labels, value) VALUES ($1, $2, $3)
+             ON CONFLICT (name, labels) DO UPDATE SET value = metric_counters.value + $3",
+            &[
+                Value::Text(name.to_owned()),
+                Value::Text(labels.to_owned()),
+                Value::Int(i64::try_from(by).unwrap_or(i64::MAX)),
+            ],
         )?)
     }
 

@@ -4,10 +4,11 @@
 //! conditionally (see `spin_users_domain::SessionRepository`).
 
 use spin_users_domain::{
-    LiveSession, PageKey, RepoError, SessionId, SessionOwner, SessionRepository,
-    StoredRefreshToken, UserId,
+    Counter, CounterStore, EndReason, LiveSession, PageKey, RepoError, SessionId, SessionOwner,
+    SessionRepository, StoredRefreshToken, UserId,
 };
 
+use crate::metrics::SqlMetrics;
 use crate::migrations::{execute, query};
 use crate::sql::{Connection, DbError, Listing, Rows, Value, int, opt_int, opt_text, text};
 
@@ -50,15 +51,24 @@ fn first(rows: &Rows) -> Result<Option<StoredRefreshToken>, RepoError> {
 }
 
 impl SqlSessions<'_> {
-    /// Revokes the tokens of an ended session: tidiness and a reason in
-    /// the log, not safety (the session row refuses them already).
-    fn revoke_tokens(&self, family_ids: &[String], now: i64) -> Result<(), RepoError> {
+    /// After sessions ended: revokes their tokens (tidiness and a reason
+    /// in the log, not safety: the session row refuses them already) and
+    /// counts them for `reason`. A failed count is logged, not returned:
+    /// the sessions have ended.
+    fn ended(&self, family_ids: &[String], now: i64, reason: EndReason) -> Result<(), RepoError> {
         for family_id in family_ids {
             execute(
                 self.conn,
                 "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
                 &[Value::Text(family_id.clone()), Value::Int(now)],
             )?;
+        }
+        if !family_ids.is_empty() {
+            let (name, labels) = Counter::SessionsEnded(reason).series();
+            let metrics = SqlMetrics::new(self.conn);
+            if let Err(e) = metrics.add(name, &labels, family_ids.len() as u64) {
+                eprintln!("metrics: could not count {name}{{{labels}}}: {e}");
+            }
         }
         Ok(())
     }
@@ -140,7 +150,13 @@ impl SessionRepository for SqlSessions<'_> {
         Ok(!rows.rows.is_empty())
     }
 
-    fn end(&self, user_id: &UserId, family_id: &str, now: i64) -> Result<bool, RepoError> {
+    fn end(
+        &self,
+        user_id: &UserId,
+        family_id: &str,
+        now: i64,
+        reason: EndReason,
+    ) -> Result<bool, RepoError> {
         let rows = self.rows(
             "UPDATE sessions SET ended_at = $3
              WHERE id = $1 AND user_id = $2 AND ended_at IS NULL RETURNING id",
@@ -151,11 +167,17 @@ impl SessionRepository for SqlSessions<'_> {
             ],
         )?;
         let ended = ids(&rows)?;
-        self.revoke_tokens(&ended, now)?;
+        self.ended(&ended, now, reason)?;
         Ok(!ended.is_empty())
     }
 
-    fn end_all(&self, user_id: &UserId, except: Option<&str>, now: i64) -> Result<u64, RepoError> {
+    fn end_all(
+        &self,
+        user_id: &UserId,
+        except: Option<&str>,
+        now: i64,
+        reason: EndReason,
+    ) -> Result<u64, RepoError> {
         let rows = self.rows(
             "UPDATE sessions SET ended_at = $2
              WHERE user_id = $1 AND ended_at IS NULL AND id <> $3 RETURNING id",
@@ -166,7 +188,7 @@ impl SessionRepository for SqlSessions<'_> {
             ],
         )?;
         let ended = ids(&rows)?;
-        self.revoke_tokens(&ended, now)?;
+        self.ended(&ended, now, reason)?;
         Ok(ended.len() as u64)
     }
 
@@ -225,7 +247,7 @@ mod tests {
     use super::*;
     use crate::native::NativeSqlite;
     use spin_users_domain::testing::SeededRandom;
-    use spin_users_domain::{RefreshError, SuccessorKey, rotate, start_session};
+    use spin_users_domain::{EndReason, RefreshError, SuccessorKey, rotate, start_session};
 
     #[test]
     fn the_rotation_rules_hold_on_sqlite() {
@@ -258,12 +280,20 @@ mod tests {
         // its successor after it.
         let successor = rotate(&sessions, &login.token, 10, &key).expect("rotate");
         assert!(
-            !sessions.end(&stranger, &login.family_id, 11).expect("end"),
+            !sessions
+                .end(&stranger, &login.family_id, 11, EndReason::Logout)
+                .expect("end"),
             "only the owner's session ends"
         );
-        assert!(sessions.end(&user, &login.family_id, 11).expect("end"));
         assert!(
-            !sessions.end(&user, &login.family_id, 12).expect("end"),
+            sessions
+                .end(&user, &login.family_id, 11, EndReason::Logout)
+                .expect("end")
+        );
+        assert!(
+            !sessions
+                .end(&user, &login.family_id, 12, EndReason::Logout)
+                .expect("end"),
             "once"
         );
         db.execute(
@@ -288,13 +318,18 @@ mod tests {
         let kept = start_session(&sessions, &user, 0, None, &mut random).expect("kept");
         let other = start_session(&sessions, &user, 0, None, &mut random).expect("other");
         let ended = sessions
-            .end_all(&user, Some(&kept.family_id), 5)
+            .end_all(&user, Some(&kept.family_id), 5, EndReason::PasswordChanged)
             .expect("end");
         assert_eq!(ended, 1);
         let key = SuccessorKey::derive(b"secret");
         assert!(rotate(&sessions, &other.token, 6, &key).is_err());
         assert!(rotate(&sessions, &kept.token, 6, &key).is_ok());
-        assert_eq!(sessions.end_all(&user, None, 7).expect("end"), 1);
+        assert_eq!(
+            sessions
+                .end_all(&user, None, 7, EndReason::LogoutEverywhere)
+                .expect("end"),
+            1
+        );
     }
 
     #[test]
