@@ -237,6 +237,8 @@ async fn every_dashboard_query_uses_a_served_metric() {
         "spin_users_lockouts_total",
         "spin_users_rate_limited_requests_total",
         "spin_users_refresh_reuse_detected_total",
+        "spin_users_sessions_ended_total",
+        "spin_users_introspections_total",
     ] {
         assert!(
             used.iter().any(|n| n == wanted),

@@ -282,4 +282,18 @@ async fn every_way_of_ending_a_session_cuts_both_its_halves() {
             assert_live(&app, &other, &format!("{path:?} spares the caller")).await;
         }
     }
+    // Each session counted once, under its path's reason.
+    let metrics = app.get("/metrics").await.text();
+    for (reason, ended) in [
+        ("logout", 1),
+        ("logout_everywhere", 2),
+        ("password_changed", 1),
+        ("account_deleted", 4),
+        ("disabled", 2),
+        ("ended_by_owner", 1),
+        ("refresh_token_reuse", 0),
+    ] {
+        let series = format!("spin_users_sessions_ended_total{{reason=\"{reason}\"}} {ended}\n");
+        assert!(metrics.contains(&series), "{series} in\n{metrics}");
+    }
 }
