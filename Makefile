@@ -59,9 +59,11 @@ cluster: native-deps build
 # The component suite runs last so its summary closes the output.
 test: native-deps build build-fixtures test-e2e test-unit test-tools test-cluster test-components
 
-# Native unit tests, and the deployment manifests (tests/deploy).
+# Native unit tests (the store's repository contracts run on SQLite and
+# on a PostgreSQL server of their own), and the deployment manifests
+# (tests/deploy).
 test-unit:
-	cargo test --lib --bins $(NATIVE_PACKAGES)
+	SPIN_USERS_TEST_PG_URL=$$(scripts/postgres.sh) cargo test --lib --bins $(NATIVE_PACKAGES)
 	cargo test -p spin-users-component-tests --test deploy
 
 # Outside tools against the served app (tests/tools): schemathesis checks

@@ -57,7 +57,7 @@ BEGIN
 END
 \$\$;
 SQL
-    # Throw-away databases of earlier test runs (tests/src/lib.rs names them sut_*).
+    # Throw-away databases of earlier test runs (tests/src/lib.rs and crates/store/src/native_postgres.rs name them sut_*).
     $as_postgres psql -p "$port" -qtAX -c "SELECT datname FROM pg_database WHERE datname LIKE 'sut\_%'" |
         while read -r db; do
             $as_postgres psql -p "$port" -qtAX -c "DROP DATABASE IF EXISTS \"$db\"" >/dev/null

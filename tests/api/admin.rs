@@ -489,3 +489,53 @@ async fn two_admins_demoting_each_other_at_once_leave_one() {
         );
     }
 }
+
+/// A cached copy of an administrator that the database no longer holds
+/// as one (a demotion whose cache drop has not landed yet, simulated by
+/// writing the row behind the cache's back) decides nothing: the reads
+/// whose answer depends on admin rights ask the database.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cached_administrator_is_not_trusted_with_admin_reads() {
+    let (app, ada, _) = root_and_ada_the_admin().await;
+    let bob = app
+        .register("Bob", "bob@example.com", "correct horse")
+        .await;
+    let bob_token = app.access_token("bob@example.com", "correct horse").await;
+    let export = app
+        .request(
+            Method::POST,
+            "/users/me/export",
+            &[("authorization", &format!("Bearer {bob_token}"))],
+            "",
+        )
+        .await;
+    assert_eq!(export.status, 202, "{}", export.text());
+    let job_path = export.header("location").expect("location").to_owned();
+    let bob_path = format!("/users/{}", bob["id"].as_str().expect("id"));
+    assert_eq!(app.get_with_token(&job_path, &ada).await.status, 200);
+    let job_id = job_path.rsplit('/').next().expect("id").to_owned();
+    let listed = |tasks: &serde_json::Value| {
+        tasks["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|t| t["id"] == job_id.as_str())
+    };
+    let tasks = app.get_with_token("/tasks", &ada).await.json();
+    assert!(listed(&tasks), "an admin sees Bob's job: {tasks}");
+    let private = app.get_with_token(&bob_path, &ada).await.json();
+    assert!(private.get("email").is_some(), "an admin's view, cached");
+
+    app.query_db(
+        "UPDATE users SET roles = 'user', active_admin = 0 WHERE email = 'ada@example.com'",
+    )
+    .await;
+
+    let tasks = app.get_with_token("/tasks", &ada).await.json();
+    assert!(!listed(&tasks), "only Ada's own jobs: {tasks}");
+    assert_eq!(app.get_with_token(&job_path, &ada).await.status, 404);
+    let public = app.get_with_token(&bob_path, &ada).await.json();
+    assert!(public.get("email").is_none(), "the public view: {public}");
+    let listing = app.get_with_token("/users", &ada).await;
+    listing.assert_problem(403, "forbidden");
+}

@@ -153,7 +153,7 @@ fn logout(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let all = all_sessions(req)?;
     let users = ctx.users();
     if all {
-        let user = users.current_caller(req)?.user;
+        let user = users.current_caller(req)?.into_caller().user;
         let every = Ending::Every { except: None };
         let reason = EndReason::LogoutEverywhere;
         end_sessions(&users, &sessions, &user.id, every, reason, ctx.now_ms)?;

@@ -8,13 +8,13 @@
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Caller, Context, PasswordAttempt, PasswordCheck, admin_email, after_response,
-    answer_password_check, audit, client, delete_jobs_of, enforce, enqueue_welcome, idempotent,
-    password_attempt, password_hasher, policy, with_limit_headers,
+    CachedUsers, Context, CurrentCaller, PasswordAttempt, PasswordCheck, admin_email,
+    after_response, answer_password_check, audit, client, delete_jobs_of, enforce, enqueue_welcome,
+    idempotent, password_attempt, password_hasher, policy, with_limit_headers,
 };
 use spin_users_domain::{
     AdminChange, AuditEvent, EndReason, Ending, ListQuery, Password, ProfileChange,
-    REGISTER_IP_POLICY, Registration, Role, SessionId, SessionQuery, User, UserId, UserRepository,
+    REGISTER_IP_POLICY, Registration, SessionId, SessionQuery, User, UserId, UserRepository,
     Visibility, by_admin, change_account, parse_roles, visibility,
 };
 use spin_users_http::{
@@ -284,11 +284,8 @@ fn by_id(req: &Request, params: &Params) -> Result<Response, ApiError> {
     let user = find(&users, id)?;
     // Seeing another user's private view is an admin decision: it rests on
     // the caller's current roles, not the cached ones.
-    let viewer = match visibility(&caller.user, &user) {
-        Visibility::Private if caller.user.has_role(Role::Admin) => users.current_caller(req)?.user,
-        _ => caller.user,
-    };
-    match visibility(&viewer, &user) {
+    let viewer = users.with_current_rights(req, caller)?;
+    match visibility(&viewer.user, &user) {
         Visibility::Private => json_with_etag(req, &private_view(&user)),
         Visibility::Public => json_with_etag(req, &public_view(&user)),
         Visibility::Hidden => Err(ApiError::NotFound),
@@ -358,7 +355,7 @@ fn admin_and_target(
     req: &Request,
     users: &CachedUsers<'_>,
     id: &str,
-) -> Result<(Caller, User), ApiError> {
+) -> Result<(CurrentCaller, User), ApiError> {
     let admin = users.current_caller(req)?;
     admin.require_admin()?;
     let user = find(users.database(), id)?;
@@ -367,7 +364,13 @@ fn admin_and_target(
 }
 
 /// Audits `event` on `user`, naming the admin who caused it.
-fn audit_by_admin(ctx: &Context, req: &Request, event: AuditEvent, admin: &Caller, user: &User) {
+fn audit_by_admin(
+    ctx: &Context,
+    req: &Request,
+    event: AuditEvent,
+    admin: &CurrentCaller,
+    user: &User,
+) {
     let detail = by_admin(&admin.user.id);
     audit(ctx, req, event, Some(&user.id), Some(&detail));
 }

@@ -9,23 +9,48 @@ use spin_users_http::{ApiError, bearer_token};
 use crate::cache::{CachedUsers, SeenToken};
 use crate::config::{TokenConfig, key_ring_from};
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a request, possibly as the cache holds
+/// them: enough to read one's own data, never to decide on admin rights
+/// (that takes a [`CurrentCaller`]).
 #[derive(Debug, Clone)]
 pub struct Caller {
-    /// The user, as stored now (not as the token remembers them).
+    /// The user, from the cache or the database.
     pub user: User,
     /// The session the access token was issued in, if any.
     pub session_id: Option<String>,
 }
 
-impl Caller {
-    /// `403` unless the caller is an admin.
+/// A caller whose rights were read from the database: the only caller an
+/// admin decision can be made on, and the one every write starts from.
+#[derive(Debug, Clone)]
+pub struct CurrentCaller(Caller);
+
+impl CurrentCaller {
+    /// Whether the caller is an administrator now.
+    pub fn is_admin(&self) -> bool {
+        self.0.user.has_role(Role::Admin)
+    }
+
+    /// The caller, for what needs it by value.
+    pub fn into_caller(self) -> Caller {
+        self.0
+    }
+
+    /// `403` unless the caller is an administrator now.
     pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.user.has_role(Role::Admin) {
+        if self.is_admin() {
             Ok(())
         } else {
             Err(ApiError::Forbidden)
         }
+    }
+}
+
+impl std::ops::Deref for CurrentCaller {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.0
     }
 }
 
@@ -121,15 +146,21 @@ pub fn authenticate_current(
     req: &Request,
     users: &CachedUsers<'_>,
     now: i64,
-) -> Result<Caller, ApiError> {
+) -> Result<CurrentCaller, ApiError> {
     let verified = authenticate(req, users, now)?;
+    reread(req, users, verified, now)
+}
+
+/// `verified`, read again from the database.
+fn reread(
+    req: &Request,
+    users: &CachedUsers<'_>,
+    verified: Caller,
+    now: i64,
+) -> Result<CurrentCaller, ApiError> {
     let now = u64::try_from(now).unwrap_or_default();
-    caller(
-        req,
-        current_user(users, &verified.user.id)?,
-        verified.session_id,
-        now,
-    )
+    let user = current_user(users, &verified.user.id)?;
+    caller(req, user, verified.session_id, now).map(CurrentCaller)
 }
 
 impl CachedUsers<'_> {
@@ -140,8 +171,24 @@ impl CachedUsers<'_> {
 
     /// The caller of `req` as the database holds them now, for writes and
     /// admin routes ([`authenticate_current`]).
-    pub fn current_caller(&self, req: &Request) -> Result<Caller, ApiError> {
+    pub fn current_caller(&self, req: &Request) -> Result<CurrentCaller, ApiError> {
         authenticate_current(req, self, self.now)
+    }
+
+    /// `caller` with the rights the database gives them now, for a read
+    /// whose answer depends on them. Only a cached administrator is read
+    /// again: a cached copy without the role can grant nothing, and a
+    /// promotion drops the cache entry anyway.
+    pub fn with_current_rights(
+        &self,
+        req: &Request,
+        caller: Caller,
+    ) -> Result<CurrentCaller, ApiError> {
+        if caller.user.has_role(Role::Admin) {
+            reread(req, self, caller, self.now)
+        } else {
+            Ok(CurrentCaller(caller))
+        }
     }
 }
 

@@ -23,7 +23,7 @@ mod revocation;
 mod secret;
 
 pub use audit::audit;
-pub use auth::{Caller, authenticate, authenticate_current};
+pub use auth::{Caller, CurrentCaller, authenticate, authenticate_current};
 pub use cache::{Cached, CachedUsers, SeenToken, USER_CACHE_TTL_SECS};
 pub use cache_store::CacheStore;
 pub use client::{Client, client};

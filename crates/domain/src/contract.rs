@@ -3,10 +3,13 @@
 //! in `spin-users-store`'s, on SQLite and on PostgreSQL.
 
 use crate::ending::EndReason;
+use crate::fakes::sample_user;
+use crate::hashing::Credential;
+use crate::name::DisplayName;
 use crate::random::testing::SeededRandom;
 use crate::session_list::SessionQuery;
 use crate::sessions::{REFRESH_TOKEN_TTL_SECS, SessionOwner, SessionRepository, start_session};
-use crate::user::UserId;
+use crate::user::{RepoError, Role, UserId, UserRepository};
 
 /// The session listing: the owner's live sessions only, newest first,
 /// paged by cursor; ended and expired ones left out.
@@ -67,4 +70,55 @@ pub fn sessions_list_newest_first_and_leave_out_ended_and_expired(repo: &dyn Ses
     let (theirs, _) = first.page(repo, &stranger, now).expect("page");
     assert_eq!(theirs.len(), 1);
     assert_eq!(theirs[0].user_agent, None);
+}
+
+/// The last-admin rule ([`crate::admins`]): the last active administrator
+/// cannot be demoted, disabled or deleted, with or without a version; a
+/// disabled administrator does not count; other writes of them, and of
+/// anyone once another active administrator exists, go through; a write
+/// from an old read is `Stale`, not `LastAdmin`.
+pub fn users_keep_an_active_admin(repo: &dyn UserRepository) {
+    let credential = || Credential::from_phc("$argon2id$not-checked".into());
+    let root = sample_user(101, "root@example.com", vec![Role::User, Role::Admin]);
+    let mut ada = sample_user(102, "ada@example.com", vec![Role::User, Role::Admin]);
+    ada.disabled = true;
+    let bob = sample_user(103, "bob@example.com", vec![Role::User]);
+    for user in [&root, &ada, &bob] {
+        repo.insert(user, &credential()).expect("insert");
+    }
+    let stored = |id: &UserId| repo.by_id(id).expect("read").expect("exists");
+
+    let mut demoted = root.clone();
+    demoted.roles = vec![Role::User];
+    let mut disabled = root.clone();
+    disabled.disabled = true;
+    assert_eq!(repo.update(&demoted, None), Err(RepoError::LastAdmin));
+    assert_eq!(repo.update(&disabled, None), Err(RepoError::LastAdmin));
+    assert_eq!(repo.delete(&root.id, None), Err(RepoError::LastAdmin));
+    assert_eq!(repo.delete(&root.id, Some(1)), Err(RepoError::LastAdmin));
+    assert_eq!(stored(&root.id), root, "nothing written");
+    assert!(repo.delete(&bob.id, None).expect("not an admin"));
+
+    let mut renamed = root.clone();
+    renamed.name = DisplayName::parse("Root").expect("valid");
+    repo.update(&renamed, None)
+        .expect("the last admin may change the rest");
+    assert_eq!(
+        repo.update(&disabled, None),
+        Err(RepoError::Stale),
+        "a write from an old read"
+    );
+
+    let mut enabled = stored(&ada.id);
+    enabled.disabled = false;
+    repo.update(&enabled, None).expect("re-enabling an admin");
+    let mut demoted = stored(&root.id);
+    demoted.roles = vec![Role::User];
+    repo.update(&demoted, None)
+        .expect("another active admin remains");
+    let mut last = stored(&ada.id);
+    last.disabled = true;
+    assert_eq!(repo.update(&last, None), Err(RepoError::LastAdmin));
+    assert!(repo.delete(&root.id, None).expect("no longer an admin"));
+    assert_eq!(repo.delete(&ada.id, None), Err(RepoError::LastAdmin));
 }

@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use crate::admins::{ends_admin_rights, is_active_admin};
 use crate::email::Email;
 use crate::ending::{EndReason, SessionStates};
 use crate::hashing::Credential;
@@ -144,11 +145,13 @@ impl UserRepository for InMemoryUsers {
         {
             return Err(RepoError::Conflict { field: "email" });
         }
-        let active_admin = |u: &User| u.has_role(Role::Admin) && !u.disabled;
-        let stays_admin = active_admin(user);
-        let was_admin = users.get(&user.id).is_some_and(active_admin);
-        let another = users.values().any(|u| u.id != user.id && active_admin(u));
-        let leaves_none = was_admin && !stays_admin && !another;
+        let ends_rights = users
+            .get(&user.id)
+            .is_some_and(|stored| ends_admin_rights(stored, Some(user)));
+        let another = users
+            .values()
+            .any(|u| u.id != user.id && is_active_admin(u));
+        let leaves_none = ends_rights && !another;
         match users.get_mut(&user.id) {
             Some(stored) if stored.version == user.version && leaves_none => {
                 Err(RepoError::LastAdmin)
@@ -173,9 +176,10 @@ impl UserRepository for InMemoryUsers {
     fn delete(&self, id: &UserId, version: Option<i64>) -> Result<bool, RepoError> {
         self.count();
         let mut users = self.users.borrow_mut();
-        let is_admin = |u: &User| u.has_role(Role::Admin) && !u.disabled;
-        let last_admin = users.get(id).is_some_and(is_admin)
-            && !users.values().any(|u| &u.id != id && is_admin(u));
+        let last_admin = users
+            .get(id)
+            .is_some_and(|stored| ends_admin_rights(stored, None))
+            && !users.values().any(|u| &u.id != id && is_active_admin(u));
         match (users.get(id).map(|u| u.version), version) {
             (Some(stored), Some(expected)) if stored != expected => Err(RepoError::Stale),
             (None, Some(_)) => Err(RepoError::Stale),

@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 mod accounts;
+mod admins;
 mod audit;
 mod cache;
 mod client;
@@ -44,6 +45,7 @@ mod validation;
 mod webhooks;
 
 pub use accounts::{Accounts, AuthError, ProfileChange, RegisterError, Registration, UpdateError};
+pub use admins::{ends_admin_rights, is_active_admin};
 pub use audit::{AuditEntry, AuditEvent, AuditLog, by_admin};
 pub use cache::{CacheEntry, user_cache_key};
 pub use client::{Cidr, ClientPolicy, UNKNOWN_CLIENT};

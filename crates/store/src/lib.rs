@@ -39,3 +39,5 @@ pub use users::SqlUsers;
 
 #[cfg(test)]
 mod native;
+#[cfg(test)]
+mod native_postgres;

@@ -24,9 +24,7 @@ impl<'a> SqlMetrics<'a> {
             self.conn,
             "SELECT COUNT(*) AS total,
                     COALESCE(SUM(CASE WHEN disabled <> 0 THEN 1 ELSE 0 END), 0) AS disabled,
-                    COALESCE(SUM(CASE WHEN disabled = 0
-                                       AND (',' || roles || ',') LIKE '%,admin,%'
-                                      THEN 1 ELSE 0 END), 0) AS admins
+                    COALESCE(SUM(active_admin), 0) AS admins
              FROM users",
             &[],
         )?;

@@ -35,6 +35,11 @@ const BOOTSTRAP_FROM_ADMINS: &str = "INSERT INTO admin_bootstrap (id, user_id, c
      ORDER BY created_at, id LIMIT 1
      ON CONFLICT (id) DO NOTHING";
 
+/// Rows written before version 13 get the flag `spin_users_domain::
+/// is_active_admin` gives them: the admin role, enabled.
+const ACTIVE_ADMINS_FROM_ROLES: &str = "UPDATE users SET active_admin = 1
+     WHERE (',' || roles || ',') LIKE '%,admin,%' AND disabled = 0";
+
 /// Every migration, oldest first. Never edit a released one: add a new version.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -295,6 +300,20 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: &["ALTER TABLE sessions ADD COLUMN user_agent TEXT"],
         postgres: &["ALTER TABLE sessions ADD COLUMN IF NOT EXISTS user_agent TEXT"],
     },
+    Migration {
+        version: 13,
+        description: "users: whether the row is an active administrator, as the last-admin rule decides it",
+        sqlite: &[
+            "ALTER TABLE users ADD COLUMN active_admin INTEGER NOT NULL DEFAULT 0",
+            ACTIVE_ADMINS_FROM_ROLES,
+            "CREATE INDEX IF NOT EXISTS users_active_admins ON users (active_admin) WHERE active_admin = 1",
+        ],
+        postgres: &[
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS active_admin BIGINT NOT NULL DEFAULT 0",
+            ACTIVE_ADMINS_FROM_ROLES,
+            "CREATE INDEX IF NOT EXISTS users_active_admins ON users (active_admin) WHERE active_admin = 1",
+        ],
+    },
 ];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.
@@ -417,7 +436,7 @@ pub fn with_schema<T>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::native::{DatabaseFile, NativeSqlite};
 
@@ -479,7 +498,7 @@ mod tests {
     }
 
     /// A database migrated up to `version` and no further.
-    fn at_version(version: i64) -> NativeSqlite {
+    pub(crate) fn at_version(version: i64) -> NativeSqlite {
         let db = NativeSqlite::in_memory();
         db.execute(SCHEMA_MIGRATIONS, &[]).expect("table");
         for migration in MIGRATIONS.iter().filter(|m| m.version <= version) {

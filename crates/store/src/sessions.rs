@@ -342,6 +342,14 @@ mod tests {
     }
 
     #[test]
+    fn the_listing_keeps_the_repository_contract_on_postgresql() {
+        let db = crate::native_postgres::NativePostgres::fresh();
+        spin_users_domain::contract::sessions_list_newest_first_and_leave_out_ended_and_expired(
+            &SqlSessions::new(&db),
+        );
+    }
+
+    #[test]
     fn a_token_can_be_claimed_once() {
         let db = NativeSqlite::in_memory();
         let sessions = SqlSessions::new(&db);

@@ -1,8 +1,8 @@
 //! [`UserRepository`] over SQL.
 
 use spin_users_domain::{
-    Credential, DisplayName, Email, PageKey, RepoError, Role, SessionState, User, UserFilter,
-    UserId, UserRepository, roles_from_string, roles_to_string,
+    Credential, DisplayName, Email, PageKey, RepoError, SessionState, User, UserFilter, UserId,
+    UserRepository, is_active_admin, roles_from_string, roles_to_string,
 };
 
 use crate::migrations::{execute, query};
@@ -135,9 +135,15 @@ fn keeps_an_admin(id: &str) -> String {
     )
 }
 
-/// An active admin, as SQL over the row named `table`.
+/// An active admin, as SQL over the row named `table`: the flag every
+/// write stores from `spin_users_domain::is_active_admin`.
 fn active_admin(table: &str) -> String {
-    format!("{} AND {table}.disabled = 0", has_admin_role(table))
+    format!("{table}.active_admin = 1")
+}
+
+/// The stored form of `is_active_admin(user)`.
+fn active_admin_flag(user: &User) -> Value {
+    Value::Int(i64::from(is_active_admin(user)))
 }
 
 /// A holder of the admin role, disabled or not, as SQL over `table`.
@@ -152,8 +158,8 @@ fn like_escape(text: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// The parameters `$1` to `$11` of an insert of `user` with `credential`.
-fn insert_params(user: &User, credential: &Credential) -> [Value; 11] {
+/// The parameters `$1` to `$12` of an insert of `user` with `credential`.
+fn insert_params(user: &User, credential: &Credential) -> [Value; 12] {
     [
         Value::Text(user.id.to_string()),
         Value::Text(user.email.to_string()),
@@ -166,6 +172,7 @@ fn insert_params(user: &User, credential: &Credential) -> [Value; 11] {
         Value::Text(user.sessions.encode()),
         Value::Int(i64::from(user.password_change_required)),
         Value::Text(credential.as_phc().to_owned()),
+        active_admin_flag(user),
     ]
 }
 
@@ -181,8 +188,8 @@ fn never_had_admin() -> String {
 impl UserRepository for SqlUsers<'_> {
     fn insert(&self, user: &User, credential: &Credential) -> Result<(), RepoError> {
         let sql = format!(
-            "INSERT INTO users ({COLUMNS}, password_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            "INSERT INTO users ({COLUMNS}, password_hash, active_admin)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         );
         email_conflict(execute(self.conn, &sql, &insert_params(user, credential)))
     }
@@ -201,9 +208,10 @@ impl UserRepository for SqlUsers<'_> {
         // insert the same e-mail, so the unique index lets one through. The
         // casts type the parameters, which a SELECT list leaves as text.
         let sql = format!(
-            "INSERT INTO users ({COLUMNS}, password_hash)
+            "INSERT INTO users ({COLUMNS}, password_hash, active_admin)
              SELECT $1, $2, $3, $4, CAST($5 AS BIGINT), CAST($6 AS BIGINT),
-                    CAST($7 AS BIGINT), CAST($8 AS BIGINT), $9, CAST($10 AS BIGINT), $11
+                    CAST($7 AS BIGINT), CAST($8 AS BIGINT), $9, CAST($10 AS BIGINT), $11,
+                    CAST($12 AS BIGINT)
              WHERE {} RETURNING id",
             never_had_admin()
         );
@@ -296,19 +304,22 @@ impl UserRepository for SqlUsers<'_> {
             Value::Int(user.version),
             Value::Text(user.sessions.encode()),
             Value::Int(i64::from(user.password_change_required)),
+            active_admin_flag(user),
         ];
         let mut new_credential = "";
         if let Some(credential) = credential {
             params.push(Value::Text(credential.as_phc().to_owned()));
-            new_credential = ", password_hash = $10";
+            new_credential = ", password_hash = $11";
         }
         let update = format!(
             "UPDATE users SET email = $1, name = $2, roles = $3, disabled = $4,
                     updated_at = $5, sessions = $8, password_change_required = $9,
-                    version = version + 1{new_credential}
+                    active_admin = $10, version = version + 1{new_credential}
              WHERE id = $6 AND version = $7"
         );
-        if user.has_role(Role::Admin) && !user.disabled {
+        // A write that leaves the row an active admin cannot end the last
+        // one's rights (`ends_admin_rights` is false whatever was stored).
+        if is_active_admin(user) {
             return self.write_at_version(&format!("{update} RETURNING version"), &params);
         }
         if self.unless_an_active_admin(&update, &params)? {
@@ -386,6 +397,7 @@ mod tests {
     use super::*;
     use crate::native::{DatabaseFile, NativeSqlite};
 
+    use spin_users_domain::Role;
     use spin_users_domain::fakes::sample_user;
 
     fn hash(phc: &str) -> Credential {
@@ -576,36 +588,45 @@ mod tests {
     }
 
     #[test]
-    fn the_last_active_admin_cannot_be_demoted_disabled_or_deleted() {
+    fn the_last_admin_rule_holds_on_sqlite() {
         let db = NativeSqlite::in_memory();
-        let users = SqlUsers::new(&db);
-        let mut root = user("root@example.com", 1);
-        root.roles = vec![Role::User, Role::Admin];
-        let mut ada = user("ada@example.com", 2);
-        ada.roles = root.roles.clone();
-        users.insert(&root, &hash("h0")).expect("insert");
-        users.insert(&ada, &hash("h1")).expect("insert");
+        spin_users_domain::contract::users_keep_an_active_admin(&SqlUsers::new(&db));
+    }
 
-        let mut demoted = ada.clone();
-        demoted.roles = vec![Role::User];
-        users.update(&demoted, None).expect("another admin remains");
-        let mut disabled = root.clone();
-        disabled.disabled = true;
-        let mut renamed = root.clone();
-        renamed.name = DisplayName::parse("Root").expect("valid");
+    #[test]
+    fn the_last_admin_rule_holds_on_postgresql() {
+        let db = crate::native_postgres::NativePostgres::fresh();
+        spin_users_domain::contract::users_keep_an_active_admin(&SqlUsers::new(&db));
+    }
 
-        assert_eq!(users.update(&disabled, None), Err(RepoError::LastAdmin));
-        assert_eq!(users.delete(&root.id, None), Err(RepoError::LastAdmin));
-        assert_eq!(users.delete(&root.id, Some(1)), Err(RepoError::LastAdmin));
-        users
-            .update(&renamed, None)
-            .expect("other changes are fine");
+    #[test]
+    fn rows_written_before_the_flag_get_it_from_their_roles() {
+        let db = crate::migrations::tests::at_version(12);
+        for (email, roles, disabled) in [
+            ("root@example.com", "user,admin", 0),
+            ("gone@example.com", "user,admin", 1),
+            ("ada@example.com", "user", 0),
+        ] {
+            db.execute(
+                "INSERT INTO users (id, email, name, roles, disabled, password_hash,
+                                    created_at, updated_at, version)
+                 VALUES ($1, $1, 'X', $2, $3, '', 0, 0, 1)",
+                &[
+                    Value::Text(email.to_owned()),
+                    Value::Text(roles.to_owned()),
+                    Value::Int(disabled),
+                ],
+            )
+            .expect("an old row");
+        }
+        crate::migrate(&db).expect("migrate");
+        let flagged = db
+            .query("SELECT email FROM users WHERE active_admin = 1", &[])
+            .expect("query");
         assert_eq!(
-            users.update(&disabled, None),
-            Err(RepoError::Stale),
-            "old read"
+            flagged.rows,
+            vec![vec![Value::Text("root@example.com".into())]]
         );
-        assert!(users.delete(&ada.id, None).expect("not an admin now"));
     }
 
     fn admin(email: &str, seed: u64) -> User {
