@@ -14,6 +14,7 @@ mod jobs;
 mod limits;
 mod metrics;
 mod openapi;
+mod password_reset;
 mod postgres_host;
 mod races;
 mod redis_cache;

@@ -239,6 +239,8 @@ async fn every_dashboard_query_uses_a_served_metric() {
         "spin_users_refresh_reuse_detected_total",
         "spin_users_sessions_ended_total",
         "spin_users_introspections_total",
+        "spin_users_emails_total",
+        "spin_users_password_resets_total",
     ] {
         assert!(
             used.iter().any(|n| n == wanted),

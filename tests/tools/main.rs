@@ -162,6 +162,30 @@ const UNREACHED_ANSWERS: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/password/reset",
+        "204",
+        "needs a token the service mailed; tests/api/password_reset.rs",
+    ),
+    (
+        "POST",
+        "/password/reset",
+        "422",
+        "the password is checked once the token is known to be live; tests/api/password_reset.rs",
+    ),
+    (
+        "POST",
+        "/password/reset",
+        "413",
+        "bodies over 16 KiB, refused by the one serve loop; tests/api/users.rs",
+    ),
+    (
+        "POST",
+        "/password/forgot",
+        "413",
+        "bodies over 16 KiB, refused by the one serve loop; tests/api/users.rs",
+    ),
+    (
+        "POST",
         "/introspect",
         "401",
         "the run always sends introspection_token; tests/api/standard.rs",

@@ -2,20 +2,24 @@
 //! account (`GET`/`PATCH`/`DELETE /users/me`), user lookups
 //! (`GET /users/:id`) and administration (`GET /users`,
 //! `PATCH`/`DELETE /users/:id`), and the caller's sessions
-//! (`GET /users/me/sessions`, `DELETE /users/me/sessions/:id`). Handlers parse HTTP into domain calls and
-//! map the results back; the rules live in `spin-users-domain`.
+//! (`GET /users/me/sessions`, `DELETE /users/me/sessions/:id`), and a
+//! forgotten password (`POST /password/forgot`, `POST /password/reset`).
+//! Handlers parse HTTP into domain calls and map the results back; the
+//! rules live in `spin-users-domain`.
 
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
     CachedUsers, Context, CurrentCaller, PasswordAttempt, PasswordCheck, admin_email,
-    after_response, answer_password_check, audit, client, delete_jobs_of, enforce, enqueue_welcome,
-    idempotent, password_attempt, password_hasher, policy, with_limit_headers,
+    after_response, answer_password_check, audit, client, count, count_hit, delete_jobs_of,
+    enforce, enqueue_password_changed, enqueue_password_reset, enqueue_welcome, idempotent,
+    password_attempt, password_hasher, policy, reset as reset_limit, with_limit_headers,
 };
 use spin_users_domain::{
-    AdminChange, AuditEvent, EndReason, Ending, ListQuery, Password, ProfileChange,
+    AdminChange, AuditEvent, Counter, Email, EndReason, Ending, FORGOT_ADDRESS_POLICY,
+    FORGOT_IP_POLICY, LOGIN_CEILING_POLICY, LOGIN_PAIR_POLICY, ListQuery, Password, ProfileChange,
     REGISTER_IP_POLICY, Registration, SessionId, SessionQuery, User, UserId, UserRepository,
-    Visibility, by_admin, change_account, parse_roles, visibility,
+    Visibility, by_admin, change_account, limit_headers, parse_roles, visibility,
 };
 use spin_users_http::{
     ApiError, Params, Route, check_if_match, dispatch, json, json_tagged, json_with_etag,
@@ -23,8 +27,8 @@ use spin_users_http::{
 };
 
 use spin_users_api::{
-    AdminBody, DeleteBody, Page, ProfileBody, RegisterBody, SessionPage, private_view, public_view,
-    session_view,
+    AdminBody, DeleteBody, ForgotAnswer, ForgotBody, Page, ProfileBody, RegisterBody, ResetBody,
+    SessionPage, private_view, public_view, session_view,
 };
 
 /// The component's routes; literal paths before captures.
@@ -36,6 +40,8 @@ const ROUTES: &[Route] = &[
     route(Method::Delete, "/users/me", delete_me),
     route(Method::Get, "/users/me/sessions", my_sessions),
     route(Method::Delete, "/users/me/sessions/:id", end_my_session),
+    route(Method::Post, "/password/forgot", forgot_password),
+    route(Method::Post, "/password/reset", reset_password),
     route(Method::Get, "/users/:id", by_id),
     route(Method::Patch, "/users/:id", admin_update),
     route(Method::Delete, "/users/:id", admin_delete),
@@ -248,6 +254,73 @@ fn end_my_session(req: &Request, params: &Params) -> Result<Response, ApiError> 
         Some(&caller.user.id),
         Some(&detail),
     );
+    Ok(Response::builder().status(204).build())
+}
+
+/// `POST /password/forgot {"email"}`: `202` with one body for every
+/// address, after the same work (two limit hits and one queued job): the
+/// job finds out after the answer whether an enabled account has the
+/// address, and only then mails it. `429` over the per-client or the
+/// per-address limit; every answer after the count carries the
+/// `RateLimit` headers of both.
+fn forgot_password(req: &Request, _: &Params) -> Result<Response, ApiError> {
+    let body: ForgotBody = read_json(req)?;
+    let address = Email::parse(&body.email).map_err(ApiError::from)?;
+    let ctx = context()?;
+    let per_client = policy("password_forgot_limit_per_ip", FORGOT_IP_POLICY)?;
+    let per_address = policy("password_forgot_limit_per_address", FORGOT_ADDRESS_POLICY)?;
+    let decisions = [
+        count_hit(&ctx, per_client, &client(req)?.bucket)?,
+        count_hit(&ctx, per_address, address.as_ref())?,
+    ];
+    let answer = match decisions.iter().find(|d| !d.allowed) {
+        Some(refused) => {
+            count(&ctx, Counter::RateLimited(refused.policy.name));
+            Err(ApiError::RateLimited {
+                headers: limit_headers(&decisions),
+            })
+        }
+        None => enqueue_password_reset(&ctx, &address)
+            .map_err(ApiError::from)
+            .and_then(|()| {
+                let detail = "If an account has this address, a reset link is on its way.";
+                json(202, &ForgotAnswer { detail })
+            }),
+    };
+    Ok(with_limit_headers(respond(answer), &decisions))
+}
+
+/// `POST /password/reset {"token", "password"}`: `204`, every session of
+/// the account ended (refresh tokens `invalid_grant`, access tokens `401`
+/// on every instance), its lockout on this address and its account-wide
+/// failure count cleared, the reset audited and a notice mailed. `422`
+/// when the password breaks the rules (the token stays usable); `400
+/// invalid-token` for any token that cannot be spent.
+fn reset_password(req: &Request, _: &Params) -> Result<Response, ApiError> {
+    let body: ResetBody = read_json(req)?;
+    let ctx = context()?;
+    let users = ctx.users();
+    let hasher = password_hasher()?;
+    let mut random = ctx.random;
+    let tokens = ctx.one_time_tokens();
+    let user = spin_users_domain::reset_password(
+        &users,
+        &tokens,
+        &hasher,
+        &mut random,
+        &body.token,
+        body.password,
+        ctx.now_ms,
+    )?;
+    end_sessions(&ctx, &users, &user.id, None, EndReason::PasswordReset)?;
+    let pair = policy("login_limit_per_account", LOGIN_PAIR_POLICY)?;
+    let ceiling = policy("login_ceiling_per_account", LOGIN_CEILING_POLICY)?;
+    let account = user.email.as_ref();
+    reset_limit(&ctx, pair, &format!("{account}\n{}", client(req)?.bucket))?;
+    reset_limit(&ctx, ceiling, account)?;
+    count(&ctx, Counter::PasswordReset);
+    audit(&ctx, req, AuditEvent::PasswordReset, Some(&user.id), None);
+    enqueue_password_changed(&ctx, &user);
     Ok(Response::builder().status(204).build())
 }
 

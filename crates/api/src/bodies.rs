@@ -135,3 +135,32 @@ pub struct TokenBody {
     /// RFC 7009 §2.1 says).
     pub token_type_hint: Option<String>,
 }
+
+/// `POST /password/forgot`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotBody {
+    /// The address to mail a reset link to, if an enabled account has it.
+    #[schema(format = Email)]
+    pub email: String,
+}
+
+/// `POST /password/reset`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetBody {
+    /// The token from the reset mail.
+    #[schema(min_length = 1)]
+    pub token: String,
+    /// The new password (8 to 128 characters, not the email address).
+    #[schema(format = Password, min_length = 8, max_length = 128)]
+    pub password: String,
+}
+
+/// The answer of `POST /password/forgot`: the same for every address.
+#[derive(Serialize, ToSchema)]
+pub struct ForgotAnswer {
+    /// What happens next, for people.
+    #[schema(example = "If an account has this address, a reset link is on its way.")]
+    pub detail: &'static str,
+}

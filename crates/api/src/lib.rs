@@ -13,8 +13,8 @@ mod standard;
 mod views;
 
 pub use bodies::{
-    AdminBody, DeleteBody, LogoutBody, OAuthErrorBody, ProfileBody, RegisterBody, RoleName,
-    TokenBody, TokenRequestBody, TokenResponse,
+    AdminBody, DeleteBody, ForgotAnswer, ForgotBody, LogoutBody, OAuthErrorBody, ProfileBody,
+    RegisterBody, ResetBody, RoleName, TokenBody, TokenRequestBody, TokenResponse,
 };
 pub use openapi::{ApiDoc, openapi_json};
 pub use problems::{

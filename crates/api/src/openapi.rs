@@ -12,8 +12,8 @@ use utoipa::openapi::security::{
 use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::bodies::{
-    AdminBody, DeleteBody, LogoutBody, OAuthErrorBody, ProfileBody, RegisterBody, RoleName,
-    TokenBody, TokenRequestBody, TokenResponse,
+    AdminBody, DeleteBody, ForgotAnswer, ForgotBody, LogoutBody, OAuthErrorBody, ProfileBody,
+    RegisterBody, ResetBody, RoleName, TokenBody, TokenRequestBody, TokenResponse,
 };
 use crate::problems::{CheckState, FieldProblem, ProblemDetails, catalogue_markdown};
 use crate::standard::{Introspection, ServerMetadata, UserInfo};
@@ -48,13 +48,14 @@ enum SwaggerUiFile {
     ),
     paths(
         service_info, liveness, readiness,
-        register, list_users, me, update_me, delete_me, my_sessions, end_my_session, user_by_id,
+        register, list_users, me, update_me, delete_me, my_sessions, end_my_session,
+        forgot_password, reset_password, user_by_id,
         admin_update, admin_delete, token, logout, jwks, revoke, introspect, userinfo, userinfo_post,
         openid_configuration, authorization_server_metadata, export_me, list_tasks, task, retry_task, metrics, drain_jobs,
         openapi_document, swagger_ui, swagger_ui_file
     ),
     components(schemas(
-        PrivateView, PublicView, Page, SessionView, SessionPage, TokenBody, Introspection, UserInfo, ServerMetadata, TaskView, TaskPage, TaskState, TaskKind, DrainReport, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
+        PrivateView, PublicView, Page, ForgotBody, ForgotAnswer, ResetBody, SessionView, SessionPage, TokenBody, Introspection, UserInfo, ServerMetadata, TaskView, TaskPage, TaskState, TaskKind, DrainReport, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
         TokenRequestBody, LogoutBody, TokenResponse, OAuthErrorBody, ProblemDetails,
         FieldProblem, CheckState
     ), responses(
@@ -64,7 +65,7 @@ enum SwaggerUiFile {
     modifiers(&Security, &ProblemCatalogue, &LogoutBodyOptional, &NameRules),
     tags(
         (name = "health", description = "Identity, liveness and readiness."),
-        (name = "users", description = "Registration, one's own account, lookups and administration."),
+        (name = "users", description = "Registration, one's own account and sessions, a forgotten password, lookups and administration."),
         (name = "auth", description = "OAuth 2.0 tokens, logout, revocation (RFC 7009), introspection (RFC 7662), userinfo, the server metadata and the verification keys."),
         (name = "tasks", description = "Background jobs: one's data export, and their states."),
         (name = "operations", description = "Metrics, background jobs, this document and Swagger UI.")
@@ -363,6 +364,27 @@ fn my_sessions() {}
         (status = 401, response = Unauthorized),
         (status = 404, response = NotFound)))]
 fn end_my_session() {}
+
+#[utoipa::path(post, path = "/password/forgot", tag = "users",
+    request_body(content = ForgotBody, content_type = "application/json"),
+    responses(
+        (status = 202, description = "The same answer for every address, known or not: a reset link is mailed (an `email.password_reset` event to `webhook_url`, after this answer) only if an enabled account has it", body = ForgotAnswer, headers(("RateLimit" = String), ("RateLimit-Policy" = String))),
+        (status = 400, response = InvalidJson),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`validation-failed`: not an email address", body = ProblemDetails, content_type = PROBLEM),
+        (status = 429, response = RateLimited)))]
+fn forgot_password() {}
+
+#[utoipa::path(post, path = "/password/reset", tag = "users",
+    request_body(content = ResetBody, content_type = "application/json"),
+    responses(
+        (status = 204, description = "The password is reset; every session of the account ended (refresh tokens `invalid_grant`, access tokens `401`), and an `email.password_changed` notice is mailed"),
+        (status = 400, description = "`invalid-token` (made up, used, expired, or the account moved on) or `invalid-json`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`validation-failed`: the new password breaks the rules; the token stays usable", body = ProblemDetails, content_type = PROBLEM)))]
+fn reset_password() {}
 
 #[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = []), ("oauth2" = [])),
     params(("id" = String, Path, format = "uuid"), ("If-None-Match" = Option<String>, Header)),

@@ -45,6 +45,12 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "The body is not UTF-8 JSON of the shape the endpoint expects (unknown fields included). The input is never echoed.",
     ),
     problem(
+        "invalid-token",
+        400,
+        "Invalid Token",
+        "A mailed one-time token (`POST /password/reset`) that is made up, used already, expired, meant for something else, or whose account was disabled or changed its address since: one answer for all. Ask for a new one.",
+    ),
+    problem(
         "unauthorized",
         401,
         "Unauthorized",

@@ -115,6 +115,8 @@ pub enum TaskKind {
     Export,
     /// Housekeeping.
     Purge,
+    /// A mail event (`email.*`) to `webhook_url`.
+    Email,
 }
 
 /// A background job as its owner and admins see it.

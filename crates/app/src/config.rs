@@ -7,7 +7,7 @@ use spin_sdk::variables;
 use spin_users_domain::{
     Accounts, DEFAULT_HASH_PARAMS, HashParams, KeyRing, PasswordHasher, SuccessorKey, SystemRandom,
 };
-use spin_users_store::{Connection, SqlJobs, SqlSessions, SqlUsers};
+use spin_users_store::{Connection, SqlJobs, SqlOneTimeTokens, SqlSessions, SqlUsers};
 
 use crate::cache::CachedUsers;
 
@@ -75,6 +75,11 @@ impl Context {
     /// The sessions (refresh-token families).
     pub fn sessions(&self) -> SqlSessions<'_> {
         SqlSessions::new(self.db.as_ref())
+    }
+
+    /// The one-time tokens of the mail flows.
+    pub fn one_time_tokens(&self) -> SqlOneTimeTokens<'_> {
+        SqlOneTimeTokens::new(self.db.as_ref())
     }
 
     /// The background-job queue.

@@ -103,7 +103,12 @@ pub fn enqueue_export(ctx: &Context, user: &User) -> Result<JobId> {
 }
 
 /// Stores a `queued` job, due now; [`after_response`] will try it.
-fn enqueue(ctx: &Context, kind: JobKind, payload: String, owner: Option<&str>) -> Result<JobId> {
+pub(crate) fn enqueue(
+    ctx: &Context,
+    kind: JobKind,
+    payload: String,
+    owner: Option<&str>,
+) -> Result<JobId> {
     let mut random = ctx.random;
     let job = NewJob {
         id: JobId::generate(&mut random),
@@ -303,16 +308,20 @@ fn attempt(ctx: &Context, job: &Job, report: &mut DrainReport) -> Result<()> {
 fn run(ctx: &Context, job: &Job) -> Result<String, JobFailure> {
     let internal = |e: anyhow::Error| JobFailure::internal(format!("{e:#}"));
     match job.kind {
-        JobKind::Welcome => deliver_webhook(job),
+        JobKind::Welcome => {
+            let now = now().map_err(internal)?;
+            deliver(job.id.as_ref(), job.payload.clone().into_bytes(), now)
+        }
         JobKind::Export => export(ctx, job).map_err(internal),
         JobKind::Purge => purge(ctx).map_err(internal),
+        JobKind::Email => crate::mail::run(ctx, job, now().map_err(internal)?),
     }
 }
 
-/// Delivers the job's payload to `webhook_url`, signed with
-/// `webhook_secret`; the job id is the `webhook-id`, the same on every
+/// Delivers `body` to `webhook_url` at `sent_at`, signed with
+/// `webhook_secret`; the job's id is the `webhook-id`, the same on every
 /// retry. A non-2xx answer or no answer is a failure.
-fn deliver_webhook(job: &Job) -> Result<String, JobFailure> {
+pub(crate) fn deliver(job_id: &str, body: Vec<u8>, sent_at: i64) -> Result<String, JobFailure> {
     let config = (|| -> Result<(Target, WebhookSecret)> {
         let url = optional("webhook_url")?.context("webhook_url is not set")?;
         let target = Target::parse(url.trim()).context("webhook_url is not an http(s) URL")?;
@@ -322,13 +331,7 @@ fn deliver_webhook(job: &Job) -> Result<String, JobFailure> {
     })()
     .map_err(|e| JobFailure::internal(format!("{e:#}")))?;
     let (target, secret) = config;
-    let sent_at = now().map_err(|e| JobFailure::internal(format!("{e:#}")))?;
-    let delivery = signed_delivery(
-        &secret,
-        job.id.as_ref(),
-        sent_at,
-        job.payload.clone().into_bytes(),
-    );
+    let delivery = signed_delivery(&secret, job_id, sent_at, body);
     let status =
         post(&target, &delivery.headers, &delivery.body).map_err(JobFailure::unreachable)?;
     if (200..300).contains(&status) {

@@ -17,6 +17,7 @@ mod idempotency;
 mod jobs;
 mod limits;
 mod login;
+mod mail;
 mod metrics;
 mod redis;
 mod revocation;
@@ -40,5 +41,6 @@ pub use limits::{
     policy, reset, too_many, with_limit_headers,
 };
 pub use login::{bootstrap_admin, log_in, refresh};
+pub use mail::{enqueue_password_changed, enqueue_password_reset};
 pub use metrics::{count, exposition};
 pub use secret::{WhenUnset, require_secret};

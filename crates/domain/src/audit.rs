@@ -19,6 +19,8 @@ pub enum AuditEvent {
     LockedOut,
     /// A user changed their password (their other sessions ended).
     PasswordChanged,
+    /// A password was reset with a mailed token (every session ended).
+    PasswordReset,
     /// An admin changed a user's roles or disabled flag.
     AdminChanged,
     /// An account was deleted (by its owner or an admin).
@@ -36,6 +38,7 @@ impl AuditEvent {
             Self::LoggedOut => "logged_out",
             Self::LockedOut => "locked_out",
             Self::PasswordChanged => "password_changed",
+            Self::PasswordReset => "password_reset",
             Self::AdminChanged => "admin_changed",
             Self::Deleted => "deleted",
         }

@@ -46,6 +46,8 @@ pub enum EndReason {
     Revoked,
     /// A new password ended the other sessions.
     PasswordChanged,
+    /// A password reset (`POST /password/reset`) ended every session.
+    PasswordReset,
     /// The account was deleted, by its owner or an admin.
     AccountDeleted,
     /// An admin disabled the account.
@@ -58,12 +60,13 @@ pub enum EndReason {
 
 impl EndReason {
     /// Every reason, for the metrics catalogue.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Logout,
         Self::LogoutEverywhere,
         Self::EndedByOwner,
         Self::Revoked,
         Self::PasswordChanged,
+        Self::PasswordReset,
         Self::AccountDeleted,
         Self::Disabled,
         Self::Reuse,
@@ -78,6 +81,7 @@ impl EndReason {
             Self::EndedByOwner => "ended_by_owner",
             Self::Revoked => "revoked",
             Self::PasswordChanged => "password_changed",
+            Self::PasswordReset => "password_reset",
             Self::AccountDeleted => "account_deleted",
             Self::Disabled => "disabled",
             Self::Reuse => "refresh_token_reuse",

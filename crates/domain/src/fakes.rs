@@ -10,6 +10,7 @@ use crate::email::Email;
 use crate::ending::{EndReason, SessionStates};
 use crate::hashing::Credential;
 use crate::name::DisplayName;
+use crate::one_time::{OneTimeToken, OneTimeTokens, Purpose};
 use crate::random::testing::SeededRandom;
 use crate::ratelimit::{Cell, Counters, Gcra};
 use crate::revocation::SessionState;
@@ -414,6 +415,46 @@ impl SessionStates for InMemoryUsers {
         };
         change(&mut user.sessions);
         self.update(&user, None)
+    }
+}
+
+/// One-time tokens in a map.
+#[derive(Debug, Default)]
+pub struct InMemoryOneTimeTokens {
+    tokens: RefCell<BTreeMap<String, OneTimeToken>>,
+}
+
+impl OneTimeTokens for InMemoryOneTimeTokens {
+    fn store(&self, token: &OneTimeToken, _now: i64) -> Result<(), RepoError> {
+        self.tokens
+            .borrow_mut()
+            .entry(token.token_hash.clone())
+            .or_insert_with(|| token.clone());
+        Ok(())
+    }
+
+    fn find(
+        &self,
+        token_hash: &str,
+        purpose: Purpose,
+        now: i64,
+    ) -> Result<Option<OneTimeToken>, RepoError> {
+        let tokens = self.tokens.borrow();
+        let live = |t: &&OneTimeToken| t.purpose == purpose && t.expires_at > now;
+        Ok(tokens.get(token_hash).filter(live).cloned())
+    }
+
+    fn spend(
+        &self,
+        token_hash: &str,
+        purpose: Purpose,
+        now: i64,
+    ) -> Result<Option<OneTimeToken>, RepoError> {
+        let found = self.find(token_hash, purpose, now)?;
+        if found.is_some() {
+            self.tokens.borrow_mut().remove(token_hash);
+        }
+        Ok(found)
     }
 }
 

@@ -73,6 +73,8 @@ pub struct PurgeReport {
     pub rate_limits: u64,
     /// Finished jobs past their retention, and any job of a deleted account.
     pub jobs: u64,
+    /// Expired one-time tokens of the mail flows (spent ones are gone).
+    pub one_time_tokens: u64,
     /// Audit events past their retention.
     pub audit_events: u64,
 }

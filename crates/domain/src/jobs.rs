@@ -96,11 +96,18 @@ pub enum JobKind {
     Export,
     /// Remove expired rows; re-enqueues itself.
     Purge,
+    /// Send one mail event (`crate::mail`) to `webhook_url`.
+    Email,
 }
 
 impl JobKind {
     /// Every kind.
-    pub const ALL: [JobKind; 3] = [JobKind::Welcome, JobKind::Export, JobKind::Purge];
+    pub const ALL: [JobKind; 4] = [
+        JobKind::Welcome,
+        JobKind::Export,
+        JobKind::Purge,
+        JobKind::Email,
+    ];
 
     /// The stored and displayed name.
     pub fn as_str(self) -> &'static str {
@@ -108,6 +115,7 @@ impl JobKind {
             JobKind::Welcome => "welcome",
             JobKind::Export => "export",
             JobKind::Purge => "purge",
+            JobKind::Email => "email",
         }
     }
 }
@@ -488,7 +496,7 @@ mod tests {
             assert_eq!(kind.as_str().parse::<JobKind>().ok(), Some(kind));
         }
         assert!("finished".parse::<JobState>().is_err());
-        assert!("email".parse::<JobKind>().is_err());
+        assert!("mail".parse::<JobKind>().is_err());
         assert!(JobState::Dead.is_final() && JobState::Succeeded.is_final());
         assert!(!JobState::Failed.is_final());
     }

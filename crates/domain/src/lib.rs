@@ -29,11 +29,14 @@ mod housekeeping;
 mod idempotency;
 mod introspection;
 mod jobs;
+mod mail;
 mod metrics;
 mod name;
+mod one_time;
 mod password;
 mod random;
 mod ratelimit;
+mod recovery;
 mod revocation;
 mod service;
 mod session_list;
@@ -77,19 +80,26 @@ pub use jobs::{
     Backoff, Claim, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS, Job, JobFailure, JobFilter, JobId,
     JobKind, JobQueue, JobState, LEASE_SECS, NewJob, Retry, TaskQuery,
 };
+pub use mail::{MailData, MailEvent, MailKind, MailUser, Message, render as render_mail};
 pub use metrics::{
     AccountCounts, Counter, CounterStore, IntrospectionResult, JobCounts, LoginResult,
     METRIC_PREFIX, METRICS_CONTENT_TYPE, RATE_LIMIT_POLICIES, render as render_metrics,
 };
 pub use name::{DisplayName, MAX_NAME_CHARS, display_name_pattern};
+pub use one_time::{
+    DEFAULT_PASSWORD_RESET_LIFETIME_SECS, OneTimeKey, OneTimeToken, OneTimeTokens, Purpose,
+    token_hash as one_time_token_hash,
+};
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
 #[cfg(any(test, feature = "testing"))]
 pub use random::testing;
 pub use random::{Random, SystemRandom};
 pub use ratelimit::{
-    Cell, Counters, Decision, Gcra, LOGIN_CEILING_POLICY, LOGIN_IP_POLICY, LOGIN_PAIR_POLICY,
-    MAX_LIMIT, MAX_WINDOW_SECS, Policy, REGISTER_IP_POLICY, hit, limit_headers, refund,
+    Cell, Counters, Decision, FORGOT_ADDRESS_POLICY, FORGOT_IP_POLICY, Gcra, LOGIN_CEILING_POLICY,
+    LOGIN_IP_POLICY, LOGIN_PAIR_POLICY, MAX_LIMIT, MAX_WINDOW_SECS, Policy, REGISTER_IP_POLICY,
+    hit, limit_headers, refund,
 };
+pub use recovery::{ResetError, reset_password};
 pub use revocation::{MAX_REVOKED_SESSIONS, SessionState, new_session_id};
 pub use service::ServiceInfo;
 pub use session_list::{

@@ -11,8 +11,10 @@ use std::fmt::Write as _;
 use crate::ending::EndReason;
 use crate::introspection::TokenKind;
 use crate::jobs::{JobKind, JobState};
+use crate::mail::MailKind;
 use crate::ratelimit::{
-    LOGIN_CEILING_POLICY, LOGIN_IP_POLICY, LOGIN_PAIR_POLICY, REGISTER_IP_POLICY,
+    FORGOT_ADDRESS_POLICY, FORGOT_IP_POLICY, LOGIN_CEILING_POLICY, LOGIN_IP_POLICY,
+    LOGIN_PAIR_POLICY, REGISTER_IP_POLICY,
 };
 use crate::user::RepoError;
 
@@ -41,6 +43,10 @@ pub enum Counter {
     SessionsEnded(EndReason),
     /// A `POST /introspect` answer, by result.
     Introspection(IntrospectionResult),
+    /// A mail event delivered to `webhook_url`, by type.
+    Email(MailKind),
+    /// A password reset (`POST /password/reset`) that set a new password.
+    PasswordReset,
 }
 
 /// What an introspection answered.
@@ -122,6 +128,8 @@ pub const RATE_LIMIT_POLICIES: &[&str] = &[
     LOGIN_PAIR_POLICY,
     LOGIN_CEILING_POLICY,
     REGISTER_IP_POLICY,
+    FORGOT_IP_POLICY,
+    FORGOT_ADDRESS_POLICY,
 ];
 
 const LOGINS: &str = "spin_users_logins_total";
@@ -134,6 +142,12 @@ const JOB_FAILURES: &str = "spin_users_job_failures_total";
 const JOBS: &str = "spin_users_jobs";
 const SESSIONS_ENDED: &str = "spin_users_sessions_ended_total";
 const INTROSPECTIONS: &str = "spin_users_introspections_total";
+const EMAILS: &str = "spin_users_emails_total";
+const PASSWORD_RESETS: &str = "spin_users_password_resets_total";
+
+fn mail_label(kind: MailKind) -> String {
+    format!("type=\"{}\"", kind.event_type())
+}
 
 fn reason_label(reason: EndReason) -> String {
     format!("reason=\"{}\"", reason.as_str())
@@ -152,6 +166,8 @@ impl Counter {
             Self::JobFailure(kind) => (JOB_FAILURES, kind_label(kind)),
             Self::SessionsEnded(reason) => (SESSIONS_ENDED, reason_label(reason)),
             Self::Introspection(result) => (INTROSPECTIONS, result.labels()),
+            Self::Email(kind) => (EMAILS, mail_label(kind)),
+            Self::PasswordReset => (PASSWORD_RESETS, String::new()),
         }
     }
 }
@@ -263,6 +279,18 @@ const COUNTER_FAMILIES: &[Family] = &[
         kind: "counter",
         help: "Sessions ended (both halves: refresh and access tokens), by reason.",
         known: || EndReason::ALL.into_iter().map(reason_label).collect(),
+    },
+    Family {
+        name: EMAILS,
+        kind: "counter",
+        help: "Mail events delivered to webhook_url, by type.",
+        known: || MailKind::ALL.into_iter().map(mail_label).collect(),
+    },
+    Family {
+        name: PASSWORD_RESETS,
+        kind: "counter",
+        help: "Passwords set by POST /password/reset (each ended every session of its account).",
+        known: no_labels,
     },
     Family {
         name: INTROSPECTIONS,

@@ -18,6 +18,11 @@ pub const LOGIN_PAIR_POLICY: &str = "login-account";
 pub const LOGIN_CEILING_POLICY: &str = "login-account-total";
 /// `POST /users` per client address.
 pub const REGISTER_IP_POLICY: &str = "register-ip";
+/// `POST /password/forgot` per client address.
+pub const FORGOT_IP_POLICY: &str = "password-forgot-ip";
+/// `POST /password/forgot` per target address: it caps the mail one
+/// address can be sent.
+pub const FORGOT_ADDRESS_POLICY: &str = "password-forgot-address";
 
 /// The largest `limit` a policy may set: the scaled instants below stay
 /// far inside an `i64`.

@@ -3,7 +3,9 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 use spin_sdk::http::Method;
-use spin_users_domain::{FieldError, RegisterError, RepoError, UpdateError, ValidationErrors};
+use spin_users_domain::{
+    FieldError, RegisterError, RepoError, ResetError, UpdateError, ValidationErrors,
+};
 
 pub use spin_users_api::PROBLEM_TYPE_PREFIX;
 
@@ -31,6 +33,11 @@ pub enum ApiError {
     /// origin `cors_allowed_origins` does not list.
     #[error("origin not allowed")]
     OriginNotAllowed,
+    /// `400 Bad Request`, code `invalid-token`: a mailed one-time token that
+    /// is made up, spent, expired, for another purpose, or whose account
+    /// moved on; one answer for all.
+    #[error("invalid one-time token")]
+    InvalidToken,
     /// `404 Not Found`, code `not-found`.
     #[error("not found")]
     NotFound,
@@ -159,6 +166,17 @@ impl From<UpdateError> for ApiError {
     }
 }
 
+impl From<ResetError> for ApiError {
+    fn from(e: ResetError) -> Self {
+        match e {
+            ResetError::InvalidToken => Self::InvalidToken,
+            ResetError::Password(e) => e.into(),
+            ResetError::Storage(e) => e.into(),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
 impl From<RegisterError> for ApiError {
     fn from(e: RegisterError) -> Self {
         match e {
@@ -183,7 +201,7 @@ impl ApiError {
     /// The HTTP status this error maps to.
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidJson(_) => 400,
+            Self::InvalidJson(_) | Self::InvalidToken => 400,
             Self::Unauthorized(_) => 401,
             Self::Forbidden | Self::PasswordChangeRequired | Self::OriginNotAllowed => 403,
             Self::NotFound => 404,
@@ -207,6 +225,7 @@ impl ApiError {
     fn code_and_title(&self) -> (&'static str, &'static str) {
         match self {
             Self::InvalidJson(_) => ("invalid-json", "Invalid JSON"),
+            Self::InvalidToken => ("invalid-token", "Invalid Token"),
             Self::Unauthorized(_) => ("unauthorized", "Unauthorized"),
             Self::Forbidden => ("forbidden", "Forbidden"),
             Self::PasswordChangeRequired => {
@@ -242,6 +261,9 @@ impl ApiError {
                 format!("The request body is not valid JSON for this endpoint: {reason}")
             }
             Self::Unauthorized(_) => "Valid credentials are required.".to_owned(),
+            Self::InvalidToken => {
+                "The token is not valid: it may be mistyped, used already, or expired. Ask for a new one.".to_owned()
+            }
             Self::Forbidden => "You are not allowed to do this.".to_owned(),
             Self::PasswordChangeRequired => {
                 "Choose a new password with PATCH /users/me before using this account.".to_owned()
@@ -339,6 +361,7 @@ mod tests {
                 "email", "invalid", "x",
             )])),
             ApiError::EmailTaken,
+            ApiError::InvalidToken,
             ApiError::IdempotencyKeyInUse,
             ApiError::IdempotencyKeyReused,
             ApiError::EditConflict,

@@ -52,6 +52,10 @@ impl Housekeeping for SqlHousekeeping<'_> {
                  RETURNING 1",
                 cutoffs.jobs_before,
             )?,
+            one_time_tokens: self.delete(
+                "DELETE FROM one_time_tokens WHERE expires_at <= $1 RETURNING 1",
+                cutoffs.tokens_expired_before,
+            )?,
             audit_events: self.delete(
                 "DELETE FROM audit_log WHERE at <= $1 RETURNING 1",
                 cutoffs.audit_before,
@@ -100,6 +104,13 @@ mod tests {
                 "INSERT INTO audit_log (at, event) VALUES ($1, 'registered')",
                 at,
             );
+            insert(
+                &format!(
+                    "INSERT INTO one_time_tokens (token_hash, purpose, user_id, address, created_at, expires_at)
+                     VALUES ('t{n}', 'password_reset', 'u', 'a', 0, $1)"
+                ),
+                at,
+            );
             for state in ["succeeded", "queued"] {
                 insert(
                     &format!(
@@ -127,6 +138,7 @@ mod tests {
                 idempotency_keys: 1,
                 rate_limits: 1,
                 jobs: 1,
+                one_time_tokens: 1,
                 audit_events: 1,
             }
         );

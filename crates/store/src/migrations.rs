@@ -314,6 +314,26 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX IF NOT EXISTS users_active_admins ON users (active_admin) WHERE active_admin = 1",
         ],
     },
+    Migration {
+        version: 14,
+        description: "one-time tokens of the mail flows, by hash",
+        sqlite: &["CREATE TABLE IF NOT EXISTS one_time_tokens (
+            token_hash TEXT PRIMARY KEY,
+            purpose TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            address TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+        )"],
+        postgres: &["CREATE TABLE IF NOT EXISTS one_time_tokens (
+            token_hash TEXT PRIMARY KEY,
+            purpose TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            address TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL
+        )"],
+    },
 ];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.

@@ -1,0 +1,189 @@
+//! Mail through the job queue: each message is a job of kind `email`
+//! whose attempt renders it and delivers it as a signed event to
+//! `webhook_url` (`spin_users_domain::MailEvent`), retried with the same
+//! `webhook-id` until it is `dead`.
+//!
+//! A password-reset job names only the address asked for. Whether an
+//! enabled account has it is found out by the job, after the request has
+//! answered, so `POST /password/forgot` does the same work in the same
+//! time for every address. Its token is derived from the job's id
+//! (`OneTimeKey`), and only the token's hash is stored: the job's payload
+//! holds no secret, and a retry mails the very same token.
+
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+use spin_users_domain::{
+    Counter, DEFAULT_PASSWORD_RESET_LIFETIME_SECS, Email, Job, JobFailure, JobKind, MailEvent,
+    MailKind, OneTimeKey, OneTimeToken, OneTimeTokens, Purpose, User, UserId, UserRepository,
+    one_time_token_hash, render_mail,
+};
+use spin_users_store::{SqlOneTimeTokens, SqlUsers};
+
+use crate::config::{Context, number, optional};
+use crate::jobs::{deliver, enqueue};
+use crate::metrics::count;
+
+/// What an `email` job sends.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "mail", rename_all = "snake_case")]
+enum MailJob {
+    /// A reset link, if an enabled account has `address`.
+    PasswordReset { address: String },
+    /// The notice that the password of `user_id` was reset.
+    PasswordChanged { user_id: String },
+}
+
+/// Whether mail can leave at all: without `webhook_url` there is nowhere
+/// to send it, and nothing is queued (the log says so once per request).
+fn mail_configured() -> Result<bool> {
+    let configured = optional("webhook_url")?.is_some();
+    if !configured {
+        eprintln!("mail: webhook_url is not set, so no mail is sent");
+    }
+    Ok(configured)
+}
+
+/// Queues the reset mail for `address`, whoever has it.
+pub fn enqueue_password_reset(ctx: &Context, address: &Email) -> Result<()> {
+    if !mail_configured()? {
+        return Ok(());
+    }
+    let job = MailJob::PasswordReset {
+        address: address.to_string(),
+    };
+    enqueue(ctx, JobKind::Email, serde_json::to_string(&job)?, None)?;
+    Ok(())
+}
+
+/// Queues the notice that `user`'s password was reset. A failure is
+/// logged, not returned: the password is reset either way.
+pub fn enqueue_password_changed(ctx: &Context, user: &User) {
+    let outcome = (|| -> Result<()> {
+        if !mail_configured()? {
+            return Ok(());
+        }
+        let job = MailJob::PasswordChanged {
+            user_id: user.id.to_string(),
+        };
+        let owner = Some(user.id.as_ref());
+        enqueue(ctx, JobKind::Email, serde_json::to_string(&job)?, owner)?;
+        Ok(())
+    })();
+    if let Err(e) = outcome {
+        eprintln!("mail: could not queue the password-changed notice: {e:#}");
+    }
+}
+
+/// One attempt of an `email` job: its result, or why it failed. A job
+/// with nobody to write to (no enabled account at the address, an account
+/// deleted since) succeeds without sending.
+pub(crate) fn run(ctx: &Context, job: &Job, now: i64) -> Result<String, JobFailure> {
+    let internal = |e: anyhow::Error| JobFailure::internal(format!("{e:#}"));
+    let mail: MailJob = serde_json::from_str(&job.payload)
+        .context("email payload")
+        .map_err(internal)?;
+    let prepared = match mail {
+        MailJob::PasswordReset { address } => reset_mail(ctx, job, &address, now),
+        MailJob::PasswordChanged { user_id } => changed_mail(ctx, &user_id, now),
+    }
+    .map_err(internal)?;
+    let Some((kind, event)) = prepared else {
+        return Ok(r#"{"sent":false}"#.to_owned());
+    };
+    let body = serde_json::to_vec(&event)
+        .context("mail event")
+        .map_err(internal)?;
+    let result = deliver(job.id.as_ref(), body, now)?;
+    count(ctx, Counter::Email(kind));
+    Ok(result)
+}
+
+/// The reset mail of the job: a token bound to the account and its
+/// address, valid for `password_reset_lifetime` from the request.
+fn reset_mail(
+    ctx: &Context,
+    job: &Job,
+    address: &str,
+    now: i64,
+) -> Result<Option<(MailKind, MailEvent)>> {
+    let Ok(email) = Email::parse(address) else {
+        return Ok(None);
+    };
+    let users = SqlUsers::new(ctx.db.as_ref());
+    let Some((user, _)) = users.by_email(&email)? else {
+        return Ok(None);
+    };
+    let lifetime = number(
+        "password_reset_lifetime",
+        DEFAULT_PASSWORD_RESET_LIFETIME_SECS,
+    )?;
+    let expires_at = job.created_at + i64::from(lifetime);
+    if user.disabled || expires_at <= now {
+        return Ok(None);
+    }
+    let secret = optional("webhook_secret")?.context("webhook_secret is not set")?;
+    let token =
+        OneTimeKey::derive(secret.trim().as_bytes()).token(Purpose::PasswordReset, job.id.as_ref());
+    let stored = OneTimeToken {
+        token_hash: one_time_token_hash(&token).context("a derived token")?,
+        purpose: Purpose::PasswordReset,
+        user_id: user.id.clone(),
+        address: user.email.to_string(),
+        expires_at,
+    };
+    SqlOneTimeTokens::new(ctx.db.as_ref()).store(&stored, now)?;
+    let link = format!("{}/reset-password?token={token}", link_base()?);
+    let minutes = (lifetime / 60).max(1).to_string();
+    let message = render_mail(
+        MailKind::PasswordReset,
+        &[
+            ("service_name", &service_name()?),
+            ("name", user.name.as_ref()),
+            ("link", &link),
+            ("token", &token),
+            ("minutes", &minutes),
+        ],
+    );
+    let event = MailEvent::new(
+        MailKind::PasswordReset,
+        &user,
+        message,
+        Some(token),
+        Some(link),
+        now,
+    );
+    Ok(Some((MailKind::PasswordReset, event)))
+}
+
+/// The notice to the account `user_id`, if it still exists.
+fn changed_mail(ctx: &Context, user_id: &str, now: i64) -> Result<Option<(MailKind, MailEvent)>> {
+    let id = UserId::parse(user_id).context("email payload: user id")?;
+    let Some(user) = SqlUsers::new(ctx.db.as_ref()).by_id(&id)? else {
+        return Ok(None);
+    };
+    let message = render_mail(
+        MailKind::PasswordChanged,
+        &[
+            ("service_name", &service_name()?),
+            ("name", user.name.as_ref()),
+        ],
+    );
+    let event = MailEvent::new(MailKind::PasswordChanged, &user, message, None, None, now);
+    Ok(Some((MailKind::PasswordChanged, event)))
+}
+
+fn service_name() -> Result<String> {
+    Ok(optional("service_name")?.unwrap_or_else(|| "spin-users".to_owned()))
+}
+
+/// Where mailed links point: `app_url` (the team's own pages), else
+/// `public_url`; with neither, links are paths for the relay to complete.
+fn link_base() -> Result<String> {
+    let base = match optional("app_url")? {
+        Some(url) => Some(url),
+        None => optional("public_url")?,
+    };
+    Ok(base
+        .map(|url| url.trim().trim_end_matches('/').to_owned())
+        .unwrap_or_default())
+}

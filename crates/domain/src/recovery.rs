@@ -1,0 +1,192 @@
+//! Getting back into an account: a password reset spends a mailed
+//! one-time token (`crate::one_time`) and sets a new password. The caller
+//! then ends every session of the account, both halves, through
+//! `crate::end_sessions` (the new password's write has already cut the
+//! access half).
+
+use crate::email::Email;
+use crate::hashing::{HashError, PasswordHasher};
+use crate::one_time::{OneTimeTokens, Purpose, token_hash};
+use crate::password::Password;
+use crate::random::Random;
+use crate::user::{RepoError, User, UserRepository};
+use crate::validation::FieldError;
+
+/// Tries of a password write that keeps meeting a newer row.
+const ATTEMPTS: u32 = 3;
+
+/// Why a reset failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    /// A made-up, spent, expired or other-purpose token, or one whose
+    /// account is gone, disabled or at another address since: one and the
+    /// same answer.
+    #[error("the token is not valid")]
+    InvalidToken,
+    /// The new password breaks the rules; the token was not spent.
+    #[error(transparent)]
+    Password(#[from] FieldError),
+    /// Hashing failed.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] RepoError),
+}
+
+/// Resets the password of the account `token` was mailed for, at `now_ms`:
+/// the token is checked, then the password (a password the rules refuse
+/// leaves the token usable), then the token is spent by one conditional
+/// statement (of parallel resets with one token, one gets past it) and the
+/// password written, with every session cut for access tokens in the same
+/// write. Returns the account as stored.
+pub fn reset_password(
+    users: &dyn UserRepository,
+    tokens: &dyn OneTimeTokens,
+    hasher: &PasswordHasher,
+    random: &mut dyn Random,
+    token: &str,
+    new_password: String,
+    now_ms: i64,
+) -> Result<User, ResetError> {
+    let now = now_ms.div_euclid(1000);
+    let purpose = Purpose::PasswordReset;
+    let hash = token_hash(token).ok_or(ResetError::InvalidToken)?;
+    let found = tokens
+        .find(&hash, purpose, now)?
+        .ok_or(ResetError::InvalidToken)?;
+    // The account that has the address the token was mailed to now, read
+    // from storage (never a cached copy: the write below is conditional
+    // on its version): it must be the token's, and enabled.
+    let address = Email::parse(&found.address).map_err(|_| ResetError::InvalidToken)?;
+    let bound = || -> Result<User, ResetError> {
+        users
+            .by_email(&address)?
+            .map(|(user, _)| user)
+            .filter(|u| !u.disabled && u.id == found.user_id)
+            .ok_or(ResetError::InvalidToken)
+    };
+    let user = bound()?;
+    let password = Password::parse_new(new_password, Some(&user.email))?;
+    tokens
+        .spend(&hash, purpose, now)?
+        .ok_or(ResetError::InvalidToken)?;
+    let credential = hasher.hash(&password, random)?;
+    let mut user = user;
+    let mut tries = 1;
+    loop {
+        user.sessions.cut_all(now_ms, None);
+        user.password_change_required = false;
+        user.updated_at = now;
+        match users.update(&user, Some(&credential)) {
+            Ok(()) => {
+                user.version += 1;
+                return Ok(user);
+            }
+            Err(RepoError::Stale) if tries < ATTEMPTS => {
+                tries += 1;
+                user = bound()?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{InMemoryOneTimeTokens, InMemoryUsers, sample_user};
+    use crate::hashing::{Credential, HashParams};
+    use crate::one_time::{OneTimeKey, OneTimeToken};
+    use crate::random::testing::SeededRandom;
+    use crate::user::Role;
+
+    const T0_MS: i64 = 1_800_000_000_000;
+
+    fn hasher() -> PasswordHasher {
+        PasswordHasher::new(HashParams {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .expect("params")
+    }
+
+    /// Ada, and a reset token mailed to her address, valid for 30 minutes.
+    fn setup() -> (InMemoryUsers, InMemoryOneTimeTokens, User, String) {
+        let users = InMemoryUsers::default();
+        let ada = sample_user(1, "ada@example.com", vec![Role::User]);
+        users
+            .insert(&ada, &Credential::from_phc(String::new()))
+            .expect("insert");
+        let tokens = InMemoryOneTimeTokens::default();
+        let token = OneTimeKey::derive(b"k").token(Purpose::PasswordReset, "job-1");
+        let stored = OneTimeToken {
+            token_hash: token_hash(&token).expect("hash"),
+            purpose: Purpose::PasswordReset,
+            user_id: ada.id.clone(),
+            address: ada.email.to_string(),
+            expires_at: T0_MS / 1000 + 1800,
+        };
+        tokens.store(&stored, T0_MS / 1000).expect("store");
+        (users, tokens, ada, token)
+    }
+
+    fn reset(
+        users: &InMemoryUsers,
+        tokens: &InMemoryOneTimeTokens,
+        token: &str,
+        password: &str,
+        now_ms: i64,
+    ) -> Result<User, ResetError> {
+        let mut random = SeededRandom::new(2);
+        reset_password(
+            users,
+            tokens,
+            &hasher(),
+            &mut random,
+            token,
+            password.into(),
+            now_ms,
+        )
+    }
+
+    #[test]
+    fn a_token_resets_the_password_once_and_cuts_every_session() {
+        let (users, tokens, ada, token) = setup();
+        let user = reset(&users, &tokens, &token, "a new passphrase", T0_MS).expect("reset");
+        assert!(!user.sessions.allows(Some("00000000000older"), T0_MS / 1000));
+        let (_, credential) = users.by_email(&ada.email).expect("read").expect("ada");
+        let verified = hasher().verify(&Password::new("a new passphrase".into()), &credential);
+        assert!(verified.expect("verify").matches);
+        let again = reset(&users, &tokens, &token, "another passphrase", T0_MS);
+        assert!(matches!(again, Err(ResetError::InvalidToken)), "spent");
+    }
+
+    #[test]
+    fn a_refused_password_leaves_the_token_usable() {
+        let (users, tokens, _, token) = setup();
+        let short = reset(&users, &tokens, &token, "short", T0_MS);
+        assert!(matches!(short, Err(ResetError::Password(_))));
+        let own_email = reset(&users, &tokens, &token, "ada@example.com", T0_MS);
+        assert!(matches!(own_email, Err(ResetError::Password(_))));
+        assert!(reset(&users, &tokens, &token, "a new passphrase", T0_MS).is_ok());
+    }
+
+    #[test]
+    fn expired_made_up_and_moved_tokens_are_one_invalid_token() {
+        let (users, tokens, mut ada, token) = setup();
+        let late = T0_MS + 1801 * 1000;
+        for (token, now) in [(token.as_str(), late), ("made-up", T0_MS), ("", T0_MS)] {
+            let refused = reset(&users, &tokens, token, "a new passphrase", now);
+            assert!(matches!(refused, Err(ResetError::InvalidToken)), "{token}");
+        }
+        ada.email = crate::email::Email::parse("ada@elsewhere.test").expect("email");
+        users.update(&ada, None).expect("a new address");
+        let moved = reset(&users, &tokens, &token, "a new passphrase", T0_MS);
+        assert!(
+            matches!(moved, Err(ResetError::InvalidToken)),
+            "mailed to the old one"
+        );
+    }
+}
