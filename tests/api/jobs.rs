@@ -40,7 +40,7 @@ fn verify(delivery: &spin_users_component_tests::Delivery) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_welcome_event_arrives_signed_after_the_response_with_no_scheduler() {
-    let receiver = WebhookReceiver::start().await;
+    let receiver = WebhookReceiver::start_for("user.created").await;
     let app = with_webhook(&receiver).start().await;
 
     let user = app
@@ -88,7 +88,7 @@ async fn no_webhook_url_means_no_job() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_delivery_is_retried_with_the_same_webhook_id() {
-    let receiver = WebhookReceiver::start().await;
+    let receiver = WebhookReceiver::start_for("user.created").await;
     receiver.answer_with(500);
     let app = with_webhook(&receiver).start().await;
     app.register("Ada", "ada@example.com", "correct horse")
@@ -150,7 +150,7 @@ async fn a_failed_delivery_is_retried_with_the_same_webhook_id() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_drain_route_refuses_a_wrong_or_missing_secret() {
-    let receiver = WebhookReceiver::start().await;
+    let receiver = WebhookReceiver::start_for("user.created").await;
     let app = with_webhook(&receiver).start().await;
     drain(&app, None).await.assert_problem(401, "unauthorized");
     drain(&app, Some("drain-secret-for-test"))
@@ -170,7 +170,7 @@ async fn the_drain_route_refuses_a_wrong_or_missing_secret() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_whose_worker_died_runs_again_when_its_lease_lapses() {
-    let receiver = WebhookReceiver::start().await;
+    let receiver = WebhookReceiver::start_for("user.created").await;
     let app = with_webhook(&receiver).start().await;
     // A worker claimed this job (attempt 1) and died: its lease lapsed.
     let event = r#"{"type":"user.created","timestamp":"1970-01-01T00:00:00Z","data":{"id":"x","email":"x@example.com"}}"#;
@@ -203,7 +203,7 @@ async fn a_job_whose_worker_died_runs_again_when_its_lease_lapses() {
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_drains_never_run_one_job_twice() {
     const JOBS: usize = 10;
-    let receiver = WebhookReceiver::start().await;
+    let receiver = WebhookReceiver::start_for("user.created").await;
     receiver.answer_with(503);
     let app = Arc::new(
         with_webhook(&receiver)
@@ -405,7 +405,7 @@ async fn exported(app: &TestApp, token: &str) -> (String, serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_export_is_not_held_behind_a_backlog_of_failing_retries() {
-    let receiver = WebhookReceiver::start().await;
+    let receiver = WebhookReceiver::start_for("user.created").await;
     receiver.answer_with(500);
     let app = with_webhook(&receiver).start().await;
     // Ten welcome deliveries fail once each and come due again in a second.
@@ -429,7 +429,7 @@ async fn a_new_export_is_not_held_behind_a_backlog_of_failing_retries() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_due_retry_runs_on_a_lone_instance_without_a_new_job() {
-    let receiver = WebhookReceiver::start().await;
+    let receiver = WebhookReceiver::start_for("user.created").await;
     receiver.answer_with(500);
     let app = with_webhook(&receiver).start().await;
     app.register("Ada", "ada@example.com", "correct horse")
@@ -582,7 +582,7 @@ async fn a_task_error_tells_its_owner_what_failed_without_transport_internals() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_admin_retries_a_dead_job_and_only_a_dead_one() {
-    let receiver = WebhookReceiver::start().await;
+    let receiver = WebhookReceiver::start_for("user.created").await;
     receiver.answer_with(500);
     let app = with_webhook(&receiver)
         .env("SPIN_VARIABLE_JOB_MAX_ATTEMPTS", "1")
@@ -647,7 +647,7 @@ async fn an_admin_retries_a_dead_job_and_only_a_dead_one() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_hourly_purge_removes_expired_rows_and_schedules_itself() {
-    let receiver = WebhookReceiver::start().await;
+    let receiver = WebhookReceiver::start_for("user.created").await;
     let app = with_webhook(&receiver)
         .env("SPIN_VARIABLE_AUDIT_RETENTION_DAYS", "30")
         .start()
@@ -778,7 +778,7 @@ async fn with_jobs_redis_url_set_the_redis_worker_runs_new_jobs_and_the_request_
         "spin-users-jobs-{}",
         id.iter().map(|b| format!("{b:02x}")).collect::<String>()
     );
-    let receiver = WebhookReceiver::start().await;
+    let receiver = WebhookReceiver::start_for("user.created").await;
     let app = with_webhook(&receiver)
         .env("SPIN_VARIABLE_JOBS_REDIS_URL", &redis)
         .env("SPIN_VARIABLE_JOBS_REDIS_HOST", &host_port)

@@ -25,3 +25,4 @@ mod session_list;
 mod sessions;
 mod standard;
 mod users;
+mod verification;

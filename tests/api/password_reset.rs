@@ -16,7 +16,7 @@ const WEBHOOK_SECRET: &str = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=
 const PASSWORD: &str = "correct horse";
 const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 
-fn with_mail(receiver: &WebhookReceiver) -> TestAppBuilder {
+pub(crate) fn with_mail(receiver: &WebhookReceiver) -> TestAppBuilder {
     TestApp::spin_users()
         .env("SPIN_VARIABLE_WEBHOOK_URL", &receiver.url())
         .env("SPIN_VARIABLE_WEBHOOK_ORIGIN", &receiver.origin)
@@ -29,7 +29,11 @@ fn with_mail(receiver: &WebhookReceiver) -> TestAppBuilder {
 
 /// The mail events of `kind` the receiver has, waiting up to 10 s for
 /// `count` of them.
-async fn mails(receiver: &WebhookReceiver, kind: &str, count: usize) -> Vec<serde_json::Value> {
+pub(crate) async fn mails(
+    receiver: &WebhookReceiver,
+    kind: &str,
+    count: usize,
+) -> Vec<serde_json::Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let found: Vec<serde_json::Value> = receiver
@@ -103,7 +107,9 @@ async fn a_mailed_token_resets_the_password_once_and_ends_every_session() {
     for part in ["text", "html"] {
         assert!(data[part].as_str().expect(part).contains(&link), "{part}");
     }
-    let stored = app.query_db("SELECT token_hash FROM one_time_tokens").await;
+    let stored = app
+        .query_db("SELECT token_hash FROM one_time_tokens WHERE purpose = 'password_reset'")
+        .await;
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0][0].as_deref(), Some(token.as_str()), "hashed");
     let jobs = app.query_db("SELECT payload FROM jobs").await;
@@ -126,6 +132,11 @@ async fn a_mailed_token_resets_the_password_once_and_ends_every_session() {
     }
     assert_eq!(login(&app, PASSWORD).await.json()["error"], "invalid_grant");
     assert_eq!(login(&app, "a brand new passphrase").await.status, 200);
+    let fresh = app
+        .access_token("ada@example.com", "a brand new passphrase")
+        .await;
+    let me = app.get_with_token("/users/me", &fresh).await.json();
+    assert_eq!(me["email_verified"], true, "the mailbox was proven");
     reset(&app, &token, "yet another passphrase")
         .await
         .assert_problem(400, "invalid-token");

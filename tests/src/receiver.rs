@@ -54,17 +54,32 @@ pub struct WebhookReceiver {
     pub origin: String,
     status: Arc<AtomicU16>,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
+    /// Only events of this `type` are recorded and answered with `status`;
+    /// others get `200` and are not kept.
+    only: Option<&'static str>,
 }
 
 impl WebhookReceiver {
-    /// Starts listening.
+    /// Starts listening, recording every delivery.
     pub async fn start() -> Self {
+        Self::listen(None).await
+    }
+
+    /// Starts listening for events of `event_type` only: the tests of one
+    /// kind of event, whatever else the service sends meanwhile (the
+    /// verification mail of a registration).
+    pub async fn start_for(event_type: &'static str) -> Self {
+        Self::listen(Some(event_type)).await
+    }
+
+    async fn listen(only: Option<&'static str>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let origin = format!("http://{}", listener.local_addr().expect("address"));
         let receiver = Self {
             origin,
             status: Arc::new(AtomicU16::new(200)),
             deliveries: Arc::default(),
+            only,
         };
         let serving = receiver.clone();
         tokio::spawn(async move {
@@ -137,14 +152,27 @@ impl WebhookReceiver {
                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
             }
         }
-        let status = self.status.load(Ordering::SeqCst);
-        self.deliveries.lock().expect("lock").push(Delivery {
-            path,
-            headers,
-            body: buffer[head_end..].to_vec(),
-            answered: status,
-            arrived: Instant::now(),
-        });
+        let body = buffer[head_end..].to_vec();
+        let event_type = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|event| event["type"].as_str().map(str::to_owned));
+        let wanted = self
+            .only
+            .is_none_or(|only| event_type.as_deref() == Some(only));
+        let status = if wanted {
+            self.status.load(Ordering::SeqCst)
+        } else {
+            200
+        };
+        if wanted {
+            self.deliveries.lock().expect("lock").push(Delivery {
+                path,
+                headers,
+                body,
+                answered: status,
+                arrived: Instant::now(),
+            });
+        }
         let reply =
             format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
         let _ = stream.write_all(reply.as_bytes()).await;

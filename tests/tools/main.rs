@@ -180,6 +180,24 @@ const UNREACHED_ANSWERS: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/email/verify",
+        "200",
+        "needs a token the service mailed; tests/api/verification.rs",
+    ),
+    (
+        "POST",
+        "/email/verify",
+        "413",
+        "bodies over 16 KiB, refused by the one serve loop; tests/api/users.rs",
+    ),
+    (
+        "POST",
+        "/users/me/verify-email",
+        "403",
+        "`password-change-required`: the run's administrator has chosen its password; tests/api/admin.rs",
+    ),
+    (
+        "POST",
         "/password/forgot",
         "413",
         "bodies over 16 KiB, refused by the one serve loop; tests/api/users.rs",

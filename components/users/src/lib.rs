@@ -12,14 +12,16 @@ use spin_sdk::http_component;
 use spin_users_app::{
     CachedUsers, Context, CurrentCaller, PasswordAttempt, PasswordCheck, admin_email,
     after_response, answer_password_check, audit, client, count, count_hit, delete_jobs_of,
-    enforce, enqueue_password_changed, enqueue_password_reset, enqueue_welcome, idempotent,
-    password_attempt, password_hasher, policy, reset as reset_limit, with_limit_headers,
+    enforce, enqueue_password_changed, enqueue_password_reset, enqueue_verification,
+    enqueue_welcome, idempotent, password_attempt, password_hasher, policy, reset as reset_limit,
+    with_limit_headers,
 };
 use spin_users_domain::{
     AdminChange, AuditEvent, Counter, Email, EndReason, Ending, FORGOT_ADDRESS_POLICY,
     FORGOT_IP_POLICY, LOGIN_CEILING_POLICY, LOGIN_PAIR_POLICY, ListQuery, Password, ProfileChange,
     REGISTER_IP_POLICY, Registration, SessionId, SessionQuery, User, UserId, UserRepository,
-    Visibility, by_admin, change_account, limit_headers, parse_roles, visibility,
+    VERIFY_EMAIL_POLICY, Visibility, by_admin, change_account, limit_headers, parse_roles,
+    verify_email, visibility,
 };
 use spin_users_http::{
     ApiError, Params, Route, check_if_match, dispatch, json, json_tagged, json_with_etag,
@@ -27,8 +29,8 @@ use spin_users_http::{
 };
 
 use spin_users_api::{
-    AdminBody, DeleteBody, ForgotAnswer, ForgotBody, Page, ProfileBody, RegisterBody, ResetBody,
-    SessionPage, private_view, public_view, session_view,
+    AdminBody, DeleteBody, ForgotBody, MailQueued, Page, ProfileBody, RegisterBody, ResetBody,
+    SessionPage, VerifyBody, private_view, public_view, session_view,
 };
 
 /// The component's routes; literal paths before captures.
@@ -40,6 +42,8 @@ const ROUTES: &[Route] = &[
     route(Method::Delete, "/users/me", delete_me),
     route(Method::Get, "/users/me/sessions", my_sessions),
     route(Method::Delete, "/users/me/sessions/:id", end_my_session),
+    route(Method::Post, "/users/me/verify-email", send_verification),
+    route(Method::Post, "/email/verify", verify_address),
     route(Method::Post, "/password/forgot", forgot_password),
     route(Method::Post, "/password/reset", reset_password),
     route(Method::Get, "/users/:id", by_id),
@@ -128,6 +132,7 @@ fn register_user(req: &Request, ctx: &mut Context) -> Result<Response, ApiError>
     let user = ctx.accounts(&users, &hasher, &mut random).register(input)?;
     audit(ctx, req, AuditEvent::Registered, Some(&user.id), None);
     enqueue_welcome(ctx, &user);
+    enqueue_verification(ctx, &user);
     let mut response = json(201, &private_view(&user))?;
     response.set_header("location", format!("/users/{}", user.id));
     Ok(response)
@@ -257,6 +262,37 @@ fn end_my_session(req: &Request, params: &Params) -> Result<Response, ApiError> 
     Ok(Response::builder().status(204).build())
 }
 
+/// `POST /users/me/verify-email`: `202`, a new verification mail queued
+/// (none when the address is proven already), limited per account
+/// (`verify_email_limit_per_account`), with the `RateLimit` headers.
+fn send_verification(req: &Request, _: &Params) -> Result<Response, ApiError> {
+    let ctx = context()?;
+    let caller = ctx.users().current_caller(req)?;
+    let limit = policy("verify_email_limit_per_account", VERIFY_EMAIL_POLICY)?;
+    let mut decision = None;
+    let answer = enforce(&ctx, limit, caller.user.id.as_ref()).and_then(|counted| {
+        decision = Some(counted);
+        if !caller.user.email_verified {
+            enqueue_verification(&ctx, &caller.user);
+        }
+        let detail = "A verification link is on its way, unless the address is verified already.";
+        json(202, &MailQueued { detail })
+    });
+    Ok(with_limit_headers(respond(answer), decision.as_slice()))
+}
+
+/// `POST /email/verify {"token"}`: the token's account, its address now
+/// proven (`200`, the private view); one `400 invalid-token` for a
+/// made-up, used or expired token, or one mailed to an address the
+/// account no longer has.
+fn verify_address(req: &Request, _: &Params) -> Result<Response, ApiError> {
+    let body: VerifyBody = read_json(req)?;
+    let ctx = context()?;
+    let users = ctx.users();
+    let user = verify_email(&users, &ctx.one_time_tokens(), &body.token, ctx.now)?;
+    json_tagged(200, &private_view(&user))
+}
+
 /// `POST /password/forgot {"email"}`: `202` with one body for every
 /// address, after the same work (two limit hits and one queued job): the
 /// job finds out after the answer whether an enabled account has the
@@ -284,7 +320,7 @@ fn forgot_password(req: &Request, _: &Params) -> Result<Response, ApiError> {
             .map_err(ApiError::from)
             .and_then(|()| {
                 let detail = "If an account has this address, a reset link is on its way.";
-                json(202, &ForgotAnswer { detail })
+                json(202, &MailQueued { detail })
             }),
     };
     Ok(with_limit_headers(respond(answer), &decisions))

@@ -157,10 +157,20 @@ pub struct ResetBody {
     pub password: String,
 }
 
-/// The answer of `POST /password/forgot`: the same for every address.
+/// The answer of a request that queues mail (`POST /password/forgot`: the
+/// same for every address; `POST /users/me/verify-email`).
 #[derive(Serialize, ToSchema)]
-pub struct ForgotAnswer {
+pub struct MailQueued {
     /// What happens next, for people.
     #[schema(example = "If an account has this address, a reset link is on its way.")]
     pub detail: &'static str,
+}
+
+/// `POST /email/verify`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    /// The token from the verification mail.
+    #[schema(min_length = 1)]
+    pub token: String,
 }

@@ -13,8 +13,8 @@ mod standard;
 mod views;
 
 pub use bodies::{
-    AdminBody, DeleteBody, ForgotAnswer, ForgotBody, LogoutBody, OAuthErrorBody, ProfileBody,
-    RegisterBody, ResetBody, RoleName, TokenBody, TokenRequestBody, TokenResponse,
+    AdminBody, DeleteBody, ForgotBody, LogoutBody, MailQueued, OAuthErrorBody, ProfileBody,
+    RegisterBody, ResetBody, RoleName, TokenBody, TokenRequestBody, TokenResponse, VerifyBody,
 };
 pub use openapi::{ApiDoc, openapi_json};
 pub use problems::{

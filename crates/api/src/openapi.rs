@@ -12,8 +12,8 @@ use utoipa::openapi::security::{
 use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::bodies::{
-    AdminBody, DeleteBody, ForgotAnswer, ForgotBody, LogoutBody, OAuthErrorBody, ProfileBody,
-    RegisterBody, ResetBody, RoleName, TokenBody, TokenRequestBody, TokenResponse,
+    AdminBody, DeleteBody, ForgotBody, LogoutBody, MailQueued, OAuthErrorBody, ProfileBody,
+    RegisterBody, ResetBody, RoleName, TokenBody, TokenRequestBody, TokenResponse, VerifyBody,
 };
 use crate::problems::{CheckState, FieldProblem, ProblemDetails, catalogue_markdown};
 use crate::standard::{Introspection, ServerMetadata, UserInfo};
@@ -49,13 +49,13 @@ enum SwaggerUiFile {
     paths(
         service_info, liveness, readiness,
         register, list_users, me, update_me, delete_me, my_sessions, end_my_session,
-        forgot_password, reset_password, user_by_id,
+        send_verification, verify_email, forgot_password, reset_password, user_by_id,
         admin_update, admin_delete, token, logout, jwks, revoke, introspect, userinfo, userinfo_post,
         openid_configuration, authorization_server_metadata, export_me, list_tasks, task, retry_task, metrics, drain_jobs,
         openapi_document, swagger_ui, swagger_ui_file
     ),
     components(schemas(
-        PrivateView, PublicView, Page, ForgotBody, ForgotAnswer, ResetBody, SessionView, SessionPage, TokenBody, Introspection, UserInfo, ServerMetadata, TaskView, TaskPage, TaskState, TaskKind, DrainReport, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
+        PrivateView, PublicView, Page, ForgotBody, MailQueued, ResetBody, VerifyBody, SessionView, SessionPage, TokenBody, Introspection, UserInfo, ServerMetadata, TaskView, TaskPage, TaskState, TaskKind, DrainReport, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
         TokenRequestBody, LogoutBody, TokenResponse, OAuthErrorBody, ProblemDetails,
         FieldProblem, CheckState
     ), responses(
@@ -365,10 +365,27 @@ fn my_sessions() {}
         (status = 404, response = NotFound)))]
 fn end_my_session() {}
 
+#[utoipa::path(post, path = "/users/me/verify-email", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    responses(
+        (status = 202, description = "A new `email.verification` mail is queued (none once the address is verified)", body = MailQueued, headers(("RateLimit" = String), ("RateLimit-Policy" = String))),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = RateLimited)))]
+fn send_verification() {}
+
+#[utoipa::path(post, path = "/email/verify", tag = "users",
+    request_body(content = VerifyBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The address is proven: the account's private view, `email_verified: true`", body = PrivateView, headers(("ETag" = String))),
+        (status = 400, description = "`invalid-token` (made up, used, expired, or the account's address changed) or `invalid-json`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType)))]
+fn verify_email() {}
+
 #[utoipa::path(post, path = "/password/forgot", tag = "users",
     request_body(content = ForgotBody, content_type = "application/json"),
     responses(
-        (status = 202, description = "The same answer for every address, known or not: a reset link is mailed (an `email.password_reset` event to `webhook_url`, after this answer) only if an enabled account has it", body = ForgotAnswer, headers(("RateLimit" = String), ("RateLimit-Policy" = String))),
+        (status = 202, description = "The same answer for every address, known or not: a reset link is mailed (an `email.password_reset` event to `webhook_url`, after this answer) only if an enabled account has it", body = MailQueued, headers(("RateLimit" = String), ("RateLimit-Policy" = String))),
         (status = 400, response = InvalidJson),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),

@@ -48,7 +48,7 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "invalid-token",
         400,
         "Invalid Token",
-        "A mailed one-time token (`POST /password/reset`) that is made up, used already, expired, meant for something else, or whose account was disabled or changed its address since: one answer for all. Ask for a new one.",
+        "A mailed one-time token (`POST /password/reset`, `POST /email/verify`) that is made up, used already, expired, meant for something else, or whose account was disabled or changed its address since: one answer for all. Ask for a new one.",
     ),
     problem(
         "unauthorized",

@@ -94,8 +94,7 @@ pub struct UserInfo<'a> {
     /// Email address.
     #[schema(value_type = String, format = Email)]
     email: &'a str,
-    /// Whether the address was proven to be the user's: `false` until
-    /// address verification exists.
+    /// Whether the owner proved the address is theirs.
     email_verified: bool,
     /// Last change to the account, seconds since the epoch.
     updated_at: i64,
@@ -107,7 +106,7 @@ pub fn user_info(user: &User) -> UserInfo<'_> {
         sub: user.id.to_string(),
         name: user.name.as_ref(),
         email: user.email.as_ref(),
-        email_verified: false,
+        email_verified: user.email_verified,
         updated_at: user.updated_at,
     }
 }

@@ -21,6 +21,9 @@ pub struct PrivateView<'a> {
     roles: &'a [Role],
     /// Disabled accounts cannot log in.
     disabled: bool,
+    /// Whether the owner proved the address is theirs (a mailed
+    /// verification or reset token).
+    email_verified: bool,
     /// `true` while the account must choose a new password before anything
     /// but `GET`/`PATCH /users/me` and `POST /logout` (the bootstrap admin
     /// after its first login).
@@ -62,6 +65,7 @@ pub fn private_view(user: &User) -> PrivateView<'_> {
         name: user.name.as_ref(),
         roles: &user.roles,
         disabled: user.disabled,
+        email_verified: user.email_verified,
         password_change_required: user.password_change_required,
         created_at: rfc3339(user.created_at),
         updated_at: rfc3339(user.updated_at),

@@ -46,6 +46,7 @@ struct CachedUser {
     /// `SessionState::encode` (postcard cannot skip fields).
     sessions: String,
     password_change_required: bool,
+    email_verified: bool,
     token: Option<SeenToken>,
 }
 
@@ -62,6 +63,7 @@ impl CachedUser {
             version: user.version,
             sessions: user.sessions.encode(),
             password_change_required: user.password_change_required,
+            email_verified: user.email_verified,
             token,
         }
     }
@@ -79,6 +81,7 @@ impl CachedUser {
             version: self.version,
             sessions: SessionState::decode(&self.sessions),
             password_change_required: self.password_change_required,
+            email_verified: self.email_verified,
         };
         Some((user, token))
     }
@@ -334,6 +337,7 @@ mod tests {
                 sessions
             },
             password_change_required: true,
+            email_verified: true,
         }
     }
 

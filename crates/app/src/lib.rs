@@ -41,6 +41,6 @@ pub use limits::{
     policy, reset, too_many, with_limit_headers,
 };
 pub use login::{bootstrap_admin, log_in, refresh};
-pub use mail::{enqueue_password_changed, enqueue_password_reset};
+pub use mail::{enqueue_password_changed, enqueue_password_reset, enqueue_verification};
 pub use metrics::{count, exposition};
 pub use secret::{WhenUnset, require_secret};

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use spin_users_domain::{
     Counter, DEFAULT_PASSWORD_RESET_LIFETIME_SECS, Email, Job, JobFailure, JobKind, MailEvent,
     MailKind, OneTimeKey, OneTimeToken, OneTimeTokens, Purpose, User, UserId, UserRepository,
-    one_time_token_hash, render_mail,
+    VERIFICATION_LIFETIME_SECS, one_time_token_hash, render_mail,
 };
 use spin_users_store::{SqlOneTimeTokens, SqlUsers};
 
@@ -31,6 +31,8 @@ enum MailJob {
     PasswordReset { address: String },
     /// The notice that the password of `user_id` was reset.
     PasswordChanged { user_id: String },
+    /// A link proving `address` is the account `user_id`'s.
+    Verification { user_id: String, address: String },
 }
 
 /// Whether mail can leave at all: without `webhook_url` there is nowhere
@@ -74,6 +76,26 @@ pub fn enqueue_password_changed(ctx: &Context, user: &User) {
     }
 }
 
+/// Queues a verification mail to `user`'s address (after registration,
+/// or asked for again). A failure is logged, not returned.
+pub fn enqueue_verification(ctx: &Context, user: &User) {
+    let outcome = (|| -> Result<()> {
+        if !mail_configured()? {
+            return Ok(());
+        }
+        let job = MailJob::Verification {
+            user_id: user.id.to_string(),
+            address: user.email.to_string(),
+        };
+        let owner = Some(user.id.as_ref());
+        enqueue(ctx, JobKind::Email, serde_json::to_string(&job)?, owner)?;
+        Ok(())
+    })();
+    if let Err(e) = outcome {
+        eprintln!("mail: could not queue the verification mail: {e:#}");
+    }
+}
+
 /// One attempt of an `email` job: its result, or why it failed. A job
 /// with nobody to write to (no enabled account at the address, an account
 /// deleted since) succeeds without sending.
@@ -85,6 +107,9 @@ pub(crate) fn run(ctx: &Context, job: &Job, now: i64) -> Result<String, JobFailu
     let prepared = match mail {
         MailJob::PasswordReset { address } => reset_mail(ctx, job, &address, now),
         MailJob::PasswordChanged { user_id } => changed_mail(ctx, &user_id, now),
+        MailJob::Verification { user_id, address } => {
+            verification_mail(ctx, job, &user_id, &address, now)
+        }
     }
     .map_err(internal)?;
     let Some((kind, event)) = prepared else {
@@ -121,18 +146,7 @@ fn reset_mail(
     if user.disabled || expires_at <= now {
         return Ok(None);
     }
-    let secret = optional("webhook_secret")?.context("webhook_secret is not set")?;
-    let token =
-        OneTimeKey::derive(secret.trim().as_bytes()).token(Purpose::PasswordReset, job.id.as_ref());
-    let stored = OneTimeToken {
-        token_hash: one_time_token_hash(&token).context("a derived token")?,
-        purpose: Purpose::PasswordReset,
-        user_id: user.id.clone(),
-        address: user.email.to_string(),
-        expires_at,
-    };
-    SqlOneTimeTokens::new(ctx.db.as_ref()).store(&stored, now)?;
-    let link = format!("{}/reset-password?token={token}", link_base()?);
+    let (token, link) = mailed_token(ctx, job, &user, Purpose::PasswordReset, expires_at, now)?;
     let minutes = (lifetime / 60).max(1).to_string();
     let message = render_mail(
         MailKind::PasswordReset,
@@ -153,6 +167,75 @@ fn reset_mail(
         now,
     );
     Ok(Some((MailKind::PasswordReset, event)))
+}
+
+/// The verification mail of the job, if the account still has the
+/// address and has not proven it yet: a token valid for 24 hours from the
+/// request.
+fn verification_mail(
+    ctx: &Context,
+    job: &Job,
+    user_id: &str,
+    address: &str,
+    now: i64,
+) -> Result<Option<(MailKind, MailEvent)>> {
+    let id = UserId::parse(user_id).context("email payload: user id")?;
+    let Some(user) = SqlUsers::new(ctx.db.as_ref()).by_id(&id)? else {
+        return Ok(None);
+    };
+    let expires_at = job.created_at + VERIFICATION_LIFETIME_SECS;
+    if user.email.as_ref() != address || user.email_verified || expires_at <= now {
+        return Ok(None);
+    }
+    let (token, link) = mailed_token(ctx, job, &user, Purpose::Verification, expires_at, now)?;
+    let hours = (VERIFICATION_LIFETIME_SECS / 3600).to_string();
+    let message = render_mail(
+        MailKind::Verification,
+        &[
+            ("service_name", &service_name()?),
+            ("name", user.name.as_ref()),
+            ("link", &link),
+            ("token", &token),
+            ("hours", &hours),
+        ],
+    );
+    let event = MailEvent::new(
+        MailKind::Verification,
+        &user,
+        message,
+        Some(token),
+        Some(link),
+        now,
+    );
+    Ok(Some((MailKind::Verification, event)))
+}
+
+/// The token of `purpose` the job mails to `user`, stored by its hash, and
+/// the link that spends it.
+fn mailed_token(
+    ctx: &Context,
+    job: &Job,
+    user: &User,
+    purpose: Purpose,
+    expires_at: i64,
+    now: i64,
+) -> Result<(String, String)> {
+    let secret = optional("webhook_secret")?.context("webhook_secret is not set")?;
+    let token = OneTimeKey::derive(secret.trim().as_bytes()).token(purpose, job.id.as_ref());
+    let stored = OneTimeToken {
+        token_hash: one_time_token_hash(&token).context("a derived token")?,
+        purpose,
+        user_id: user.id.clone(),
+        address: user.email.to_string(),
+        expires_at,
+    };
+    SqlOneTimeTokens::new(ctx.db.as_ref()).store(&stored, now)?;
+    let page = match purpose {
+        Purpose::PasswordReset => "reset-password",
+        Purpose::Verification => "verify-email",
+    };
+    let link = format!("{}/{page}?token={token}", link_base()?);
+    Ok((token, link))
 }
 
 /// The notice to the account `user_id`, if it still exists.

@@ -71,6 +71,7 @@ fn new_account(
         version: 1,
         sessions: SessionState::default(),
         password_change_required: false,
+        email_verified: false,
     };
     Ok((user, credential))
 }

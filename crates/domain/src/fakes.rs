@@ -32,6 +32,7 @@ pub fn sample_user(seed: u64, email: &str, roles: Vec<Role>) -> User {
         version: 1,
         sessions: SessionState::default(),
         password_change_required: false,
+        email_verified: false,
     }
 }
 

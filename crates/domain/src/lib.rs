@@ -88,7 +88,7 @@ pub use metrics::{
 pub use name::{DisplayName, MAX_NAME_CHARS, display_name_pattern};
 pub use one_time::{
     DEFAULT_PASSWORD_RESET_LIFETIME_SECS, OneTimeKey, OneTimeToken, OneTimeTokens, Purpose,
-    token_hash as one_time_token_hash,
+    VERIFICATION_LIFETIME_SECS, token_hash as one_time_token_hash,
 };
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
 #[cfg(any(test, feature = "testing"))]
@@ -97,9 +97,9 @@ pub use random::{Random, SystemRandom};
 pub use ratelimit::{
     Cell, Counters, Decision, FORGOT_ADDRESS_POLICY, FORGOT_IP_POLICY, Gcra, LOGIN_CEILING_POLICY,
     LOGIN_IP_POLICY, LOGIN_PAIR_POLICY, MAX_LIMIT, MAX_WINDOW_SECS, Policy, REGISTER_IP_POLICY,
-    hit, limit_headers, refund,
+    VERIFY_EMAIL_POLICY, hit, limit_headers, refund,
 };
-pub use recovery::{ResetError, reset_password};
+pub use recovery::{ResetError, reset_password, verify_email};
 pub use revocation::{MAX_REVOKED_SESSIONS, SessionState, new_session_id};
 pub use service::ServiceInfo;
 pub use session_list::{

@@ -20,17 +20,24 @@ pub enum MailKind {
     PasswordReset,
     /// A notice that the password was reset.
     PasswordChanged,
+    /// A link to prove the address is the account's.
+    Verification,
 }
 
 impl MailKind {
     /// Every kind, for the metrics catalogue.
-    pub const ALL: [Self; 2] = [Self::PasswordReset, Self::PasswordChanged];
+    pub const ALL: [Self; 3] = [
+        Self::PasswordReset,
+        Self::PasswordChanged,
+        Self::Verification,
+    ];
 
     /// The event's `type`.
     pub fn event_type(self) -> &'static str {
         match self {
             Self::PasswordReset => "email.password_reset",
             Self::PasswordChanged => "email.password_changed",
+            Self::Verification => "email.verification",
         }
     }
 
@@ -43,6 +50,10 @@ impl MailKind {
             Self::PasswordChanged => (
                 include_str!("../templates/password_changed.txt"),
                 include_str!("../templates/password_changed.html"),
+            ),
+            Self::Verification => (
+                include_str!("../templates/verification.txt"),
+                include_str!("../templates/verification.html"),
             ),
         }
     }

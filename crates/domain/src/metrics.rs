@@ -14,7 +14,7 @@ use crate::jobs::{JobKind, JobState};
 use crate::mail::MailKind;
 use crate::ratelimit::{
     FORGOT_ADDRESS_POLICY, FORGOT_IP_POLICY, LOGIN_CEILING_POLICY, LOGIN_IP_POLICY,
-    LOGIN_PAIR_POLICY, REGISTER_IP_POLICY,
+    LOGIN_PAIR_POLICY, REGISTER_IP_POLICY, VERIFY_EMAIL_POLICY,
 };
 use crate::user::RepoError;
 
@@ -130,6 +130,7 @@ pub const RATE_LIMIT_POLICIES: &[&str] = &[
     REGISTER_IP_POLICY,
     FORGOT_IP_POLICY,
     FORGOT_ADDRESS_POLICY,
+    VERIFY_EMAIL_POLICY,
 ];
 
 const LOGINS: &str = "spin_users_logins_total";

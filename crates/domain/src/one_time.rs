@@ -17,6 +17,8 @@ use crate::user::{RepoError, UserId};
 
 /// Default lifetime of a password-reset token (`password_reset_lifetime`).
 pub const DEFAULT_PASSWORD_RESET_LIFETIME_SECS: u32 = 1800;
+/// Lifetime of an address-verification token.
+pub const VERIFICATION_LIFETIME_SECS: i64 = 24 * 3600;
 /// Longest token accepted before hashing.
 const MAX_TOKEN_CHARS: usize = 128;
 
@@ -26,6 +28,8 @@ const MAX_TOKEN_CHARS: usize = 128;
 pub enum Purpose {
     /// `POST /password/reset`.
     PasswordReset,
+    /// `POST /email/verify`.
+    Verification,
 }
 
 impl Purpose {
@@ -33,6 +37,7 @@ impl Purpose {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PasswordReset => "password_reset",
+            Self::Verification => "verification",
         }
     }
 }

@@ -18,6 +18,8 @@ pub const LOGIN_PAIR_POLICY: &str = "login-account";
 pub const LOGIN_CEILING_POLICY: &str = "login-account-total";
 /// `POST /users` per client address.
 pub const REGISTER_IP_POLICY: &str = "register-ip";
+/// `POST /users/me/verify-email` per account.
+pub const VERIFY_EMAIL_POLICY: &str = "verify-email-account";
 /// `POST /password/forgot` per client address.
 pub const FORGOT_IP_POLICY: &str = "password-forgot-ip";
 /// `POST /password/forgot` per target address: it caps the mail one

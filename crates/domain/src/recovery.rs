@@ -1,8 +1,8 @@
-//! Getting back into an account: a password reset spends a mailed
-//! one-time token (`crate::one_time`) and sets a new password. The caller
-//! then ends every session of the account, both halves, through
-//! `crate::end_sessions` (the new password's write has already cut the
-//! access half).
+//! What a mailed one-time token (`crate::one_time`) does when spent: a
+//! password reset sets a new password (the caller then ends every session
+//! of the account, both halves, through `crate::end_sessions`; the new
+//! password's write has already cut the access half), and a verification
+//! marks the address proven.
 
 use crate::email::Email;
 use crate::hashing::{HashError, PasswordHasher};
@@ -77,6 +77,8 @@ pub fn reset_password(
     loop {
         user.sessions.cut_all(now_ms, None);
         user.password_change_required = false;
+        // The mailbox was proven: the token came through it.
+        user.email_verified = true;
         user.updated_at = now;
         match users.update(&user, Some(&credential)) {
             Ok(()) => {
@@ -87,6 +89,42 @@ pub fn reset_password(
                 tries += 1;
                 user = bound()?;
             }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Marks the address a verification `token` was mailed to as proven, at
+/// `now` (seconds), if the account still has it: the account as stored.
+pub fn verify_email(
+    users: &dyn UserRepository,
+    tokens: &dyn OneTimeTokens,
+    token: &str,
+    now: i64,
+) -> Result<User, ResetError> {
+    let hash = token_hash(token).ok_or(ResetError::InvalidToken)?;
+    let spent = tokens
+        .spend(&hash, Purpose::Verification, now)?
+        .ok_or(ResetError::InvalidToken)?;
+    let address = Email::parse(&spent.address).map_err(|_| ResetError::InvalidToken)?;
+    let mut tries = 1;
+    loop {
+        let mut user = users
+            .by_email(&address)?
+            .map(|(user, _)| user)
+            .filter(|u| u.id == spent.user_id)
+            .ok_or(ResetError::InvalidToken)?;
+        if user.email_verified {
+            return Ok(user);
+        }
+        user.email_verified = true;
+        user.updated_at = now;
+        match users.update(&user, None) {
+            Ok(()) => {
+                user.version += 1;
+                return Ok(user);
+            }
+            Err(RepoError::Stale) if tries < ATTEMPTS => tries += 1,
             Err(e) => return Err(e.into()),
         }
     }

@@ -136,6 +136,8 @@ pub struct User {
     /// Until the user picks a new password, their tokens act only to read
     /// and change their own account (the bootstrap admin's first login).
     pub password_change_required: bool,
+    /// Whether the owner proved the address is theirs (a mailed token).
+    pub email_verified: bool,
 }
 
 impl User {

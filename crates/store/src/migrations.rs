@@ -334,6 +334,14 @@ pub const MIGRATIONS: &[Migration] = &[
             expires_at BIGINT NOT NULL
         )"],
     },
+    Migration {
+        version: 15,
+        description: "users: whether the owner proved the address is theirs",
+        sqlite: &["ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0"],
+        postgres: &[
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS email_verified BIGINT NOT NULL DEFAULT 0",
+        ],
+    },
 ];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.

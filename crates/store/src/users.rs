@@ -11,7 +11,7 @@ use crate::sql::{Connection, DbError, Dialect, Listing, Rows, Value, int, text};
 /// The profile's columns, in `user_from_row`'s order; the credential
 /// (`password_hash`) is read only where a password is checked.
 const COLUMNS: &str = "id, email, name, roles, disabled, created_at, updated_at, version, sessions,
-                       password_change_required";
+                       password_change_required, email_verified";
 
 /// Users stored in the `users` table.
 pub struct SqlUsers<'a> {
@@ -116,6 +116,7 @@ fn user_from_row(row: &[Value]) -> Result<User, DbError> {
         version: int(row, 7)?,
         sessions: SessionState::decode(&text(row, 8)?),
         password_change_required: int(row, 9)? != 0,
+        email_verified: int(row, 10)? != 0,
     })
 }
 
@@ -158,8 +159,8 @@ fn like_escape(text: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// The parameters `$1` to `$12` of an insert of `user` with `credential`.
-fn insert_params(user: &User, credential: &Credential) -> [Value; 12] {
+/// The parameters `$1` to `$13` of an insert of `user` with `credential`.
+fn insert_params(user: &User, credential: &Credential) -> [Value; 13] {
     [
         Value::Text(user.id.to_string()),
         Value::Text(user.email.to_string()),
@@ -171,6 +172,7 @@ fn insert_params(user: &User, credential: &Credential) -> [Value; 12] {
         Value::Int(user.version),
         Value::Text(user.sessions.encode()),
         Value::Int(i64::from(user.password_change_required)),
+        Value::Int(i64::from(user.email_verified)),
         Value::Text(credential.as_phc().to_owned()),
         active_admin_flag(user),
     ]
@@ -189,7 +191,7 @@ impl UserRepository for SqlUsers<'_> {
     fn insert(&self, user: &User, credential: &Credential) -> Result<(), RepoError> {
         let sql = format!(
             "INSERT INTO users ({COLUMNS}, password_hash, active_admin)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         );
         email_conflict(execute(self.conn, &sql, &insert_params(user, credential)))
     }
@@ -210,8 +212,8 @@ impl UserRepository for SqlUsers<'_> {
         let sql = format!(
             "INSERT INTO users ({COLUMNS}, password_hash, active_admin)
              SELECT $1, $2, $3, $4, CAST($5 AS BIGINT), CAST($6 AS BIGINT),
-                    CAST($7 AS BIGINT), CAST($8 AS BIGINT), $9, CAST($10 AS BIGINT), $11,
-                    CAST($12 AS BIGINT)
+                    CAST($7 AS BIGINT), CAST($8 AS BIGINT), $9, CAST($10 AS BIGINT),
+                    CAST($11 AS BIGINT), $12, CAST($13 AS BIGINT)
              WHERE {} RETURNING id",
             never_had_admin()
         );
@@ -250,7 +252,7 @@ impl UserRepository for SqlUsers<'_> {
         let Some(row) = rows.rows.first() else {
             return Ok(None);
         };
-        Ok(Some((user_from_row(row)?, credential(row, 10)?)))
+        Ok(Some((user_from_row(row)?, credential(row, 11)?)))
     }
 
     fn credential(&self, id: &UserId, version: i64) -> Result<Option<Credential>, RepoError> {
@@ -305,16 +307,17 @@ impl UserRepository for SqlUsers<'_> {
             Value::Text(user.sessions.encode()),
             Value::Int(i64::from(user.password_change_required)),
             active_admin_flag(user),
+            Value::Int(i64::from(user.email_verified)),
         ];
         let mut new_credential = "";
         if let Some(credential) = credential {
             params.push(Value::Text(credential.as_phc().to_owned()));
-            new_credential = ", password_hash = $11";
+            new_credential = ", password_hash = $12";
         }
         let update = format!(
             "UPDATE users SET email = $1, name = $2, roles = $3, disabled = $4,
                     updated_at = $5, sessions = $8, password_change_required = $9,
-                    active_admin = $10, version = version + 1{new_credential}
+                    active_admin = $10, email_verified = $11, version = version + 1{new_credential}
              WHERE id = $6 AND version = $7"
         );
         // A write that leaves the row an active admin cannot end the last
