@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use spin_users_component_tests::{CHOSEN_ADMIN_PASSWORD, TestApp, workspace_root};
+use spin_users_component_tests::{CHOSEN_ADMIN_PASSWORD, TestApp, WebhookReceiver, workspace_root};
 
 const ADMIN_EMAIL: &str = "root@example.com";
 const ADMIN_PASSWORD: &str = "admin password";
@@ -411,4 +411,74 @@ async fn swagger_ui_and_cors_work_in_chromium() {
         printed.contains("ok: another origin is refused"),
         "{printed}"
     );
+}
+
+/// The `link` of the first mail event of `kind` the receiver has, waiting
+/// up to 10 s for it.
+async fn mailed_link(receiver: &WebhookReceiver, kind: &str) -> String {
+    for _ in 0..500 {
+        let link = receiver.deliveries().iter().find_map(|delivery| {
+            let event: serde_json::Value = serde_json::from_slice(&delivery.body).ok()?;
+            (event["type"] == kind).then(|| event["data"]["link"].as_str().map(str::to_owned))?
+        });
+        if let Some(link) = link {
+            return link;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no {kind} mail arrived");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs scripts/test-tools.sh; make test runs it"]
+async fn mailed_links_open_pages_that_spend_nothing_until_submitted() {
+    let receiver = WebhookReceiver::start().await;
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_WEBHOOK_URL", &receiver.url())
+        .env("SPIN_VARIABLE_WEBHOOK_ORIGIN", &receiver.origin)
+        .env(
+            "SPIN_VARIABLE_WEBHOOK_SECRET",
+            "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+        )
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let forgot = app
+        .post_json(
+            "/password/forgot",
+            &serde_json::json!({"email": "ada@example.com"}),
+        )
+        .await;
+    assert_eq!(forgot.status, 202, "{}", forgot.text());
+    // Without app_url or public_url the links are paths on this service.
+    let api = format!("http://{}", app.tcp_address().await);
+    let verify = format!(
+        "{api}{}",
+        mailed_link(&receiver, "email.verification").await
+    );
+    let reset = format!(
+        "{api}{}",
+        mailed_link(&receiver, "email.password_reset").await
+    );
+
+    let mut browser = Command::new(tools().join("bin/python"));
+    browser
+        .current_dir(workspace_root().join("tests/tools"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .arg("pages.py")
+        .args([&api, &verify, &reset, "ada@example.com"]);
+    let output = run(browser).await;
+    let printed = report(&output);
+    println!("{printed}");
+    assert!(output.status.success(), "the pages test failed:\n{printed}");
+    assert!(
+        printed.contains("ok: the old one no longer does"),
+        "{printed}"
+    );
+    let me = app
+        .access_token("ada@example.com", "a passphrase from the page")
+        .await;
+    let account = app.get_with_token("/users/me", &me).await.json();
+    assert_eq!(account["email_verified"], true, "{account}");
 }

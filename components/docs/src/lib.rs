@@ -2,7 +2,9 @@
 //! built from the same Rust types the other components send, and Swagger
 //! UI over it (`GET /docs`), served from this component: the pinned
 //! swagger-ui-dist release `scripts/swagger-ui.sh` fetches is compiled in.
-//! It holds no data and no secret.
+//! It also serves the account pages mailed links open (`GET /verify-email`,
+//! `GET /reset-password`): a form each, which spends its token only when
+//! submitted, through the API. It holds no data and no secret.
 
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
@@ -14,6 +16,8 @@ const ROUTES: &[Route] = &[
     route(Method::Get, "/openapi.json", document),
     route(Method::Get, "/docs", page),
     route(Method::Get, "/docs/:file", asset),
+    route(Method::Get, "/verify-email", verify_email_page),
+    route(Method::Get, "/reset-password", reset_password_page),
 ];
 
 /// Swagger UI's files, by name under `/docs/`.
@@ -32,6 +36,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "init.js",
         "text/javascript; charset=utf-8",
         include_bytes!("init.js"),
+    ),
+    (
+        "account.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("pages/account.js"),
+    ),
+    (
+        "account.css",
+        "text/css; charset=utf-8",
+        include_bytes!("pages/account.css"),
     ),
     (
         "LICENSE",
@@ -71,6 +85,34 @@ fn page(_: &Request, _: &Params) -> Result<Response, ApiError> {
         .header("cache-control", "public, max-age=300")
         .body(include_str!("index.html"))
         .build())
+}
+
+/// The account pages: this origin's script and style only, no framing, no
+/// inline code, and the token in their address never sent on as a
+/// `Referer` or kept by a cache.
+const ACCOUNT_PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+fn account_page(html: &'static str) -> Result<Response, ApiError> {
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", "text/html; charset=utf-8")
+        .header("content-security-policy", ACCOUNT_PAGE_POLICY)
+        .header("x-content-type-options", "nosniff")
+        .header("referrer-policy", "no-referrer")
+        .header("cache-control", "no-store")
+        .body(html)
+        .build())
+}
+
+/// `GET /verify-email?token=…`: the form that confirms an address.
+fn verify_email_page(_: &Request, _: &Params) -> Result<Response, ApiError> {
+    account_page(include_str!("pages/verify-email.html"))
+}
+
+/// `GET /reset-password?token=…`: the form that sets a new password.
+fn reset_password_page(_: &Request, _: &Params) -> Result<Response, ApiError> {
+    account_page(include_str!("pages/reset-password.html"))
 }
 
 /// `GET /docs/:file`: one of Swagger UI's files.

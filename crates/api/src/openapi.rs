@@ -24,8 +24,8 @@ use crate::views::{
 
 const PROBLEM: &str = "application/problem+json";
 
-/// The files `GET /docs/{file}` serves: Swagger UI's, and the script that
-/// starts it.
+/// The files `GET /docs/{file}` serves: Swagger UI's, the script that
+/// starts it, and the account pages' script and style.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 enum SwaggerUiFile {
     #[serde(rename = "swagger-ui-bundle.js")]
@@ -34,6 +34,10 @@ enum SwaggerUiFile {
     Styles,
     #[serde(rename = "init.js")]
     Init,
+    #[serde(rename = "account.js")]
+    AccountScript,
+    #[serde(rename = "account.css")]
+    AccountStyles,
     #[serde(rename = "LICENSE")]
     License,
 }
@@ -52,7 +56,7 @@ enum SwaggerUiFile {
         send_verification, verify_email, forgot_password, reset_password, user_by_id,
         admin_update, admin_delete, token, logout, jwks, revoke, introspect, userinfo, userinfo_post,
         openid_configuration, authorization_server_metadata, export_me, list_tasks, task, retry_task, metrics, drain_jobs,
-        openapi_document, swagger_ui, swagger_ui_file
+        openapi_document, swagger_ui, swagger_ui_file, verify_email_page, reset_password_page
     ),
     components(schemas(
         PrivateView, PublicView, Page, ForgotBody, MailQueued, ResetBody, VerifyBody, SessionView, SessionPage, TokenBody, Introspection, UserInfo, ServerMetadata, TaskView, TaskPage, TaskState, TaskKind, DrainReport, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
@@ -558,6 +562,16 @@ fn drain_jobs() {}
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "This document", body = inline(Object))))]
 fn openapi_document() {}
+
+#[utoipa::path(get, path = "/verify-email", tag = "users",
+    params(("token" = Option<String>, Query, description = "From the verification mail; it only fills the form")),
+    responses((status = 200, description = "A form that confirms the address; loading it spends nothing, submitting it calls `POST /email/verify`", content_type = "text/html")))]
+fn verify_email_page() {}
+
+#[utoipa::path(get, path = "/reset-password", tag = "users",
+    params(("token" = Option<String>, Query, description = "From the reset mail; it only fills the form")),
+    responses((status = 200, description = "A form that sets a new password; loading it spends nothing, submitting it calls `POST /password/reset`", content_type = "text/html")))]
+fn reset_password_page() {}
 
 #[utoipa::path(get, path = "/docs", tag = "operations",
     responses((status = 200, description = "Swagger UI over this document", body = String, content_type = "text/html")))]
