@@ -131,3 +131,91 @@ async fn asking_again_sends_a_new_link_within_a_per_account_limit() {
         .await;
     anonymous.assert_problem(401, "unauthorized");
 }
+
+/// `email_verification = "required"`.
+async fn required(receiver: &WebhookReceiver) -> TestApp {
+    with_mail(receiver)
+        .env("SPIN_VARIABLE_EMAIL_VERIFICATION", "required")
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "100000/60")
+        .start()
+        .await
+}
+
+async fn sign_up(app: &TestApp, name: &str) -> TestResponse {
+    let body = json!({"name": name, "email": "ada@example.com", "password": PASSWORD});
+    app.post_json("/users", &body).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_required_registration_reveals_no_taken_address_and_the_owner_is_told() {
+    let receiver = WebhookReceiver::start().await;
+    let app = required(&receiver).await;
+
+    let new = sign_up(&app, "Ada").await;
+    let taken = sign_up(&app, "Mallory").await;
+
+    assert_eq!((new.status, taken.status), (202, 202));
+    assert_eq!(new.text(), taken.text(), "one answer");
+    assert_eq!(new.header("location"), None);
+    assert_eq!(taken.header("location"), None);
+    let notice = mails(&receiver, "email.account_exists", 1).await;
+    assert_eq!(notice.len(), 1, "the owner of the taken address is told");
+    assert_eq!(notice[0]["data"]["to"], "ada@example.com");
+    assert_eq!(
+        notice[0]["data"]["user"]["name"], "Ada",
+        "the owner, not Mallory"
+    );
+    let accounts = app.query_db("SELECT name FROM users").await;
+    assert_eq!(accounts, vec![vec![Some("Ada".to_owned())]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_required_an_unverified_account_logs_in_only_after_proving_its_address() {
+    let receiver = WebhookReceiver::start().await;
+    let app = required(&receiver).await;
+    assert_eq!(sign_up(&app, "Ada").await.status, 202);
+
+    let wrong = app.login("ada@example.com", "wrong password").await.json();
+    let unverified = app.login("ada@example.com", PASSWORD).await.json();
+
+    assert_eq!(wrong["error"], "invalid_grant");
+    assert_eq!(unverified["error"], "invalid_grant");
+    let why = unverified["error_description"]
+        .as_str()
+        .expect("description");
+    assert!(why.contains("not verified"), "{why}");
+    assert_ne!(
+        wrong["error_description"], unverified["error_description"],
+        "the reason is given only once the password was right"
+    );
+    let token = token_of(&mails(&receiver, "email.verification", 1).await[0]);
+    assert_eq!(verify(&app, &token).await.status, 200);
+    assert_eq!(app.login("ada@example.com", PASSWORD).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_verification_mode_fails_loudly() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_EMAIL_VERIFICATION", "sometimes")
+        .start()
+        .await;
+    let body = json!({"name": "Ada", "email": "ada@example.com", "password": PASSWORD});
+    app.post_json("/users", &body)
+        .await
+        .assert_problem(500, "internal");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_required_the_configured_administrator_needs_no_mailed_proof() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_EMAIL_VERIFICATION", "required")
+        .env("SPIN_VARIABLE_ADMIN_EMAIL", "root@example.com")
+        .env("SPIN_VARIABLE_ADMIN_PASSWORD", "admin password")
+        .start()
+        .await;
+    let admin = app
+        .bootstrap_admin("root@example.com", "admin password")
+        .await;
+    let me = app.get_with_token("/users/me", &admin).await.json();
+    assert_eq!(me["email_verified"], true, "{me}");
+}

@@ -180,6 +180,12 @@ const UNREACHED_ANSWERS: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/users",
+        "202",
+        "only with email_verification = required; tests/api/verification.rs",
+    ),
+    (
+        "POST",
         "/email/verify",
         "200",
         "needs a token the service mailed; tests/api/verification.rs",

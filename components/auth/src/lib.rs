@@ -13,7 +13,7 @@ use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutpara
 use spin_sdk::http_component;
 use spin_users_app::{
     Context, PasswordCheck, audit, bootstrap_admin, key_ring, log_in, password_attempt,
-    password_hasher, refresh, successor_key, with_limit_headers,
+    password_hasher, refresh, successor_key, verification_required, with_limit_headers,
 };
 use spin_users_domain::{
     AuditEvent, Decision, EndReason, Ending, FieldError, Password, end_sessions, normalise_email,
@@ -94,6 +94,11 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             let password = Password::new(password);
             let user = log_in(&ctx, req, &mut accounts, &username, &password)?;
             attempt.succeeded(&ctx)?;
+            // Said only once the password was right: no one learns from it
+            // whether an address has an account.
+            if verification_required()? && !user.email_verified {
+                return Err(OAuthError::Unverified);
+            }
             // The success gave hits back: the headers say so.
             *limits = attempt.decisions().to_vec();
             let agent = req.header("user-agent").and_then(|v| v.as_str());

@@ -12,16 +12,16 @@ use spin_sdk::http_component;
 use spin_users_app::{
     CachedUsers, Context, CurrentCaller, PasswordAttempt, PasswordCheck, admin_email,
     after_response, answer_password_check, audit, client, count, count_hit, delete_jobs_of,
-    enforce, enqueue_password_changed, enqueue_password_reset, enqueue_verification,
-    enqueue_welcome, idempotent, password_attempt, password_hasher, policy, reset as reset_limit,
-    with_limit_headers,
+    enforce, enqueue_account_exists, enqueue_password_changed, enqueue_password_reset,
+    enqueue_verification, enqueue_welcome, idempotent, password_attempt, password_hasher, policy,
+    reset as reset_limit, verification_required, with_limit_headers,
 };
 use spin_users_domain::{
     AdminChange, AuditEvent, Counter, Email, EndReason, Ending, FORGOT_ADDRESS_POLICY,
     FORGOT_IP_POLICY, LOGIN_CEILING_POLICY, LOGIN_PAIR_POLICY, ListQuery, Password, ProfileChange,
-    REGISTER_IP_POLICY, Registration, SessionId, SessionQuery, User, UserId, UserRepository,
-    VERIFY_EMAIL_POLICY, Visibility, by_admin, change_account, limit_headers, parse_roles,
-    verify_email, visibility,
+    REGISTER_IP_POLICY, RegisterError, Registration, SessionId, SessionQuery, User, UserId,
+    UserRepository, VERIFY_EMAIL_POLICY, Visibility, by_admin, change_account, limit_headers,
+    parse_roles, verify_email, visibility,
 };
 use spin_users_http::{
     ApiError, Params, Route, check_if_match, dispatch, json, json_tagged, json_with_etag,
@@ -129,10 +129,31 @@ fn register_user(req: &Request, ctx: &mut Context) -> Result<Response, ApiError>
         reserved_email: admin_email()?,
     };
     let mut random = ctx.random;
-    let user = ctx.accounts(&users, &hasher, &mut random).register(input)?;
+    // With verification required, a new and a taken address get the same
+    // answer after the same work (the password is hashed either way); the
+    // owner of a taken one is told by mail instead.
+    let required = verification_required()?;
+    let pending = || {
+        let detail = "Check your mail to finish signing up.";
+        json(202, &MailQueued { detail })
+    };
+    let address = Email::parse(&input.email).ok();
+    let user = match ctx.accounts(&users, &hasher, &mut random).register(input) {
+        Ok(user) => user,
+        Err(RegisterError::EmailTaken) if required => {
+            if let Some(address) = &address {
+                enqueue_account_exists(ctx, address);
+            }
+            return pending();
+        }
+        Err(e) => return Err(e.into()),
+    };
     audit(ctx, req, AuditEvent::Registered, Some(&user.id), None);
     enqueue_welcome(ctx, &user);
     enqueue_verification(ctx, &user);
+    if required {
+        return pending();
+    }
     let mut response = json(201, &private_view(&user))?;
     response.set_header("location", format!("/users/{}", user.id));
     Ok(response)

@@ -170,6 +170,18 @@ pub fn public_base(req: &Request) -> Result<String> {
     Ok(format!("{scheme}://{authority}"))
 }
 
+/// Whether an account must prove its address before it may log in
+/// (`email_verification`: `optional`, the default, or `required`).
+pub fn verification_required() -> Result<bool> {
+    match optional("email_verification")?.as_deref().map(str::trim) {
+        None | Some("optional") => Ok(false),
+        Some("required") => Ok(true),
+        Some(other) => {
+            anyhow::bail!("variable email_verification must be optional or required, got {other:?}")
+        }
+    }
+}
+
 /// The configured administrator's email (`admin_email`), if any: reserved
 /// for the bootstrap.
 pub fn admin_email() -> Result<Option<String>> {

@@ -30,6 +30,7 @@ pub use cache_store::CacheStore;
 pub use client::{Client, client};
 pub use config::{
     Context, admin_email, database, key_ring, password_hasher, public_base, successor_key,
+    verification_required,
 };
 pub use idempotency::idempotent;
 pub use jobs::{
@@ -41,6 +42,8 @@ pub use limits::{
     policy, reset, too_many, with_limit_headers,
 };
 pub use login::{bootstrap_admin, log_in, refresh};
-pub use mail::{enqueue_password_changed, enqueue_password_reset, enqueue_verification};
+pub use mail::{
+    enqueue_account_exists, enqueue_password_changed, enqueue_password_reset, enqueue_verification,
+};
 pub use metrics::{count, exposition};
 pub use secret::{WhenUnset, require_secret};

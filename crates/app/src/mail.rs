@@ -33,6 +33,9 @@ enum MailJob {
     PasswordChanged { user_id: String },
     /// A link proving `address` is the account `user_id`'s.
     Verification { user_id: String, address: String },
+    /// The notice that someone tried to register the address of the
+    /// account that has it.
+    AccountExists { address: String },
 }
 
 /// Whether mail can leave at all: without `webhook_url` there is nowhere
@@ -96,6 +99,24 @@ pub fn enqueue_verification(ctx: &Context, user: &User) {
     }
 }
 
+/// Queues the notice to whoever has `address` that someone tried to
+/// register it. A failure is logged, not returned: the answer is the same.
+pub fn enqueue_account_exists(ctx: &Context, address: &Email) {
+    let outcome = (|| -> Result<()> {
+        if !mail_configured()? {
+            return Ok(());
+        }
+        let job = MailJob::AccountExists {
+            address: address.to_string(),
+        };
+        enqueue(ctx, JobKind::Email, serde_json::to_string(&job)?, None)?;
+        Ok(())
+    })();
+    if let Err(e) = outcome {
+        eprintln!("mail: could not queue the account-exists notice: {e:#}");
+    }
+}
+
 /// One attempt of an `email` job: its result, or why it failed. A job
 /// with nobody to write to (no enabled account at the address, an account
 /// deleted since) succeeds without sending.
@@ -107,6 +128,7 @@ pub(crate) fn run(ctx: &Context, job: &Job, now: i64) -> Result<String, JobFailu
     let prepared = match mail {
         MailJob::PasswordReset { address } => reset_mail(ctx, job, &address, now),
         MailJob::PasswordChanged { user_id } => changed_mail(ctx, &user_id, now),
+        MailJob::AccountExists { address } => exists_mail(ctx, &address, now),
         MailJob::Verification { user_id, address } => {
             verification_mail(ctx, job, &user_id, &address, now)
         }
@@ -236,6 +258,25 @@ fn mailed_token(
     };
     let link = format!("{}/{page}?token={token}", link_base()?);
     Ok((token, link))
+}
+
+/// The notice to the account that has `address`, if one still does.
+fn exists_mail(ctx: &Context, address: &str, now: i64) -> Result<Option<(MailKind, MailEvent)>> {
+    let Ok(email) = Email::parse(address) else {
+        return Ok(None);
+    };
+    let Some((user, _)) = SqlUsers::new(ctx.db.as_ref()).by_email(&email)? else {
+        return Ok(None);
+    };
+    let message = render_mail(
+        MailKind::AccountExists,
+        &[
+            ("service_name", &service_name()?),
+            ("name", user.name.as_ref()),
+        ],
+    );
+    let event = MailEvent::new(MailKind::AccountExists, &user, message, None, None, now);
+    Ok(Some((MailKind::AccountExists, event)))
 }
 
 /// The notice to the account `user_id`, if it still exists.

@@ -305,6 +305,10 @@ impl Accounts<'_> {
         let (mut user, credential) =
             new_account(self.hasher, self.random, now, email, name, &password, roles)?;
         user.password_change_required = true;
+        // The operator configured the address: it needs no mailed proof
+        // (and under `email_verification = "required"` the first login
+        // must not wait for one).
+        user.email_verified = true;
         match self.users.insert_first_admin(&user, &credential) {
             Ok(true) => Ok(Some(user)),
             Ok(false) | Err(RepoError::Conflict { .. }) => Ok(None),

@@ -22,14 +22,18 @@ pub enum MailKind {
     PasswordChanged,
     /// A link to prove the address is the account's.
     Verification,
+    /// A notice to an account's owner that someone tried to register its
+    /// address (`email_verification = "required"`).
+    AccountExists,
 }
 
 impl MailKind {
     /// Every kind, for the metrics catalogue.
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 4] = [
         Self::PasswordReset,
         Self::PasswordChanged,
         Self::Verification,
+        Self::AccountExists,
     ];
 
     /// The event's `type`.
@@ -38,6 +42,7 @@ impl MailKind {
             Self::PasswordReset => "email.password_reset",
             Self::PasswordChanged => "email.password_changed",
             Self::Verification => "email.verification",
+            Self::AccountExists => "email.account_exists",
         }
     }
 
@@ -54,6 +59,10 @@ impl MailKind {
             Self::Verification => (
                 include_str!("../templates/verification.txt"),
                 include_str!("../templates/verification.html"),
+            ),
+            Self::AccountExists => (
+                include_str!("../templates/account_exists.txt"),
+                include_str!("../templates/account_exists.html"),
             ),
         }
     }

@@ -20,6 +20,10 @@ pub enum OAuthError {
     /// wrong passwords and reused tokens.
     #[error("invalid_grant")]
     InvalidGrant,
+    /// The password was right, but `email_verification = "required"` and
+    /// the address is not proven yet.
+    #[error("invalid_grant: the address is not verified")]
+    Unverified,
     /// A grant type other than those supported.
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
@@ -110,6 +114,11 @@ impl OAuthError {
                 400,
                 "invalid_grant",
                 "The credentials or refresh token are not valid.",
+            ),
+            Self::Unverified => (
+                400,
+                "invalid_grant",
+                "The email address is not verified yet: use the link in the verification mail, or reset the password, which proves the address too.",
             ),
             Self::UnsupportedGrantType => (
                 400,
