@@ -60,8 +60,12 @@ async fn registration_mails_a_link_that_proves_the_address_once() {
             .assert_problem(400, "invalid-token");
     }
     let metrics = app.get("/metrics").await.text();
-    let sent = "spin_users_emails_total{type=\"email.verification\"} 1\n";
-    assert!(metrics.contains(sent), "{metrics}");
+    for series in [
+        "spin_users_emails_total{type=\"email.verification\"} 1\n",
+        "spin_users_email_verifications_total 1\n",
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -348,6 +348,56 @@ async fn an_admin_change_on_one_instance_is_seen_at_once_by_the_others() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_one_time_token_spent_in_parallel_over_the_instances_works_once() {
+    let cluster = Arc::new(cluster(&[]).await);
+    let created = register(&cluster, 0, "ada@example.com").await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let ada = created.json()["id"].as_str().expect("id").to_owned();
+    // A reset token as a mail job stores it (hashed), without the mail.
+    let token = "a-reset-token-for-the-cluster-test-0123456789";
+    database(&cluster)
+        .await
+        .execute(
+            "INSERT INTO one_time_tokens (token_hash, purpose, user_id, address, created_at, expires_at)
+             VALUES ($1, 'password_reset', $2, 'ada@example.com', 0, 4000000000)",
+            &[&spin_users_domain::hash_token(token), &ada],
+        )
+        .await
+        .expect("store the token");
+
+    let attempts = (0..16).map(|i| {
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            let body = json!({"token": token, "password": format!("new passphrase {i}")});
+            cluster
+                .send(
+                    i % INSTANCES,
+                    Method::POST,
+                    "/password/reset",
+                    &[JSON],
+                    body.to_string(),
+                )
+                .await
+                .status
+        })
+    });
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.expect("request task"));
+    }
+
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 204).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 204 || *s == 400),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn parallel_duplicate_registrations_over_the_instances_create_one_account() {
     let cluster = Arc::new(cluster(&[]).await);
     let attempts = (0..100).map(|i| {

@@ -311,6 +311,7 @@ fn verify_address(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let ctx = context()?;
     let users = ctx.users();
     let user = verify_email(&users, &ctx.one_time_tokens(), &body.token, ctx.now)?;
+    count(&ctx, Counter::EmailVerified);
     json_tagged(200, &private_view(&user))
 }
 

@@ -47,6 +47,8 @@ pub enum Counter {
     Email(MailKind),
     /// A password reset (`POST /password/reset`) that set a new password.
     PasswordReset,
+    /// An address proven with a mailed token (`POST /email/verify`).
+    EmailVerified,
 }
 
 /// What an introspection answered.
@@ -145,6 +147,7 @@ const SESSIONS_ENDED: &str = "spin_users_sessions_ended_total";
 const INTROSPECTIONS: &str = "spin_users_introspections_total";
 const EMAILS: &str = "spin_users_emails_total";
 const PASSWORD_RESETS: &str = "spin_users_password_resets_total";
+const VERIFICATIONS: &str = "spin_users_email_verifications_total";
 
 fn mail_label(kind: MailKind) -> String {
     format!("type=\"{}\"", kind.event_type())
@@ -169,6 +172,7 @@ impl Counter {
             Self::Introspection(result) => (INTROSPECTIONS, result.labels()),
             Self::Email(kind) => (EMAILS, mail_label(kind)),
             Self::PasswordReset => (PASSWORD_RESETS, String::new()),
+            Self::EmailVerified => (VERIFICATIONS, String::new()),
         }
     }
 }
@@ -291,6 +295,12 @@ const COUNTER_FAMILIES: &[Family] = &[
         name: PASSWORD_RESETS,
         kind: "counter",
         help: "Passwords set by POST /password/reset (each ended every session of its account).",
+        known: no_labels,
+    },
+    Family {
+        name: VERIFICATIONS,
+        kind: "counter",
+        help: "Addresses proven with a mailed token (POST /email/verify).",
         known: no_labels,
     },
     Family {
