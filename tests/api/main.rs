@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod cache;
 mod cors;
+mod email_change;
 mod health;
 mod host_interfaces;
 mod idempotency;

@@ -186,6 +186,30 @@ const UNREACHED_ANSWERS: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "POST",
+        "/email/confirm-change",
+        "200",
+        "needs a token the service mailed; tests/api/email_change.rs",
+    ),
+    (
+        "POST",
+        "/email/confirm-change",
+        "409",
+        "the new address taken after the request; tests/api/email_change.rs",
+    ),
+    (
+        "POST",
+        "/email/confirm-change",
+        "413",
+        "bodies over 16 KiB, refused by the one serve loop; tests/api/users.rs",
+    ),
+    (
+        "PATCH",
+        "/users/me",
+        "202",
+        "only with webhook_url set; tests/api/email_change.rs",
+    ),
+    (
+        "POST",
         "/email/verify",
         "200",
         "needs a token the service mailed; tests/api/verification.rs",
@@ -457,6 +481,13 @@ async fn mailed_links_open_pages_that_spend_nothing_until_submitted() {
         )
         .await;
     assert_eq!(forgot.status, 202, "{}", forgot.text());
+    let access = app.access_token("ada@example.com", "correct horse").await;
+    let change =
+        serde_json::json!({"email": "ada@new.example", "current_password": "correct horse"});
+    let asked = app
+        .send_json(http::Method::PATCH, "/users/me", &access, &change)
+        .await;
+    assert_eq!(asked.status, 202, "{}", asked.text());
     // Without app_url or public_url the links are paths on this service.
     let api = format!("http://{}", app.tcp_address().await);
     let verify = format!(
@@ -467,23 +498,25 @@ async fn mailed_links_open_pages_that_spend_nothing_until_submitted() {
         "{api}{}",
         mailed_link(&receiver, "email.password_reset").await
     );
+    let confirm = format!(
+        "{api}{}",
+        mailed_link(&receiver, "email.change_confirmation").await
+    );
 
     let mut browser = Command::new(tools().join("bin/python"));
     browser
         .current_dir(workspace_root().join("tests/tools"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .arg("pages.py")
-        .args([&api, &verify, &reset, "ada@example.com"]);
+        .args([&api, &verify, &reset, &confirm])
+        .args(["ada@example.com", "ada@new.example"]);
     let output = run(browser).await;
     let printed = report(&output);
     println!("{printed}");
     assert!(output.status.success(), "the pages test failed:\n{printed}");
-    assert!(
-        printed.contains("ok: the old one no longer does"),
-        "{printed}"
-    );
+    assert!(printed.contains("ok: the new address logs in"), "{printed}");
     let me = app
-        .access_token("ada@example.com", "a passphrase from the page")
+        .access_token("ada@new.example", "a passphrase from the page")
         .await;
     let account = app.get_with_token("/users/me", &me).await.json();
     assert_eq!(account["email_verified"], true, "{account}");

@@ -2,12 +2,13 @@
 Chromium, headless, driven by Playwright (tests/tools/main.rs starts the
 app, has it mail a verification and a reset link, and runs this).
 
-    pages.py API_ORIGIN VERIFY_LINK RESET_LINK EMAIL
+    pages.py API_ORIGIN VERIFY_LINK RESET_LINK CONFIRM_LINK EMAIL NEW_EMAIL
 
 - Each link is loaded three times first, as mail scanners do: nothing is
   spent, so the form submitted afterwards still succeeds.
 - /verify-email confirms the address; /reset-password sets a new
-  password, after which a login with it succeeds and the old one fails.
+  password, after which a login with it succeeds and the old one fails;
+  /confirm-email moves the account to the new address.
 - The token leaves the address bar once the page has read it.
 
 Exits non-zero, saying what failed, on the first broken expectation.
@@ -65,8 +66,17 @@ def reset(page, api, link, email):
     check(page.evaluate(LOGIN, [api, email, "correct horse"]) == 400, "the old one no longer does")
 
 
+def confirm(page, api, link, new_email):
+    scanned(page, link)
+    page.get_by_role("button", name="Move my account here").click()
+    outcome = page.locator("#outcome")
+    expect(outcome).to_have_attribute("data-result", "done")
+    check(True, "after three loads, submitting the form moves the account")
+    check(page.evaluate(LOGIN, [api, new_email, NEW_PASSWORD]) == 200, "the new address logs in")
+
+
 def main():
-    api, verify_link, reset_link, email = sys.argv[1:5]
+    api, verify_link, reset_link, confirm_link, email, new_email = sys.argv[1:7]
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
@@ -75,6 +85,7 @@ def main():
         page.set_default_timeout(30_000)
         verify(page, verify_link)
         reset(page, api, reset_link, email)
+        confirm(page, api, confirm_link, new_email)
         browser.close()
 
 

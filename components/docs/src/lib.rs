@@ -3,7 +3,7 @@
 //! UI over it (`GET /docs`), served from this component: the pinned
 //! swagger-ui-dist release `scripts/swagger-ui.sh` fetches is compiled in.
 //! It also serves the account pages mailed links open (`GET /verify-email`,
-//! `GET /reset-password`): a form each, which spends its token only when
+//! `GET /reset-password`, `GET /confirm-email`): a form each, which spends its token only when
 //! submitted, through the API. It holds no data and no secret.
 
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
@@ -18,6 +18,7 @@ const ROUTES: &[Route] = &[
     route(Method::Get, "/docs/:file", asset),
     route(Method::Get, "/verify-email", verify_email_page),
     route(Method::Get, "/reset-password", reset_password_page),
+    route(Method::Get, "/confirm-email", confirm_email_page),
 ];
 
 /// Swagger UI's files, by name under `/docs/`.
@@ -113,6 +114,11 @@ fn verify_email_page(_: &Request, _: &Params) -> Result<Response, ApiError> {
 /// `GET /reset-password?token=…`: the form that sets a new password.
 fn reset_password_page(_: &Request, _: &Params) -> Result<Response, ApiError> {
     account_page(include_str!("pages/reset-password.html"))
+}
+
+/// `GET /confirm-email?token=…`: the form that applies an e-mail change.
+fn confirm_email_page(_: &Request, _: &Params) -> Result<Response, ApiError> {
+    account_page(include_str!("pages/confirm-email.html"))
 }
 
 /// `GET /docs/:file`: one of Swagger UI's files.

@@ -12,16 +12,17 @@ use spin_sdk::http_component;
 use spin_users_app::{
     CachedUsers, Context, CurrentCaller, PasswordAttempt, PasswordCheck, admin_email,
     after_response, answer_password_check, audit, client, count, count_hit, delete_jobs_of,
-    enforce, enqueue_account_exists, enqueue_password_changed, enqueue_password_reset,
-    enqueue_verification, enqueue_welcome, idempotent, password_attempt, password_hasher, policy,
-    reset as reset_limit, verification_required, with_limit_headers,
+    enforce, enqueue_account_exists, enqueue_email_change, enqueue_password_changed,
+    enqueue_password_reset, enqueue_verification, enqueue_welcome, idempotent, mail_enabled,
+    password_attempt, password_hasher, policy, reset as reset_limit, verification_required,
+    with_limit_headers,
 };
 use spin_users_domain::{
     AdminChange, AuditEvent, Counter, Email, EndReason, Ending, FORGOT_ADDRESS_POLICY,
     FORGOT_IP_POLICY, LOGIN_CEILING_POLICY, LOGIN_PAIR_POLICY, ListQuery, Password, ProfileChange,
     REGISTER_IP_POLICY, RegisterError, Registration, SessionId, SessionQuery, User, UserId,
-    UserRepository, VERIFY_EMAIL_POLICY, Visibility, by_admin, change_account, limit_headers,
-    parse_roles, verify_email, visibility,
+    UserRepository, VERIFY_EMAIL_POLICY, Visibility, by_admin, change_account,
+    confirm_email_change, limit_headers, parse_roles, verify_email, visibility,
 };
 use spin_users_http::{
     ApiError, Params, Route, check_if_match, dispatch, json, json_tagged, json_with_etag,
@@ -44,6 +45,7 @@ const ROUTES: &[Route] = &[
     route(Method::Delete, "/users/me/sessions/:id", end_my_session),
     route(Method::Post, "/users/me/verify-email", send_verification),
     route(Method::Post, "/email/verify", verify_address),
+    route(Method::Post, "/email/confirm-change", confirm_change),
     route(Method::Post, "/password/forgot", forgot_password),
     route(Method::Post, "/password/reset", reset_password),
     route(Method::Get, "/users/:id", by_id),
@@ -177,6 +179,8 @@ fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let reserved_email = admin_email()?;
     let attempt = password_check(req, &ctx, &users, body.current_password.is_some())?;
     let mut random = ctx.random;
+    // With mail, a new address is applied only once it confirms by mail.
+    let by_confirmation = mail_enabled()?;
     let changed = retry_stale(req, || {
         let caller = users.current_caller(req)?;
         check_if_match(req, &private_view(&caller.user))?;
@@ -187,6 +191,7 @@ fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
             current_password: body.current_password.clone().map(Password::new),
             session: caller.session_id.clone(),
             reserved_email: reserved_email.clone(),
+            email_by_confirmation: by_confirmation,
         };
         let mut accounts = ctx.accounts(&users, &hasher, &mut random);
         let (user, password_changed) = accounts.update_profile(caller.user.clone(), change)?;
@@ -198,9 +203,31 @@ fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
             end_sessions(&ctx, &users, &user.id, keep, EndReason::PasswordChanged)?;
             audit(&ctx, req, AuditEvent::PasswordChanged, Some(&user.id), None);
         }
+        let moving = body
+            .email
+            .as_deref()
+            .and_then(|email| Email::parse(email).ok())
+            .filter(|email| by_confirmation && *email != user.email);
+        if let Some(to) = moving {
+            enqueue_email_change(&ctx, &user, &to)?;
+            let detail = "A link to confirm the change was sent to the new address.";
+            return json(202, &MailQueued { detail });
+        }
         json_tagged(200, &private_view(&user))
     });
     answer_password_check(&ctx, attempt, result)
+}
+
+/// `POST /email/confirm-change {"token"}`: the account moves to the
+/// address the token was mailed to, which counts as verified (`200`, the
+/// private view); `409 email-taken` when another account took it
+/// meanwhile; one `400 invalid-token` for any token that cannot be spent.
+fn confirm_change(req: &Request, _: &Params) -> Result<Response, ApiError> {
+    let body: VerifyBody = read_json(req)?;
+    let ctx = context()?;
+    let users = ctx.users();
+    let user = confirm_email_change(&users, &ctx.one_time_tokens(), &body.token, ctx.now)?;
+    json_tagged(200, &private_view(&user))
 }
 
 /// `DELETE /users/me` with the current password: the account and all its

@@ -53,10 +53,11 @@ enum SwaggerUiFile {
     paths(
         service_info, liveness, readiness,
         register, list_users, me, update_me, delete_me, my_sessions, end_my_session,
-        send_verification, verify_email, forgot_password, reset_password, user_by_id,
+        send_verification, verify_email, confirm_email_change, forgot_password, reset_password, user_by_id,
         admin_update, admin_delete, token, logout, jwks, revoke, introspect, userinfo, userinfo_post,
         openid_configuration, authorization_server_metadata, export_me, list_tasks, task, retry_task, metrics, drain_jobs,
-        openapi_document, swagger_ui, swagger_ui_file, verify_email_page, reset_password_page
+        openapi_document, swagger_ui, swagger_ui_file, verify_email_page, reset_password_page,
+        confirm_email_page
     ),
     components(schemas(
         PrivateView, PublicView, Page, ForgotBody, MailQueued, ResetBody, VerifyBody, SessionView, SessionPage, TokenBody, Introspection, UserInfo, ServerMetadata, TaskView, TaskPage, TaskState, TaskKind, DrainReport, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
@@ -329,6 +330,7 @@ fn me() {}
     params(("If-Match" = Option<String>, Header, description = "Write only if the account is still this ETag")),
     responses(
         (status = 200, description = "Changed", body = PrivateView, headers(("ETag" = String), ("RateLimit" = String), ("RateLimit-Policy" = String))),
+        (status = 202, description = "With `webhook_url` set, a new `email` waits for the new address to confirm (`email.change_confirmation` to it, `email.change_requested` to the old one; `POST /email/confirm-change` applies it); any other field in the body is applied now", body = MailQueued, headers(("RateLimit" = String), ("RateLimit-Policy" = String))),
         (status = 400, response = InvalidJson),
         (status = 401, response = Unauthorized),
         (status = 409, description = "`email-taken` or `edit-conflict`", body = ProblemDetails, content_type = PROBLEM),
@@ -386,6 +388,21 @@ fn send_verification() {}
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType)))]
 fn verify_email() {}
+
+#[utoipa::path(post, path = "/email/confirm-change", tag = "users",
+    request_body(content = VerifyBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The account moved to the address the token was mailed to, now verified: its private view", body = PrivateView, headers(("ETag" = String))),
+        (status = 400, description = "`invalid-token` (made up, used, expired, or the account disabled) or `invalid-json`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 409, description = "`email-taken`: another account took the address meanwhile", body = ProblemDetails, content_type = PROBLEM),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType)))]
+fn confirm_email_change() {}
+
+#[utoipa::path(get, path = "/confirm-email", tag = "users",
+    params(("token" = Option<String>, Query, description = "From the change confirmation mail; it only fills the form")),
+    responses((status = 200, description = "A form that applies an e-mail change; loading it spends nothing, submitting it calls `POST /email/confirm-change`", content_type = "text/html")))]
+fn confirm_email_page() {}
 
 #[utoipa::path(post, path = "/password/forgot", tag = "users",
     request_body(content = ForgotBody, content_type = "application/json"),

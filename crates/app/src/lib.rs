@@ -43,7 +43,8 @@ pub use limits::{
 };
 pub use login::{bootstrap_admin, log_in, refresh};
 pub use mail::{
-    enqueue_account_exists, enqueue_password_changed, enqueue_password_reset, enqueue_verification,
+    enqueue_account_exists, enqueue_email_change, enqueue_password_changed, enqueue_password_reset,
+    enqueue_verification, mail_enabled,
 };
 pub use metrics::{count, exposition};
 pub use secret::{WhenUnset, require_secret};

@@ -36,6 +36,18 @@ enum MailJob {
     /// The notice that someone tried to register the address of the
     /// account that has it.
     AccountExists { address: String },
+    /// The link to `to` that moves the account `user_id` there from `from`.
+    ChangeConfirmation {
+        user_id: String,
+        from: String,
+        to: String,
+    },
+    /// The notice to `from` that a move to `to` was asked for.
+    ChangeRequested {
+        user_id: String,
+        from: String,
+        to: String,
+    },
 }
 
 /// Whether mail can leave at all: without `webhook_url` there is nowhere
@@ -117,6 +129,33 @@ pub fn enqueue_account_exists(ctx: &Context, address: &Email) {
     }
 }
 
+/// Queues the two mails of an e-mail change: the confirmation to the new
+/// address and the notice to the old one.
+pub fn enqueue_email_change(ctx: &Context, user: &User, to: &Email) -> Result<()> {
+    let (user_id, from, to) = (user.id.to_string(), user.email.to_string(), to.to_string());
+    let owner = Some(user.id.as_ref());
+    let confirmation = MailJob::ChangeConfirmation {
+        user_id: user_id.clone(),
+        from: from.clone(),
+        to: to.clone(),
+    };
+    enqueue(
+        ctx,
+        JobKind::Email,
+        serde_json::to_string(&confirmation)?,
+        owner,
+    )?;
+    let notice = MailJob::ChangeRequested { user_id, from, to };
+    enqueue(ctx, JobKind::Email, serde_json::to_string(&notice)?, owner)?;
+    Ok(())
+}
+
+/// Whether mail can be sent: e-mail changes wait for a confirmation only
+/// then.
+pub fn mail_enabled() -> Result<bool> {
+    Ok(optional("webhook_url")?.is_some())
+}
+
 /// One attempt of an `email` job: its result, or why it failed. A job
 /// with nobody to write to (no enabled account at the address, an account
 /// deleted since) succeeds without sending.
@@ -129,6 +168,12 @@ pub(crate) fn run(ctx: &Context, job: &Job, now: i64) -> Result<String, JobFailu
         MailJob::PasswordReset { address } => reset_mail(ctx, job, &address, now),
         MailJob::PasswordChanged { user_id } => changed_mail(ctx, &user_id, now),
         MailJob::AccountExists { address } => exists_mail(ctx, &address, now),
+        MailJob::ChangeConfirmation { user_id, from, to } => {
+            change_mail(ctx, job, &user_id, &from, &to, true, now)
+        }
+        MailJob::ChangeRequested { user_id, from, to } => {
+            change_mail(ctx, job, &user_id, &from, &to, false, now)
+        }
         MailJob::Verification { user_id, address } => {
             verification_mail(ctx, job, &user_id, &address, now)
         }
@@ -255,9 +300,62 @@ fn mailed_token(
     let page = match purpose {
         Purpose::PasswordReset => "reset-password",
         Purpose::Verification => "verify-email",
+        Purpose::EmailChange => "confirm-email",
     };
     let link = format!("{}/{page}?token={token}", link_base()?);
     Ok((token, link))
+}
+
+/// A mail of an e-mail change of `user_id` from `from` to `to`, while the
+/// account still has `from`: the confirmation (a token for `to`, valid
+/// 24 hours from the request) or the notice to `from`.
+fn change_mail(
+    ctx: &Context,
+    job: &Job,
+    user_id: &str,
+    from: &str,
+    to: &str,
+    confirmation: bool,
+    now: i64,
+) -> Result<Option<(MailKind, MailEvent)>> {
+    let id = UserId::parse(user_id).context("email payload: user id")?;
+    let Some(user) = SqlUsers::new(ctx.db.as_ref()).by_id(&id)? else {
+        return Ok(None);
+    };
+    let expires_at = job.created_at + VERIFICATION_LIFETIME_SECS;
+    if user.email.as_ref() != from || user.disabled || expires_at <= now {
+        return Ok(None);
+    }
+    let service = service_name()?;
+    if !confirmation {
+        let message = render_mail(
+            MailKind::ChangeRequested,
+            &[
+                ("service_name", &service),
+                ("name", user.name.as_ref()),
+                ("new_address", to),
+            ],
+        );
+        let event = MailEvent::new(MailKind::ChangeRequested, &user, message, None, None, now);
+        return Ok(Some((MailKind::ChangeRequested, event)));
+    }
+    let mut moved = user.clone();
+    moved.email = Email::parse(to).context("email payload: new address")?;
+    let (token, link) = mailed_token(ctx, job, &moved, Purpose::EmailChange, expires_at, now)?;
+    let hours = (VERIFICATION_LIFETIME_SECS / 3600).to_string();
+    let message = render_mail(
+        MailKind::ChangeConfirmation,
+        &[
+            ("service_name", &service),
+            ("name", user.name.as_ref()),
+            ("link", &link),
+            ("token", &token),
+            ("hours", &hours),
+        ],
+    );
+    let kind = MailKind::ChangeConfirmation;
+    let event = MailEvent::new(kind, &user, message, Some(token), Some(link), now).sent_to(to);
+    Ok(Some((kind, event)))
 }
 
 /// The notice to the account that has `address`, if one still does.

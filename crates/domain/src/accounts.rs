@@ -113,6 +113,9 @@ pub struct ProfileChange {
     pub session: Option<String>,
     /// An address nobody may move to (see [`Registration`]).
     pub reserved_email: Option<String>,
+    /// A new email is checked (format, reserved, current password) but not
+    /// applied: the new address confirms it by mail first.
+    pub email_by_confirmation: bool,
 }
 
 /// Why an account change failed.
@@ -365,10 +368,14 @@ impl Accounts<'_> {
             )
             .into());
         }
+        if change.email_by_confirmation && name.is_none() && password.is_none() {
+            // Nothing to write until the new address confirms.
+            return Ok((user, false));
+        }
         if let Some(name) = name {
             user.name = name;
         }
-        if let Some(email) = email {
+        if let Some(email) = email.filter(|_| !change.email_by_confirmation) {
             user.email = email;
         }
         let credential = match &password {
@@ -569,7 +576,27 @@ mod tests {
             current_password: current.map(|p| Password::new(p.to_owned())),
             session: None,
             reserved_email: None,
+            email_by_confirmation: false,
         }
+    }
+
+    #[test]
+    fn an_email_change_by_confirmation_checks_everything_and_writes_nothing() {
+        let (repo, hasher, mut random) = setup();
+        let user = ada(&repo, &hasher, &mut random);
+        let mut deferred = change(None, Some("ada@new.example"), None, Some("correct horse"));
+        deferred.email_by_confirmation = true;
+        let (kept, _) = service(&repo, &hasher, &mut random, 3)
+            .update_profile(user.clone(), deferred)
+            .expect("checked");
+        assert_eq!(kept, user, "nothing written");
+        let mut wrong = change(None, Some("ada@new.example"), None, Some("wrong password"));
+        wrong.email_by_confirmation = true;
+        let refused = service(&repo, &hasher, &mut random, 3).update_profile(user, wrong);
+        assert!(
+            matches!(refused, Err(UpdateError::Invalid(_))),
+            "{refused:?}"
+        );
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub use ratelimit::{
     LOGIN_IP_POLICY, LOGIN_PAIR_POLICY, MAX_LIMIT, MAX_WINDOW_SECS, Policy, REGISTER_IP_POLICY,
     VERIFY_EMAIL_POLICY, hit, limit_headers, refund,
 };
-pub use recovery::{ResetError, reset_password, verify_email};
+pub use recovery::{ResetError, confirm_email_change, reset_password, verify_email};
 pub use revocation::{MAX_REVOKED_SESSIONS, SessionState, new_session_id};
 pub use service::ServiceInfo;
 pub use session_list::{

@@ -25,15 +25,21 @@ pub enum MailKind {
     /// A notice to an account's owner that someone tried to register its
     /// address (`email_verification = "required"`).
     AccountExists,
+    /// A link to the new address that applies an e-mail change.
+    ChangeConfirmation,
+    /// A notice to the old address that a change was asked for.
+    ChangeRequested,
 }
 
 impl MailKind {
     /// Every kind, for the metrics catalogue.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 6] = [
         Self::PasswordReset,
         Self::PasswordChanged,
         Self::Verification,
         Self::AccountExists,
+        Self::ChangeConfirmation,
+        Self::ChangeRequested,
     ];
 
     /// The event's `type`.
@@ -43,6 +49,8 @@ impl MailKind {
             Self::PasswordChanged => "email.password_changed",
             Self::Verification => "email.verification",
             Self::AccountExists => "email.account_exists",
+            Self::ChangeConfirmation => "email.change_confirmation",
+            Self::ChangeRequested => "email.change_requested",
         }
     }
 
@@ -63,6 +71,14 @@ impl MailKind {
             Self::AccountExists => (
                 include_str!("../templates/account_exists.txt"),
                 include_str!("../templates/account_exists.html"),
+            ),
+            Self::ChangeConfirmation => (
+                include_str!("../templates/change_confirmation.txt"),
+                include_str!("../templates/change_confirmation.html"),
+            ),
+            Self::ChangeRequested => (
+                include_str!("../templates/change_requested.txt"),
+                include_str!("../templates/change_requested.html"),
             ),
         }
     }
@@ -158,6 +174,13 @@ pub struct MailEvent {
 }
 
 impl MailEvent {
+    /// The same event sent to `address` instead of the account's own (a
+    /// confirmation to the address an account moves to).
+    pub fn sent_to(mut self, address: &str) -> Self {
+        address.clone_into(&mut self.data.to);
+        self
+    }
+
     /// The event of `kind` to `user` at `now` (seconds), with the token
     /// and link it is about.
     pub fn new(

@@ -30,6 +30,8 @@ pub enum Purpose {
     PasswordReset,
     /// `POST /email/verify`.
     Verification,
+    /// `POST /email/confirm-change`: the address is the new one.
+    EmailChange,
 }
 
 impl Purpose {
@@ -38,6 +40,7 @@ impl Purpose {
         match self {
             Self::PasswordReset => "password_reset",
             Self::Verification => "verification",
+            Self::EmailChange => "email_change",
         }
     }
 }

@@ -26,6 +26,9 @@ pub enum ResetError {
     /// The new password breaks the rules; the token was not spent.
     #[error(transparent)]
     Password(#[from] FieldError),
+    /// The address an e-mail change moves to was taken meanwhile.
+    #[error("the new address belongs to another account")]
+    EmailTaken,
     /// Hashing failed.
     #[error(transparent)]
     Hash(#[from] HashError),
@@ -124,6 +127,42 @@ pub fn verify_email(
                 user.version += 1;
                 return Ok(user);
             }
+            Err(RepoError::Stale) if tries < ATTEMPTS => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Applies the e-mail change a confirmation `token` was mailed for, at
+/// `now` (seconds): the account moves to the address the token was sent
+/// to, which counts as verified. `EmailTaken` when another account has
+/// taken that address meanwhile.
+pub fn confirm_email_change(
+    users: &dyn UserRepository,
+    tokens: &dyn OneTimeTokens,
+    token: &str,
+    now: i64,
+) -> Result<User, ResetError> {
+    let hash = token_hash(token).ok_or(ResetError::InvalidToken)?;
+    let spent = tokens
+        .spend(&hash, Purpose::EmailChange, now)?
+        .ok_or(ResetError::InvalidToken)?;
+    let address = Email::parse(&spent.address).map_err(|_| ResetError::InvalidToken)?;
+    let mut tries = 1;
+    loop {
+        let mut user = users
+            .by_id(&spent.user_id)?
+            .filter(|u| !u.disabled)
+            .ok_or(ResetError::InvalidToken)?;
+        user.email = address.clone();
+        user.email_verified = true;
+        user.updated_at = now;
+        match users.update(&user, None) {
+            Ok(()) => {
+                user.version += 1;
+                return Ok(user);
+            }
+            Err(RepoError::Conflict { .. }) => return Err(ResetError::EmailTaken),
             Err(RepoError::Stale) if tries < ATTEMPTS => tries += 1,
             Err(e) => return Err(e.into()),
         }

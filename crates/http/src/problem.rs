@@ -170,6 +170,7 @@ impl From<ResetError> for ApiError {
     fn from(e: ResetError) -> Self {
         match e {
             ResetError::InvalidToken => Self::InvalidToken,
+            ResetError::EmailTaken => Self::EmailTaken,
             ResetError::Password(e) => e.into(),
             ResetError::Storage(e) => e.into(),
             other => Self::Internal(other.into()),
