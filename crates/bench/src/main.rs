@@ -40,7 +40,8 @@
 //! `BENCH_CONNECTIONS` (default 32) tune it; `BENCH_ROUTES_ONLY=1` stops
 //! after the route table and the control, `BENCH_JOBS_ONLY=1` runs only
 //! the background-job figures, `BENCH_INSTANCES_ONLY=1` only the instance
-//! figures. Client and server share this machine's cores, as a real load
+//! figures, `BENCH_FORGOT_ONLY=1` only `POST /password/forgot` for an
+//! address with an account and one without. Client and server share this machine's cores, as a real load
 //! test on one box does, but not a process: a client in the server's
 //! runtime would be caught in every hand-off of its worker threads, which
 //! no client of `spin up` is.
@@ -777,6 +778,9 @@ async fn main() -> Result<()> {
     if std::env::var_os("BENCH_INSTANCES_ONLY").is_some() {
         return instance_figures(connections, duration).await;
     }
+    if std::env::var_os("BENCH_FORGOT_ONLY").is_some() {
+        return forgot_figures().await;
+    }
     let server = start_server(&[]).await?;
     let addr = server.addr();
     let arranged = arrange(addr, connections).await?;
@@ -851,8 +855,74 @@ async fn main() -> Result<()> {
 
     argon2_costs(addr, Duration::from_secs(secs.min(5))).await?;
     job_figures().await?;
+    forgot_figures().await?;
     instance_figures(connections, duration).await
 }
+
+/// `POST /password/forgot` for an address with an account and one
+/// without, alternating on one connection in one run: the answer must not
+/// tell them apart, in its body (the component suite checks) or its time.
+async fn forgot_figures() -> Result<()> {
+    let receiver = WebhookReceiver::start().await;
+    let server = start_server(&[
+        ("argon2_memory_kib", "256".to_owned()),
+        ("argon2_iterations", "1".to_owned()),
+        ("webhook_url", receiver.url()),
+        ("webhook_origin", receiver.origin.clone()),
+        ("webhook_secret", WEBHOOK_SECRET.to_owned()),
+        ("password_forgot_limit_per_ip", "1000000/60".to_owned()),
+        ("password_forgot_limit_per_address", "1000000/60".to_owned()),
+    ])
+    .await?;
+    let mut conn = Connection::open(server.addr()).await?;
+    register(&mut conn, "Known", "known@example.com").await?;
+    let forgot = |email: &str| {
+        let body = serde_json::json!({ "email": email });
+        Shape::post("/password/forgot", "application/json", body.to_string())
+    };
+    let (known_shape, unknown_shape) = (forgot("known@example.com"), forgot("nobody@example.com"));
+    let (mut known, mut unknown) = (Stats::default(), Stats::default());
+    for round in 0..FORGOT_REQUESTS * 2 {
+        let (shape, stats) = if round % 2 == 0 {
+            (&known_shape, &mut known)
+        } else {
+            (&unknown_shape, &mut unknown)
+        };
+        let started = Instant::now();
+        let (status, _) = conn.send(shape).await?;
+        let took = started.elapsed();
+        if status != 202 {
+            bail!("POST /password/forgot answered {status}");
+        }
+        // Warm-up rounds (compiled components, pooled connections) are not
+        // counted.
+        if round >= 20 {
+            stats.merge(Stats::one(took));
+        }
+    }
+    println!();
+    println!(
+        "{:<44} {:>9} {:>9} {:>9}",
+        "POST /password/forgot (1 connection)", "p50", "p99", "ratio"
+    );
+    for (name, stats) in [
+        ("an address with an account (mail queued)", &known),
+        ("an address without one", &unknown),
+    ] {
+        println!(
+            "{name:<44} {:>6.2} ms {:>6.2} ms {:>8.2}x",
+            ms(stats.percentile(0.5)),
+            ms(stats.percentile(0.99)),
+            ms(stats.percentile(0.5)) / ms(unknown.percentile(0.5)),
+        );
+    }
+    let mailed = receiver.deliveries().len();
+    println!("mail events delivered meanwhile, after the answers: {mailed}");
+    Ok(())
+}
+
+/// `POST /password/forgot` requests per address in [`forgot_figures`].
+const FORGOT_REQUESTS: usize = 200;
 
 /// Cached `GET /users/me` over one instance and over three, each a server
 /// process on the production runtime config (see the module comment).
@@ -923,7 +993,9 @@ async fn job_figures() -> Result<()> {
     ];
     let plain_server = start_server(&cheap).await?;
     let plain = plain_server.addr();
-    let receiver = WebhookReceiver::start().await;
+    // Registrations also mail a verification link: only the welcome
+    // events are this figure's.
+    let receiver = WebhookReceiver::start_for("user.created").await;
     let mut with_webhook = cheap.to_vec();
     with_webhook.extend([
         ("webhook_url", receiver.url()),
