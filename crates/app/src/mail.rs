@@ -6,16 +6,17 @@
 //! A password-reset job names only the address asked for. Whether an
 //! enabled account has it is found out by the job, after the request has
 //! answered, so `POST /password/forgot` does the same work in the same
-//! time for every address. Its token is derived from the job's id
-//! (`OneTimeKey`), and only the token's hash is stored: the job's payload
-//! holds no secret, and a retry mails the very same token.
+//! time for every address. Its token is derived from the job's id and a
+//! random nonce in its payload (`OneTimeKey`), and only the token's hash is
+//! stored: the job's payload holds no secret, and a retry mails the very
+//! same token.
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use spin_users_domain::{
     Counter, DEFAULT_PASSWORD_RESET_LIFETIME_SECS, Email, Job, JobFailure, JobKind, MailEvent,
-    MailKind, OneTimeKey, OneTimeToken, OneTimeTokens, Purpose, User, UserId, UserRepository,
-    VERIFICATION_LIFETIME_SECS, one_time_token_hash, render_mail,
+    MailKind, OneTimeKey, OneTimeToken, OneTimeTokens, Purpose, Random, User, UserId,
+    UserRepository, VERIFICATION_LIFETIME_SECS, one_time_token_hash, render_mail,
 };
 use spin_users_store::{SqlOneTimeTokens, SqlUsers};
 
@@ -50,6 +51,27 @@ enum MailJob {
     },
 }
 
+/// An `email` job's payload: the mail, and 128 random bits that, with
+/// the job's id, make its token (`OneTimeKey`). Not secret on its own:
+/// deriving the token needs the key.
+#[derive(Debug, Serialize, Deserialize)]
+struct MailPayload {
+    #[serde(flatten)]
+    mail: MailJob,
+    nonce: String,
+}
+
+/// Queues `mail` as an `email` job owned by `owner`.
+fn enqueue_mail(ctx: &Context, mail: MailJob, owner: Option<&str>) -> Result<()> {
+    let mut bytes = [0u8; 16];
+    let mut random = ctx.random;
+    random.fill(&mut bytes);
+    let nonce = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let payload = serde_json::to_string(&MailPayload { mail, nonce })?;
+    enqueue(ctx, JobKind::Email, payload, owner)?;
+    Ok(())
+}
+
 /// Whether mail can leave at all: without `webhook_url` there is nowhere
 /// to send it, and nothing is queued (the log says so once per request).
 fn mail_configured() -> Result<bool> {
@@ -68,7 +90,7 @@ pub fn enqueue_password_reset(ctx: &Context, address: &Email) -> Result<()> {
     let job = MailJob::PasswordReset {
         address: address.to_string(),
     };
-    enqueue(ctx, JobKind::Email, serde_json::to_string(&job)?, None)?;
+    enqueue_mail(ctx, job, None)?;
     Ok(())
 }
 
@@ -83,7 +105,7 @@ pub fn enqueue_password_changed(ctx: &Context, user: &User) {
             user_id: user.id.to_string(),
         };
         let owner = Some(user.id.as_ref());
-        enqueue(ctx, JobKind::Email, serde_json::to_string(&job)?, owner)?;
+        enqueue_mail(ctx, job, owner)?;
         Ok(())
     })();
     if let Err(e) = outcome {
@@ -103,7 +125,7 @@ pub fn enqueue_verification(ctx: &Context, user: &User) {
             address: user.email.to_string(),
         };
         let owner = Some(user.id.as_ref());
-        enqueue(ctx, JobKind::Email, serde_json::to_string(&job)?, owner)?;
+        enqueue_mail(ctx, job, owner)?;
         Ok(())
     })();
     if let Err(e) = outcome {
@@ -121,7 +143,7 @@ pub fn enqueue_account_exists(ctx: &Context, address: &Email) {
         let job = MailJob::AccountExists {
             address: address.to_string(),
         };
-        enqueue(ctx, JobKind::Email, serde_json::to_string(&job)?, None)?;
+        enqueue_mail(ctx, job, None)?;
         Ok(())
     })();
     if let Err(e) = outcome {
@@ -139,14 +161,9 @@ pub fn enqueue_email_change(ctx: &Context, user: &User, to: &Email) -> Result<()
         from: from.clone(),
         to: to.clone(),
     };
-    enqueue(
-        ctx,
-        JobKind::Email,
-        serde_json::to_string(&confirmation)?,
-        owner,
-    )?;
+    enqueue_mail(ctx, confirmation, owner)?;
     let notice = MailJob::ChangeRequested { user_id, from, to };
-    enqueue(ctx, JobKind::Email, serde_json::to_string(&notice)?, owner)?;
+    enqueue_mail(ctx, notice, owner)?;
     Ok(())
 }
 
@@ -161,21 +178,21 @@ pub fn mail_enabled() -> Result<bool> {
 /// deleted since) succeeds without sending.
 pub(crate) fn run(ctx: &Context, job: &Job, now: i64) -> Result<String, JobFailure> {
     let internal = |e: anyhow::Error| JobFailure::internal(format!("{e:#}"));
-    let mail: MailJob = serde_json::from_str(&job.payload)
+    let MailPayload { mail, nonce } = serde_json::from_str(&job.payload)
         .context("email payload")
         .map_err(internal)?;
     let prepared = match mail {
-        MailJob::PasswordReset { address } => reset_mail(ctx, job, &address, now),
+        MailJob::PasswordReset { address } => reset_mail(ctx, job, &nonce, &address, now),
         MailJob::PasswordChanged { user_id } => changed_mail(ctx, &user_id, now),
         MailJob::AccountExists { address } => exists_mail(ctx, &address, now),
         MailJob::ChangeConfirmation { user_id, from, to } => {
-            change_mail(ctx, job, &user_id, &from, &to, true, now)
+            change_mail(ctx, (job, &nonce), &user_id, &from, &to, true, now)
         }
         MailJob::ChangeRequested { user_id, from, to } => {
-            change_mail(ctx, job, &user_id, &from, &to, false, now)
+            change_mail(ctx, (job, &nonce), &user_id, &from, &to, false, now)
         }
         MailJob::Verification { user_id, address } => {
-            verification_mail(ctx, job, &user_id, &address, now)
+            verification_mail(ctx, job, &nonce, &user_id, &address, now)
         }
     }
     .map_err(internal)?;
@@ -195,6 +212,7 @@ pub(crate) fn run(ctx: &Context, job: &Job, now: i64) -> Result<String, JobFailu
 fn reset_mail(
     ctx: &Context,
     job: &Job,
+    nonce: &str,
     address: &str,
     now: i64,
 ) -> Result<Option<(MailKind, MailEvent)>> {
@@ -213,7 +231,8 @@ fn reset_mail(
     if user.disabled || expires_at <= now {
         return Ok(None);
     }
-    let (token, link) = mailed_token(ctx, job, &user, Purpose::PasswordReset, expires_at, now)?;
+    let minted = (job, nonce);
+    let (token, link) = mailed_token(ctx, minted, &user, Purpose::PasswordReset, expires_at, now)?;
     let minutes = (lifetime / 60).max(1).to_string();
     let message = render_mail(
         MailKind::PasswordReset,
@@ -242,6 +261,7 @@ fn reset_mail(
 fn verification_mail(
     ctx: &Context,
     job: &Job,
+    nonce: &str,
     user_id: &str,
     address: &str,
     now: i64,
@@ -254,7 +274,8 @@ fn verification_mail(
     if user.email.as_ref() != address || user.email_verified || expires_at <= now {
         return Ok(None);
     }
-    let (token, link) = mailed_token(ctx, job, &user, Purpose::Verification, expires_at, now)?;
+    let minted = (job, nonce);
+    let (token, link) = mailed_token(ctx, minted, &user, Purpose::Verification, expires_at, now)?;
     let hours = (VERIFICATION_LIFETIME_SECS / 3600).to_string();
     let message = render_mail(
         MailKind::Verification,
@@ -281,14 +302,16 @@ fn verification_mail(
 /// the link that spends it.
 fn mailed_token(
     ctx: &Context,
-    job: &Job,
+    minted: (&Job, &str),
     user: &User,
     purpose: Purpose,
     expires_at: i64,
     now: i64,
 ) -> Result<(String, String)> {
     let secret = optional("webhook_secret")?.context("webhook_secret is not set")?;
-    let token = OneTimeKey::derive(secret.trim().as_bytes()).token(purpose, job.id.as_ref());
+    let (job, nonce) = minted;
+    let id = format!("{}:{nonce}", job.id.as_ref());
+    let token = OneTimeKey::derive(secret.trim().as_bytes()).token(purpose, &id);
     let stored = OneTimeToken {
         token_hash: one_time_token_hash(&token).context("a derived token")?,
         purpose,
@@ -311,7 +334,7 @@ fn mailed_token(
 /// 24 hours from the request) or the notice to `from`.
 fn change_mail(
     ctx: &Context,
-    job: &Job,
+    minted: (&Job, &str),
     user_id: &str,
     from: &str,
     to: &str,
@@ -322,7 +345,7 @@ fn change_mail(
     let Some(user) = SqlUsers::new(ctx.db.as_ref()).by_id(&id)? else {
         return Ok(None);
     };
-    let expires_at = job.created_at + VERIFICATION_LIFETIME_SECS;
+    let expires_at = minted.0.created_at + VERIFICATION_LIFETIME_SECS;
     if user.email.as_ref() != from || user.disabled || expires_at <= now {
         return Ok(None);
     }
@@ -341,7 +364,7 @@ fn change_mail(
     }
     let mut moved = user.clone();
     moved.email = Email::parse(to).context("email payload: new address")?;
-    let (token, link) = mailed_token(ctx, job, &moved, Purpose::EmailChange, expires_at, now)?;
+    let (token, link) = mailed_token(ctx, minted, &moved, Purpose::EmailChange, expires_at, now)?;
     let hours = (VERIFICATION_LIFETIME_SECS / 3600).to_string();
     let message = render_mail(
         MailKind::ChangeConfirmation,

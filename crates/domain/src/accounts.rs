@@ -376,6 +376,10 @@ impl Accounts<'_> {
             user.name = name;
         }
         if let Some(email) = email.filter(|_| !change.email_by_confirmation) {
+            if email != user.email {
+                // Nobody has proven the new address yet.
+                user.email_verified = false;
+            }
             user.email = email;
         }
         let credential = match &password {
@@ -578,6 +582,26 @@ mod tests {
             reserved_email: None,
             email_by_confirmation: false,
         }
+    }
+
+    #[test]
+    fn an_immediate_email_change_leaves_the_new_address_unproven() {
+        let (repo, hasher, mut random) = setup();
+        let mut user = ada(&repo, &hasher, &mut random);
+        user.email_verified = true;
+        repo.update(&user, None).expect("verified");
+        user.version += 1;
+        let moved = change(None, Some("ada@new.example"), None, Some("correct horse"));
+        let (changed, _) = service(&repo, &hasher, &mut random, 3)
+            .update_profile(user.clone(), moved)
+            .expect("changes");
+        assert_eq!(changed.email.as_ref(), "ada@new.example");
+        assert!(!changed.email_verified);
+        let renamed = change(Some("Ada L."), Some("ada@new.example"), None, None);
+        let (same, _) = service(&repo, &hasher, &mut random, 4)
+            .update_profile(changed, renamed)
+            .expect("renames");
+        assert_eq!(same.name.as_ref(), "Ada L.");
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! spent by one conditional statement.
 //!
 //! A token is not stored anywhere, not even in the job that mails it. Its
-//! id is 128 random bits from the CSPRNG (the mail job's id); the token is
-//! a keyed BLAKE3 hash of purpose and id under a server secret
-//! ([`OneTimeKey`]), so a retry of the delivery mails the very same token
-//! while the database (job payloads included) holds only its hash.
+//! id is the mail job's id with 128 random bits from the CSPRNG (both in
+//! the job, neither secret); the token is a keyed BLAKE3 hash of purpose
+//! and id under a server secret ([`OneTimeKey`]), so a retry of the
+//! delivery mails the very same token while the database (job payloads
+//! included) holds only its hash.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
