@@ -72,87 +72,64 @@ fn enqueue_mail(ctx: &Context, mail: MailJob, owner: Option<&str>) -> Result<()>
     Ok(())
 }
 
-/// Whether mail can leave at all: without `webhook_url` there is nowhere
-/// to send it, and nothing is queued (the log says so once per request).
-fn mail_configured() -> Result<bool> {
-    let configured = optional("webhook_url")?.is_some();
-    if !configured {
+/// Queues `mail` if it can leave at all: without `webhook_url` there is
+/// nowhere to send it, and nothing is queued (the log says so).
+fn queue(ctx: &Context, mail: MailJob, owner: Option<&str>) -> Result<()> {
+    if !mail_enabled()? {
         eprintln!("mail: webhook_url is not set, so no mail is sent");
+        return Ok(());
     }
-    Ok(configured)
+    enqueue_mail(ctx, mail, owner)
+}
+
+/// [`queue`], a failure logged as `what` rather than returned: what the
+/// mail follows has happened either way.
+fn queue_logged(ctx: &Context, mail: MailJob, owner: Option<&str>, what: &str) {
+    if let Err(e) = queue(ctx, mail, owner) {
+        eprintln!("mail: could not queue {what}: {e:#}");
+    }
 }
 
 /// Queues the reset mail for `address`, whoever has it.
 pub fn enqueue_password_reset(ctx: &Context, address: &Email) -> Result<()> {
-    if !mail_configured()? {
-        return Ok(());
-    }
-    let job = MailJob::PasswordReset {
-        address: address.to_string(),
-    };
-    enqueue_mail(ctx, job, None)?;
-    Ok(())
+    let address = address.to_string();
+    queue(ctx, MailJob::PasswordReset { address }, None)
 }
 
-/// Queues the notice that `user`'s password was reset. A failure is
-/// logged, not returned: the password is reset either way.
+/// Queues the notice that `user`'s password was reset (logged if it
+/// fails: the password is reset either way).
 pub fn enqueue_password_changed(ctx: &Context, user: &User) {
-    let outcome = (|| -> Result<()> {
-        if !mail_configured()? {
-            return Ok(());
-        }
-        let job = MailJob::PasswordChanged {
-            user_id: user.id.to_string(),
-        };
-        let owner = Some(user.id.as_ref());
-        enqueue_mail(ctx, job, owner)?;
-        Ok(())
-    })();
-    if let Err(e) = outcome {
-        eprintln!("mail: could not queue the password-changed notice: {e:#}");
-    }
+    let user_id = user.id.to_string();
+    let mail = MailJob::PasswordChanged { user_id };
+    queue_logged(
+        ctx,
+        mail,
+        Some(user.id.as_ref()),
+        "the password-changed notice",
+    );
 }
 
 /// Queues a verification mail to `user`'s address (after registration,
-/// or asked for again). A failure is logged, not returned.
+/// or asked for again; logged if it fails).
 pub fn enqueue_verification(ctx: &Context, user: &User) {
-    let outcome = (|| -> Result<()> {
-        if !mail_configured()? {
-            return Ok(());
-        }
-        let job = MailJob::Verification {
-            user_id: user.id.to_string(),
-            address: user.email.to_string(),
-        };
-        let owner = Some(user.id.as_ref());
-        enqueue_mail(ctx, job, owner)?;
-        Ok(())
-    })();
-    if let Err(e) = outcome {
-        eprintln!("mail: could not queue the verification mail: {e:#}");
-    }
+    let mail = MailJob::Verification {
+        user_id: user.id.to_string(),
+        address: user.email.to_string(),
+    };
+    queue_logged(ctx, mail, Some(user.id.as_ref()), "the verification mail");
 }
 
 /// Queues the notice to whoever has `address` that someone tried to
-/// register it. A failure is logged, not returned: the answer is the same.
+/// register it (logged if it fails: the answer is the same).
 pub fn enqueue_account_exists(ctx: &Context, address: &Email) {
-    let outcome = (|| -> Result<()> {
-        if !mail_configured()? {
-            return Ok(());
-        }
-        let job = MailJob::AccountExists {
-            address: address.to_string(),
-        };
-        enqueue_mail(ctx, job, None)?;
-        Ok(())
-    })();
-    if let Err(e) = outcome {
-        eprintln!("mail: could not queue the account-exists notice: {e:#}");
-    }
+    let address = address.to_string();
+    let mail = MailJob::AccountExists { address };
+    queue_logged(ctx, mail, None, "the account-exists notice");
 }
 
 /// Queues the two mails of an e-mail change: the confirmation to the new
-/// address and the notice to the old one.
+/// address and the notice to the old one. Only called with mail enabled
+/// ([`mail_enabled`]): without it the change is immediate.
 pub fn enqueue_email_change(ctx: &Context, user: &User, to: &Email) -> Result<()> {
     let (user_id, from, to) = (user.id.to_string(), user.email.to_string(), to.to_string());
     let owner = Some(user.id.as_ref());
@@ -231,28 +208,14 @@ fn reset_mail(
     if user.disabled || expires_at <= now {
         return Ok(None);
     }
-    let minted = (job, nonce);
-    let (token, link) = mailed_token(ctx, minted, &user, Purpose::PasswordReset, expires_at, now)?;
-    let minutes = (lifetime / 60).max(1).to_string();
-    let message = render_mail(
-        MailKind::PasswordReset,
-        &[
-            ("service_name", &service_name()?),
-            ("name", user.name.as_ref()),
-            ("link", &link),
-            ("token", &token),
-            ("minutes", &minutes),
-        ],
-    );
-    let event = MailEvent::new(
-        MailKind::PasswordReset,
-        &user,
-        message,
-        Some(token),
-        Some(link),
-        now,
-    );
-    Ok(Some((MailKind::PasswordReset, event)))
+    let mail = TokenMail {
+        kind: MailKind::PasswordReset,
+        user: &user,
+        to: &user.email,
+        expires_at,
+        lifetime: ("minutes", (lifetime / 60).max(1).to_string()),
+    };
+    token_mail(ctx, (job, nonce), mail, now).map(Some)
 }
 
 /// The verification mail of the job, if the account still has the
@@ -274,40 +237,41 @@ fn verification_mail(
     if user.email.as_ref() != address || user.email_verified || expires_at <= now {
         return Ok(None);
     }
-    let minted = (job, nonce);
-    let (token, link) = mailed_token(ctx, minted, &user, Purpose::Verification, expires_at, now)?;
-    let hours = (VERIFICATION_LIFETIME_SECS / 3600).to_string();
-    let message = render_mail(
-        MailKind::Verification,
-        &[
-            ("service_name", &service_name()?),
-            ("name", user.name.as_ref()),
-            ("link", &link),
-            ("token", &token),
-            ("hours", &hours),
-        ],
-    );
-    let event = MailEvent::new(
-        MailKind::Verification,
-        &user,
-        message,
-        Some(token),
-        Some(link),
-        now,
-    );
-    Ok(Some((MailKind::Verification, event)))
+    let mail = TokenMail {
+        kind: MailKind::Verification,
+        user: &user,
+        to: &user.email,
+        expires_at,
+        lifetime: ("hours", (VERIFICATION_LIFETIME_SECS / 3600).to_string()),
+    };
+    token_mail(ctx, (job, nonce), mail, now).map(Some)
 }
 
-/// The token of `purpose` the job mails to `user`, stored by its hash, and
-/// the link that spends it.
-fn mailed_token(
+/// A mail that carries a one-time token: its kind, whom it greets, the
+/// address it goes to (which the token is bound to), until when the token
+/// lives, and the `{{minutes}}` or `{{hours}}` that says so.
+struct TokenMail<'a> {
+    kind: MailKind,
+    user: &'a User,
+    to: &'a Email,
+    expires_at: i64,
+    lifetime: (&'static str, String),
+}
+
+/// The event of `mail`: a token derived for the job (`minted`: its id and
+/// nonce), stored by its hash, and the link that spends it.
+fn token_mail(
     ctx: &Context,
     minted: (&Job, &str),
-    user: &User,
-    purpose: Purpose,
-    expires_at: i64,
+    mail: TokenMail<'_>,
     now: i64,
-) -> Result<(String, String)> {
+) -> Result<(MailKind, MailEvent)> {
+    let (purpose, page) = match mail.kind {
+        MailKind::PasswordReset => (Purpose::PasswordReset, "reset-password"),
+        MailKind::Verification => (Purpose::Verification, "verify-email"),
+        MailKind::ChangeConfirmation => (Purpose::EmailChange, "confirm-email"),
+        other => anyhow::bail!("{} carries no token", other.event_type()),
+    };
     let secret = optional("webhook_secret")?.context("webhook_secret is not set")?;
     let (job, nonce) = minted;
     let id = format!("{}:{nonce}", job.id.as_ref());
@@ -315,18 +279,26 @@ fn mailed_token(
     let stored = OneTimeToken {
         token_hash: one_time_token_hash(&token).context("a derived token")?,
         purpose,
-        user_id: user.id.clone(),
-        address: user.email.to_string(),
-        expires_at,
+        user_id: mail.user.id.clone(),
+        address: mail.to.to_string(),
+        expires_at: mail.expires_at,
     };
     SqlOneTimeTokens::new(ctx.db.as_ref()).store(&stored, now)?;
-    let page = match purpose {
-        Purpose::PasswordReset => "reset-password",
-        Purpose::Verification => "verify-email",
-        Purpose::EmailChange => "confirm-email",
-    };
     let link = format!("{}/{page}?token={token}", link_base()?);
-    Ok((token, link))
+    let (lifetime_name, lifetime) = &mail.lifetime;
+    let message = render_mail(
+        mail.kind,
+        &[
+            ("service_name", &service_name()?),
+            ("name", mail.user.name.as_ref()),
+            ("link", &link),
+            ("token", &token),
+            (lifetime_name, lifetime),
+        ],
+    );
+    let event = MailEvent::new(mail.kind, mail.user, message, Some(token), Some(link), now)
+        .sent_to(mail.to.as_ref());
+    Ok((mail.kind, event))
 }
 
 /// A mail of an e-mail change of `user_id` from `from` to `to`, while the
@@ -349,12 +321,11 @@ fn change_mail(
     if user.email.as_ref() != from || user.disabled || expires_at <= now {
         return Ok(None);
     }
-    let service = service_name()?;
     if !confirmation {
         let message = render_mail(
             MailKind::ChangeRequested,
             &[
-                ("service_name", &service),
+                ("service_name", &service_name()?),
                 ("name", user.name.as_ref()),
                 ("new_address", to),
             ],
@@ -362,23 +333,15 @@ fn change_mail(
         let event = MailEvent::new(MailKind::ChangeRequested, &user, message, None, None, now);
         return Ok(Some((MailKind::ChangeRequested, event)));
     }
-    let mut moved = user.clone();
-    moved.email = Email::parse(to).context("email payload: new address")?;
-    let (token, link) = mailed_token(ctx, minted, &moved, Purpose::EmailChange, expires_at, now)?;
-    let hours = (VERIFICATION_LIFETIME_SECS / 3600).to_string();
-    let message = render_mail(
-        MailKind::ChangeConfirmation,
-        &[
-            ("service_name", &service),
-            ("name", user.name.as_ref()),
-            ("link", &link),
-            ("token", &token),
-            ("hours", &hours),
-        ],
-    );
-    let kind = MailKind::ChangeConfirmation;
-    let event = MailEvent::new(kind, &user, message, Some(token), Some(link), now).sent_to(to);
-    Ok(Some((kind, event)))
+    let to = Email::parse(to).context("email payload: new address")?;
+    let mail = TokenMail {
+        kind: MailKind::ChangeConfirmation,
+        user: &user,
+        to: &to,
+        expires_at,
+        lifetime: ("hours", (VERIFICATION_LIFETIME_SECS / 3600).to_string()),
+    };
+    token_mail(ctx, minted, mail, now).map(Some)
 }
 
 /// The notice to the account that has `address`, if one still does.

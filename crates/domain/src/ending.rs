@@ -120,8 +120,12 @@ pub fn end_sessions(
             // Someone else's session, or none: nothing of the user's to cut.
             // One of theirs that ended already is cut again, in case the
             // end that ended it failed before its access half.
-            let owner = sessions.owner(sid)?;
-            if !ended && owner.is_none_or(|owner| owner.user_id != *user) {
+            // (Whose it is is read only when this end ended nothing.)
+            if !ended
+                && sessions
+                    .owner(sid)?
+                    .is_none_or(|owner| owner.user_id != *user)
+            {
                 return Ok(0);
             }
             u64::from(ended)

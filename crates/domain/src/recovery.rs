@@ -5,7 +5,7 @@
 //! marks the address proven.
 
 use crate::email::Email;
-use crate::hashing::{HashError, PasswordHasher};
+use crate::hashing::{Credential, HashError, PasswordHasher};
 use crate::one_time::{OneTimeTokens, Purpose, token_hash};
 use crate::password::Password;
 use crate::random::Random;
@@ -75,22 +75,42 @@ pub fn reset_password(
         .spend(&hash, purpose, now)?
         .ok_or(ResetError::InvalidToken)?;
     let credential = hasher.hash(&password, random)?;
-    let mut user = user;
-    let mut tries = 1;
-    loop {
+    write_fresh(users, user, bound, Some(&credential), |user| {
         user.sessions.cut_all(now_ms, None);
         user.password_change_required = false;
         // The mailbox was proven: the token came through it.
         user.email_verified = true;
         user.updated_at = now;
-        match users.update(&user, Some(&credential)) {
+        true
+    })
+}
+
+/// Writes `change` (with `credential`, if any) over `user` as read,
+/// conditional on its version; while the row keeps moving, redone up to
+/// [`ATTEMPTS`] times on the account `reread` reads again. A `change` that
+/// answers `false` has nothing to write. The account as stored.
+fn write_fresh(
+    users: &dyn UserRepository,
+    mut user: User,
+    reread: impl Fn() -> Result<User, ResetError>,
+    credential: Option<&Credential>,
+    change: impl Fn(&mut User) -> bool,
+) -> Result<User, ResetError> {
+    let mut tries = 1;
+    loop {
+        if !change(&mut user) {
+            return Ok(user);
+        }
+        match users.update(&user, credential) {
             Ok(()) => {
                 user.version += 1;
                 return Ok(user);
             }
+            // Only a new address can collide with another account's.
+            Err(RepoError::Conflict { .. }) => return Err(ResetError::EmailTaken),
             Err(RepoError::Stale) if tries < ATTEMPTS => {
                 tries += 1;
-                user = bound()?;
+                user = reread()?;
             }
             Err(e) => return Err(e.into()),
         }
@@ -110,27 +130,21 @@ pub fn verify_email(
         .spend(&hash, Purpose::Verification, now)?
         .ok_or(ResetError::InvalidToken)?;
     let address = Email::parse(&spent.address).map_err(|_| ResetError::InvalidToken)?;
-    let mut tries = 1;
-    loop {
-        let mut user = users
+    let read = || -> Result<User, ResetError> {
+        users
             .by_email(&address)?
             .map(|(user, _)| user)
             .filter(|u| u.id == spent.user_id)
-            .ok_or(ResetError::InvalidToken)?;
+            .ok_or(ResetError::InvalidToken)
+    };
+    write_fresh(users, read()?, read, None, |user| {
         if user.email_verified {
-            return Ok(user);
+            return false;
         }
         user.email_verified = true;
         user.updated_at = now;
-        match users.update(&user, None) {
-            Ok(()) => {
-                user.version += 1;
-                return Ok(user);
-            }
-            Err(RepoError::Stale) if tries < ATTEMPTS => tries += 1,
-            Err(e) => return Err(e.into()),
-        }
-    }
+        true
+    })
 }
 
 /// Applies the e-mail change a confirmation `token` was mailed for, at
@@ -148,25 +162,18 @@ pub fn confirm_email_change(
         .spend(&hash, Purpose::EmailChange, now)?
         .ok_or(ResetError::InvalidToken)?;
     let address = Email::parse(&spent.address).map_err(|_| ResetError::InvalidToken)?;
-    let mut tries = 1;
-    loop {
-        let mut user = users
+    let read = || -> Result<User, ResetError> {
+        users
             .by_id(&spent.user_id)?
             .filter(|u| !u.disabled)
-            .ok_or(ResetError::InvalidToken)?;
+            .ok_or(ResetError::InvalidToken)
+    };
+    write_fresh(users, read()?, read, None, |user| {
         user.email = address.clone();
         user.email_verified = true;
         user.updated_at = now;
-        match users.update(&user, None) {
-            Ok(()) => {
-                user.version += 1;
-                return Ok(user);
-            }
-            Err(RepoError::Conflict { .. }) => return Err(ResetError::EmailTaken),
-            Err(RepoError::Stale) if tries < ATTEMPTS => tries += 1,
-            Err(e) => return Err(e.into()),
-        }
-    }
+        true
+    })
 }
 
 #[cfg(test)]

@@ -58,17 +58,8 @@ impl OneTimeTokens for SqlOneTimeTokens<'_> {
         purpose: Purpose,
         now: i64,
     ) -> Result<Option<OneTimeToken>, RepoError> {
-        let rows = query(
-            self.conn,
-            "SELECT token_hash, user_id, address, expires_at FROM one_time_tokens
-             WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3",
-            &[
-                Value::Text(token_hash.to_owned()),
-                Value::Text(purpose.as_str().to_owned()),
-                Value::Int(now),
-            ],
-        )?;
-        first(&rows, purpose)
+        let sql = format!("SELECT {COLUMNS} FROM one_time_tokens WHERE {LIVE}");
+        self.live(&sql, token_hash, purpose, now)
     }
 
     fn spend(
@@ -77,18 +68,31 @@ impl OneTimeTokens for SqlOneTimeTokens<'_> {
         purpose: Purpose,
         now: i64,
     ) -> Result<Option<OneTimeToken>, RepoError> {
-        let rows = query(
-            self.conn,
-            "DELETE FROM one_time_tokens
-             WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3
-             RETURNING token_hash, user_id, address, expires_at",
-            &[
-                Value::Text(token_hash.to_owned()),
-                Value::Text(purpose.as_str().to_owned()),
-                Value::Int(now),
-            ],
-        )?;
-        first(&rows, purpose)
+        let sql = format!("DELETE FROM one_time_tokens WHERE {LIVE} RETURNING {COLUMNS}");
+        self.live(&sql, token_hash, purpose, now)
+    }
+}
+
+/// The columns [`first`] reads, in its order.
+const COLUMNS: &str = "token_hash, user_id, address, expires_at";
+/// The token with hash `$1`, of purpose `$2`, unexpired at `$3`.
+const LIVE: &str = "token_hash = $1 AND purpose = $2 AND expires_at > $3";
+
+impl SqlOneTimeTokens<'_> {
+    /// Runs `sql` (a statement over [`LIVE`]) for that token.
+    fn live(
+        &self,
+        sql: &str,
+        token_hash: &str,
+        purpose: Purpose,
+        now: i64,
+    ) -> Result<Option<OneTimeToken>, RepoError> {
+        let params = [
+            Value::Text(token_hash.to_owned()),
+            Value::Text(purpose.as_str().to_owned()),
+            Value::Int(now),
+        ];
+        first(&query(self.conn, sql, &params)?, purpose)
     }
 }
 
