@@ -23,7 +23,6 @@ pub(crate) fn with_mail(receiver: &WebhookReceiver) -> TestAppBuilder {
         .env("SPIN_VARIABLE_WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("SPIN_VARIABLE_APP_URL", "https://app.example.com")
         .env("SPIN_VARIABLE_SERVICE_NAME", "Acme")
-        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "100000/60")
         .env("SPIN_VARIABLE_PASSWORD_FORGOT_LIMIT_PER_ADDRESS", "100/60")
 }
 

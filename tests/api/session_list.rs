@@ -10,23 +10,6 @@ use spin_users_component_tests::{TestApp, urlencode};
 
 const PASSWORD: &str = "correct horse";
 
-/// The service with room for many logins from the test's one address, and
-/// an administrator.
-async fn app_with_admin() -> (TestApp, String) {
-    let app = TestApp::spin_users()
-        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "100000/60")
-        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "100000/60")
-        .env("SPIN_VARIABLE_LOGIN_CEILING_PER_ACCOUNT", "100000/60")
-        .env("SPIN_VARIABLE_ADMIN_EMAIL", "root@example.com")
-        .env("SPIN_VARIABLE_ADMIN_PASSWORD", "admin password")
-        .start()
-        .await;
-    let admin = app
-        .bootstrap_admin("root@example.com", "admin password")
-        .await;
-    (app, admin)
-}
-
 /// One login: its tokens and its session id.
 struct Login {
     access: String,
@@ -107,7 +90,7 @@ async fn assert_live(app: &TestApp, login: &Login, path: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_list_shows_live_sessions_newest_first_and_marks_the_callers() {
-    let (app, _) = app_with_admin().await;
+    let (app, _) = TestApp::with_admin().await;
     app.register("Ada", "ada@example.com", PASSWORD).await;
     let phone = log_in(&app, "ada@example.com", "Phone\t/1").await;
     let ended = log_in(&app, "ada@example.com", "Kiosk/1").await;
@@ -165,7 +148,7 @@ async fn the_list_shows_live_sessions_newest_first_and_marks_the_callers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ending_a_session_by_id_cuts_it_alone_and_only_the_callers_own() {
-    let (app, _) = app_with_admin().await;
+    let (app, _) = TestApp::with_admin().await;
     app.register("Ada", "ada@example.com", PASSWORD).await;
     app.register("Bob", "bob@example.com", PASSWORD).await;
     let phone = log_in(&app, "ada@example.com", "Phone/1").await;
@@ -258,7 +241,7 @@ async fn end_by(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_way_of_ending_a_session_cuts_both_its_halves() {
-    let (app, admin) = app_with_admin().await;
+    let (app, admin) = TestApp::with_admin().await;
     let paths = [
         Path::Logout,
         Path::LogoutEverywhere,

@@ -325,14 +325,10 @@ async fn logout_refuses_an_all_flag_that_is_not_a_boolean() {
     );
 }
 
-/// Ada with room for many logins: the races below log in once per round.
+/// Ada with room for many logins: the races below log in once per round
+/// (`TestApp::spin_users` sets the login limits out of reach).
 async fn ada_with_room_for_logins() -> std::sync::Arc<TestApp> {
-    let app = TestApp::spin_users()
-        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "100000/60")
-        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "100000/60")
-        .env("SPIN_VARIABLE_LOGIN_CEILING_PER_ACCOUNT", "100000/60")
-        .start()
-        .await;
+    let app = TestApp::spin_users().start().await;
     app.register("Ada", "ada@example.com", "correct horse")
         .await;
     std::sync::Arc::new(app)

@@ -140,7 +140,6 @@ async fn asking_again_sends_a_new_link_within_a_per_account_limit() {
 async fn required(receiver: &WebhookReceiver) -> TestApp {
     with_mail(receiver)
         .env("SPIN_VARIABLE_EMAIL_VERIFICATION", "required")
-        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "100000/60")
         .start()
         .await
 }
