@@ -37,6 +37,12 @@ if [ ! -s "$key_file" ]; then
 fi
 SPIN_VARIABLE_SIGNING_KEY=$(cat "$key_file")
 export SPIN_VARIABLE_SIGNING_KEY
+mfa_key_file=.spin/cluster/mfa-key
+if [ ! -s "$mfa_key_file" ]; then
+    (umask 077; head -c 32 /dev/urandom | base64 > "$mfa_key_file")
+fi
+SPIN_VARIABLE_MFA_ENCRYPTION_KEY=$(cat "$mfa_key_file")
+export SPIN_VARIABLE_MFA_ENCRYPTION_KEY
 
 if command -v spin >/dev/null 2>&1; then
     server=(spin)

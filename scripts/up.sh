@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # `make up`: serve the app on $LISTEN with the Spin CLI when it is installed,
 # otherwise with the bundled wasmtime host. Outside production the signing
-# key may be absent: a development key is generated once into .spin/
-# (ignored by git) so tokens survive restarts.
+# key and the second-factor key may be absent: development keys are
+# generated once into .spin/ (ignored by git) so tokens and enrolled
+# factors survive restarts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 listen=${LISTEN:-127.0.0.1:3000}
 mkdir -p .spin
 
-if [ -z "${SPIN_VARIABLE_SIGNING_KEY:-}" ]; then
-    key_file=.spin/dev-signing-key
-    if [ ! -s "$key_file" ]; then
-        (umask 077; head -c 32 /dev/urandom | base64 > "$key_file")
-        echo "up: generated a development signing key in $key_file (set SPIN_VARIABLE_SIGNING_KEY in production)"
+# dev_key VARIABLE FILE WHAT: exports SPIN_VARIABLE_<VARIABLE> from FILE
+# unless it is set, generating 32 random bytes (base64) into FILE once.
+dev_key() {
+    local name=SPIN_VARIABLE_$1 file=$2
+    if [ -n "${!name:-}" ]; then
+        return
     fi
-    SPIN_VARIABLE_SIGNING_KEY=$(cat "$key_file")
-    export SPIN_VARIABLE_SIGNING_KEY
-fi
+    if [ ! -s "$file" ]; then
+        (umask 077; head -c 32 /dev/urandom | base64 > "$file")
+        echo "up: generated a development $3 in $file (set $name in production)"
+    fi
+    export "$name=$(cat "$file")"
+}
+dev_key SIGNING_KEY .spin/dev-signing-key "signing key"
+dev_key MFA_ENCRYPTION_KEY .spin/dev-mfa-key "second-factor key"
 
 # Mail: without a webhook_url of your own, events go to a local sink that
 # prints each mail's subject and link (scripts/mail-sink.py), signed with

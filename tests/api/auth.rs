@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::Method;
 use serde_json::json;
 use spin_users_component_tests::{OTHER_SIGNING_KEY, TEST_SIGNING_KEY, TestApp};
-use spin_users_domain::{DEFAULT_HASH_PARAMS, KeyRing};
+use spin_users_domain::{DEFAULT_HASH_PARAMS, KeyRing, LoginMethod};
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -225,7 +225,14 @@ async fn forged_expired_and_foreign_tokens_are_rejected() {
     let sign = |issuer: &str, audience: &str, key: &str, at: u64| {
         KeyRing::new(issuer, audience, key, None)
             .expect("key")
-            .issue(id, &roles, None, at, &mut random.clone())
+            .issue(
+                id,
+                &roles,
+                None,
+                LoginMethod::Password,
+                at,
+                &mut random.clone(),
+            )
             .expect("issue")
             .token
     };

@@ -14,6 +14,7 @@ mod idempotency;
 mod jobs;
 mod limits;
 mod metrics;
+mod mfa;
 mod openapi;
 mod password_reset;
 mod postgres_host;

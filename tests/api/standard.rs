@@ -238,7 +238,7 @@ async fn the_server_metadata_names_what_exists_at_absolute_urls() {
     }
     assert_eq!(
         meta["grant_types_supported"],
-        json!(["password", "refresh_token"])
+        json!(["password", "refresh_token", "urn:spin-users:grant-type:mfa"])
     );
     assert_eq!(
         meta["id_token_signing_alg_values_supported"],

@@ -11,6 +11,7 @@
 mod cluster;
 mod process;
 mod receiver;
+pub mod totp;
 
 pub use cluster::{Cluster, process_program};
 pub use process::ServerProcess;
@@ -359,6 +360,9 @@ pub struct TestApp {
 /// A signing key for tests only (base64 of bytes 0..32).
 pub const TEST_SIGNING_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+/// The second-factor key of [`TestApp::spin_users`] (32 bytes, base64).
+pub const TEST_MFA_KEY: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+
 /// The password the bootstrap administrator of the tests chooses at its
 /// first login ([`TestApp::bootstrap_admin`]).
 pub const CHOSEN_ADMIN_PASSWORD: &str = "chosen admin password";
@@ -393,6 +397,7 @@ impl TestApp {
                 Path::new("sqlite.db"),
             ))
             .env("SPIN_VARIABLE_SIGNING_KEY", TEST_SIGNING_KEY)
+            .env("SPIN_VARIABLE_MFA_ENCRYPTION_KEY", TEST_MFA_KEY)
             .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_IP", "100000/60")
             .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "100000/60")
             .env("SPIN_VARIABLE_LOGIN_CEILING_PER_ACCOUNT", "100000/60")

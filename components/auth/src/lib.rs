@@ -12,12 +12,13 @@ use anyhow::Context as _;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    Context, PasswordCheck, audit, bootstrap_admin, key_ring, log_in, password_attempt,
-    password_hasher, refresh, successor_key, verification_required, with_limit_headers,
+    CachedFactors, Context, PasswordCheck, audit, bootstrap_admin, factor_key, key_ring, log_in,
+    password_attempt, password_hasher, record_check, refresh, second_factor, successor_key,
+    verification_required, with_limit_headers,
 };
 use spin_users_domain::{
-    AuditEvent, Decision, EndReason, Ending, FieldError, Password, end_sessions, normalise_email,
-    revoke, start_session,
+    AuditEvent, Decision, EndReason, Ending, FieldError, LoginMethod, MfaLoginError, Password,
+    end_sessions, finish_mfa_login, issue_mfa_token, normalise_email, revoke, start_session,
 };
 use spin_users_http::{
     ApiError, OAuthError, Params, Route, dispatch, json, route, serve, token_response,
@@ -101,8 +102,37 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             }
             // The success gave hits back: the headers say so.
             *limits = attempt.decisions().to_vec();
+            if user.mfa_enabled {
+                // The password half is done; wrong codes from here on count
+                // against the factor's own lock, not the password limits.
+                let tokens = ctx.one_time_tokens();
+                let mfa_token = issue_mfa_token(&tokens, &user, ctx.now, &mut random)?;
+                return Err(OAuthError::MfaRequired { mfa_token });
+            }
             let agent = req.header("user-agent").and_then(|v| v.as_str());
-            let session = start_session(&sessions, &user.id, ctx.now_ms, agent, &mut random)?;
+            let method = LoginMethod::Password;
+            let session =
+                start_session(&sessions, &user.id, ctx.now_ms, agent, method, &mut random)?;
+            (user, session)
+        }
+        TokenRequest::Mfa { mfa_token, proof } => {
+            let key = factor_key()?;
+            let factors = CachedFactors::new(&ctx, &users);
+            let rules = second_factor(&ctx, &factors, &key);
+            let tokens = ctx.one_time_tokens();
+            let finished = finish_mfa_login(&tokens, &users, &rules, &mfa_token, &proof);
+            match &finished {
+                Ok((user, kind)) => record_check(&ctx, req, &user.id, *kind, Ok(())),
+                Err(MfaLoginError::Factor { user, error }) => {
+                    record_check(&ctx, req, user, proof.kind(), Err(error));
+                }
+                Err(e) => eprintln!("mfa grant refused: {e}"),
+            }
+            let (user, _) = finished?;
+            let agent = req.header("user-agent").and_then(|v| v.as_str());
+            let method = LoginMethod::PasswordAndOtp;
+            let session =
+                start_session(&sessions, &user.id, ctx.now_ms, agent, method, &mut random)?;
             (user, session)
         }
         TokenRequest::Refresh { refresh_token } => refresh(
@@ -121,6 +151,7 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             user.id.as_ref(),
             &roles,
             Some(&refresh.family_id),
+            refresh.method,
             now,
             &mut random,
         )

@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 use spin_sdk::http::Request;
+use spin_users_api::MFA_GRANT_TYPE;
+use spin_users_domain::Proof;
 use spin_users_http::{OAuthError, media_type, parse_json};
 
 /// A parsed token request.
@@ -19,6 +21,14 @@ pub enum TokenRequest {
     Refresh {
         /// The refresh token.
         refresh_token: String,
+    },
+    /// `grant_type=urn:spin-users:grant-type:mfa`: the second half of a
+    /// login answered `mfa_required`.
+    Mfa {
+        /// The `mfa_token` of that answer.
+        mfa_token: String,
+        /// The `otp` or `recovery_code`.
+        proof: Proof,
     },
 }
 
@@ -37,6 +47,9 @@ pub struct Fields {
     /// Which kind `token` is, as its sender thinks: read so that it counts
     /// once, never needed (see `spin_users_domain::TokenKind`).
     token_type_hint: Option<String>,
+    mfa_token: Option<String>,
+    otp: Option<String>,
+    recovery_code: Option<String>,
 }
 
 /// Reads the body as `application/x-www-form-urlencoded` or JSON.
@@ -55,6 +68,9 @@ pub fn fields(req: &Request) -> Result<Fields, OAuthError> {
                     "refresh_token" => &mut fields.refresh_token,
                     "token" => &mut fields.token,
                     "token_type_hint" => &mut fields.token_type_hint,
+                    "mfa_token" => &mut fields.mfa_token,
+                    "otp" => &mut fields.otp,
+                    "recovery_code" => &mut fields.recovery_code,
                     _ => continue,
                 };
                 // RFC 6749 §3.2: parameters must not be repeated.
@@ -89,6 +105,14 @@ pub fn parse(req: &Request) -> Result<TokenRequest, OAuthError> {
             refresh_token: fields
                 .refresh_token
                 .ok_or(OAuthError::InvalidRequest("refresh_token is required"))?,
+        }),
+        Some(MFA_GRANT_TYPE) => Ok(TokenRequest::Mfa {
+            mfa_token: fields
+                .mfa_token
+                .ok_or(OAuthError::InvalidRequest("mfa_token is required"))?,
+            proof: Proof::from_fields(fields.otp, fields.recovery_code).ok_or(
+                OAuthError::InvalidRequest("otp or recovery_code is required"),
+            )?,
         }),
         Some(_) => Err(OAuthError::UnsupportedGrantType),
         None => Err(OAuthError::InvalidRequest("grant_type is required")),

@@ -75,7 +75,7 @@ fn answer_oauth(result: Result<Response, OAuthError>) -> Response {
 pub fn userinfo(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let answer = Context::open().map_err(ApiError::from).and_then(|ctx| {
         let caller = ctx.users().caller(req)?;
-        json(200, &user_info(&caller.user))
+        json(200, &user_info(&caller.user, &caller.amr))
     });
     let mut response = respond(answer);
     if response.status() == &401 {

@@ -3,24 +3,27 @@
 //! (`GET /users/:id`) and administration (`GET /users`,
 //! `PATCH`/`DELETE /users/:id`), and the caller's sessions
 //! (`GET /users/me/sessions`, `DELETE /users/me/sessions/:id`), and a
-//! forgotten password (`POST /password/forgot`, `POST /password/reset`).
+//! forgotten password (`POST /password/forgot`, `POST /password/reset`),
+//! and the second factor (`mfa`).
 //! Handlers parse HTTP into domain calls and map the results back; the
 //! rules live in `spin-users-domain`.
+
+mod mfa;
 
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedUsers, Context, CurrentCaller, PasswordAttempt, PasswordCheck, admin_email,
-    after_response, answer_password_check, audit, client, count, count_hit, delete_jobs_of,
-    enforce, enqueue_account_exists, enqueue_email_change, enqueue_password_changed,
-    enqueue_password_reset, enqueue_verification, enqueue_welcome, idempotent, mail_enabled,
-    password_attempt, password_hasher, policy, reset as reset_limit, verification_required,
-    with_limit_headers,
+    CachedUsers, Context, CurrentCaller, PasswordAttempt, PasswordCheck, RequestStepUp,
+    admin_email, after_response, answer_password_check, audit, client, count, count_hit,
+    delete_jobs_of, enforce, enqueue_account_exists, enqueue_email_change,
+    enqueue_password_changed, enqueue_password_reset, enqueue_verification, enqueue_welcome,
+    idempotent, mail_enabled, password_attempt, password_hasher, policy, reset as reset_limit,
+    verification_required, with_limit_headers,
 };
 use spin_users_domain::{
     AdminChange, AuditEvent, Counter, Email, EndReason, Ending, FORGOT_ADDRESS_POLICY,
     FORGOT_IP_POLICY, LOGIN_CEILING_POLICY, LOGIN_PAIR_POLICY, ListQuery, Password, ProfileChange,
-    REGISTER_IP_POLICY, RegisterError, Registration, SessionId, SessionQuery, User, UserId,
+    Proof, REGISTER_IP_POLICY, RegisterError, Registration, SessionId, SessionQuery, User, UserId,
     UserRepository, VERIFY_EMAIL_POLICY, Visibility, by_admin, change_account,
     confirm_email_change, limit_headers, parse_roles, verify_email, visibility,
 };
@@ -44,6 +47,9 @@ const ROUTES: &[Route] = &[
     route(Method::Get, "/users/me/sessions", my_sessions),
     route(Method::Delete, "/users/me/sessions/:id", end_my_session),
     route(Method::Post, "/users/me/verify-email", send_verification),
+    route(Method::Post, "/users/me/mfa/totp", mfa::enrol),
+    route(Method::Delete, "/users/me/mfa/totp", mfa::disable),
+    route(Method::Post, "/users/me/mfa/totp/confirm", mfa::confirm),
     route(Method::Post, "/email/verify", verify_address),
     route(Method::Post, "/email/confirm-change", confirm_change),
     route(Method::Post, "/password/forgot", forgot_password),
@@ -51,6 +57,7 @@ const ROUTES: &[Route] = &[
     route(Method::Get, "/users/:id", by_id),
     route(Method::Patch, "/users/:id", admin_update),
     route(Method::Delete, "/users/:id", admin_delete),
+    route(Method::Delete, "/users/:id/mfa", mfa::admin_remove),
 ];
 
 #[http_component]
@@ -181,6 +188,9 @@ fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let mut random = ctx.random;
     // With mail, a new address is applied only once it confirms by mail.
     let by_confirmation = mail_enabled()?;
+    let proof = Proof::from_fields(body.code.clone(), body.recovery_code.clone());
+    let mut step_up = RequestStepUp::new(&ctx, req, &users, proof);
+    let proof_field = step_up.field();
     let changed = retry_stale(req, || {
         let caller = users.current_caller(req)?;
         check_if_match(req, &private_view(&caller.user))?;
@@ -194,7 +204,10 @@ fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
             email_by_confirmation: by_confirmation,
         };
         let mut accounts = ctx.accounts(&users, &hasher, &mut random);
-        let (user, password_changed) = accounts.update_profile(caller.user.clone(), change)?;
+        let prove = &mut |user: &User| step_up.prove(user);
+        let (user, password_changed) = accounts
+            .update_profile(caller.user.clone(), change, prove)
+            .map_err(|e| RequestStepUp::error(proof_field, e))?;
         Ok((caller, user, password_changed))
     });
     let result = changed.and_then(|(caller, user, password_changed)| {
@@ -239,12 +252,18 @@ fn delete_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let hasher = password_hasher()?;
     let current = body.current_password.map(Password::new);
     let attempt = password_check(req, &ctx, &users, current.is_some())?;
+    let proof = Proof::from_fields(body.code, body.recovery_code);
+    let mut step_up = RequestStepUp::new(&ctx, req, &users, proof);
+    let proof_field = step_up.field();
     let deleted = retry_stale(req, || {
         let caller = users.current_caller(req)?;
         check_if_match(req, &private_view(&caller.user))?;
         let mut random = ctx.random;
         let accounts = ctx.accounts(&users, &hasher, &mut random);
-        accounts.delete_account(&caller.user, current.as_ref())?;
+        let prove = &mut |user: &User| step_up.prove(user);
+        accounts
+            .delete_account(&caller.user, current.as_ref(), prove)
+            .map_err(|e| RequestStepUp::error(proof_field, e))?;
         Ok(caller)
     });
     let result = deleted.and_then(|caller| {

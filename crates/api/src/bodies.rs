@@ -35,6 +35,12 @@ pub struct ProfileBody {
     /// The current password (required for email and password changes).
     #[schema(format = Password)]
     pub current_password: Option<String>,
+    /// A current code from the authenticator app: required with
+    /// `current_password` while a second factor is on (or `recovery_code`).
+    #[schema(example = "123456")]
+    pub code: Option<String>,
+    /// One of the recovery codes, instead of `code`; it is spent.
+    pub recovery_code: Option<String>,
 }
 
 /// `DELETE /users/me`.
@@ -45,6 +51,68 @@ pub struct DeleteBody {
     /// field error (`validation-failed`), not `invalid-json`.
     #[schema(format = Password, value_type = String, required = true)]
     pub current_password: Option<String>,
+    /// A current code from the authenticator app: required with
+    /// `current_password` while a second factor is on (or `recovery_code`).
+    #[schema(example = "123456")]
+    pub code: Option<String>,
+    /// One of the recovery codes, instead of `code`; it is spent.
+    pub recovery_code: Option<String>,
+}
+
+/// `POST /users/me/mfa/totp`: starts an enrolment.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolBody {
+    /// The current password.
+    #[schema(format = Password, value_type = String, required = true)]
+    pub current_password: Option<String>,
+}
+
+/// `POST /users/me/mfa/totp/confirm`: a code from the app, proving it
+/// holds the secret.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmBody {
+    /// The 6-digit code the app shows now.
+    #[schema(value_type = String, required = true, example = "123456")]
+    pub code: Option<String>,
+}
+
+/// `DELETE /users/me/mfa/totp`: turns the second factor off.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisableBody {
+    /// The current password.
+    #[schema(format = Password, value_type = String, required = true)]
+    pub current_password: Option<String>,
+    /// A current code from the authenticator app: required with
+    /// `current_password` while a second factor is on (or `recovery_code`).
+    #[schema(example = "123456")]
+    pub code: Option<String>,
+    /// One of the recovery codes, instead of `code`; it is spent.
+    pub recovery_code: Option<String>,
+}
+
+/// The answer to `POST /users/me/mfa/totp`, shown once: nothing is on
+/// until `POST /users/me/mfa/totp/confirm`.
+#[derive(Serialize, ToSchema)]
+pub struct TotpEnrolment {
+    /// The secret, base32 without padding (160 bits), for typing in.
+    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
+    pub secret: String,
+    /// `otpauth://totp/…` (SHA1, 6 digits, 30 s) for authenticator apps.
+    pub otpauth_uri: String,
+    /// The URI as an SVG QR code.
+    pub qr_svg: String,
+}
+
+/// The answer to `POST /users/me/mfa/totp/confirm`: the second factor is
+/// on; the recovery codes are shown this once and stored hashed.
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    /// Single-use codes for when the app is lost.
+    #[schema(example = json!(["k3x9p-2mwq7"]))]
+    pub recovery_codes: Vec<String>,
 }
 
 /// A role, as bodies and views name it.
@@ -89,6 +157,16 @@ pub enum TokenRequestBody {
         /// The refresh token.
         refresh_token: String,
     },
+    /// The second half of a login whose password answered `mfa_required`.
+    #[serde(rename = "urn:spin-users:grant-type:mfa")]
+    Mfa {
+        /// The `mfa_token` of the `mfa_required` answer (5 minutes, once).
+        mfa_token: String,
+        /// A current code from the authenticator app.
+        otp: Option<String>,
+        /// A recovery code, instead of `otp`.
+        recovery_code: Option<String>,
+    },
 }
 
 /// `POST /logout` request (without `?all=true`).
@@ -115,12 +193,16 @@ pub struct TokenResponse {
 /// A token error (RFC 6749 §5.2).
 #[derive(Serialize, ToSchema)]
 pub struct OAuthErrorBody {
-    /// `invalid_request`, `invalid_grant`, `unsupported_grant_type` or
-    /// `server_error`.
+    /// `invalid_request`, `invalid_grant`, `unsupported_grant_type`,
+    /// `mfa_required` or `server_error`.
     #[schema(example = "invalid_grant")]
     pub error: &'static str,
     /// For people.
     pub error_description: &'static str,
+    /// With `mfa_required` (`403`): exchange it, with a code, at `/token`
+    /// with `grant_type=urn:spin-users:grant-type:mfa`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
 }
 
 /// `POST /revoke` (RFC 7009 §2.1) and `POST /introspect` (RFC 7662 §2.1)

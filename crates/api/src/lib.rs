@@ -13,15 +13,18 @@ mod standard;
 mod views;
 
 pub use bodies::{
-    AdminBody, DeleteBody, ForgotBody, LogoutBody, MailQueued, OAuthErrorBody, ProfileBody,
-    RegisterBody, ResetBody, RoleName, TokenBody, TokenRequestBody, TokenResponse, VerifyBody,
+    AdminBody, ConfirmBody, DeleteBody, DisableBody, EnrolBody, ForgotBody, LogoutBody, MailQueued,
+    OAuthErrorBody, ProfileBody, RecoveryCodes, RegisterBody, ResetBody, RoleName, TokenBody,
+    TokenRequestBody, TokenResponse, TotpEnrolment, VerifyBody,
 };
 pub use openapi::{ApiDoc, openapi_json};
 pub use problems::{
     CheckState, FieldProblem, PROBLEM_TYPE_PREFIX, PROBLEM_TYPES, ProblemDetails, ProblemType,
     problem_type,
 };
-pub use standard::{GRANT_TYPES, Introspection, ServerMetadata, UserInfo, user_info};
+pub use standard::{
+    GRANT_TYPES, Introspection, MFA_GRANT_TYPE, ServerMetadata, UserInfo, user_info,
+};
 pub use views::{
     DrainReport, Page, PrivateView, PublicView, SessionPage, SessionView, TaskKind, TaskPage,
     TaskState, TaskView, private_view, public_view, session_view, task_view,

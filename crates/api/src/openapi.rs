@@ -12,8 +12,9 @@ use utoipa::openapi::security::{
 use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::bodies::{
-    AdminBody, DeleteBody, ForgotBody, LogoutBody, MailQueued, OAuthErrorBody, ProfileBody,
-    RegisterBody, ResetBody, RoleName, TokenBody, TokenRequestBody, TokenResponse, VerifyBody,
+    AdminBody, ConfirmBody, DeleteBody, DisableBody, EnrolBody, ForgotBody, LogoutBody, MailQueued,
+    OAuthErrorBody, ProfileBody, RecoveryCodes, RegisterBody, ResetBody, RoleName, TokenBody,
+    TokenRequestBody, TokenResponse, TotpEnrolment, VerifyBody,
 };
 use crate::problems::{CheckState, FieldProblem, ProblemDetails, catalogue_markdown};
 use crate::standard::{Introspection, ServerMetadata, UserInfo};
@@ -54,13 +55,14 @@ enum SwaggerUiFile {
         service_info, liveness, readiness,
         register, list_users, me, update_me, delete_me, my_sessions, end_my_session,
         send_verification, verify_email, confirm_email_change, forgot_password, reset_password, user_by_id,
-        admin_update, admin_delete, token, logout, jwks, revoke, introspect, userinfo, userinfo_post,
+        admin_update, admin_delete, enrol_totp, confirm_totp, disable_totp, admin_remove_mfa, token, logout, jwks, revoke, introspect, userinfo, userinfo_post,
         openid_configuration, authorization_server_metadata, export_me, list_tasks, task, retry_task, metrics, drain_jobs,
         openapi_document, swagger_ui, swagger_ui_file, verify_email_page, reset_password_page,
         confirm_email_page
     ),
     components(schemas(
         PrivateView, PublicView, Page, ForgotBody, MailQueued, ResetBody, VerifyBody, SessionView, SessionPage, TokenBody, Introspection, UserInfo, ServerMetadata, TaskView, TaskPage, TaskState, TaskKind, DrainReport, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
+        EnrolBody, ConfirmBody, DisableBody, TotpEnrolment, RecoveryCodes,
         TokenRequestBody, LogoutBody, TokenResponse, OAuthErrorBody, ProblemDetails,
         FieldProblem, CheckState
     ), responses(
@@ -337,8 +339,8 @@ fn me() {}
         (status = 412, response = PreconditionFailed),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
-        (status = 422, description = "`validation-failed` (a wrong `current_password` included)", body = ProblemDetails, content_type = PROBLEM),
-        (status = 429, response = RateLimited)))]
+        (status = 422, description = "`validation-failed` (a wrong `current_password` included; with a second factor on, a missing or wrong `code` or `recovery_code` for an email or password change)", body = ProblemDetails, content_type = PROBLEM),
+        (status = 429, description = "`rate-limited` (password attempts), or `second-factor-locked` with `Retry-After`", body = ProblemDetails, content_type = PROBLEM, headers(("Retry-After" = String), ("RateLimit" = String), ("RateLimit-Policy" = String)))))]
 fn update_me() {}
 
 #[utoipa::path(delete, path = "/users/me", tag = "users", security(("bearer" = []), ("oauth2" = [])),
@@ -352,9 +354,45 @@ fn update_me() {}
         (status = 409, description = "`last-admin` or `edit-conflict`", body = ProblemDetails, content_type = PROBLEM),
         (status = 412, response = PreconditionFailed),
         (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`validation-failed`: `current_password` missing or wrong, or, with a second factor on, `code` (or `recovery_code`)", body = ProblemDetails, content_type = PROBLEM),
+        (status = 429, description = "`rate-limited` (password attempts), or `second-factor-locked` with `Retry-After`", body = ProblemDetails, content_type = PROBLEM, headers(("Retry-After" = String), ("RateLimit" = String), ("RateLimit-Policy" = String)))))]
+fn delete_me() {}
+
+#[utoipa::path(post, path = "/users/me/mfa/totp", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    request_body(content = EnrolBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A new TOTP secret (RFC 6238: SHA1, 6 digits, 30 s), its `otpauth://` URI and QR code; nothing is on until `POST /users/me/mfa/totp/confirm`. Enrolling again replaces a pending secret", body = TotpEnrolment, headers(("Cache-Control" = String, description = "`no-store`"), ("RateLimit" = String), ("RateLimit-Policy" = String))),
+        (status = 400, response = InvalidJson),
+        (status = 401, response = Unauthorized),
+        (status = 409, description = "`second-factor-enabled`: one is on already", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "`validation-failed`: `current_password` missing or wrong", body = ProblemDetails, content_type = PROBLEM),
         (status = 429, response = RateLimited)))]
-fn delete_me() {}
+fn enrol_totp() {}
+
+#[utoipa::path(post, path = "/users/me/mfa/totp/confirm", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    request_body(content = ConfirmBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The second factor is on; the recovery codes are shown this once (stored hashed). From now on a password login answers `mfa_required`", body = RecoveryCodes, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = InvalidJson),
+        (status = 401, response = Unauthorized),
+        (status = 409, description = "`second-factor-enabled`, or `second-factor-not-enabled`: no enrolment is pending", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`validation-failed`: `code` missing or wrong", body = ProblemDetails, content_type = PROBLEM),
+        (status = 429, description = "`second-factor-locked`: five wrong codes in a row; `Retry-After` says when to retry", body = ProblemDetails, content_type = PROBLEM, headers(("Retry-After" = String)))))]
+fn confirm_totp() {}
+
+#[utoipa::path(delete, path = "/users/me/mfa/totp", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    request_body(content = DisableBody, content_type = "application/json"),
+    responses(
+        (status = 204, description = "The second factor is off: a password alone logs in again"),
+        (status = 400, response = InvalidJson),
+        (status = 401, response = Unauthorized),
+        (status = 409, description = "`second-factor-not-enabled`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`validation-failed`: `current_password`, or `code` (or `recovery_code`), missing or wrong", body = ProblemDetails, content_type = PROBLEM),
+        (status = 429, description = "`rate-limited` (password attempts), or `second-factor-locked` with `Retry-After`", body = ProblemDetails, content_type = PROBLEM, headers(("Retry-After" = String), ("RateLimit" = String), ("RateLimit-Policy" = String)))))]
+fn disable_totp() {}
 
 #[utoipa::path(get, path = "/users/me/sessions", tag = "users", security(("bearer" = []), ("oauth2" = [])),
     params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100), ("cursor" = Option<String>, Query)),
@@ -462,12 +500,24 @@ fn admin_update() {}
         (status = 412, response = PreconditionFailed)))]
 fn admin_delete() {}
 
+#[utoipa::path(delete, path = "/users/{id}/mfa", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    params(("id" = String, Path, format = "uuid"), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 204, description = "The user's second factor is off (administrators; audited as `second_factor_disabled` by the admin), for a lost authenticator"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`second-factor-not-enabled`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 412, response = PreconditionFailed)))]
+fn admin_remove_mfa() {}
+
 #[utoipa::path(post, path = "/token", tag = "auth",
     request_body(content((TokenRequestBody = "application/x-www-form-urlencoded"), (TokenRequestBody = "application/json"))),
     responses(
         (status = 200, description = "Tokens (RFC 6749 §5.1)", body = TokenResponse, headers(("RateLimit" = String), ("RateLimit-Policy" = String), ("Cache-Control" = String, description = "`no-store`"))),
-        (status = 400, description = "RFC 6749 §5.2 error: the same `invalid_grant` for every credential problem", body = OAuthErrorBody),
-        (status = 429, response = RateLimited)))]
+        (status = 400, description = "RFC 6749 §5.2 error: the same `invalid_grant` for every credential problem (a wrong, replayed or spent code or recovery code, and a bad, spent or expired `mfa_token`, included)", body = OAuthErrorBody),
+        (status = 403, description = "`mfa_required`: the password was right and the account has a second factor on; no tokens yet. Send `mfa_token` (5 minutes, once) with `otp` or `recovery_code` and `grant_type=urn:spin-users:grant-type:mfa`", body = OAuthErrorBody, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 429, description = "`rate-limited`, or `second-factor-locked` (five wrong second factors in a row) with `Retry-After`", body = ProblemDetails, content_type = PROBLEM, headers(("Retry-After" = String), ("RateLimit" = String), ("RateLimit-Policy" = String)))))]
 fn token() {}
 
 #[utoipa::path(post, path = "/logout", tag = "auth",
@@ -712,7 +762,9 @@ mod tests {
                         // RFC 6749 §5.2 bodies, which OAuth clients parse.
                         let oauth_endpoint =
                             ["/token", "/revoke", "/introspect"].contains(&path.as_str());
-                        let oauth = oauth_endpoint && status == "400";
+                        // `mfa_required` is Auth0's shape of that body.
+                        let mfa_required = path == "/token" && status == "403";
+                        let oauth = oauth_endpoint && status == "400" || mfa_required;
                         assert!(problem || oauth, "{method} {path} {status}");
                     }
                     if status == "429" {

@@ -111,6 +111,24 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "The change would demote, disable or delete the last active administrator.",
     ),
     problem(
+        "second-factor-enabled",
+        409,
+        "Second Factor Enabled",
+        "A second factor is on already: turn it off (`DELETE /users/me/mfa/totp`) before enrolling another.",
+    ),
+    problem(
+        "second-factor-not-enabled",
+        409,
+        "Second Factor Not Enabled",
+        "The account has no second factor on, or no enrolment waiting for its confirmation.",
+    ),
+    problem(
+        "second-factor-locked",
+        429,
+        "Second Factor Locked",
+        "Five wrong second factors in a row lock the account's factor for 15 minutes (apart from the password limits); `Retry-After` says when it opens.",
+    ),
+    problem(
         "task-not-dead",
         409,
         "Task Not Dead",

@@ -43,6 +43,11 @@ pub struct Introspection {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<crate::bodies::RoleName>>)]
     pub roles: Option<Vec<&'static str>>,
+    /// How the session's login was proven (RFC 8176): `["pwd"]`, or
+    /// `["pwd", "otp", "mfa"]` with a second factor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!(["pwd", "otp", "mfa"]))]
+    pub amr: Option<Vec<String>>,
 }
 
 impl Introspection {
@@ -60,6 +65,7 @@ impl Introspection {
             sid: None,
             jti: None,
             roles: None,
+            amr: None,
         }
     }
 
@@ -78,6 +84,7 @@ impl Introspection {
             sid: token.session_id.clone(),
             jti: token.token_id.clone(),
             roles: Some(token.roles.iter().map(|r: &Role| r.as_str()).collect()),
+            amr: Some(token.amr.clone()),
         }
     }
 }
@@ -98,21 +105,28 @@ pub struct UserInfo<'a> {
     email_verified: bool,
     /// Last change to the account, seconds since the epoch.
     updated_at: i64,
+    /// How the access token's login was proven (RFC 8176).
+    #[schema(value_type = Vec<String>, example = json!(["pwd"]))]
+    amr: &'a [String],
 }
 
-/// The userinfo claims of `user`.
-pub fn user_info(user: &User) -> UserInfo<'_> {
+/// The userinfo claims of `user`, for an access token whose `amr` is `amr`.
+pub fn user_info<'a>(user: &'a User, amr: &'a [String]) -> UserInfo<'a> {
     UserInfo {
         sub: user.id.to_string(),
         name: user.name.as_ref(),
         email: user.email.as_ref(),
         email_verified: user.email_verified,
         updated_at: user.updated_at,
+        amr,
     }
 }
 
 /// The grant types `POST /token` accepts.
-pub const GRANT_TYPES: &[&str] = &["password", "refresh_token"];
+pub const GRANT_TYPES: &[&str] = &["password", "refresh_token", MFA_GRANT_TYPE];
+
+/// The grant that finishes a login answered `mfa_required`.
+pub const MFA_GRANT_TYPE: &str = "urn:spin-users:grant-type:mfa";
 
 /// Claims the service's tokens and userinfo carry.
 const CLAIMS: &[&str] = &[

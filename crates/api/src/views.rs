@@ -24,6 +24,9 @@ pub struct PrivateView<'a> {
     /// Whether the owner proved the address is theirs (a mailed
     /// verification or reset token).
     email_verified: bool,
+    /// Whether a second factor (TOTP) is on: logins then need a code, and
+    /// so do changes of the password, the email, the factor, and deletion.
+    mfa_enabled: bool,
     /// `true` while the account must choose a new password before anything
     /// but `GET`/`PATCH /users/me` and `POST /logout` (the bootstrap admin
     /// after its first login).
@@ -66,6 +69,7 @@ pub fn private_view(user: &User) -> PrivateView<'_> {
         roles: &user.roles,
         disabled: user.disabled,
         email_verified: user.email_verified,
+        mfa_enabled: user.mfa_enabled,
         password_change_required: user.password_change_required,
         created_at: rfc3339(user.created_at),
         updated_at: rfc3339(user.updated_at),

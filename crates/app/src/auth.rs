@@ -18,6 +18,8 @@ pub struct Caller {
     pub user: User,
     /// The session the access token was issued in, if any.
     pub session_id: Option<String>,
+    /// How that session's login was proven (the token's `amr`).
+    pub amr: Vec<String>,
 }
 
 /// A caller whose rights were read from the database: the only caller an
@@ -111,7 +113,13 @@ pub fn authenticate(req: &Request, users: &CachedUsers<'_>, now: i64) -> Result<
         && seen.fingerprint == fingerprint
         && seen.expires_at > now
     {
-        return caller(req, entry.user.clone(), seen.session_id.clone(), now);
+        return caller(
+            req,
+            entry.user.clone(),
+            seen.session_id.clone(),
+            seen.amr.clone(),
+            now,
+        );
     }
     let claims = key_ring_from(&config)?.verify(token, now).map_err(|e| {
         eprintln!("token rejected: {e}");
@@ -123,6 +131,7 @@ pub fn authenticate(req: &Request, users: &CachedUsers<'_>, now: i64) -> Result<
         fingerprint,
         session_id: claims.session_id.clone(),
         expires_at: claims.expires_at,
+        amr: claims.amr.clone(),
     };
     let user = match entry.filter(|entry| entry.user.id == id) {
         Some(entry) => {
@@ -135,7 +144,7 @@ pub fn authenticate(req: &Request, users: &CachedUsers<'_>, now: i64) -> Result<
             user
         }
     };
-    caller(req, user, claims.session_id, now)
+    caller(req, user, claims.session_id, claims.amr, now)
 }
 
 /// [`authenticate`], then the caller as the database holds them now
@@ -160,7 +169,7 @@ fn reread(
 ) -> Result<CurrentCaller, ApiError> {
     let now = u64::try_from(now).unwrap_or_default();
     let user = current_user(users, &verified.user.id)?;
-    caller(req, user, verified.session_id, now).map(CurrentCaller)
+    caller(req, user, verified.session_id, verified.amr, now).map(CurrentCaller)
 }
 
 impl CachedUsers<'_> {
@@ -206,6 +215,7 @@ fn caller(
     req: &Request,
     user: User,
     session_id: Option<String>,
+    amr: Vec<String>,
     now: u64,
 ) -> Result<Caller, ApiError> {
     if user.disabled {
@@ -218,7 +228,11 @@ fn caller(
     if user.password_change_required && !open_before_password_change(req.method(), req.path()) {
         return Err(ApiError::PasswordChangeRequired);
     }
-    Ok(Caller { user, session_id })
+    Ok(Caller {
+        user,
+        session_id,
+        amr,
+    })
 }
 
 /// What an account that owes a new password may still do: read and change

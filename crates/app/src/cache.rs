@@ -25,6 +25,8 @@ pub struct SeenToken {
     pub session_id: Option<String>,
     /// Its `exp`.
     pub expires_at: u64,
+    /// Its `amr`.
+    pub amr: Vec<String>,
 }
 
 /// A user as cached, encoded with postcard rather than JSON: a cached read
@@ -47,6 +49,7 @@ struct CachedUser {
     sessions: String,
     password_change_required: bool,
     email_verified: bool,
+    mfa_enabled: bool,
     token: Option<SeenToken>,
 }
 
@@ -64,6 +67,7 @@ impl CachedUser {
             sessions: user.sessions.encode(),
             password_change_required: user.password_change_required,
             email_verified: user.email_verified,
+            mfa_enabled: user.mfa_enabled,
             token,
         }
     }
@@ -82,6 +86,7 @@ impl CachedUser {
             sessions: SessionState::decode(&self.sessions),
             password_change_required: self.password_change_required,
             email_verified: self.email_verified,
+            mfa_enabled: self.mfa_enabled,
         };
         Some((user, token))
     }
@@ -234,6 +239,20 @@ impl<'a> CachedUsers<'a> {
         }
     }
 
+    /// Runs `write`, a change to the row of `id`, between the checks that
+    /// keep the cache true: refused before it runs when the cache cannot
+    /// take the invalidation, and the cached copy dropped after.
+    pub(crate) fn writing<T>(
+        &self,
+        id: &UserId,
+        write: impl FnOnce() -> Result<T, RepoError>,
+    ) -> Result<T, RepoError> {
+        let kv = self.writable()?;
+        let written = write()?;
+        Self::invalidate(kv, id)?;
+        Ok(written)
+    }
+
     /// Drops the cached copy of `id` after `kv`'s write committed,
     /// retrying once. A failure here could serve stale data, so it fails
     /// the request (`503`: the write stands, the client may retry) rather
@@ -288,22 +307,15 @@ impl UserRepository for CachedUsers<'_> {
         credential: &Credential,
         now: i64,
     ) -> Result<(), RepoError> {
-        let kv = self.writable()?;
-        self.db.set_credential(user, credential, now)?;
-        Self::invalidate(kv, &user.id)
+        self.writing(&user.id, || self.db.set_credential(user, credential, now))
     }
 
     fn update(&self, user: &User, credential: Option<&Credential>) -> Result<(), RepoError> {
-        let kv = self.writable()?;
-        self.db.update(user, credential)?;
-        Self::invalidate(kv, &user.id)
+        self.writing(&user.id, || self.db.update(user, credential))
     }
 
     fn delete(&self, id: &UserId, version: Option<i64>) -> Result<bool, RepoError> {
-        let kv = self.writable()?;
-        let deleted = self.db.delete(id, version)?;
-        Self::invalidate(kv, id)?;
-        Ok(deleted)
+        self.writing(id, || self.db.delete(id, version))
     }
 
     fn list(
@@ -338,6 +350,7 @@ mod tests {
             },
             password_change_required: true,
             email_verified: true,
+            mfa_enabled: true,
         }
     }
 
@@ -347,6 +360,7 @@ mod tests {
             fingerprint: Fingerprint::of(&[b"token"]),
             session_id: Some("s-1".into()),
             expires_at: 900,
+            amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
         };
         let bytes = CachedUser::encode(&ada(), Some(token.clone()), 160).expect("encodes");
 

@@ -182,6 +182,12 @@ pub fn verification_required() -> Result<bool> {
     }
 }
 
+/// The service's name (`service_name`): mail subjects and the issuer of
+/// second factors.
+pub fn service_name() -> Result<String> {
+    Ok(optional("service_name")?.unwrap_or_else(|| "spin-users".to_owned()))
+}
+
 /// The configured administrator's email (`admin_email`), if any: reserved
 /// for the bootstrap.
 pub fn admin_email() -> Result<Option<String>> {

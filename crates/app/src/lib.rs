@@ -21,6 +21,7 @@ mod mail;
 mod metrics;
 mod redis;
 mod revocation;
+mod second_factor;
 mod secret;
 
 pub use audit::audit;
@@ -29,8 +30,8 @@ pub use cache::{Cached, CachedUsers, SeenToken, USER_CACHE_TTL_SECS};
 pub use cache_store::CacheStore;
 pub use client::{Client, client};
 pub use config::{
-    Context, admin_email, database, key_ring, password_hasher, public_base, successor_key,
-    verification_required,
+    Context, admin_email, database, key_ring, password_hasher, public_base, service_name,
+    successor_key, verification_required,
 };
 pub use idempotency::idempotent;
 pub use jobs::{
@@ -47,4 +48,5 @@ pub use mail::{
     enqueue_verification, mail_enabled,
 };
 pub use metrics::{count, exposition};
+pub use second_factor::{CachedFactors, RequestStepUp, factor_key, record_check, second_factor};
 pub use secret::{WhenUnset, require_secret};

@@ -20,7 +20,7 @@ use spin_users_domain::{
 };
 use spin_users_store::{SqlOneTimeTokens, SqlUsers};
 
-use crate::config::{Context, number, optional};
+use crate::config::{Context, number, optional, service_name};
 use crate::jobs::{deliver, enqueue};
 use crate::metrics::count;
 
@@ -378,10 +378,6 @@ fn changed_mail(ctx: &Context, user_id: &str, now: i64) -> Result<Option<(MailKi
     );
     let event = MailEvent::new(MailKind::PasswordChanged, &user, message, None, None, now);
     Ok(Some((MailKind::PasswordChanged, event)))
-}
-
-fn service_name() -> Result<String> {
-    Ok(optional("service_name")?.unwrap_or_else(|| "spin-users".to_owned()))
 }
 
 /// Where mailed links point: `app_url` (the team's own pages), else

@@ -8,6 +8,7 @@ use crate::name::DisplayName;
 use crate::password::Password;
 use crate::random::Random;
 use crate::revocation::SessionState;
+use crate::second_factor::SecondFactorError;
 use crate::user::{RepoError, Role, User, UserId, UserRepository};
 use crate::validation::{FieldError, ValidationErrors};
 
@@ -72,6 +73,7 @@ fn new_account(
         sessions: SessionState::default(),
         password_change_required: false,
         email_verified: false,
+        mfa_enabled: false,
     };
     Ok((user, credential))
 }
@@ -118,6 +120,12 @@ pub struct ProfileChange {
     pub email_by_confirmation: bool,
 }
 
+/// The second proof a change to how an account is proven needs once its
+/// current password passed: the second factor, while one is on. Called
+/// again when a write that lost a race is redone; a proof already given
+/// in the request must pass again without being spent twice.
+pub type StepUp<'a> = dyn FnMut(&User) -> Result<(), UpdateError> + 'a;
+
 /// Why an account change failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
@@ -134,6 +142,9 @@ pub enum UpdateError {
     /// The change would leave no active administrator.
     #[error("the last active administrator")]
     LastAdmin,
+    /// The second factor the change needs was missing, wrong or locked.
+    #[error(transparent)]
+    SecondFactor(#[from] SecondFactorError),
     /// Hashing failed.
     #[error(transparent)]
     Hash(#[from] HashError),
@@ -181,7 +192,7 @@ impl Accounts<'_> {
 
     /// Checks `current` against the credential of `user` as read: a row
     /// that moved on since is `Stale` (the password checked may be gone).
-    fn check_current_password(
+    pub fn check_current_password(
         &self,
         user: &User,
         current: Option<&Password>,
@@ -324,10 +335,14 @@ impl Accounts<'_> {
     /// the caller's for access tokens in the same write. Returns the updated
     /// user and whether the password changed (callers then revoke the other
     /// sessions' refresh tokens).
+    ///
+    /// A change of email or password needs the current password and then
+    /// `step_up`, the account's second factor when one is on.
     pub fn update_profile(
         &mut self,
         mut user: User,
         change: ProfileChange,
+        step_up: &mut StepUp<'_>,
     ) -> Result<(User, bool), UpdateError> {
         let mut errors = ValidationErrors::default();
         let name = change
@@ -356,6 +371,7 @@ impl Accounts<'_> {
         }
         if email_changes || password.is_some() {
             self.check_current_password(&user, change.current_password.as_ref())?;
+            step_up(&user)?;
         }
         if user.password_change_required
             && let (Some(new), Some(current)) = (&password, &change.current_password)
@@ -397,14 +413,17 @@ impl Accounts<'_> {
         Ok((user, credential.is_some()))
     }
 
-    /// Deletes one's own account after checking the current password, if it
-    /// is still as read (`Stale` otherwise: the password checked may be gone).
+    /// Deletes one's own account after checking the current password and
+    /// `step_up`, if it is still as read (`Stale` otherwise: the password
+    /// checked may be gone).
     pub fn delete_account(
         &self,
         user: &User,
         current_password: Option<&Password>,
+        step_up: &mut StepUp<'_>,
     ) -> Result<(), UpdateError> {
         self.check_current_password(user, current_password)?;
+        step_up(user)?;
         self.users.delete(&user.id, Some(user.version))?;
         Ok(())
     }
@@ -413,6 +432,11 @@ impl Accounts<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The step-up of an account without a second factor.
+    fn no_factor(_: &User) -> Result<(), UpdateError> {
+        Ok(())
+    }
     use crate::fakes::InMemoryUsers;
     use crate::hashing::HashParams;
     use crate::random::testing::SeededRandom;
@@ -593,13 +617,13 @@ mod tests {
         user.version += 1;
         let moved = change(None, Some("ada@new.example"), None, Some("correct horse"));
         let (changed, _) = service(&repo, &hasher, &mut random, 3)
-            .update_profile(user.clone(), moved)
+            .update_profile(user.clone(), moved, &mut no_factor)
             .expect("changes");
         assert_eq!(changed.email.as_ref(), "ada@new.example");
         assert!(!changed.email_verified);
         let renamed = change(Some("Ada L."), Some("ada@new.example"), None, None);
         let (same, _) = service(&repo, &hasher, &mut random, 4)
-            .update_profile(changed, renamed)
+            .update_profile(changed, renamed, &mut no_factor)
             .expect("renames");
         assert_eq!(same.name.as_ref(), "Ada L.");
     }
@@ -611,12 +635,13 @@ mod tests {
         let mut deferred = change(None, Some("ada@new.example"), None, Some("correct horse"));
         deferred.email_by_confirmation = true;
         let (kept, _) = service(&repo, &hasher, &mut random, 3)
-            .update_profile(user.clone(), deferred)
+            .update_profile(user.clone(), deferred, &mut no_factor)
             .expect("checked");
         assert_eq!(kept, user, "nothing written");
         let mut wrong = change(None, Some("ada@new.example"), None, Some("wrong password"));
         wrong.email_by_confirmation = true;
-        let refused = service(&repo, &hasher, &mut random, 3).update_profile(user, wrong);
+        let refused =
+            service(&repo, &hasher, &mut random, 3).update_profile(user, wrong, &mut no_factor);
         assert!(
             matches!(refused, Err(UpdateError::Invalid(_))),
             "{refused:?}"
@@ -633,7 +658,7 @@ mod tests {
         with_session.session = Some(laptop.clone());
 
         let (changed, _) = service(&repo, &hasher, &mut random, 2_000)
-            .update_profile(user, with_session)
+            .update_profile(user, with_session, &mut no_factor)
             .expect("changes");
 
         let stored = repo.by_id(&changed.id).expect("reads").expect("exists");
@@ -648,15 +673,23 @@ mod tests {
         let (repo, hasher, mut random) = setup();
         let read = ada(&repo, &hasher, &mut random);
         let (renamed, _) = service(&repo, &hasher, &mut random, 2)
-            .update_profile(read.clone(), change(Some("Ada L."), None, None, None))
+            .update_profile(
+                read.clone(),
+                change(Some("Ada L."), None, None, None),
+                &mut no_factor,
+            )
             .expect("first change");
 
         let late = service(&repo, &hasher, &mut random, 3).update_profile(
             read.clone(),
             change(None, None, Some("another password"), Some("correct horse")),
+            &mut no_factor,
         );
-        let late_delete = service(&repo, &hasher, &mut random, 0)
-            .delete_account(&read, Some(&Password::new("correct horse".into())));
+        let late_delete = service(&repo, &hasher, &mut random, 0).delete_account(
+            &read,
+            Some(&Password::new("correct horse".into())),
+            &mut no_factor,
+        );
 
         assert!(matches!(late, Err(UpdateError::Stale)), "{late:?}");
         assert!(matches!(late_delete, Err(UpdateError::Stale)));
@@ -664,22 +697,76 @@ mod tests {
     }
 
     #[test]
+    fn the_second_factor_is_asked_after_the_password_and_only_for_what_proves_the_account() {
+        let (repo, hasher, mut random) = setup();
+        let user = ada(&repo, &hasher, &mut random);
+        let asked = std::cell::Cell::new(0);
+        let mut refuse = |_: &User| -> Result<(), UpdateError> {
+            asked.set(asked.get() + 1);
+            Err(SecondFactorError::Required.into())
+        };
+        let renamed = service(&repo, &hasher, &mut random, 2)
+            .update_profile(user, change(Some("Ada L."), None, None, None), &mut refuse)
+            .expect("a new name needs no second factor")
+            .0;
+        assert_eq!(asked.get(), 0);
+        let wrong_password = service(&repo, &hasher, &mut random, 3).update_profile(
+            renamed.clone(),
+            change(None, None, Some("another password"), Some("wrong one")),
+            &mut refuse,
+        );
+        assert!(matches!(wrong_password, Err(UpdateError::Invalid(_))));
+        assert_eq!(asked.get(), 0, "a wrong password spends no second factor");
+        for refused in [
+            service(&repo, &hasher, &mut random, 3).update_profile(
+                renamed.clone(),
+                change(None, None, Some("another password"), Some("correct horse")),
+                &mut refuse,
+            ),
+            service(&repo, &hasher, &mut random, 3).update_profile(
+                renamed.clone(),
+                change(None, Some("ada@new.example"), None, Some("correct horse")),
+                &mut refuse,
+            ),
+        ] {
+            assert!(matches!(
+                refused,
+                Err(UpdateError::SecondFactor(SecondFactorError::Required))
+            ));
+        }
+        let delete = service(&repo, &hasher, &mut random, 3).delete_account(
+            &renamed,
+            Some(&Password::new("correct horse".into())),
+            &mut refuse,
+        );
+        assert!(matches!(delete, Err(UpdateError::SecondFactor(_))));
+        assert_eq!(asked.get(), 3);
+        assert_eq!(repo.by_id(&renamed.id).expect("reads"), Some(renamed));
+    }
+
+    #[test]
     fn a_name_change_needs_no_password_but_email_and_password_changes_do() {
         let (repo, hasher, mut random) = setup();
         let user = ada(&repo, &hasher, &mut random);
         let (renamed, pw_changed) = service(&repo, &hasher, &mut random, 2)
-            .update_profile(user.clone(), change(Some("Ada L."), None, None, None))
+            .update_profile(
+                user.clone(),
+                change(Some("Ada L."), None, None, None),
+                &mut no_factor,
+            )
             .expect("rename");
         assert_eq!(renamed.name.as_ref(), "Ada L.");
         assert!(!pw_changed);
         let no_current = service(&repo, &hasher, &mut random, 3).update_profile(
             renamed.clone(),
             change(None, Some("new@example.com"), None, None),
+            &mut no_factor,
         );
         assert!(matches!(no_current, Err(UpdateError::Invalid(e)) if e.0[0].code == "required"));
         let wrong = service(&repo, &hasher, &mut random, 3).update_profile(
             renamed.clone(),
             change(None, None, Some("new password"), Some("nope nope")),
+            &mut no_factor,
         );
         assert!(matches!(wrong, Err(UpdateError::Invalid(e)) if e.0[0].code == "incorrect"));
         let (moved, pw_changed) = service(&repo, &hasher, &mut random, 4)
@@ -691,6 +778,7 @@ mod tests {
                     Some("new password"),
                     Some("correct horse"),
                 ),
+                &mut no_factor,
             )
             .expect("email and password change");
         assert!(pw_changed);
@@ -737,7 +825,7 @@ mod tests {
             Some("admin password"),
         );
         let root = service(&repo, &hasher, &mut random, 2)
-            .update_profile(root, renamed)
+            .update_profile(root, renamed, &mut no_factor)
             .expect("renamed")
             .0;
         let again = service(&repo, &hasher, &mut random, 3).ensure_admin("root@example.com", &pw);
@@ -768,14 +856,18 @@ mod tests {
             .expect("the first");
         assert!(root.password_change_required);
         let same = change(None, None, Some("admin password"), Some("admin password"));
-        let refused = service(&repo, &hasher, &mut random, 2).update_profile(root.clone(), same);
+        let refused = service(&repo, &hasher, &mut random, 2).update_profile(
+            root.clone(),
+            same,
+            &mut no_factor,
+        );
         assert!(
             matches!(refused, Err(UpdateError::Invalid(ref e)) if e.0[0].code == "unchanged"),
             "{refused:?}"
         );
         let renamed = change(Some("Root"), None, None, None);
         let (root, _) = service(&repo, &hasher, &mut random, 3)
-            .update_profile(root, renamed)
+            .update_profile(root, renamed, &mut no_factor)
             .expect("renamed");
         assert!(
             root.password_change_required,
@@ -783,7 +875,7 @@ mod tests {
         );
         let new = change(None, None, Some("a new secret"), Some("admin password"));
         let (root, changed) = service(&repo, &hasher, &mut random, 4)
-            .update_profile(root, new)
+            .update_profile(root, new, &mut no_factor)
             .expect("changed");
         assert!(changed && !root.password_change_required);
         let stored = repo.by_id(&root.id).expect("reads").expect("exists");
@@ -803,7 +895,7 @@ mod tests {
         let mut moving = change(None, Some("root@example.com"), None, Some("correct horse"));
         moving.reserved_email = Some("root@example.com".into());
         assert!(matches!(
-            service(&repo, &hasher, &mut random, 2).update_profile(ada, moving),
+            service(&repo, &hasher, &mut random, 2).update_profile(ada, moving, &mut no_factor),
             Err(UpdateError::EmailTaken)
         ));
 
@@ -827,11 +919,19 @@ mod tests {
         let user = ada(&repo, &hasher, &mut random);
         assert!(
             service(&repo, &hasher, &mut random, 0)
-                .delete_account(&user, Some(&Password::new("wrong one".into())))
+                .delete_account(
+                    &user,
+                    Some(&Password::new("wrong one".into())),
+                    &mut no_factor
+                )
                 .is_err()
         );
         service(&repo, &hasher, &mut random, 0)
-            .delete_account(&user, Some(&Password::new("correct horse".into())))
+            .delete_account(
+                &user,
+                Some(&Password::new("correct horse".into())),
+                &mut no_factor,
+            )
             .expect("deleted");
         assert_eq!(repo.by_id(&user.id).expect("read"), None);
     }

@@ -25,6 +25,13 @@ pub enum AuditEvent {
     AdminChanged,
     /// An account was deleted (by its owner or an admin).
     Deleted,
+    /// A second factor was turned on (enrolment confirmed).
+    SecondFactorEnabled,
+    /// A second factor was turned off, by its owner or (the detail names
+    /// them) an admin.
+    SecondFactorDisabled,
+    /// A second factor was locked by five wrong answers in a row.
+    SecondFactorLocked,
 }
 
 impl AuditEvent {
@@ -41,6 +48,9 @@ impl AuditEvent {
             Self::PasswordReset => "password_reset",
             Self::AdminChanged => "admin_changed",
             Self::Deleted => "deleted",
+            Self::SecondFactorEnabled => "second_factor_enabled",
+            Self::SecondFactorDisabled => "second_factor_disabled",
+            Self::SecondFactorLocked => "second_factor_locked",
         }
     }
 }

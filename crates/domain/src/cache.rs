@@ -30,7 +30,7 @@ impl<T> CacheEntry<T> {
 /// The cache key of a user record. The version names the encoding, so
 /// entries written in another one are never decoded.
 pub fn user_cache_key(id: &str) -> String {
-    format!("user:v5:{id}")
+    format!("user:v6:{id}")
 }
 
 #[cfg(test)]

@@ -7,6 +7,9 @@ use crate::fakes::sample_user;
 use crate::hashing::Credential;
 use crate::name::DisplayName;
 use crate::random::testing::SeededRandom;
+use crate::second_factor::{
+    FACTOR_LOCK_SECS, FactorRecord, LoginMethod, MAX_FACTOR_FAILURES, Reservation, SecondFactors,
+};
 use crate::session_list::SessionQuery;
 use crate::sessions::{REFRESH_TOKEN_TTL_SECS, SessionOwner, SessionRepository, start_session};
 use crate::user::{RepoError, Role, UserId, UserRepository};
@@ -22,10 +25,24 @@ pub fn sessions_list_newest_first_and_leave_out_ended_and_expired(repo: &dyn Ses
     for i in 0..5 {
         let agent = format!("agent {i}");
         let at_ms = (t0 + i) * 1000;
-        let login = start_session(repo, &owner, at_ms, Some(&agent), &mut random);
+        // Every other login is proven with a second factor.
+        let method = if i % 2 == 0 {
+            LoginMethod::Password
+        } else {
+            LoginMethod::PasswordAndOtp
+        };
+        let login = start_session(repo, &owner, at_ms, Some(&agent), method, &mut random);
         started.push(login.expect("login").family_id);
     }
-    start_session(repo, &stranger, t0 * 1000, None, &mut random).expect("theirs");
+    start_session(
+        repo,
+        &stranger,
+        t0 * 1000,
+        None,
+        LoginMethod::Password,
+        &mut random,
+    )
+    .expect("theirs");
     let reason = EndReason::EndedByOwner;
     assert!(
         repo.end(&owner, &started[3], t0 + 10, reason)
@@ -34,11 +51,13 @@ pub fn sessions_list_newest_first_and_leave_out_ended_and_expired(repo: &dyn Ses
     let ended_owner = SessionOwner {
         user_id: owner.clone(),
         ended: true,
+        method: LoginMethod::PasswordAndOtp,
     };
     assert_eq!(repo.owner(&started[3]).expect("owner"), Some(ended_owner));
     let live_owner = SessionOwner {
         user_id: owner.clone(),
         ended: false,
+        method: LoginMethod::Password,
     };
     assert_eq!(repo.owner(&started[2]).expect("owner"), Some(live_owner));
     assert_eq!(repo.owner("no-such-session").expect("owner"), None);
@@ -58,7 +77,16 @@ pub fn sessions_list_newest_first_and_leave_out_ended_and_expired(repo: &dyn Ses
     assert_eq!(ids, [started[1].clone(), started[0].clone()]);
     assert_eq!(end, None);
 
-    assert!(repo.advance(&started[0], t0 + 3).expect("a refresh"));
+    let refreshed = repo.advance(&started[0], t0 + 3).expect("a refresh");
+    assert_eq!(refreshed, Some(LoginMethod::Password));
+    let refreshed = repo.advance(&started[1], t0 + 3).expect("a refresh");
+    assert_eq!(
+        refreshed,
+        Some(LoginMethod::PasswordAndOtp),
+        "a refresh answers how the session's login was proven"
+    );
+    let ended = repo.advance(&started[3], t0 + 3).expect("an ended one");
+    assert_eq!(ended, None, "an ended session does not advance");
     let later = t0 + 3 + REFRESH_TOKEN_TTL_SECS;
     let (left, _) = first.page(repo, &owner, later).expect("page");
     let ids: Vec<_> = left.iter().map(|s| s.id.clone()).collect();
@@ -121,4 +149,134 @@ pub fn users_keep_an_active_admin(repo: &dyn UserRepository) {
     assert_eq!(repo.update(&last, None), Err(RepoError::LastAdmin));
     assert!(repo.delete(&root.id, None).expect("no longer an admin"));
     assert_eq!(repo.delete(&ada.id, None), Err(RepoError::LastAdmin));
+}
+
+/// Second factors: each write holds only under the condition it was read
+/// under, and the failure counter locks on the fifth failure in a row.
+/// `user` is an account without a factor.
+pub fn second_factors_write_only_what_was_read(factors: &dyn SecondFactors, user: &UserId) {
+    let now = 1_800_000_000;
+    let nobody = UserId::generate(&mut SeededRandom::new(99));
+    assert_eq!(factors.record(&nobody).expect("record"), None);
+    let empty = factors.record(user).expect("record").expect("an account");
+    assert_eq!(empty, FactorRecord::default());
+
+    assert!(!factors.enable(user, "p1", 10, "c", now).expect("enable"));
+    assert!(factors.begin(user, "p1").expect("begin"));
+    assert!(
+        factors
+            .begin(user, "p2")
+            .expect("a new enrolment replaces it")
+    );
+    assert!(
+        !factors.enable(user, "p1", 10, "c", now).expect("enable"),
+        "the pending secret moved on"
+    );
+    assert!(
+        factors
+            .enable(user, "p2", 100, "codes", now)
+            .expect("enable")
+    );
+    let on = FactorRecord {
+        pending: None,
+        secret: Some("p2".into()),
+        last_step: 100,
+        recovery_codes: "codes".into(),
+    };
+    assert_eq!(factors.record(user).expect("record"), Some(on));
+    assert!(!factors.begin(user, "p3").expect("begin"), "a factor is on");
+    assert!(!factors.enable(user, "p2", 101, "c", now).expect("enable"));
+
+    for (secret, step) in [("p2", 100), ("p2", 99), ("other", 101)] {
+        assert!(
+            !factors.accept_step(user, secret, step).expect("accept"),
+            "{secret} at {step}"
+        );
+    }
+    assert!(factors.accept_step(user, "p2", 101).expect("accept"));
+    assert_eq!(factors.record(user).expect("r").expect("r").last_step, 101);
+
+    for _ in 1..MAX_FACTOR_FAILURES {
+        assert_eq!(
+            factors.reserve(user, now).expect("reserve"),
+            Reservation::Counted
+        );
+    }
+    assert_eq!(
+        factors.reserve(user, now).expect("the fifth"),
+        Reservation::Last,
+        "the fifth attempt is still checked, and locks unless it succeeds"
+    );
+    let until = now + FACTOR_LOCK_SECS;
+    assert_eq!(
+        factors.reserve(user, now + 1).expect("reserve"),
+        Reservation::Locked { until },
+        "five failures in a row lock it"
+    );
+    assert_eq!(
+        factors.reserve(user, until).expect("reserve"),
+        Reservation::Counted,
+        "the lock ends, and counting starts again at one"
+    );
+    for _ in 2..MAX_FACTOR_FAILURES {
+        assert_eq!(
+            factors.reserve(user, until).expect("reserve"),
+            Reservation::Counted
+        );
+    }
+    assert!(factors.accept_step(user, "p2", 102).expect("a success"));
+    for _ in 1..MAX_FACTOR_FAILURES {
+        assert_eq!(
+            factors.reserve(user, until).expect("reserve"),
+            Reservation::Counted
+        );
+    }
+    assert_eq!(
+        factors.reserve(user, until + 1).expect("reserve"),
+        Reservation::Last,
+        "a success reset the count"
+    );
+    assert!(matches!(
+        factors.reserve(user, until + 2).expect("reserve"),
+        Reservation::Locked { .. }
+    ));
+
+    assert!(
+        !factors
+            .spend_recovery_code(user, "wrong", "x")
+            .expect("spend")
+    );
+    assert!(
+        factors
+            .spend_recovery_code(user, "codes", "left")
+            .expect("spend")
+    );
+    assert!(
+        !factors
+            .spend_recovery_code(user, "codes", "x")
+            .expect("spent")
+    );
+    let record = factors.record(user).expect("record").expect("record");
+    assert_eq!(record.recovery_codes, "left");
+    assert_eq!(
+        factors.reserve(user, until + 3).expect("reserve"),
+        Reservation::Counted,
+        "a recovery code reset the count and the lock"
+    );
+
+    assert!(factors.disable(user, now).expect("disable"));
+    assert_eq!(
+        factors.record(user).expect("record"),
+        Some(FactorRecord::default())
+    );
+    assert!(
+        !factors.disable(user, now).expect("disable"),
+        "nothing is on"
+    );
+    assert!(factors.begin(user, "p4").expect("enrol again"));
+    assert!(
+        factors
+            .disable(user, now)
+            .expect("a pending one is cleared too")
+    );
 }

@@ -14,6 +14,9 @@ use crate::one_time::{OneTimeToken, OneTimeTokens, Purpose};
 use crate::random::testing::SeededRandom;
 use crate::ratelimit::{Cell, Counters, Gcra};
 use crate::revocation::SessionState;
+use crate::second_factor::{
+    FACTOR_LOCK_SECS, FactorRecord, LoginMethod, MAX_FACTOR_FAILURES, Reservation, SecondFactors,
+};
 use crate::session_list::{LiveSession, SessionId};
 use crate::sessions::{SessionOwner, SessionRepository, StoredRefreshToken, hash_token};
 use crate::user::{PageKey, RepoError, Role, User, UserFilter, UserId, UserRepository};
@@ -33,6 +36,7 @@ pub fn sample_user(seed: u64, email: &str, roles: Vec<Role>) -> User {
         sessions: SessionState::default(),
         password_change_required: false,
         email_verified: false,
+        mfa_enabled: false,
     }
 }
 
@@ -50,6 +54,11 @@ pub struct InMemoryUsers {
 impl InMemoryUsers {
     fn count(&self) {
         *self.calls.borrow_mut() += 1;
+    }
+
+    /// Stores `user` as it is, replacing any stored copy.
+    pub fn put(&self, user: User) {
+        self.users.borrow_mut().insert(user.id.clone(), user);
     }
 }
 
@@ -242,6 +251,7 @@ struct SessionRow {
     created_at: i64,
     last_used_at: i64,
     user_agent: Option<String>,
+    method: LoginMethod,
     ended_at: Option<i64>,
 }
 
@@ -275,12 +285,14 @@ impl SessionRepository for InMemorySessions {
         user_id: &UserId,
         now: i64,
         user_agent: Option<&str>,
+        method: LoginMethod,
     ) -> Result<(), RepoError> {
         let row = SessionRow {
             owner: user_id.clone(),
             created_at: now,
             last_used_at: now,
             user_agent: user_agent.map(str::to_owned),
+            method,
             ended_at: None,
         };
         self.sessions.borrow_mut().insert(family_id.to_owned(), row);
@@ -310,13 +322,13 @@ impl SessionRepository for InMemorySessions {
         Ok(self.tokens.borrow().get(token_hash).cloned())
     }
 
-    fn advance(&self, family_id: &str, now: i64) -> Result<bool, RepoError> {
+    fn advance(&self, family_id: &str, now: i64) -> Result<Option<LoginMethod>, RepoError> {
         match self.sessions.borrow_mut().get_mut(family_id) {
             Some(row) if row.ended_at.is_none() => {
                 row.last_used_at = now;
-                Ok(true)
+                Ok(Some(row.method))
             }
-            _ => Ok(false),
+            _ => Ok(None),
         }
     }
 
@@ -368,6 +380,7 @@ impl SessionRepository for InMemorySessions {
             .map(|row| SessionOwner {
                 user_id: row.owner.clone(),
                 ended: row.ended_at.is_some(),
+                method: row.method,
             }))
     }
 
@@ -484,5 +497,143 @@ impl Counters for InMemoryCounters {
     fn clear(&self, bucket: &str) -> Result<(), RepoError> {
         self.cells.borrow_mut().remove(bucket);
         Ok(())
+    }
+}
+
+/// One account's row in [`InMemoryFactors`].
+#[derive(Debug, Clone, Default)]
+struct FactorRow {
+    record: FactorRecord,
+    failures: i64,
+    locked_until: i64,
+}
+
+/// Second factors in a map, with the SQL store's conditions.
+#[derive(Debug, Default)]
+pub struct InMemoryFactors {
+    rows: RefCell<BTreeMap<UserId, FactorRow>>,
+}
+
+impl InMemoryFactors {
+    /// Makes `user` an account (with no factor).
+    pub fn add(&self, user: &UserId) {
+        self.rows
+            .borrow_mut()
+            .insert(user.clone(), FactorRow::default());
+    }
+
+    /// What is stored for `user`.
+    pub fn get(&self, user: &UserId) -> FactorRecord {
+        self.rows.borrow()[user].record.clone()
+    }
+}
+
+impl SecondFactors for InMemoryFactors {
+    fn record(&self, user: &UserId) -> Result<Option<FactorRecord>, RepoError> {
+        Ok(self.rows.borrow().get(user).map(|row| row.record.clone()))
+    }
+
+    fn begin(&self, user: &UserId, sealed: &str) -> Result<bool, RepoError> {
+        let mut rows = self.rows.borrow_mut();
+        match rows.get_mut(user) {
+            Some(row) if row.record.secret.is_none() => {
+                row.record.pending = Some(sealed.to_owned());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn enable(
+        &self,
+        user: &UserId,
+        pending: &str,
+        step: i64,
+        recovery_codes: &str,
+        _now: i64,
+    ) -> Result<bool, RepoError> {
+        let mut rows = self.rows.borrow_mut();
+        match rows.get_mut(user) {
+            Some(row)
+                if row.record.secret.is_none()
+                    && row.record.pending.as_deref() == Some(pending) =>
+            {
+                row.record = FactorRecord {
+                    pending: None,
+                    secret: Some(pending.to_owned()),
+                    last_step: step,
+                    recovery_codes: recovery_codes.to_owned(),
+                };
+                row.failures = 0;
+                row.locked_until = 0;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn reserve(&self, user: &UserId, now: i64) -> Result<Reservation, RepoError> {
+        let mut rows = self.rows.borrow_mut();
+        let row = rows.get_mut(user).ok_or(RepoError::Stale)?;
+        if row.locked_until > now {
+            return Ok(Reservation::Locked {
+                until: row.locked_until,
+            });
+        }
+        let failures = if row.failures >= MAX_FACTOR_FAILURES {
+            1
+        } else {
+            row.failures + 1
+        };
+        row.failures = failures;
+        if failures >= MAX_FACTOR_FAILURES {
+            row.locked_until = now + FACTOR_LOCK_SECS;
+            return Ok(Reservation::Last);
+        }
+        Ok(Reservation::Counted)
+    }
+
+    fn accept_step(&self, user: &UserId, secret: &str, step: i64) -> Result<bool, RepoError> {
+        let mut rows = self.rows.borrow_mut();
+        match rows.get_mut(user) {
+            Some(row)
+                if row.record.secret.as_deref() == Some(secret) && row.record.last_step < step =>
+            {
+                row.record.last_step = step;
+                row.failures = 0;
+                row.locked_until = 0;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn spend_recovery_code(
+        &self,
+        user: &UserId,
+        read: &str,
+        left: &str,
+    ) -> Result<bool, RepoError> {
+        let mut rows = self.rows.borrow_mut();
+        match rows.get_mut(user) {
+            Some(row) if row.record.secret.is_some() && row.record.recovery_codes == read => {
+                row.record.recovery_codes = left.to_owned();
+                row.failures = 0;
+                row.locked_until = 0;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn disable(&self, user: &UserId, _now: i64) -> Result<bool, RepoError> {
+        let mut rows = self.rows.borrow_mut();
+        match rows.get_mut(user) {
+            Some(row) if row.record.secret.is_some() || row.record.pending.is_some() => {
+                *row = FactorRow::default();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

@@ -65,6 +65,8 @@ pub struct ActiveToken {
     pub token_id: Option<String>,
     /// The owner's roles now (not as the token remembers them).
     pub roles: Vec<Role>,
+    /// How the session's login was proven (`amr`, RFC 8176).
+    pub amr: Vec<String>,
 }
 
 /// `token` at `now` (seconds), if active; `None` for anything revoked,
@@ -109,6 +111,7 @@ fn introspect_access(
         expires_at: i64::try_from(claims.expires_at).unwrap_or(i64::MAX),
         token_id: Some(claims.token_id),
         roles: user.roles,
+        amr: claims.amr,
     }))
 }
 
@@ -129,12 +132,12 @@ fn introspect_refresh(
     if !current {
         return Ok(None);
     }
-    let session_live = sessions
+    let Some(session) = sessions
         .owner(&stored.family_id)?
-        .is_some_and(|owner| !owner.ended && owner.user_id == stored.user_id);
-    if !session_live {
+        .filter(|owner| !owner.ended && owner.user_id == stored.user_id)
+    else {
         return Ok(None);
-    }
+    };
     let Some(user) = users.by_id(&stored.user_id)?.filter(may_act) else {
         return Ok(None);
     };
@@ -146,6 +149,12 @@ fn introspect_refresh(
         expires_at: stored.expires_at,
         token_id: None,
         roles: user.roles,
+        amr: session
+            .method
+            .amr()
+            .iter()
+            .map(|m| (*m).to_owned())
+            .collect(),
     }))
 }
 
@@ -215,6 +224,7 @@ mod tests {
     use crate::fakes::{InMemorySessions, InMemoryUsers, sample_user};
     use crate::hashing::Credential;
     use crate::random::testing::SeededRandom;
+    use crate::second_factor::LoginMethod;
     use crate::sessions::{SuccessorKey, rotate, start_session};
 
     const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -245,14 +255,22 @@ mod tests {
 
     /// A login: (access token, refresh token, session id).
     fn login(w: &mut World) -> (String, String, String) {
-        let refresh =
-            start_session(&w.sessions, &w.owner.id, T0 * 1000, None, &mut w.random).expect("login");
+        let refresh = start_session(
+            &w.sessions,
+            &w.owner.id,
+            T0 * 1000,
+            None,
+            LoginMethod::Password,
+            &mut w.random,
+        )
+        .expect("login");
         let access = w
             .ring
             .issue(
                 w.owner.id.as_ref(),
                 &["user".into()],
                 Some(&refresh.family_id),
+                LoginMethod::Password,
                 T0 as u64,
                 &mut w.random,
             )
@@ -288,7 +306,14 @@ mod tests {
         assert_eq!(active(&w, &access, T0 + 2000), None, "expired");
         let foreign = KeyRing::new("https://other.test", "api", KEY, None).expect("key");
         let theirs = foreign
-            .issue(w.owner.id.as_ref(), &[], None, T0 as u64, &mut w.random)
+            .issue(
+                w.owner.id.as_ref(),
+                &[],
+                None,
+                LoginMethod::Password,
+                T0 as u64,
+                &mut w.random,
+            )
             .expect("issue")
             .token;
         assert_eq!(active(&w, &theirs, T0 + 1), None, "another issuer");

@@ -38,6 +38,7 @@ mod random;
 mod ratelimit;
 mod recovery;
 mod revocation;
+mod second_factor;
 mod service;
 mod session_list;
 mod sessions;
@@ -47,7 +48,9 @@ mod user;
 mod validation;
 mod webhooks;
 
-pub use accounts::{Accounts, AuthError, ProfileChange, RegisterError, Registration, UpdateError};
+pub use accounts::{
+    Accounts, AuthError, ProfileChange, RegisterError, Registration, StepUp, UpdateError,
+};
 pub use admins::{ends_admin_rights, is_active_admin};
 pub use audit::{AuditEntry, AuditEvent, AuditLog, by_admin};
 pub use cache::{CacheEntry, user_cache_key};
@@ -82,8 +85,9 @@ pub use jobs::{
 };
 pub use mail::{MailData, MailEvent, MailKind, MailUser, Message, render as render_mail};
 pub use metrics::{
-    AccountCounts, Counter, CounterStore, IntrospectionResult, JobCounts, LoginResult,
-    METRIC_PREFIX, METRICS_CONTENT_TYPE, RATE_LIMIT_POLICIES, render as render_metrics,
+    AccountCounts, Counter, CounterStore, FactorResult, IntrospectionResult, JobCounts,
+    LoginResult, METRIC_PREFIX, METRICS_CONTENT_TYPE, RATE_LIMIT_POLICIES,
+    render as render_metrics,
 };
 pub use name::{DisplayName, MAX_NAME_CHARS, display_name_pattern};
 pub use one_time::{
@@ -101,6 +105,12 @@ pub use ratelimit::{
 };
 pub use recovery::{ResetError, confirm_email_change, reset_password, verify_email};
 pub use revocation::{MAX_REVOKED_SESSIONS, SessionState, new_session_id};
+pub use second_factor::{
+    Enrolment, FACTOR_LOCK_SECS, FactorKey, FactorKeyError, FactorRecord, LoginMethod,
+    MAX_FACTOR_FAILURES, MFA_TOKEN_LIFETIME_SECS, MfaLoginError, Proof, ProofKind,
+    RECOVERY_CODE_COUNT, Reservation, SecondFactor, SecondFactorError, SecondFactors, TOTP_DIGITS,
+    TOTP_STEP_SECS, TotpSecret, finish_mfa_login, hotp, issue_mfa_token, mfa_binding,
+};
 pub use service::ServiceInfo;
 pub use session_list::{
     LiveSession, MAX_USER_AGENT_CHARS, SessionId, SessionQuery, user_agent_label,

@@ -16,6 +16,7 @@ use crate::ratelimit::{
     FORGOT_ADDRESS_POLICY, FORGOT_IP_POLICY, LOGIN_CEILING_POLICY, LOGIN_IP_POLICY,
     LOGIN_PAIR_POLICY, REGISTER_IP_POLICY, VERIFY_EMAIL_POLICY,
 };
+use crate::second_factor::{ProofKind, SecondFactorError};
 use crate::user::RepoError;
 
 /// Every series name starts with this.
@@ -49,6 +50,59 @@ pub enum Counter {
     PasswordReset,
     /// An address proven with a mailed token (`POST /email/verify`).
     EmailVerified,
+    /// A second factor checked (login, step-up, enrolment), by proof and
+    /// result.
+    SecondFactor(ProofKind, FactorResult),
+    /// A second factor locked by its fifth wrong answer in a row.
+    SecondFactorLockout,
+}
+
+/// How a second-factor check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactorResult {
+    /// It passed.
+    Success,
+    /// Wrong, malformed, replayed or spent.
+    Invalid,
+    /// Refused unchecked: the factor is locked.
+    Locked,
+}
+
+impl FactorResult {
+    const ALL: [Self; 3] = [Self::Success, Self::Invalid, Self::Locked];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Invalid => "invalid",
+            Self::Locked => "locked",
+        }
+    }
+}
+
+fn factor_labels(proof: ProofKind, result: FactorResult) -> String {
+    format!("proof=\"{}\",result=\"{}\"", proof.as_str(), result.label())
+}
+
+impl Counter {
+    /// The counters a check of a `proof` second factor that ended in
+    /// `outcome` bumps (none for a storage failure, or a factor that was
+    /// not on).
+    pub fn second_factor(
+        proof: ProofKind,
+        outcome: Result<(), &SecondFactorError>,
+    ) -> Vec<Counter> {
+        let check = |result| Self::SecondFactor(proof, result);
+        match outcome {
+            Ok(()) => vec![check(FactorResult::Success)],
+            Err(SecondFactorError::Invalid) => vec![check(FactorResult::Invalid)],
+            Err(SecondFactorError::LockedNow { .. }) => {
+                vec![check(FactorResult::Invalid), Self::SecondFactorLockout]
+            }
+            Err(SecondFactorError::Locked { .. }) => vec![check(FactorResult::Locked)],
+            Err(_) => Vec::new(),
+        }
+    }
 }
 
 /// What an introspection answered.
@@ -148,6 +202,8 @@ const INTROSPECTIONS: &str = "spin_users_introspections_total";
 const EMAILS: &str = "spin_users_emails_total";
 const PASSWORD_RESETS: &str = "spin_users_password_resets_total";
 const VERIFICATIONS: &str = "spin_users_email_verifications_total";
+const FACTOR_CHECKS: &str = "spin_users_second_factor_checks_total";
+const FACTOR_LOCKOUTS: &str = "spin_users_second_factor_lockouts_total";
 
 fn mail_label(kind: MailKind) -> String {
     format!("type=\"{}\"", kind.event_type())
@@ -173,6 +229,8 @@ impl Counter {
             Self::Email(kind) => (EMAILS, mail_label(kind)),
             Self::PasswordReset => (PASSWORD_RESETS, String::new()),
             Self::EmailVerified => (VERIFICATIONS, String::new()),
+            Self::SecondFactor(proof, result) => (FACTOR_CHECKS, factor_labels(proof, result)),
+            Self::SecondFactorLockout => (FACTOR_LOCKOUTS, String::new()),
         }
     }
 }
@@ -304,6 +362,27 @@ const COUNTER_FAMILIES: &[Family] = &[
         known: no_labels,
     },
     Family {
+        name: FACTOR_CHECKS,
+        kind: "counter",
+        help: "Second factors checked (login, step-up, enrolment), by proof and result.",
+        known: || {
+            [ProofKind::Otp, ProofKind::RecoveryCode]
+                .into_iter()
+                .flat_map(|proof| {
+                    FactorResult::ALL
+                        .into_iter()
+                        .map(move |result| factor_labels(proof, result))
+                })
+                .collect()
+        },
+    },
+    Family {
+        name: FACTOR_LOCKOUTS,
+        kind: "counter",
+        help: "Second factors locked for 15 minutes by five wrong answers in a row.",
+        known: no_labels,
+    },
+    Family {
         name: INTROSPECTIONS,
         kind: "counter",
         help: "POST /introspect answers, by whether the token was active and its type.",
@@ -414,6 +493,8 @@ mod tests {
             "spin_users_refresh_rotations_total 0",
             "spin_users_rate_limited_requests_total{policy=\"register-ip\"} 0",
             "spin_users_lockouts_total 0",
+            "spin_users_second_factor_checks_total{proof=\"recovery_code\",result=\"locked\"} 0",
+            "spin_users_second_factor_lockouts_total 0",
             "spin_users_users 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
@@ -469,6 +550,29 @@ mod tests {
                 "{name} is a {kind}"
             );
         }
+    }
+
+    #[test]
+    fn a_locking_failure_counts_as_wrong_and_as_a_lockout() {
+        let otp = ProofKind::Otp;
+        let locked_now = SecondFactorError::LockedNow { until: 9 };
+        assert_eq!(
+            Counter::second_factor(otp, Err(&locked_now)),
+            vec![
+                Counter::SecondFactor(otp, FactorResult::Invalid),
+                Counter::SecondFactorLockout
+            ]
+        );
+        let locked = SecondFactorError::Locked { until: 9 };
+        assert_eq!(
+            Counter::second_factor(otp, Err(&locked)),
+            vec![Counter::SecondFactor(otp, FactorResult::Locked)]
+        );
+        assert_eq!(
+            Counter::second_factor(otp, Ok(())),
+            vec![Counter::SecondFactor(otp, FactorResult::Success)]
+        );
+        assert!(Counter::second_factor(otp, Err(&SecondFactorError::NotEnabled)).is_empty());
     }
 
     #[test]

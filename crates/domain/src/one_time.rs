@@ -33,6 +33,9 @@ pub enum Purpose {
     Verification,
     /// `POST /email/confirm-change`: the address is the new one.
     EmailChange,
+    /// The `mfa_token` of a password login that still needs its second
+    /// factor: the address is `second_factor::mfa_binding`.
+    MfaLogin,
 }
 
 impl Purpose {
@@ -42,6 +45,7 @@ impl Purpose {
             Self::PasswordReset => "password_reset",
             Self::Verification => "verification",
             Self::EmailChange => "email_change",
+            Self::MfaLogin => "mfa_login",
         }
     }
 }

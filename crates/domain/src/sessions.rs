@@ -30,6 +30,7 @@ use crate::digest::hex;
 use crate::ending::{EndReason, Ending, SessionStates, end_sessions};
 use crate::random::Random;
 use crate::revocation::new_session_id;
+use crate::second_factor::LoginMethod;
 use crate::session_list::{LiveSession, SessionId, user_agent_label};
 use crate::user::{PageKey, RepoError, User, UserId};
 
@@ -66,18 +67,21 @@ pub struct SessionOwner {
     pub user_id: UserId,
     /// Whether the session has ended.
     pub ended: bool,
+    /// How its login was proven.
+    pub method: LoginMethod,
 }
 
 /// Storage of refresh tokens. Implementations live in `spin-users-store`.
 pub trait SessionRepository {
-    /// Records a new session (a login) of `user_id` at `now`, from a
-    /// client that called itself `user_agent`.
+    /// Records a new session (a login of `user_id` proven by `method`) at
+    /// `now`, from a client that called itself `user_agent`.
     fn open(
         &self,
         family_id: &str,
         user_id: &UserId,
         now: i64,
         user_agent: Option<&str>,
+        method: LoginMethod,
     ) -> Result<(), RepoError>;
 
     /// Stores a new token; storing a token already stored does nothing
@@ -93,9 +97,9 @@ pub trait SessionRepository {
     fn find(&self, token_hash: &str) -> Result<Option<StoredRefreshToken>, RepoError>;
 
     /// Records a use of session `family_id` at `now` in one statement
-    /// conditional on the session not having ended; `false` when it has
-    /// (or was never recorded).
-    fn advance(&self, family_id: &str, now: i64) -> Result<bool, RepoError>;
+    /// conditional on the session not having ended, answering how its
+    /// login was proven; `None` when it has ended (or was never recorded).
+    fn advance(&self, family_id: &str, now: i64) -> Result<Option<LoginMethod>, RepoError>;
 
     /// Ends session `family_id` of `user_id` in one statement conditional
     /// on it not having ended, revokes its tokens and counts the end for
@@ -173,23 +177,26 @@ pub struct IssuedRefreshToken {
     pub family_id: String,
     /// The owner.
     pub user_id: UserId,
+    /// How the session's login was proven (its access tokens' `amr`).
+    pub method: LoginMethod,
 }
 
-/// Starts a new family for `user` (a login) at `now_ms` (milliseconds)
-/// from a client sending `user_agent`: its id records when, for
-/// revocation (see `revocation`).
+/// Starts a new family for `user` (a login proven by `method`) at `now_ms`
+/// (milliseconds) from a client sending `user_agent`: its id records when,
+/// for revocation (see `revocation`).
 pub fn start_session(
     repo: &dyn SessionRepository,
     user: &UserId,
     now_ms: i64,
     user_agent: Option<&str>,
+    method: LoginMethod,
     random: &mut dyn Random,
 ) -> Result<IssuedRefreshToken, RepoError> {
     let family_id = new_session_id(now_ms, random);
     let now = now_ms.div_euclid(1000);
     let user_agent = user_agent.and_then(user_agent_label);
-    repo.open(&family_id, user, now, user_agent.as_deref())?;
-    store_token(repo, user, family_id, new_secret(random), now)
+    repo.open(&family_id, user, now, user_agent.as_deref(), method)?;
+    store_token(repo, user, family_id, new_secret(random), now, method)
 }
 
 fn store_token(
@@ -198,6 +205,7 @@ fn store_token(
     family_id: String,
     token: String,
     now: i64,
+    method: LoginMethod,
 ) -> Result<IssuedRefreshToken, RepoError> {
     repo.insert(&StoredRefreshToken {
         token_hash: hash_token(&token),
@@ -212,6 +220,7 @@ fn store_token(
         token,
         family_id,
         user_id: user.clone(),
+        method,
     })
 }
 
@@ -249,9 +258,9 @@ pub fn rotate(
     }
     let hash = hash_token(token);
     if let Some(claimed) = repo.claim(&hash, now)? {
-        if !repo.advance(&claimed.family_id, now)? {
+        let Some(method) = repo.advance(&claimed.family_id, now)? else {
             return Err(RefreshError::Invalid("session ended"));
-        }
+        };
         let successor = key.successor(token);
         return Ok(store_token(
             repo,
@@ -259,6 +268,7 @@ pub fn rotate(
             claimed.family_id,
             successor,
             now,
+            method,
         )?);
     }
     // Not claimable: find out why.
@@ -271,9 +281,9 @@ pub fn rotate(
     }
     match stored.rotated_at {
         Some(rotated) if now - rotated <= REUSE_GRACE_SECS => {
-            if !repo.advance(&stored.family_id, now)? {
+            let Some(method) = repo.advance(&stored.family_id, now)? else {
                 return Err(RefreshError::Invalid("session ended"));
-            }
+            };
             // A concurrent refresh by the same client: the same answer as
             // the first exchange, never a second branch. Stored again in
             // case this request overtook the first one's insert (a no-op
@@ -286,6 +296,7 @@ pub fn rotate(
                 stored.family_id,
                 successor,
                 rotated,
+                method,
             )?)
         }
         Some(_) => Err(RefreshError::Reused {
@@ -373,8 +384,15 @@ mod tests {
     #[test]
     fn tokens_are_stored_only_as_hashes() {
         let repo = InMemorySessions::default();
-        let issued =
-            start_session(&repo, &user(), 0, None, &mut SeededRandom::new(2)).expect("start");
+        let issued = start_session(
+            &repo,
+            &user(),
+            0,
+            None,
+            LoginMethod::Password,
+            &mut SeededRandom::new(2),
+        )
+        .expect("start");
         assert_eq!(issued.token.len(), 43, "256 bits, base64url");
         let stored = repo
             .find(&hash_token(&issued.token))
@@ -388,7 +406,8 @@ mod tests {
     fn rotation_gives_a_new_token_in_the_same_family() {
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(3);
-        let first = start_session(&repo, &user(), 0, None, &mut random).expect("start");
+        let first = start_session(&repo, &user(), 0, None, LoginMethod::Password, &mut random)
+            .expect("start");
         let second = rotate(&repo, &first.token, 5, &key()).expect("rotate");
         assert_ne!(second.token, first.token);
         assert_eq!(second.family_id, first.family_id);
@@ -399,10 +418,26 @@ mod tests {
     }
 
     #[test]
+    fn a_refresh_keeps_how_the_login_was_proven() {
+        let repo = InMemorySessions::default();
+        let mut random = SeededRandom::new(5);
+        let method = LoginMethod::PasswordAndOtp;
+        let first = start_session(&repo, &user(), 0, None, method, &mut random).expect("start");
+        assert_eq!(first.method, method);
+        let second = rotate(&repo, &first.token, 5, &key()).expect("rotate");
+        assert_eq!(second.method, method);
+        let again = rotate(&repo, &first.token, 6, &key()).expect("within the grace window");
+        assert_eq!(again.method, method);
+        let third = rotate(&repo, &second.token, 7, &key()).expect("rotate");
+        assert_eq!(third.method, method);
+    }
+
+    #[test]
     fn reuse_within_the_grace_window_gets_the_same_successor_and_never_forks() {
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(4);
-        let first = start_session(&repo, &user(), 0, None, &mut random).expect("start");
+        let first = start_session(&repo, &user(), 0, None, LoginMethod::Password, &mut random)
+            .expect("start");
         let a = rotate(&repo, &first.token, 100, &key()).expect("first refresh");
         let b = rotate(&repo, &first.token, 100 + REUSE_GRACE_SECS, &key())
             .expect("concurrent refresh");
@@ -428,7 +463,8 @@ mod tests {
         let (users, owner) = users_with_owner();
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(5);
-        let first = start_session(&repo, &owner, 0, None, &mut random).expect("start");
+        let first = start_session(&repo, &owner, 0, None, LoginMethod::Password, &mut random)
+            .expect("start");
         let (_, current) =
             refresh_session(&users, &repo, &first.token, 100_000, &key()).expect("refresh");
         let late_ms = (100 + REUSE_GRACE_SECS + 1) * 1000;
@@ -452,7 +488,8 @@ mod tests {
     fn expired_unknown_and_malformed_tokens_are_invalid() {
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(6);
-        let first = start_session(&repo, &user(), 0, None, &mut random).expect("start");
+        let first = start_session(&repo, &user(), 0, None, LoginMethod::Password, &mut random)
+            .expect("start");
         let late = rotate(&repo, &first.token, REFRESH_TOKEN_TTL_SECS, &key());
         assert!(matches!(late, Err(RefreshError::Invalid("expired"))));
         assert!(matches!(
@@ -483,8 +520,10 @@ mod tests {
         let (users, owner) = users_with_owner();
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(7);
-        let phone = start_session(&repo, &owner, 0, None, &mut random).expect("phone");
-        let laptop = start_session(&repo, &owner, 0, None, &mut random).expect("laptop");
+        let phone = start_session(&repo, &owner, 0, None, LoginMethod::Password, &mut random)
+            .expect("phone");
+        let laptop = start_session(&repo, &owner, 0, None, LoginMethod::Password, &mut random)
+            .expect("laptop");
         revoke(&users, &repo, &phone.token, EndReason::Logout, 1000).expect("revoke");
         assert!(rotate(&repo, &phone.token, 2, &key()).is_err());
         assert!(rotate(&repo, &laptop.token, 2, &key()).is_ok());
@@ -503,7 +542,15 @@ mod tests {
         let mut owner = users.by_id(&owner_id).expect("read").expect("exists");
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(9);
-        let login = start_session(&repo, &owner.id, 0, None, &mut random).expect("login");
+        let login = start_session(
+            &repo,
+            &owner.id,
+            0,
+            None,
+            LoginMethod::Password,
+            &mut random,
+        )
+        .expect("login");
         let (found, next) =
             refresh_session(&users, &repo, &login.token, 1000, &key()).expect("a live owner");
         assert_eq!(found.id, owner.id);
@@ -514,7 +561,15 @@ mod tests {
         assert!(matches!(refused, Err(RefreshError::Invalid(_))));
         assert_eq!(live_in_family(&repo, &next.family_id), 0, "family revoked");
 
-        let stranger = start_session(&repo, &user_of(10), 0, None, &mut random).expect("login");
+        let stranger = start_session(
+            &repo,
+            &user_of(10),
+            0,
+            None,
+            LoginMethod::Password,
+            &mut random,
+        )
+        .expect("login");
         let refused = refresh_session(&users, &repo, &stranger.token, 1000, &key());
         assert!(
             matches!(refused, Err(RefreshError::Invalid(_))),

@@ -4,6 +4,7 @@
 //! A key ring holds the current signing key and the previous one, so keys
 //! rotate without logging anyone out.
 
+use crate::second_factor::LoginMethod;
 use std::collections::HashSet;
 
 use base64::Engine as _;
@@ -52,6 +53,9 @@ pub struct RoleClaims {
     /// The session (refresh-token family) the token was issued in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// How the login was proven (RFC 8176), e.g. `["pwd"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// A verified access token.
@@ -65,6 +69,8 @@ pub struct AccessToken {
     pub token_id: String,
     /// Session (`sid`), when issued with one.
     pub session_id: Option<String>,
+    /// Authentication methods (`amr`, RFC 8176); empty when issued without.
+    pub amr: Vec<String>,
     /// Issue time (`iat`), seconds since the epoch.
     pub issued_at: u64,
     /// Expiry, seconds since the epoch.
@@ -174,12 +180,14 @@ impl KeyRing {
         &self.verifying[0].kid
     }
 
-    /// Issues an access token for `subject` with `roles`, at `now` (seconds).
+    /// Issues an access token for `subject` with `roles` in the session
+    /// `session_id` whose login `method` proved, at `now` (seconds).
     pub fn issue(
         &self,
         subject: &str,
         roles: &[String],
         session_id: Option<&str>,
+        method: LoginMethod,
         now: u64,
         random: &mut dyn Random,
     ) -> Result<IssuedToken, TokenError> {
@@ -190,6 +198,7 @@ impl KeyRing {
             RoleClaims {
                 roles: roles.to_vec(),
                 sid: session_id.map(str::to_owned),
+                amr: method.amr().iter().map(|m| (*m).to_owned()).collect(),
             },
             Duration::from_secs(ACCESS_TOKEN_TTL_SECS),
         )
@@ -259,6 +268,7 @@ impl KeyRing {
             roles: claims.custom.roles,
             token_id: claims.jwt_id.unwrap_or_default(),
             session_id: claims.custom.sid,
+            amr: claims.custom.amr,
             issued_at,
             expires_at,
         })
@@ -302,6 +312,7 @@ mod tests {
             "user-1",
             &["user".into()],
             Some("s1"),
+            LoginMethod::Password,
             now,
             &mut SeededRandom::new(3),
         )
@@ -321,6 +332,7 @@ mod tests {
                 "user-1",
                 &["user".into(), "admin".into()],
                 Some("s1"),
+                LoginMethod::PasswordAndOtp,
                 NOW,
                 &mut SeededRandom::new(1),
             )
@@ -333,6 +345,7 @@ mod tests {
         assert_eq!(token.issued_at, NOW);
         assert!(!token.token_id.is_empty());
         assert_eq!(token.session_id.as_deref(), Some("s1"));
+        assert_eq!(token.amr, ["pwd", "otp", "mfa"]);
     }
 
     #[test]

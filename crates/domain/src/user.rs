@@ -138,6 +138,9 @@ pub struct User {
     pub password_change_required: bool,
     /// Whether the owner proved the address is theirs (a mailed token).
     pub email_verified: bool,
+    /// Whether a second factor is on (read from the factor's row; no
+    /// write of the profile changes it).
+    pub mfa_enabled: bool,
 }
 
 impl User {

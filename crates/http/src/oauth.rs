@@ -5,7 +5,7 @@
 use serde::Serialize;
 use spin_sdk::http::Response;
 use spin_users_api::OAuthErrorBody;
-use spin_users_domain::{AuthError, RefreshError, RepoError};
+use spin_users_domain::{AuthError, MfaLoginError, RefreshError, RepoError, SecondFactorError};
 
 use crate::problem::ApiError;
 use crate::response::respond;
@@ -24,6 +24,14 @@ pub enum OAuthError {
     /// the address is not proven yet.
     #[error("invalid_grant: the address is not verified")]
     Unverified,
+    /// The password was right and the account has a second factor on:
+    /// `403` with `mfa_required` and the `mfa_token` that, with a code,
+    /// finishes the login (no tokens yet).
+    #[error("mfa_required")]
+    MfaRequired {
+        /// The token of this password login.
+        mfa_token: String,
+    },
     /// A grant type other than those supported.
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
@@ -50,7 +58,7 @@ pub const OAUTH_MEDIA_TYPES: &[&str] = &["application/x-www-form-urlencoded", "a
 impl From<ApiError> for OAuthError {
     fn from(e: ApiError) -> Self {
         match e {
-            ApiError::RateLimited { .. } => Self::Limited(e),
+            ApiError::RateLimited { .. } | ApiError::SecondFactorLocked { .. } => Self::Limited(e),
             ApiError::Unavailable(_) => Self::Unavailable(e),
             // The cause travels on, whole, to the log line.
             ApiError::Internal(cause) => Self::Internal(cause),
@@ -94,6 +102,27 @@ impl From<RefreshError> for OAuthError {
     }
 }
 
+impl From<MfaLoginError> for OAuthError {
+    fn from(e: MfaLoginError) -> Self {
+        match e {
+            // A bad token, a wrong or spent code, and an account without a
+            // factor are one answer: none says which.
+            MfaLoginError::Token(_) => Self::InvalidGrant,
+            MfaLoginError::Factor { error, .. } => match error {
+                SecondFactorError::Invalid
+                | SecondFactorError::NotEnabled
+                | SecondFactorError::NotEnrolling
+                | SecondFactorError::Required => Self::InvalidGrant,
+                SecondFactorError::Storage(e) => e.into(),
+                locked @ (SecondFactorError::Locked { .. }
+                | SecondFactorError::LockedNow { .. }) => Self::Limited(locked.into()),
+                other => Self::Internal(other.into()),
+            },
+            MfaLoginError::Storage(e) => e.into(),
+        }
+    }
+}
+
 impl From<RepoError> for OAuthError {
     fn from(e: RepoError) -> Self {
         match e {
@@ -120,10 +149,18 @@ impl OAuthError {
                 "invalid_grant",
                 "The email address is not verified yet: use the link in the verification mail, or reset the password, which proves the address too.",
             ),
+            Self::MfaRequired { mfa_token } => {
+                let body = OAuthErrorBody {
+                    error: "mfa_required",
+                    error_description: "A second factor is required: send the mfa_token with otp (or recovery_code) and grant_type=urn:spin-users:grant-type:mfa.",
+                    mfa_token: Some(mfa_token),
+                };
+                return token_response(&body).into_builder().status(403).build();
+            }
             Self::UnsupportedGrantType => (
                 400,
                 "unsupported_grant_type",
-                "Supported grant types: password, refresh_token.",
+                "Supported grant types: password, refresh_token, urn:spin-users:grant-type:mfa.",
             ),
             Self::UnsupportedMediaType => (
                 400,
@@ -145,6 +182,7 @@ impl OAuthError {
         let body = OAuthErrorBody {
             error,
             error_description: description,
+            mfa_token: None,
         };
         token_response(&body).into_builder().status(status).build()
     }
@@ -186,13 +224,36 @@ mod tests {
             RefreshError::Invalid("expired").into(),
             RefreshError::Reused {
                 family_id: "f".into(),
-                user_id: someone,
+                user_id: someone.clone(),
+            }
+            .into(),
+            MfaLoginError::Token("unknown, expired or spent").into(),
+            MfaLoginError::Factor {
+                user: someone.clone(),
+                error: SecondFactorError::Invalid,
+            }
+            .into(),
+            MfaLoginError::Factor {
+                user: someone.clone(),
+                error: SecondFactorError::NotEnabled,
             }
             .into(),
         ];
         for failure in failures {
             assert!(matches!(failure, OAuthError::InvalidGrant), "{failure:?}");
         }
+    }
+
+    #[test]
+    fn a_locked_second_factor_is_a_429_with_retry_after() {
+        let locked: OAuthError = MfaLoginError::Factor {
+            user: UserId::generate(&mut SeededRandom::new(2)),
+            error: SecondFactorError::LockedNow { until: i64::MAX },
+        }
+        .into();
+        let response = locked.into_response();
+        assert_eq!(*response.status(), 429);
+        assert!(response.header("retry-after").is_some());
     }
 
     #[test]

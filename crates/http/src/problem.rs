@@ -4,7 +4,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use spin_sdk::http::Method;
 use spin_users_domain::{
-    FieldError, RegisterError, RepoError, ResetError, UpdateError, ValidationErrors,
+    FieldError, RegisterError, RepoError, ResetError, SecondFactorError, UpdateError,
+    ValidationErrors,
 };
 
 pub use spin_users_api::PROBLEM_TYPE_PREFIX;
@@ -62,6 +63,22 @@ pub enum ApiError {
     /// administrator.
     #[error("last admin")]
     LastAdmin,
+    /// `409 Conflict`, code `second-factor-enabled`: a second factor is on
+    /// already (turn it off first).
+    #[error("second factor enabled")]
+    SecondFactorEnabled,
+    /// `409 Conflict`, code `second-factor-not-enabled`: the account has no
+    /// second factor on (or, for a confirmation, none pending).
+    #[error("second factor not enabled")]
+    SecondFactorNotEnabled,
+    /// `429 Too Many Requests`, code `second-factor-locked`, with
+    /// `Retry-After`: five wrong second factors in a row lock the account's
+    /// factor for 15 minutes.
+    #[error("second factor locked")]
+    SecondFactorLocked {
+        /// When the lock ends (seconds since the epoch).
+        until: i64,
+    },
     /// `409 Conflict`, code `task-not-dead`: only a `dead` job can be
     /// retried.
     #[error("task not dead")]
@@ -160,7 +177,43 @@ impl From<UpdateError> for ApiError {
             UpdateError::EmailTaken => Self::EmailTaken,
             UpdateError::Stale => Self::EditConflict,
             UpdateError::LastAdmin => Self::LastAdmin,
+            UpdateError::SecondFactor(e) => e.into(),
             UpdateError::Storage(e) => e.into(),
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<SecondFactorError> for ApiError {
+    fn from(e: SecondFactorError) -> Self {
+        Self::second_factor(e, "code")
+    }
+}
+
+impl ApiError {
+    /// `e` as the answer to a second factor given in body field `field`.
+    pub fn second_factor(e: SecondFactorError, field: &'static str) -> Self {
+        match e {
+            SecondFactorError::AlreadyEnabled => Self::SecondFactorEnabled,
+            SecondFactorError::NotEnrolling | SecondFactorError::NotEnabled => {
+                Self::SecondFactorNotEnabled
+            }
+            SecondFactorError::Required => FieldError::new(
+                field,
+                "required",
+                "give a current code from the authenticator app, or a recovery code",
+            )
+            .into(),
+            SecondFactorError::Invalid => FieldError::new(
+                field,
+                "incorrect",
+                "the code is not correct, or was used already",
+            )
+            .into(),
+            SecondFactorError::Locked { until } | SecondFactorError::LockedNow { until } => {
+                Self::SecondFactorLocked { until }
+            }
+            SecondFactorError::Storage(e) => e.into(),
             other => Self::Internal(other.into()),
         }
     }
@@ -211,13 +264,15 @@ impl ApiError {
             | Self::IdempotencyKeyInUse
             | Self::EditConflict
             | Self::LastAdmin
+            | Self::SecondFactorEnabled
+            | Self::SecondFactorNotEnabled
             | Self::TaskNotDead => 409,
             Self::PreconditionFailed => 412,
             Self::IdempotencyKeyReused => 422,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType { .. } => 415,
             Self::Validation(_) => 422,
-            Self::RateLimited { .. } => 429,
+            Self::RateLimited { .. } | Self::SecondFactorLocked { .. } => 429,
             Self::NotReady { .. } | Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }
@@ -240,6 +295,11 @@ impl ApiError {
             Self::EditConflict => ("edit-conflict", "Edit Conflict"),
             Self::LastAdmin => ("last-admin", "Last Administrator"),
             Self::TaskNotDead => ("task-not-dead", "Task Not Dead"),
+            Self::SecondFactorEnabled => ("second-factor-enabled", "Second Factor Enabled"),
+            Self::SecondFactorNotEnabled => {
+                ("second-factor-not-enabled", "Second Factor Not Enabled")
+            }
+            Self::SecondFactorLocked { .. } => ("second-factor-locked", "Second Factor Locked"),
             Self::PreconditionFailed => ("precondition-failed", "Precondition Failed"),
             Self::IdempotencyKeyReused => ("idempotency-key-reused", "Idempotency Key Reused"),
             Self::PayloadTooLarge { .. } => ("payload-too-large", "Content Too Large"),
@@ -286,6 +346,15 @@ impl ApiError {
             }
             Self::LastAdmin => {
                 "This would leave no active administrator; promote another one first.".to_owned()
+            }
+            Self::SecondFactorEnabled => {
+                "A second factor is on already; turn it off before enrolling another.".to_owned()
+            }
+            Self::SecondFactorNotEnabled => {
+                "The account has no second factor on, or no enrolment to confirm.".to_owned()
+            }
+            Self::SecondFactorLocked { .. } => {
+                "Too many wrong codes in a row: the second factor is locked; retry after the time in Retry-After.".to_owned()
             }
             Self::TaskNotDead => {
                 "Only a dead task can be retried; this one is still queued, running or done.".to_owned()
@@ -375,6 +444,9 @@ mod tests {
             },
             ApiError::Validation(ValidationErrors::default()),
             ApiError::RateLimited { headers: vec![] },
+            ApiError::SecondFactorEnabled,
+            ApiError::SecondFactorNotEnabled,
+            ApiError::SecondFactorLocked { until: 1 },
             ApiError::NotFound,
             ApiError::MethodNotAllowed {
                 allow: vec![Method::Get],

@@ -54,6 +54,15 @@ pub(crate) fn allowed_methods(allow: &[Method]) -> Vec<String> {
 /// pool, a server starting) usually clears within seconds.
 pub const RETRY_UNAVAILABLE_AFTER_SECS: u32 = 2;
 
+/// Whole seconds from now until `until` (seconds since the epoch), at
+/// least one: a `Retry-After` that never says "now" while still refusing.
+fn seconds_until(until: i64) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    (until - now).max(1)
+}
+
 /// Turns a handler's result into the response, mapping errors to
 /// `application/problem+json` and logging internal causes (to stderr, which
 /// Spin captures) with their whole chain.
@@ -90,6 +99,9 @@ pub fn respond(result: Result<Response, ApiError>) -> Response {
         }
         ApiError::Unavailable(_) => {
             builder.header("retry-after", RETRY_UNAVAILABLE_AFTER_SECS.to_string());
+        }
+        ApiError::SecondFactorLocked { until } => {
+            builder.header("retry-after", seconds_until(*until).to_string());
         }
         ApiError::RateLimited { headers } => {
             for (name, value) in headers {

@@ -13,6 +13,7 @@
 mod audit;
 mod counters;
 mod export;
+mod factors;
 mod housekeeping;
 mod idempotency;
 mod jobs;
@@ -28,6 +29,7 @@ mod users;
 pub use audit::SqlAudit;
 pub use counters::SqlCounters;
 pub use export::SqlPersonalData;
+pub use factors::SqlSecondFactors;
 pub use housekeeping::SqlHousekeeping;
 pub use idempotency::SqlIdempotency;
 pub use jobs::SqlJobs;

@@ -342,6 +342,28 @@ pub const MIGRATIONS: &[Migration] = &[
             "ALTER TABLE users ADD COLUMN IF NOT EXISTS email_verified BIGINT NOT NULL DEFAULT 0",
         ],
     },
+    Migration {
+        version: 16,
+        description: "users: a TOTP second factor (sealed secret, last step, failures, recovery codes); sessions: how their login was proven",
+        sqlite: &[
+            "ALTER TABLE users ADD COLUMN totp_pending TEXT",
+            "ALTER TABLE users ADD COLUMN totp_secret TEXT",
+            "ALTER TABLE users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN mfa_failures INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN mfa_locked_until INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN recovery_codes TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT 'pwd'",
+        ],
+        postgres: &[
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS totp_pending TEXT",
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS totp_secret TEXT",
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS totp_last_step BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS mfa_failures BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS mfa_locked_until BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN IF NOT EXISTS recovery_codes TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS amr TEXT NOT NULL DEFAULT 'pwd'",
+        ],
+    },
 ];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.

@@ -4,8 +4,8 @@
 //! conditionally (see `spin_users_domain::SessionRepository`).
 
 use spin_users_domain::{
-    Counter, CounterStore, EndReason, LiveSession, PageKey, RepoError, SessionId, SessionOwner,
-    SessionRepository, StoredRefreshToken, UserId,
+    Counter, CounterStore, EndReason, LiveSession, LoginMethod, PageKey, RepoError, SessionId,
+    SessionOwner, SessionRepository, StoredRefreshToken, UserId,
 };
 
 use crate::metrics::SqlMetrics;
@@ -89,16 +89,18 @@ impl SessionRepository for SqlSessions<'_> {
         user_id: &UserId,
         now: i64,
         user_agent: Option<&str>,
+        method: LoginMethod,
     ) -> Result<(), RepoError> {
         Ok(execute(
             self.conn,
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent)
-             VALUES ($1, $2, $3, $3, $4)",
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, user_agent, amr)
+             VALUES ($1, $2, $3, $3, $4, $5)",
             &[
                 Value::Text(family_id.to_owned()),
                 Value::Text(user_id.to_string()),
                 Value::Int(now),
                 user_agent.map_or(Value::Null, |agent| Value::Text(agent.to_owned())),
+                Value::Text(method.as_str().to_owned()),
             ],
         )?)
     }
@@ -142,12 +144,15 @@ impl SessionRepository for SqlSessions<'_> {
         first(&rows)
     }
 
-    fn advance(&self, family_id: &str, now: i64) -> Result<bool, RepoError> {
+    fn advance(&self, family_id: &str, now: i64) -> Result<Option<LoginMethod>, RepoError> {
         let rows = self.rows(
-            "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND ended_at IS NULL RETURNING id",
+            "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND ended_at IS NULL RETURNING amr",
             &[Value::Text(family_id.to_owned()), Value::Int(now)],
         )?;
-        Ok(!rows.rows.is_empty())
+        match rows.rows.first() {
+            Some(row) => Ok(Some(LoginMethod::parse(&text(row, 0)?))),
+            None => Ok(None),
+        }
     }
 
     fn end(
@@ -194,7 +199,7 @@ impl SessionRepository for SqlSessions<'_> {
 
     fn owner(&self, family_id: &str) -> Result<Option<SessionOwner>, RepoError> {
         let rows = self.rows(
-            "SELECT user_id, ended_at FROM sessions WHERE id = $1",
+            "SELECT user_id, ended_at, amr FROM sessions WHERE id = $1",
             &[Value::Text(family_id.to_owned())],
         )?;
         let Some(row) = rows.rows.first() else {
@@ -205,6 +210,7 @@ impl SessionRepository for SqlSessions<'_> {
         Ok(Some(SessionOwner {
             user_id,
             ended: opt_int(row, 1)?.is_some(),
+            method: LoginMethod::parse(&text(row, 2)?),
         }))
     }
 
@@ -255,7 +261,15 @@ mod tests {
         let sessions = SqlSessions::new(&db);
         let mut random = SeededRandom::new(1);
         let user = UserId::generate(&mut random);
-        let first = start_session(&sessions, &user, 0, None, &mut random).expect("start");
+        let first = start_session(
+            &sessions,
+            &user,
+            0,
+            None,
+            LoginMethod::Password,
+            &mut random,
+        )
+        .expect("start");
         let key = SuccessorKey::derive(b"secret");
         let second = rotate(&sessions, &first.token, 100, &key).expect("rotate");
         assert_eq!(second.family_id, first.family_id);
@@ -274,7 +288,15 @@ mod tests {
         let mut random = SeededRandom::new(3);
         let user = UserId::generate(&mut random);
         let stranger = UserId::generate(&mut random);
-        let login = start_session(&sessions, &user, 0, None, &mut random).expect("start");
+        let login = start_session(
+            &sessions,
+            &user,
+            0,
+            None,
+            LoginMethod::Password,
+            &mut random,
+        )
+        .expect("start");
         let key = SuccessorKey::derive(b"secret");
         // A refresh that claimed and advanced before the end, and stores
         // its successor after it.
@@ -305,7 +327,10 @@ mod tests {
             rotate(&sessions, &successor.token, 13, &key),
             Err(RefreshError::Invalid("session ended"))
         ));
-        assert!(!sessions.advance(&login.family_id, 14).expect("advance"));
+        assert_eq!(
+            sessions.advance(&login.family_id, 14).expect("advance"),
+            None
+        );
     }
 
     #[test]
@@ -315,8 +340,24 @@ mod tests {
         let sessions = SqlSessions::new(&db);
         let mut random = SeededRandom::new(4);
         let user = UserId::generate(&mut random);
-        let kept = start_session(&sessions, &user, 0, None, &mut random).expect("kept");
-        let other = start_session(&sessions, &user, 0, None, &mut random).expect("other");
+        let kept = start_session(
+            &sessions,
+            &user,
+            0,
+            None,
+            LoginMethod::Password,
+            &mut random,
+        )
+        .expect("kept");
+        let other = start_session(
+            &sessions,
+            &user,
+            0,
+            None,
+            LoginMethod::Password,
+            &mut random,
+        )
+        .expect("other");
         let ended = sessions
             .end_all(&user, Some(&kept.family_id), 5, EndReason::PasswordChanged)
             .expect("end");
@@ -355,7 +396,15 @@ mod tests {
         let sessions = SqlSessions::new(&db);
         let mut random = SeededRandom::new(2);
         let user = UserId::generate(&mut random);
-        let issued = start_session(&sessions, &user, 0, None, &mut random).expect("start");
+        let issued = start_session(
+            &sessions,
+            &user,
+            0,
+            None,
+            LoginMethod::Password,
+            &mut random,
+        )
+        .expect("start");
         let hash = spin_users_domain::hash_token(&issued.token);
         assert!(sessions.claim(&hash, 1).expect("claim").is_some());
         assert!(

@@ -8,10 +8,20 @@ use spin_users_domain::{
 use crate::migrations::{execute, query};
 use crate::sql::{Connection, DbError, Dialect, Listing, Rows, Value, int, text};
 
-/// The profile's columns, in `user_from_row`'s order; the credential
-/// (`password_hash`) is read only where a password is checked.
-const COLUMNS: &str = "id, email, name, roles, disabled, created_at, updated_at, version, sessions,
+/// The profile's stored columns, in `user_from_row`'s order.
+const STORED_COLUMNS: &str =
+    "id, email, name, roles, disabled, created_at, updated_at, version, sessions,
                        password_change_required, email_verified";
+
+/// What `user_from_row` reads: the stored columns and whether a second
+/// factor is on. The credential (`password_hash`) and the factor itself
+/// are read only where they are checked.
+const COLUMNS: &str = "id, email, name, roles, disabled, created_at, updated_at, version, sessions,
+                       password_change_required, email_verified,
+                       CASE WHEN totp_secret IS NULL THEN 0 ELSE 1 END";
+
+/// Where `password_hash` is when selected after [`COLUMNS`].
+const CREDENTIAL_COLUMN: usize = 12;
 
 /// Users stored in the `users` table.
 pub struct SqlUsers<'a> {
@@ -117,6 +127,7 @@ fn user_from_row(row: &[Value]) -> Result<User, DbError> {
         sessions: SessionState::decode(&text(row, 8)?),
         password_change_required: int(row, 9)? != 0,
         email_verified: int(row, 10)? != 0,
+        mfa_enabled: int(row, 11)? != 0,
     })
 }
 
@@ -190,7 +201,7 @@ fn never_had_admin() -> String {
 impl UserRepository for SqlUsers<'_> {
     fn insert(&self, user: &User, credential: &Credential) -> Result<(), RepoError> {
         let sql = format!(
-            "INSERT INTO users ({COLUMNS}, password_hash, active_admin)
+            "INSERT INTO users ({STORED_COLUMNS}, password_hash, active_admin)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         );
         email_conflict(execute(self.conn, &sql, &insert_params(user, credential)))
@@ -210,7 +221,7 @@ impl UserRepository for SqlUsers<'_> {
         // insert the same e-mail, so the unique index lets one through. The
         // casts type the parameters, which a SELECT list leaves as text.
         let sql = format!(
-            "INSERT INTO users ({COLUMNS}, password_hash, active_admin)
+            "INSERT INTO users ({STORED_COLUMNS}, password_hash, active_admin)
              SELECT $1, $2, $3, $4, CAST($5 AS BIGINT), CAST($6 AS BIGINT),
                     CAST($7 AS BIGINT), CAST($8 AS BIGINT), $9, CAST($10 AS BIGINT),
                     CAST($11 AS BIGINT), $12, CAST($13 AS BIGINT)
@@ -252,7 +263,10 @@ impl UserRepository for SqlUsers<'_> {
         let Some(row) = rows.rows.first() else {
             return Ok(None);
         };
-        Ok(Some((user_from_row(row)?, credential(row, 11)?)))
+        Ok(Some((
+            user_from_row(row)?,
+            credential(row, CREDENTIAL_COLUMN)?,
+        )))
     }
 
     fn credential(&self, id: &UserId, version: i64) -> Result<Option<Credential>, RepoError> {
