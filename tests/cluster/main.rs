@@ -16,7 +16,7 @@ use std::time::Duration;
 use http::Method;
 use serde_json::json;
 use spin_users_component_tests::{
-    CHOSEN_ADMIN_PASSWORD, Cluster, TEST_SIGNING_KEY, TestResponse, urlencode,
+    CHOSEN_ADMIN_PASSWORD, Cluster, TEST_MFA_KEY, TEST_SIGNING_KEY, TestResponse, totp, urlencode,
 };
 
 const INSTANCES: usize = 3;
@@ -30,6 +30,7 @@ const JSON: (&str, &str) = ("content-type", "application/json");
 fn settings(overrides: &[(&str, &str)]) -> HashMap<String, String> {
     [
         ("SIGNING_KEY", TEST_SIGNING_KEY),
+        ("MFA_ENCRYPTION_KEY", TEST_MFA_KEY),
         ("ARGON2_MEMORY_KIB", "256"),
         ("ARGON2_ITERATIONS", "1"),
         ("ADMIN_EMAIL", ADMIN_EMAIL),
@@ -395,6 +396,97 @@ async fn a_one_time_token_spent_in_parallel_over_the_instances_works_once() {
         statuses.iter().all(|s| *s == 204 || *s == 400),
         "{statuses:?}"
     );
+}
+
+/// `POST path` with a bearer token and a JSON body on `instance`.
+async fn send_json(
+    cluster: &Cluster,
+    instance: usize,
+    path: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> TestResponse {
+    let auth = format!("Bearer {token}");
+    cluster
+        .send(
+            instance,
+            Method::POST,
+            path,
+            &[JSON, ("authorization", &auth)],
+            body.to_string(),
+        )
+        .await
+}
+
+/// The `mfa_token` of a password login on `instance` of an enrolled account.
+async fn mfa_token(cluster: &Cluster, instance: usize, email: &str) -> String {
+    let half = login(cluster, instance, email, "correct horse").await;
+    assert_eq!(half.status, 403, "{}", half.text());
+    field(&half, "mfa_token")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_factor_code_works_once_over_all_the_instances() {
+    let cluster = Arc::new(cluster(&[]).await);
+    let created = register(&cluster, 0, "ada@example.com").await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let token = field(
+        &login(&cluster, 1, "ada@example.com", "correct horse").await,
+        "access_token",
+    );
+    totp::settle(3).await;
+    let body = json!({"current_password": "correct horse"});
+    let enrolment = send_json(&cluster, 2, "/users/me/mfa/totp", &token, body).await;
+    assert_eq!(enrolment.status, 200, "{}", enrolment.text());
+    let secret = field(&enrolment, "secret");
+    let body = json!({"code": totp::code(&secret, -1)});
+    let confirmed = send_json(&cluster, 0, "/users/me/mfa/totp/confirm", &token, body).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text());
+    // The enabled flag reaches every instance's view at once (the cache
+    // entry was dropped).
+    for instance in 0..INSTANCES {
+        let me = get_with_token(&cluster, instance, "/users/me", &token).await;
+        assert_eq!(me.json()["mfa_enabled"], true, "instance {instance}");
+    }
+
+    // One fresh code, one mfa_token per instance, all at once: one login.
+    let mut tokens = Vec::new();
+    for instance in 0..INSTANCES * 2 {
+        tokens.push(mfa_token(&cluster, instance % INSTANCES, "ada@example.com").await);
+    }
+    let code = totp::code(&secret, 0);
+    let attempts = tokens.into_iter().enumerate().map(|(i, mfa)| {
+        let cluster = cluster.clone();
+        let code = code.clone();
+        tokio::spawn(async move {
+            let form = format!(
+                "grant_type={}&mfa_token={}&otp={code}",
+                urlencode("urn:spin-users:grant-type:mfa"),
+                urlencode(&mfa)
+            );
+            cluster
+                .send(i % INSTANCES, Method::POST, "/token", &[FORM], form)
+                .await
+        })
+    });
+    let mut answers = Vec::new();
+    for attempt in attempts {
+        answers.push(attempt.await.expect("request task"));
+    }
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [200, 400, 429].contains(s)),
+        "{statuses:?}"
+    );
+    let winner = answers.iter().find(|a| a.status == 200).expect("a winner");
+    let access = field(winner, "access_token");
+    let info = get_with_token(&cluster, 1, "/userinfo", &access).await;
+    assert_eq!(info.json()["amr"], json!(["pwd", "otp", "mfa"]));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -59,16 +59,8 @@ def check(condition, what):
     print(f"ok: {what}")
 
 
-def swagger_ui(page, api, email, password):
-    page.goto(f"{api}/docs")
-    operations = page.locator(".opblock")
-    expect(operations.first).to_be_visible(timeout=30_000)
-    summaries = operations.locator(".opblock-summary-path").all_inner_texts()
-    check(
-        "/users/me" in [s.strip() for s in summaries] and len(summaries) >= 15,
-        f"/docs lists the operations ({len(summaries)})",
-    )
-
+def authorize(page, api, email, password):
+    """Logs in through Swagger UI's "Authorize" with the OAuth2 password flow."""
     page.locator(".auth-wrapper .authorize").click()
     dialog = page.locator(".dialog-ux .modal-ux")
     oauth = dialog.locator(".auth-container").filter(has_text="password")
@@ -81,6 +73,19 @@ def swagger_ui(page, api, email, password):
     expect(oauth.get_by_role("button", name="Remove authorization")).to_be_visible()
     check(True, "Swagger UI shows the user authorised")
     dialog.locator("button.close-modal").click()
+
+
+def swagger_ui(page, api, email, password):
+    page.goto(f"{api}/docs")
+    operations = page.locator(".opblock")
+    expect(operations.first).to_be_visible(timeout=30_000)
+    summaries = operations.locator(".opblock-summary-path").all_inner_texts()
+    check(
+        "/users/me" in [s.strip() for s in summaries] and len(summaries) >= 15,
+        f"/docs lists the operations ({len(summaries)})",
+    )
+
+    authorize(page, api, email, password)
     stored = page.evaluate(
         "() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
     )

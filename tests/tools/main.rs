@@ -26,6 +26,72 @@ const SCHEMATHESIS_SEED: &str = "1";
 /// tested instead: `(method, path, status, why)`.
 const UNREACHED_ANSWERS: &[(&str, &str, &str, &str)] = &[
     (
+        "DELETE",
+        "/users/me/mfa/totp",
+        "204",
+        "needs the password and a code of an enrolled account; tests/api/mfa.rs",
+    ),
+    (
+        "DELETE",
+        "/users/me/mfa/totp",
+        "422",
+        "the run's administrator has no second factor, so it is 409 first; tests/api/mfa.rs",
+    ),
+    (
+        "DELETE",
+        "/users/me/mfa/totp",
+        "429",
+        "five wrong codes in a row; tests/api/mfa.rs",
+    ),
+    (
+        "DELETE",
+        "/users/{id}/mfa",
+        "204",
+        "needs a user with a second factor on; tests/api/mfa.rs",
+    ),
+    (
+        "DELETE",
+        "/users/{id}/mfa",
+        "403",
+        "the run's caller is an administrator; tests/api/mfa.rs",
+    ),
+    (
+        "POST",
+        "/token",
+        "403",
+        "`mfa_required` needs the password of an enrolled account; tests/api/mfa.rs",
+    ),
+    (
+        "POST",
+        "/users/me/mfa/totp",
+        "200",
+        "needs the right current_password; tests/api/mfa.rs and the Chromium test",
+    ),
+    (
+        "POST",
+        "/users/me/mfa/totp",
+        "409",
+        "needs a factor on; tests/api/mfa.rs",
+    ),
+    (
+        "POST",
+        "/users/me/mfa/totp",
+        "429",
+        "current_password guesses past the limit; tests/api/mfa.rs",
+    ),
+    (
+        "POST",
+        "/users/me/mfa/totp/confirm",
+        "200",
+        "needs the code of a pending secret; tests/api/mfa.rs and the Chromium test",
+    ),
+    (
+        "POST",
+        "/users/me/mfa/totp/confirm",
+        "429",
+        "five wrong codes in a row; tests/api/mfa.rs",
+    ),
+    (
         "GET",
         "/openapi.json",
         "200",
@@ -423,24 +489,50 @@ async fn swagger_ui_and_cors_work_in_chromium() {
         .await;
     let api = format!("http://{}", app.tcp_address().await);
 
+    let port = page_port.to_string();
+    let args = [api.as_str(), &port, "ada@example.com", "correct horse"];
+    let printed = browser_script("browser.py", &args).await;
+    assert!(
+        printed.contains("ok: another origin is refused"),
+        "{printed}"
+    );
+}
+
+/// Runs `script` of tests/tools with `args` in the tools' Python; what it
+/// printed, once it succeeded.
+async fn browser_script(script: &str, args: &[&str]) -> String {
     let mut browser = Command::new(tools().join("bin/python"));
     browser
         .current_dir(workspace_root().join("tests/tools"))
-        .arg("browser.py")
-        .arg(&api)
-        .arg(page_port.to_string())
-        .args(["ada@example.com", "correct horse"]);
+        .arg(script)
+        .args(args);
     let output = run(browser).await;
     let printed = report(&output);
     println!("{printed}");
     assert!(
         output.status.success(),
-        "the browser test failed:\n{printed}"
+        "the browser test {script} failed:\n{printed}"
     );
+    printed
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs scripts/test-tools.sh; make test runs it"]
+async fn a_second_factor_enrols_in_chromium_from_its_qr_code() {
+    let app = TestApp::spin_users().start().await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let api = format!("http://{}", app.tcp_address().await);
+    let args = [api.as_str(), "ada@example.com", "correct horse"];
+    let printed = browser_script("second_factor.py", &args).await;
     assert!(
-        printed.contains("ok: another origin is refused"),
+        printed.contains("ok: their amr says a second factor was used"),
         "{printed}"
     );
+    let enabled = app
+        .query_db("SELECT COUNT(*) FROM users WHERE totp_secret IS NOT NULL")
+        .await;
+    assert_eq!(enabled[0][0].as_deref(), Some("1"));
 }
 
 /// The `link` of the first mail event of `kind` the receiver has, waiting
