@@ -751,3 +751,35 @@ async fn wrong_passwords_at_enrolment_count_like_login_attempts() {
     }
     assert_eq!(statuses, [422, 422, 429]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_code_after_a_right_password_counts_against_the_factor_not_the_password() {
+    let app = TestApp::spin_users()
+        .env("SPIN_VARIABLE_LOGIN_LIMIT_PER_ACCOUNT", "2/900")
+        .start()
+        .await;
+    let ada = enrolled(&app, "ada@example.com").await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let body = json!({"current_password": PASSWORD, "code": wrong(&ada.secret)});
+        let resp = app
+            .send_json(Method::DELETE, "/users/me/mfa/totp", &ada.token, &body)
+            .await;
+        statuses.push((resp.status, resp.json()["code"].clone()));
+    }
+    let codes: Vec<&str> = statuses
+        .iter()
+        .map(|(_, c)| c.as_str().expect("code"))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "validation-failed",
+            "validation-failed",
+            "validation-failed",
+            "validation-failed",
+            "second-factor-locked"
+        ],
+        "{statuses:?}"
+    );
+}

@@ -34,8 +34,8 @@ const UNREACHED_ANSWERS: &[(&str, &str, &str, &str)] = &[
     (
         "DELETE",
         "/users/me/mfa/totp",
-        "422",
-        "the run's administrator has no second factor, so it is 409 first; tests/api/mfa.rs",
+        "409",
+        "needs the right current_password of an account without a factor; tests/api/mfa.rs",
     ),
     (
         "DELETE",

@@ -228,7 +228,7 @@ fn update_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
         }
         json_tagged(200, &private_view(&user))
     });
-    answer_password_check(&ctx, attempt, result)
+    answer_password_check(&ctx, attempt, step_up.password_passed(), result)
 }
 
 /// `POST /email/confirm-change {"token"}`: the account moves to the
@@ -279,7 +279,7 @@ fn delete_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
         audit(&ctx, req, event, Some(&caller.user.id), Some("self"));
         Ok(Response::builder().status(204).build())
     });
-    answer_password_check(&ctx, attempt, result)
+    answer_password_check(&ctx, attempt, step_up.password_passed(), result)
 }
 
 /// `GET /users/me/sessions?limit=&cursor=`: the caller's live sessions,

@@ -29,12 +29,14 @@ pub fn enrol(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let users = ctx.users();
     let current = body.current_password.map(Password::new);
     let attempt = password_check(req, &ctx, &users, current.is_some())?;
+    let mut password_right = false;
     let result = (|| {
         let caller = users.current_caller(req)?;
         let hasher = password_hasher()?;
         let mut random = ctx.random;
         let accounts = ctx.accounts(&users, &hasher, &mut random);
         accounts.check_current_password(&caller.user, current.as_ref())?;
+        password_right = true;
         let key = factor_key()?;
         let factors = CachedFactors::new(&ctx, &users);
         let mut random = ctx.random;
@@ -59,7 +61,7 @@ pub fn enrol(req: &Request, _: &Params) -> Result<Response, ApiError> {
         response.set_header("cache-control", "no-store");
         Ok(response)
     })();
-    answer_password_check(&ctx, attempt, result)
+    answer_password_check(&ctx, attempt, password_right, result)
 }
 
 /// `POST /users/me/mfa/totp/confirm {"code"}`: the pending factor is on
@@ -107,9 +109,6 @@ pub fn disable(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let field = step_up.field();
     let result = (|| {
         let caller = users.current_caller(req)?;
-        if !caller.user.mfa_enabled {
-            return Err(ApiError::SecondFactorNotEnabled);
-        }
         let hasher = password_hasher()?;
         let mut random = ctx.random;
         let accounts = ctx.accounts(&users, &hasher, &mut random);
@@ -117,6 +116,9 @@ pub fn disable(req: &Request, _: &Params) -> Result<Response, ApiError> {
             .check_current_password(&caller.user, current.as_ref())
             .and_then(|()| step_up.prove(&caller.user))
             .map_err(|e| RequestStepUp::error(field, e))?;
+        if !caller.user.mfa_enabled {
+            return Err(ApiError::SecondFactorNotEnabled);
+        }
         let key = factor_key()?;
         let factors = CachedFactors::new(&ctx, &users);
         second_factor(&ctx, &factors, &key).disable(&caller.user.id)?;
@@ -124,7 +126,7 @@ pub fn disable(req: &Request, _: &Params) -> Result<Response, ApiError> {
         audit(&ctx, req, event, Some(&caller.user.id), Some("self"));
         Ok(Response::builder().status(204).build())
     })();
-    answer_password_check(&ctx, attempt, result)
+    answer_password_check(&ctx, attempt, step_up.password_passed(), result)
 }
 
 /// `DELETE /users/:id/mfa` (admins): the user's second factor is off

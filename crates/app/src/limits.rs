@@ -151,18 +151,21 @@ pub fn password_attempt(
 }
 
 /// The answer to a request that checked a password under `attempt` (none
-/// when it checked none): a success ends the streak, and every answer,
-/// error or not, carries the limits' `RateLimit` headers.
+/// when it checked none): a right password (`password_right`, or an
+/// answer that succeeded) ends the streak, even when a later step such as
+/// a second factor failed, and every answer, error or not, carries the
+/// limits' `RateLimit` headers.
 pub fn answer_password_check(
     ctx: &Context,
     attempt: Option<PasswordAttempt>,
+    password_right: bool,
     result: Result<Response, ApiError>,
 ) -> Result<Response, ApiError> {
     let Some(attempt) = attempt else {
         return result;
     };
     let mut attempt = attempt;
-    if result.is_ok() {
+    if password_right || result.is_ok() {
         attempt.succeeded(ctx)?;
     }
     Ok(with_limit_headers(respond(result), attempt.decisions()))

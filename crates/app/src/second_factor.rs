@@ -134,6 +134,7 @@ pub struct RequestStepUp<'a> {
     users: &'a CachedUsers<'a>,
     proof: Option<Proof>,
     proven: bool,
+    asked: bool,
 }
 
 impl<'a> RequestStepUp<'a> {
@@ -150,11 +151,14 @@ impl<'a> RequestStepUp<'a> {
             users,
             proof,
             proven: false,
+            asked: false,
         }
     }
 
     /// Passes when `user` has no factor on, or the proof passes its factor.
+    /// Asked only once the request's password passed.
     pub fn prove(&mut self, user: &User) -> Result<(), UpdateError> {
+        self.asked = true;
         if self.proven || !user.mfa_enabled {
             return Ok(());
         }
@@ -174,6 +178,13 @@ impl<'a> RequestStepUp<'a> {
         outcome?;
         self.proven = true;
         Ok(())
+    }
+
+    /// Whether the request's password passed: the step-up was asked,
+    /// which happens only then. A wrong second factor after a right
+    /// password counts against the factor's lock, not the password limits.
+    pub fn password_passed(&self) -> bool {
+        self.asked
     }
 
     /// The body field the proof came in (`code` when there was none).
