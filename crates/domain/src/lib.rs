@@ -33,6 +33,7 @@ mod mail;
 mod metrics;
 mod name;
 mod one_time;
+mod passkey;
 mod password;
 mod random;
 mod ratelimit;
@@ -93,6 +94,10 @@ pub use name::{DisplayName, MAX_NAME_CHARS, display_name_pattern};
 pub use one_time::{
     DEFAULT_PASSWORD_RESET_LIFETIME_SECS, OneTimeKey, OneTimeToken, OneTimeTokens, Purpose,
     VERIFICATION_LIFETIME_SECS, token_hash as one_time_token_hash,
+};
+pub use passkey::{
+    Assertion, AuthenticatorFlags, COSE_EDDSA, COSE_ES256, NewCredential, PasskeyError,
+    RelyingParty, StoredCredential, VerifiedAssertion, base64url,
 };
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
 #[cfg(any(test, feature = "testing"))]
