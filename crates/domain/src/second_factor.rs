@@ -105,7 +105,9 @@ impl TotpSecret {
     /// The `otpauth://` URI of Google Authenticator's key-URI format that
     /// apps scan: `issuer` names the service, `account` the user.
     pub fn otpauth_uri(&self, issuer: &str, account: &str) -> String {
-        let label = format!("{}:{}", percent(issuer), percent(account));
+        // `@` stays as it is in the label (a path may hold it), as in the
+        // format's own example `Example:alice@google.com`.
+        let label = format!("{}:{}", percent(issuer), percent_keeping(account, b"@"));
         format!(
             "otpauth://totp/{label}?secret={}&issuer={}&algorithm=SHA1&digits={TOTP_DIGITS}&period={TOTP_STEP_SECS}",
             self.base32(),
@@ -149,9 +151,14 @@ fn base32(bytes: &[u8]) -> String {
 
 /// Percent-encodes all but RFC 3986's unreserved characters.
 fn percent(s: &str) -> String {
+    percent_keeping(s, b"")
+}
+
+/// Percent-encodes all but the unreserved characters and `keep`.
+fn percent_keeping(s: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(s.len());
     for byte in s.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) || keep.contains(&byte) {
             out.push(char::from(byte));
         } else {
             out.push_str(&format!("%{byte:02X}"));
@@ -844,7 +851,7 @@ mod tests {
         let secret = TotpSecret(Zeroizing::new(*RFC_SEED));
         assert_eq!(
             secret.otpauth_uri("spin users", "ada+1@example.com"),
-            "otpauth://totp/spin%20users:ada%2B1%40example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=spin%20users&algorithm=SHA1&digits=6&period=30"
+            "otpauth://totp/spin%20users:ada%2B1@example.com?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=spin%20users&algorithm=SHA1&digits=6&period=30"
         );
     }
 

@@ -110,12 +110,12 @@ impl From<MfaLoginError> for OAuthError {
             MfaLoginError::Token(_) => Self::InvalidGrant,
             MfaLoginError::Factor { error, .. } => match error {
                 SecondFactorError::Invalid
+                | SecondFactorError::LockedNow { .. }
                 | SecondFactorError::NotEnabled
                 | SecondFactorError::NotEnrolling
                 | SecondFactorError::Required => Self::InvalidGrant,
                 SecondFactorError::Storage(e) => e.into(),
-                locked @ (SecondFactorError::Locked { .. }
-                | SecondFactorError::LockedNow { .. }) => Self::Limited(locked.into()),
+                locked @ SecondFactorError::Locked { .. } => Self::Limited(locked.into()),
                 other => Self::Internal(other.into()),
             },
             MfaLoginError::Storage(e) => e.into(),
@@ -238,6 +238,11 @@ mod tests {
                 error: SecondFactorError::NotEnabled,
             }
             .into(),
+            MfaLoginError::Factor {
+                user: someone.clone(),
+                error: SecondFactorError::LockedNow { until: 1 },
+            }
+            .into(),
         ];
         for failure in failures {
             assert!(matches!(failure, OAuthError::InvalidGrant), "{failure:?}");
@@ -248,7 +253,7 @@ mod tests {
     fn a_locked_second_factor_is_a_429_with_retry_after() {
         let locked: OAuthError = MfaLoginError::Factor {
             user: UserId::generate(&mut SeededRandom::new(2)),
-            error: SecondFactorError::LockedNow { until: i64::MAX },
+            error: SecondFactorError::Locked { until: i64::MAX },
         }
         .into();
         let response = locked.into_response();

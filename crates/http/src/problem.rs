@@ -204,15 +204,15 @@ impl ApiError {
                 "give a current code from the authenticator app, or a recovery code",
             )
             .into(),
-            SecondFactorError::Invalid => FieldError::new(
+            // The failure that locks is still a wrong code; the lock
+            // answers from the next attempt on.
+            SecondFactorError::Invalid | SecondFactorError::LockedNow { .. } => FieldError::new(
                 field,
                 "incorrect",
                 "the code is not correct, or was used already",
             )
             .into(),
-            SecondFactorError::Locked { until } | SecondFactorError::LockedNow { until } => {
-                Self::SecondFactorLocked { until }
-            }
+            SecondFactorError::Locked { until } => Self::SecondFactorLocked { until },
             SecondFactorError::Storage(e) => e.into(),
             other => Self::Internal(other.into()),
         }
