@@ -3,7 +3,7 @@
 //! in `spin-users-store`'s, on SQLite and on PostgreSQL.
 
 use crate::ending::EndReason;
-use crate::fakes::sample_user;
+use crate::fakes::{password_login, sample_user};
 use crate::hashing::Credential;
 use crate::name::DisplayName;
 use crate::random::testing::SeededRandom;
@@ -34,15 +34,7 @@ pub fn sessions_list_newest_first_and_leave_out_ended_and_expired(repo: &dyn Ses
         let login = start_session(repo, &owner, at_ms, Some(&agent), method, &mut random);
         started.push(login.expect("login").family_id);
     }
-    start_session(
-        repo,
-        &stranger,
-        t0 * 1000,
-        None,
-        LoginMethod::Password,
-        &mut random,
-    )
-    .expect("theirs");
+    password_login(repo, &stranger, t0 * 1000, &mut random);
     let reason = EndReason::EndedByOwner;
     assert!(
         repo.end(&owner, &started[3], t0 + 10, reason)

@@ -142,11 +142,10 @@ pub fn end_sessions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{InMemorySessions, InMemoryUsers, sample_user};
+    use crate::fakes::{InMemorySessions, InMemoryUsers, password_login, sample_user};
     use crate::hashing::Credential;
     use crate::random::testing::SeededRandom;
-    use crate::second_factor::LoginMethod;
-    use crate::sessions::{SuccessorKey, rotate, start_session};
+    use crate::sessions::{SuccessorKey, rotate};
     use crate::user::Role;
 
     const T0_MS: i64 = 1_800_000_000_000;
@@ -168,24 +167,8 @@ mod tests {
     fn ending_one_session_cuts_both_halves_of_it_only() {
         let (users, sessions, owner) = setup();
         let mut random = SeededRandom::new(2);
-        let phone = start_session(
-            &sessions,
-            &owner,
-            T0_MS - 5000,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("phone");
-        let laptop = start_session(
-            &sessions,
-            &owner,
-            T0_MS - 4000,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("laptop");
+        let phone = password_login(&sessions, &owner, T0_MS - 5000, &mut random);
+        let laptop = password_login(&sessions, &owner, T0_MS - 4000, &mut random);
         let ended = end_sessions(
             &users,
             &sessions,
@@ -209,15 +192,7 @@ mod tests {
         let (users, sessions, owner) = setup();
         let mut random = SeededRandom::new(3);
         let stranger = UserId::generate(&mut random);
-        let theirs = start_session(
-            &sessions,
-            &stranger,
-            T0_MS,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("login");
+        let theirs = password_login(&sessions, &stranger, T0_MS, &mut random);
         let ending = Ending::Session(&theirs.family_id);
         let ended = end_sessions(
             &users,
@@ -242,24 +217,8 @@ mod tests {
     fn ending_every_session_can_spare_one_and_spares_later_logins() {
         let (users, sessions, owner) = setup();
         let mut random = SeededRandom::new(4);
-        let kept = start_session(
-            &sessions,
-            &owner,
-            T0_MS - 3000,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("kept");
-        let other = start_session(
-            &sessions,
-            &owner,
-            T0_MS - 2000,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("other");
+        let kept = password_login(&sessions, &owner, T0_MS - 3000, &mut random);
+        let other = password_login(&sessions, &owner, T0_MS - 2000, &mut random);
         let ending = Ending::Every {
             except: Some(&kept.family_id),
         };
@@ -273,15 +232,7 @@ mod tests {
         assert!(!state(&users, &owner).allows(Some(&other.family_id), now));
         assert!(rotate(&sessions, &kept.token, now, &key).is_ok());
         assert!(state(&users, &owner).allows(Some(&kept.family_id), now));
-        let later = start_session(
-            &sessions,
-            &owner,
-            T0_MS + 1,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("later");
+        let later = password_login(&sessions, &owner, T0_MS + 1, &mut random);
         assert!(state(&users, &owner).allows(Some(&later.family_id), now));
     }
 
@@ -292,15 +243,7 @@ mod tests {
         // the successor.
         let (users, sessions, owner) = setup();
         let mut random = SeededRandom::new(5);
-        let login = start_session(
-            &sessions,
-            &owner,
-            T0_MS,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("login");
+        let login = password_login(&sessions, &owner, T0_MS, &mut random);
         let key = SuccessorKey::derive(b"k");
         let now = T0_MS / 1000;
         let successor = rotate(&sessions, &login.token, now, &key).expect("rotate");
@@ -322,15 +265,7 @@ mod tests {
     fn ending_sessions_of_a_deleted_user_cuts_the_refresh_half() {
         let (users, sessions, owner) = setup();
         let mut random = SeededRandom::new(6);
-        let login = start_session(
-            &sessions,
-            &owner,
-            T0_MS,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("login");
+        let login = password_login(&sessions, &owner, T0_MS, &mut random);
         users.delete(&owner, None).expect("delete");
         let ending = Ending::Every { except: None };
         assert_eq!(

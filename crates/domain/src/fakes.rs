@@ -11,6 +11,7 @@ use crate::ending::{EndReason, SessionStates};
 use crate::hashing::Credential;
 use crate::name::DisplayName;
 use crate::one_time::{OneTimeToken, OneTimeTokens, Purpose};
+use crate::random::Random;
 use crate::random::testing::SeededRandom;
 use crate::ratelimit::{Cell, Counters, Gcra};
 use crate::revocation::SessionState;
@@ -18,8 +19,22 @@ use crate::second_factor::{
     FACTOR_LOCK_SECS, FactorRecord, LoginMethod, MAX_FACTOR_FAILURES, Reservation, SecondFactors,
 };
 use crate::session_list::{LiveSession, SessionId};
-use crate::sessions::{SessionOwner, SessionRepository, StoredRefreshToken, hash_token};
+use crate::sessions::{
+    IssuedRefreshToken, SessionOwner, SessionRepository, StoredRefreshToken, hash_token,
+    start_session,
+};
 use crate::user::{PageKey, RepoError, Role, User, UserFilter, UserId, UserRepository};
+
+/// A test's login of `user` at `now_ms` in `repo`: a password alone, no
+/// user agent.
+pub fn password_login(
+    repo: &dyn SessionRepository,
+    user: &UserId,
+    now_ms: i64,
+    random: &mut dyn Random,
+) -> IssuedRefreshToken {
+    start_session(repo, user, now_ms, None, LoginMethod::Password, random).expect("a test login")
+}
 
 /// An enabled user named Ada for tests: id from `seed`, created and
 /// updated at `seed` seconds, version 1, no revoked sessions.

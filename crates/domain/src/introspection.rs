@@ -221,11 +221,11 @@ pub fn revoke_token(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{InMemorySessions, InMemoryUsers, sample_user};
+    use crate::fakes::{InMemorySessions, InMemoryUsers, password_login, sample_user};
     use crate::hashing::Credential;
     use crate::random::testing::SeededRandom;
     use crate::second_factor::LoginMethod;
-    use crate::sessions::{SuccessorKey, rotate, start_session};
+    use crate::sessions::{SuccessorKey, rotate};
 
     const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
     const T0: i64 = 1_800_000_000;
@@ -255,15 +255,7 @@ mod tests {
 
     /// A login: (access token, refresh token, session id).
     fn login(w: &mut World) -> (String, String, String) {
-        let refresh = start_session(
-            &w.sessions,
-            &w.owner.id,
-            T0 * 1000,
-            None,
-            LoginMethod::Password,
-            &mut w.random,
-        )
-        .expect("login");
+        let refresh = password_login(&w.sessions, &w.owner.id, T0 * 1000, &mut w.random);
         let access = w
             .ring
             .issue(

@@ -362,7 +362,7 @@ pub fn revoke(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{InMemorySessions, InMemoryUsers, sample_user};
+    use crate::fakes::{InMemorySessions, InMemoryUsers, password_login, sample_user};
     use crate::random::testing::SeededRandom;
     use crate::user::{Role, UserRepository};
 
@@ -384,15 +384,7 @@ mod tests {
     #[test]
     fn tokens_are_stored_only_as_hashes() {
         let repo = InMemorySessions::default();
-        let issued = start_session(
-            &repo,
-            &user(),
-            0,
-            None,
-            LoginMethod::Password,
-            &mut SeededRandom::new(2),
-        )
-        .expect("start");
+        let issued = password_login(&repo, &user(), 0, &mut SeededRandom::new(2));
         assert_eq!(issued.token.len(), 43, "256 bits, base64url");
         let stored = repo
             .find(&hash_token(&issued.token))
@@ -406,8 +398,7 @@ mod tests {
     fn rotation_gives_a_new_token_in_the_same_family() {
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(3);
-        let first = start_session(&repo, &user(), 0, None, LoginMethod::Password, &mut random)
-            .expect("start");
+        let first = password_login(&repo, &user(), 0, &mut random);
         let second = rotate(&repo, &first.token, 5, &key()).expect("rotate");
         assert_ne!(second.token, first.token);
         assert_eq!(second.family_id, first.family_id);
@@ -436,8 +427,7 @@ mod tests {
     fn reuse_within_the_grace_window_gets_the_same_successor_and_never_forks() {
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(4);
-        let first = start_session(&repo, &user(), 0, None, LoginMethod::Password, &mut random)
-            .expect("start");
+        let first = password_login(&repo, &user(), 0, &mut random);
         let a = rotate(&repo, &first.token, 100, &key()).expect("first refresh");
         let b = rotate(&repo, &first.token, 100 + REUSE_GRACE_SECS, &key())
             .expect("concurrent refresh");
@@ -463,8 +453,7 @@ mod tests {
         let (users, owner) = users_with_owner();
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(5);
-        let first = start_session(&repo, &owner, 0, None, LoginMethod::Password, &mut random)
-            .expect("start");
+        let first = password_login(&repo, &owner, 0, &mut random);
         let (_, current) =
             refresh_session(&users, &repo, &first.token, 100_000, &key()).expect("refresh");
         let late_ms = (100 + REUSE_GRACE_SECS + 1) * 1000;
@@ -488,8 +477,7 @@ mod tests {
     fn expired_unknown_and_malformed_tokens_are_invalid() {
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(6);
-        let first = start_session(&repo, &user(), 0, None, LoginMethod::Password, &mut random)
-            .expect("start");
+        let first = password_login(&repo, &user(), 0, &mut random);
         let late = rotate(&repo, &first.token, REFRESH_TOKEN_TTL_SECS, &key());
         assert!(matches!(late, Err(RefreshError::Invalid("expired"))));
         assert!(matches!(
@@ -520,10 +508,8 @@ mod tests {
         let (users, owner) = users_with_owner();
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(7);
-        let phone = start_session(&repo, &owner, 0, None, LoginMethod::Password, &mut random)
-            .expect("phone");
-        let laptop = start_session(&repo, &owner, 0, None, LoginMethod::Password, &mut random)
-            .expect("laptop");
+        let phone = password_login(&repo, &owner, 0, &mut random);
+        let laptop = password_login(&repo, &owner, 0, &mut random);
         revoke(&users, &repo, &phone.token, EndReason::Logout, 1000).expect("revoke");
         assert!(rotate(&repo, &phone.token, 2, &key()).is_err());
         assert!(rotate(&repo, &laptop.token, 2, &key()).is_ok());
@@ -542,15 +528,7 @@ mod tests {
         let mut owner = users.by_id(&owner_id).expect("read").expect("exists");
         let repo = InMemorySessions::default();
         let mut random = SeededRandom::new(9);
-        let login = start_session(
-            &repo,
-            &owner.id,
-            0,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("login");
+        let login = password_login(&repo, &owner.id, 0, &mut random);
         let (found, next) =
             refresh_session(&users, &repo, &login.token, 1000, &key()).expect("a live owner");
         assert_eq!(found.id, owner.id);
@@ -561,15 +539,7 @@ mod tests {
         assert!(matches!(refused, Err(RefreshError::Invalid(_))));
         assert_eq!(live_in_family(&repo, &next.family_id), 0, "family revoked");
 
-        let stranger = start_session(
-            &repo,
-            &user_of(10),
-            0,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("login");
+        let stranger = password_login(&repo, &user_of(10), 0, &mut random);
         let refused = refresh_session(&users, &repo, &stranger.token, 1000, &key());
         assert!(
             matches!(refused, Err(RefreshError::Invalid(_))),

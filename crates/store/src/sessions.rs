@@ -252,8 +252,9 @@ impl SessionRepository for SqlSessions<'_> {
 mod tests {
     use super::*;
     use crate::native::NativeSqlite;
+    use spin_users_domain::fakes::password_login;
     use spin_users_domain::testing::SeededRandom;
-    use spin_users_domain::{EndReason, RefreshError, SuccessorKey, rotate, start_session};
+    use spin_users_domain::{EndReason, RefreshError, SuccessorKey, rotate};
 
     #[test]
     fn the_rotation_rules_hold_on_sqlite() {
@@ -261,15 +262,7 @@ mod tests {
         let sessions = SqlSessions::new(&db);
         let mut random = SeededRandom::new(1);
         let user = UserId::generate(&mut random);
-        let first = start_session(
-            &sessions,
-            &user,
-            0,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("start");
+        let first = password_login(&sessions, &user, 0, &mut random);
         let key = SuccessorKey::derive(b"secret");
         let second = rotate(&sessions, &first.token, 100, &key).expect("rotate");
         assert_eq!(second.family_id, first.family_id);
@@ -288,15 +281,7 @@ mod tests {
         let mut random = SeededRandom::new(3);
         let user = UserId::generate(&mut random);
         let stranger = UserId::generate(&mut random);
-        let login = start_session(
-            &sessions,
-            &user,
-            0,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("start");
+        let login = password_login(&sessions, &user, 0, &mut random);
         let key = SuccessorKey::derive(b"secret");
         // A refresh that claimed and advanced before the end, and stores
         // its successor after it.
@@ -340,24 +325,8 @@ mod tests {
         let sessions = SqlSessions::new(&db);
         let mut random = SeededRandom::new(4);
         let user = UserId::generate(&mut random);
-        let kept = start_session(
-            &sessions,
-            &user,
-            0,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("kept");
-        let other = start_session(
-            &sessions,
-            &user,
-            0,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("other");
+        let kept = password_login(&sessions, &user, 0, &mut random);
+        let other = password_login(&sessions, &user, 0, &mut random);
         let ended = sessions
             .end_all(&user, Some(&kept.family_id), 5, EndReason::PasswordChanged)
             .expect("end");
@@ -396,15 +365,7 @@ mod tests {
         let sessions = SqlSessions::new(&db);
         let mut random = SeededRandom::new(2);
         let user = UserId::generate(&mut random);
-        let issued = start_session(
-            &sessions,
-            &user,
-            0,
-            None,
-            LoginMethod::Password,
-            &mut random,
-        )
-        .expect("start");
+        let issued = password_login(&sessions, &user, 0, &mut random);
         let hash = spin_users_domain::hash_token(&issued.token);
         assert!(sessions.claim(&hash, 1).expect("claim").is_some());
         assert!(
