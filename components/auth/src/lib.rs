@@ -12,13 +12,14 @@ use anyhow::Context as _;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    CachedFactors, Context, PasswordCheck, audit, bootstrap_admin, factor_key, key_ring, log_in,
-    password_attempt, password_hasher, record_check, refresh, second_factor, successor_key,
-    verification_required, with_limit_headers,
+    Context, Factors, PasswordCheck, audit, bootstrap_admin, key_ring, log_in, password_attempt,
+    password_hasher, record_check, refresh, successor_key, verification_required,
+    with_limit_headers,
 };
 use spin_users_domain::{
-    AuditEvent, Decision, EndReason, Ending, FieldError, LoginMethod, MfaLoginError, Password,
-    end_sessions, finish_mfa_login, issue_mfa_token, normalise_email, revoke, start_session,
+    AuditEvent, Decision, EndReason, Ending, FieldError, IssuedRefreshToken, LoginMethod,
+    MfaLoginError, Password, Random, SessionRepository, User, end_sessions, finish_mfa_login,
+    issue_mfa_token, normalise_email, revoke, start_session,
 };
 use spin_users_http::{
     ApiError, OAuthError, Params, Route, dispatch, json, route, serve, token_response,
@@ -109,18 +110,19 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
                 let mfa_token = issue_mfa_token(&tokens, &user, ctx.now, &mut random)?;
                 return Err(OAuthError::MfaRequired { mfa_token });
             }
-            let agent = req.header("user-agent").and_then(|v| v.as_str());
-            let method = LoginMethod::Password;
-            let session =
-                start_session(&sessions, &user.id, ctx.now_ms, agent, method, &mut random)?;
-            (user, session)
+            begin(
+                &ctx,
+                req,
+                &sessions,
+                user,
+                LoginMethod::Password,
+                &mut random,
+            )?
         }
         TokenRequest::Mfa { mfa_token, proof } => {
-            let key = factor_key()?;
-            let factors = CachedFactors::new(&ctx, &users);
-            let rules = second_factor(&ctx, &factors, &key);
+            let factors = Factors::open(&ctx, &users)?;
             let tokens = ctx.one_time_tokens();
-            let finished = finish_mfa_login(&tokens, &users, &rules, &mfa_token, &proof);
+            let finished = finish_mfa_login(&tokens, &users, &factors.rules(), &mfa_token, &proof);
             match &finished {
                 Ok((user, kind)) => record_check(&ctx, req, &user.id, *kind, Ok(())),
                 Err(MfaLoginError::Factor { user, error }) => {
@@ -129,11 +131,8 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
                 Err(e) => eprintln!("mfa grant refused: {e}"),
             }
             let (user, _) = finished?;
-            let agent = req.header("user-agent").and_then(|v| v.as_str());
             let method = LoginMethod::PasswordAndOtp;
-            let session =
-                start_session(&sessions, &user.id, ctx.now_ms, agent, method, &mut random)?;
-            (user, session)
+            begin(&ctx, req, &sessions, user, method, &mut random)?
         }
         TokenRequest::Refresh { refresh_token } => refresh(
             &ctx,
@@ -162,6 +161,21 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
         expires_in: access.expires_in,
         refresh_token: refresh.token,
     }))
+}
+
+/// A new session of `user`, proven by `method`, named by the request's
+/// user agent.
+fn begin(
+    ctx: &Context,
+    req: &Request,
+    sessions: &dyn SessionRepository,
+    user: User,
+    method: LoginMethod,
+    random: &mut dyn Random,
+) -> Result<(User, IssuedRefreshToken), OAuthError> {
+    let agent = req.header("user-agent").and_then(|v| v.as_str());
+    let session = start_session(sessions, &user.id, ctx.now_ms, agent, method, random)?;
+    Ok((user, session))
 }
 
 /// `?all=`: `true` or `1`, `false` or `0`; anything else is refused, as

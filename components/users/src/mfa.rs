@@ -9,12 +9,10 @@ use qrcode::render::svg;
 use spin_sdk::http::{Request, Response};
 use spin_users_api::{ConfirmBody, DisableBody, EnrolBody, RecoveryCodes, TotpEnrolment};
 use spin_users_app::{
-    CachedFactors, RequestStepUp, answer_password_check, audit, factor_key, password_hasher,
-    record_check, second_factor, service_name,
+    Factors, RequestStepUp, answer_password_check, audit, password_hasher, record_check,
+    service_name,
 };
-use spin_users_domain::{
-    AuditEvent, FieldError, Password, Proof, ProofKind, SecondFactorError, by_admin,
-};
+use spin_users_domain::{AuditEvent, FieldError, Password, Proof, ProofKind, by_admin};
 use spin_users_http::{ApiError, Params, json, read_json};
 
 use crate::{admin_and_target, context, password_check};
@@ -34,17 +32,13 @@ pub fn enrol(req: &Request, _: &Params) -> Result<Response, ApiError> {
         let caller = users.current_caller(req)?;
         let hasher = password_hasher()?;
         let mut random = ctx.random;
-        let accounts = ctx.accounts(&users, &hasher, &mut random);
-        accounts.check_current_password(&caller.user, current.as_ref())?;
+        ctx.accounts(&users, &hasher, &mut random)
+            .check_current_password(&caller.user, current.as_ref())?;
         password_right = true;
-        let key = factor_key()?;
-        let factors = CachedFactors::new(&ctx, &users);
-        let mut random = ctx.random;
-        let enrolment = second_factor(&ctx, &factors, &key).enrol(
-            &caller.user,
-            &service_name()?,
-            &mut random,
-        )?;
+        let factors = Factors::open(&ctx, &users)?;
+        let enrolment = factors
+            .rules()
+            .enrol(&caller.user, &service_name()?, &mut random)?;
         let qr_svg = QrCode::new(enrolment.uri.as_bytes())
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("QR code: {e}")))?
             .render::<svg::Color<'_>>()
@@ -76,18 +70,19 @@ pub fn confirm(req: &Request, _: &Params) -> Result<Response, ApiError> {
     let ctx = context()?;
     let users = ctx.users();
     let caller = users.current_caller(req)?;
-    let key = factor_key()?;
-    let factors = CachedFactors::new(&ctx, &users);
+    let factors = Factors::open(&ctx, &users)?;
     let mut random = ctx.random;
-    let confirmed = second_factor(&ctx, &factors, &key).confirm(&caller.user, &code, &mut random);
+    let confirmed = factors.rules().confirm(&caller.user, &code, &mut random);
     let id = &caller.user.id;
-    if !matches!(
-        confirmed,
-        Err(SecondFactorError::AlreadyEnabled | SecondFactorError::NotEnrolling)
-    ) {
-        let outcome = confirmed.as_ref().map(|_| ());
-        record_check(&ctx, req, id, ProofKind::Otp, outcome);
-    }
+    // A confirmation with nothing pending counts no check (see
+    // `Counter::second_factor`).
+    record_check(
+        &ctx,
+        req,
+        id,
+        ProofKind::Otp,
+        confirmed.as_ref().map(|_| ()),
+    );
     let recovery_codes = confirmed?;
     audit(&ctx, req, AuditEvent::SecondFactorEnabled, Some(id), None);
     let mut response = json(200, &RecoveryCodes { recovery_codes })?;
@@ -119,9 +114,9 @@ pub fn disable(req: &Request, _: &Params) -> Result<Response, ApiError> {
         if !caller.user.mfa_enabled {
             return Err(ApiError::SecondFactorNotEnabled);
         }
-        let key = factor_key()?;
-        let factors = CachedFactors::new(&ctx, &users);
-        second_factor(&ctx, &factors, &key).disable(&caller.user.id)?;
+        Factors::open(&ctx, &users)?
+            .rules()
+            .disable(&caller.user.id)?;
         let event = AuditEvent::SecondFactorDisabled;
         audit(&ctx, req, event, Some(&caller.user.id), Some("self"));
         Ok(Response::builder().status(204).build())
@@ -136,9 +131,7 @@ pub fn admin_remove(req: &Request, params: &Params) -> Result<Response, ApiError
     let ctx = context()?;
     let users = ctx.users();
     let (admin, user) = admin_and_target(req, &users, crate::id(params))?;
-    let key = factor_key()?;
-    let factors = CachedFactors::new(&ctx, &users);
-    second_factor(&ctx, &factors, &key).disable(&user.id)?;
+    Factors::open(&ctx, &users)?.rules().disable(&user.id)?;
     let detail = by_admin(&admin.user.id);
     let event = AuditEvent::SecondFactorDisabled;
     audit(&ctx, req, event, Some(&user.id), Some(&detail));

@@ -48,5 +48,5 @@ pub use mail::{
     enqueue_verification, mail_enabled,
 };
 pub use metrics::{count, exposition};
-pub use second_factor::{CachedFactors, RequestStepUp, factor_key, record_check, second_factor};
+pub use second_factor::{Factors, RequestStepUp, record_check};
 pub use secret::{WhenUnset, require_secret};

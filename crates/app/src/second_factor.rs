@@ -19,7 +19,7 @@ use crate::metrics::count;
 /// The key second factors are sealed with, from `mfa_encryption_key`.
 /// Without one no factor can be enrolled or checked: that is an error at
 /// first use, never a fallback to storing secrets in the clear.
-pub fn factor_key() -> Result<FactorKey> {
+fn factor_key() -> Result<FactorKey> {
     let encoded = optional("mfa_encryption_key")?.context(
         "variable mfa_encryption_key is empty: second factors need a key \
          (base64 of 32 random bytes; `make up` generates one for development)",
@@ -29,14 +29,14 @@ pub fn factor_key() -> Result<FactorKey> {
 
 /// Second factors in the database; the writes that turn one on or off
 /// (which `mfa_enabled` shows) go through the user cache.
-pub struct CachedFactors<'a> {
+struct CachedFactors<'a> {
     db: SqlSecondFactors<'a>,
     users: &'a CachedUsers<'a>,
 }
 
 impl<'a> CachedFactors<'a> {
     /// The factors of the users `users` caches.
-    pub fn new(ctx: &'a Context, users: &'a CachedUsers<'a>) -> Self {
+    fn new(ctx: &'a Context, users: &'a CachedUsers<'a>) -> Self {
         Self {
             db: SqlSecondFactors::new(ctx.db.as_ref()),
             users,
@@ -88,16 +88,32 @@ impl SecondFactors for CachedFactors<'_> {
     }
 }
 
-/// The second-factor rules over `factors` at the request's clock.
-pub fn second_factor<'a>(
-    ctx: &Context,
-    factors: &'a CachedFactors<'a>,
-    key: &'a FactorKey,
-) -> SecondFactor<'a> {
-    SecondFactor {
-        factors,
-        key,
-        now: ctx.now,
+/// The second factors of a request: the key and the store, opened
+/// together, and the rules over them at the request's clock.
+pub struct Factors<'a> {
+    key: FactorKey,
+    store: CachedFactors<'a>,
+    now: i64,
+}
+
+impl<'a> Factors<'a> {
+    /// The factors of the users `users` caches; an error when no key is
+    /// configured ([`factor_key`]).
+    pub fn open(ctx: &'a Context, users: &'a CachedUsers<'a>) -> Result<Self> {
+        Ok(Self {
+            key: factor_key()?,
+            store: CachedFactors::new(ctx, users),
+            now: ctx.now,
+        })
+    }
+
+    /// The second-factor rules.
+    pub fn rules(&self) -> SecondFactor<'_> {
+        SecondFactor {
+            factors: &self.store,
+            key: &self.key,
+            now: self.now,
+        }
     }
 }
 
@@ -162,9 +178,9 @@ impl<'a> RequestStepUp<'a> {
         if self.proven || !user.mfa_enabled {
             return Ok(());
         }
-        let key = factor_key().map_err(|e| SecondFactorError::Unkeyed(format!("{e:#}")))?;
-        let factors = CachedFactors::new(self.ctx, self.users);
-        let outcome = second_factor(self.ctx, &factors, &key).step_up(user, self.proof.as_ref());
+        let factors = Factors::open(self.ctx, self.users)
+            .map_err(|e| SecondFactorError::Unkeyed(format!("{e:#}")))?;
+        let outcome = factors.rules().step_up(user, self.proof.as_ref());
         if let Some(proof) = &self.proof {
             let kind = proof.kind();
             record_check(
