@@ -31,18 +31,18 @@ export SPIN_VARIABLE_DATABASE_URL
 export SPIN_VARIABLE_CACHE_REDIS_URL=$redis_url
 export SPIN_VARIABLE_CACHE_REDIS_HOST=${redis_url#redis://}
 
-key_file=.spin/cluster/signing-key
-if [ ! -s "$key_file" ]; then
-    (umask 077; head -c 32 /dev/urandom | base64 > "$key_file")
-fi
-SPIN_VARIABLE_SIGNING_KEY=$(cat "$key_file")
-export SPIN_VARIABLE_SIGNING_KEY
-mfa_key_file=.spin/cluster/mfa-key
-if [ ! -s "$mfa_key_file" ]; then
-    (umask 077; head -c 32 /dev/urandom | base64 > "$mfa_key_file")
-fi
-SPIN_VARIABLE_MFA_ENCRYPTION_KEY=$(cat "$mfa_key_file")
-export SPIN_VARIABLE_MFA_ENCRYPTION_KEY
+# cluster_key VARIABLE FILE: exports SPIN_VARIABLE_<VARIABLE> from
+# .spin/cluster/FILE, 32 random bytes (base64) generated there once, so
+# every instance shares it across runs.
+cluster_key() {
+    local file=.spin/cluster/$2
+    if [ ! -s "$file" ]; then
+        (umask 077; head -c 32 /dev/urandom | base64 > "$file")
+    fi
+    export "SPIN_VARIABLE_$1=$(cat "$file")"
+}
+cluster_key SIGNING_KEY signing-key
+cluster_key MFA_ENCRYPTION_KEY mfa-key
 
 if command -v spin >/dev/null 2>&1; then
     server=(spin)
