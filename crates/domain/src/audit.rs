@@ -32,6 +32,15 @@ pub enum AuditEvent {
     SecondFactorDisabled,
     /// A second factor was locked by five wrong answers in a row.
     SecondFactorLocked,
+    /// A passkey was registered (the detail is its credential id).
+    PasskeyRegistered,
+    /// A passkey was removed by its owner (the detail is its id).
+    PasskeyRemoved,
+    /// A passkey signed in (the detail is its id).
+    PasskeySignedIn,
+    /// A passkey's signature counter went back: a cloned authenticator,
+    /// perhaps; the sign-in was refused (the detail says id and counts).
+    PasskeyCounterRegressed,
 }
 
 impl AuditEvent {
@@ -51,6 +60,10 @@ impl AuditEvent {
             Self::SecondFactorEnabled => "second_factor_enabled",
             Self::SecondFactorDisabled => "second_factor_disabled",
             Self::SecondFactorLocked => "second_factor_locked",
+            Self::PasskeyRegistered => "passkey_registered",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::PasskeySignedIn => "passkey_signed_in",
+            Self::PasskeyCounterRegressed => "passkey_counter_regressed",
         }
     }
 }

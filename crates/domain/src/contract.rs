@@ -6,6 +6,7 @@ use crate::ending::EndReason;
 use crate::fakes::{password_login, sample_user};
 use crate::hashing::Credential;
 use crate::name::DisplayName;
+use crate::passkeys::{MAX_PASSKEYS, Passkey, PasskeyRepository};
 use crate::random::testing::SeededRandom;
 use crate::second_factor::{
     FACTOR_LOCK_SECS, FactorRecord, LoginMethod, MAX_FACTOR_FAILURES, Reservation, SecondFactors,
@@ -271,4 +272,93 @@ pub fn second_factors_write_only_what_was_read(factors: &dyn SecondFactors, user
             .disable(user, now)
             .expect("a pending one is cleared too")
     );
+}
+
+/// A passkey of `user` with credential id `id`, created at `created_at`.
+pub fn sample_passkey(user: &UserId, id: &str, created_at: i64) -> Passkey {
+    Passkey {
+        id: id.to_owned(),
+        user_id: user.clone(),
+        name: "Laptop".into(),
+        public_key: vec![0xa5, 1, 2, 3],
+        algorithm: -8,
+        sign_count: 7,
+        backup_eligible: true,
+        aaguid: "00".repeat(16),
+        created_at,
+        last_used_at: None,
+    }
+}
+
+/// Passkeys: a credential id is registered once across accounts, an
+/// account holds at most [`MAX_PASSKEYS`], the counter moves only from
+/// the value read, and an account removes only its own. `user` and
+/// `other` are accounts without passkeys.
+pub fn passkeys_write_only_what_was_read(
+    passkeys: &dyn PasskeyRepository,
+    user: &UserId,
+    other: &UserId,
+) {
+    let first = sample_passkey(user, "Y3JlZC0x", 100);
+    assert!(passkeys.insert(&first).expect("insert"));
+    assert_eq!(
+        passkeys.by_id(&first.id).expect("read"),
+        Some(first.clone())
+    );
+    let taken = sample_passkey(other, &first.id, 101);
+    assert!(
+        !passkeys.insert(&taken).expect("insert"),
+        "one id, one account"
+    );
+    assert_eq!(passkeys.of_user(other).expect("list"), vec![]);
+    let second = sample_passkey(user, "Y3JlZC0y", 99);
+    assert!(passkeys.insert(&second).expect("insert"));
+    let ids: Vec<String> = passkeys
+        .of_user(user)
+        .expect("list")
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![second.id.clone(), first.id.clone()],
+        "oldest first"
+    );
+    for n in 2..MAX_PASSKEYS {
+        let more = sample_passkey(user, &format!("more-{n}"), 200);
+        assert!(passkeys.insert(&more).expect("insert"));
+    }
+    let over = sample_passkey(user, "one-too-many", 300);
+    assert!(
+        !passkeys.insert(&over).expect("insert"),
+        "at most MAX_PASSKEYS"
+    );
+
+    assert!(
+        !passkeys.record_use(&first.id, 6, 9, 500).expect("use"),
+        "not as read"
+    );
+    assert!(passkeys.record_use(&first.id, 7, 9, 500).expect("use"));
+    assert!(
+        !passkeys.record_use(&first.id, 7, 10, 501).expect("use"),
+        "moved on"
+    );
+    let used = passkeys.by_id(&first.id).expect("read").expect("there");
+    assert_eq!((used.sign_count, used.last_used_at), (9, Some(500)));
+
+    assert!(
+        !passkeys.delete(other, &first.id).expect("delete"),
+        "not theirs"
+    );
+    assert!(passkeys.delete(user, &first.id).expect("delete"));
+    assert!(!passkeys.delete(user, &first.id).expect("delete"), "gone");
+    assert_eq!(passkeys.by_id(&first.id).expect("read"), None);
+    let kept = sample_passkey(other, "b3RoZXI", 600);
+    assert!(passkeys.insert(&kept).expect("insert"));
+    assert_eq!(
+        passkeys.delete_all(user).expect("delete"),
+        MAX_PASSKEYS as u64 - 1
+    );
+    assert_eq!(passkeys.of_user(user).expect("list"), vec![]);
+    assert_eq!(passkeys.of_user(other).expect("list"), vec![kept]);
 }

@@ -5,12 +5,18 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use ciborium::Value;
+use sha2::Digest as _;
+
 use crate::admins::{ends_admin_rights, is_active_admin};
 use crate::email::Email;
 use crate::ending::{EndReason, SessionStates};
 use crate::hashing::Credential;
 use crate::name::DisplayName;
 use crate::one_time::{OneTimeToken, OneTimeTokens, Purpose};
+use crate::passkeys::{
+    AssertionResponse, MAX_PASSKEYS, Passkey, PasskeyRepository, RegistrationResponse,
+};
 use crate::random::Random;
 use crate::random::testing::SeededRandom;
 use crate::ratelimit::{Cell, Counters, Gcra};
@@ -651,4 +657,197 @@ impl SecondFactors for InMemoryFactors {
             _ => Ok(false),
         }
     }
+}
+
+/// Passkeys in a map, with the SQL store's conditions.
+#[derive(Debug, Default)]
+pub struct InMemoryPasskeys {
+    rows: RefCell<BTreeMap<String, Passkey>>,
+}
+
+impl PasskeyRepository for InMemoryPasskeys {
+    fn insert(&self, passkey: &Passkey) -> Result<bool, RepoError> {
+        let mut rows = self.rows.borrow_mut();
+        let held = rows
+            .values()
+            .filter(|p| p.user_id == passkey.user_id)
+            .count();
+        if rows.contains_key(&passkey.id) || held >= MAX_PASSKEYS {
+            return Ok(false);
+        }
+        rows.insert(passkey.id.clone(), passkey.clone());
+        Ok(true)
+    }
+
+    fn by_id(&self, id: &str) -> Result<Option<Passkey>, RepoError> {
+        Ok(self.rows.borrow().get(id).cloned())
+    }
+
+    fn of_user(&self, user: &UserId) -> Result<Vec<Passkey>, RepoError> {
+        let mut held: Vec<Passkey> = self
+            .rows
+            .borrow()
+            .values()
+            .filter(|p| &p.user_id == user)
+            .cloned()
+            .collect();
+        held.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(held)
+    }
+
+    fn record_use(&self, id: &str, read: u32, count: u32, now: i64) -> Result<bool, RepoError> {
+        match self.rows.borrow_mut().get_mut(id) {
+            Some(passkey) if passkey.sign_count == read => {
+                passkey.sign_count = count;
+                passkey.last_used_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn delete(&self, user: &UserId, id: &str) -> Result<bool, RepoError> {
+        let mut rows = self.rows.borrow_mut();
+        if rows.get(id).is_some_and(|p| &p.user_id == user) {
+            rows.remove(id);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn delete_all(&self, user: &UserId) -> Result<u64, RepoError> {
+        let mut rows = self.rows.borrow_mut();
+        let before = rows.len();
+        rows.retain(|_, p| &p.user_id != user);
+        Ok((before - rows.len()) as u64)
+    }
+}
+
+/// A software authenticator for tests: resident Ed25519 credentials,
+/// attestation `none`, one counter per authenticator, user present and
+/// verified unless told otherwise. It builds what a browser returns, by
+/// its own encoding, for the relying party's parser to read.
+pub struct SoftAuthenticator {
+    /// The RP ID it signs for.
+    pub rp_id: String,
+    /// The origin its client data names.
+    pub origin: String,
+    /// Whether it reports UV.
+    pub user_verified: bool,
+    /// Whether it reports BE (a synced passkey).
+    pub backup_eligible: bool,
+    /// Its signature counter, moved on by every assertion; 0 stays 0.
+    pub counter: u32,
+    credential_id: Vec<u8>,
+    key: ed25519_compact::KeyPair,
+    user_handle: String,
+}
+
+impl SoftAuthenticator {
+    /// An authenticator with key and credential id from `seed`.
+    pub fn new(seed: u64, rp_id: &str, origin: &str) -> Self {
+        let mut random = SeededRandom::new(seed);
+        let mut key_seed = [0u8; 32];
+        random.fill(&mut key_seed);
+        let mut credential_id = vec![0u8; 16];
+        random.fill(&mut credential_id);
+        Self {
+            rp_id: rp_id.to_owned(),
+            origin: origin.to_owned(),
+            user_verified: true,
+            backup_eligible: false,
+            counter: 1,
+            credential_id,
+            key: ed25519_compact::KeyPair::from_seed(ed25519_compact::Seed::new(key_seed)),
+            user_handle: String::new(),
+        }
+    }
+
+    /// Its credential id, base64url.
+    pub fn credential_id(&self) -> String {
+        b64(&self.credential_id)
+    }
+
+    /// `navigator.credentials.create()` answering `challenge` for the
+    /// account `user_handle` (both base64url, from the options).
+    pub fn create(&mut self, challenge: &str, user_handle: &str) -> RegistrationResponse {
+        self.user_handle = user_handle.to_owned();
+        let cose_key = cbor(&Value::Map(vec![
+            (Value::from(1), Value::from(1)),  // kty: OKP
+            (Value::from(3), Value::from(-8)), // alg: EdDSA
+            (Value::from(-1), Value::from(6)), // crv: Ed25519
+            (Value::from(-2), Value::Bytes(self.key.pk.as_ref().to_vec())),
+        ]));
+        let mut auth_data = self.auth_data(0x40);
+        auth_data.extend_from_slice(&[0u8; 16]); // AAGUID: none
+        let id_length = u16::try_from(self.credential_id.len()).expect("short id");
+        auth_data.extend_from_slice(&id_length.to_be_bytes());
+        auth_data.extend_from_slice(&self.credential_id);
+        auth_data.extend_from_slice(&cose_key);
+        let attestation = cbor(&Value::Map(vec![
+            (Value::from("fmt"), Value::from("none")),
+            (Value::from("attStmt"), Value::Map(vec![])),
+            (Value::from("authData"), Value::Bytes(auth_data)),
+        ]));
+        RegistrationResponse {
+            id: self.credential_id(),
+            client_data_json: b64(self.client_data("webauthn.create", challenge).as_bytes()),
+            attestation_object: b64(&attestation),
+        }
+    }
+
+    /// `navigator.credentials.get()` answering `challenge`.
+    pub fn get(&mut self, challenge: &str) -> AssertionResponse {
+        if self.counter != 0 {
+            self.counter += 1;
+        }
+        let client_data = self.client_data("webauthn.get", challenge);
+        let auth_data = self.auth_data(0);
+        let mut signed = auth_data.clone();
+        signed.extend_from_slice(&sha2::Sha256::digest(client_data.as_bytes()));
+        let signature = self.key.sk.sign(&signed, None);
+        AssertionResponse {
+            id: self.credential_id(),
+            client_data_json: b64(client_data.as_bytes()),
+            authenticator_data: b64(&auth_data),
+            signature: b64(signature.as_ref()),
+            user_handle: Some(self.user_handle.clone()),
+        }
+    }
+
+    fn client_data(&self, kind: &str, challenge: &str) -> String {
+        serde_json::json!({
+            "type": kind,
+            "challenge": challenge,
+            "origin": self.origin,
+            "crossOrigin": false,
+        })
+        .to_string()
+    }
+
+    /// rpIdHash, flags (UP, UV and BE as set, with `extra`), counter.
+    fn auth_data(&self, extra: u8) -> Vec<u8> {
+        let mut flags = 0x01 | extra;
+        if self.user_verified {
+            flags |= 0x04;
+        }
+        if self.backup_eligible {
+            flags |= 0x08;
+        }
+        let mut data = sha2::Sha256::digest(self.rp_id.as_bytes()).to_vec();
+        data.push(flags);
+        data.extend_from_slice(&self.counter.to_be_bytes());
+        data
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn cbor(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::into_writer(value, &mut out).expect("CBOR to memory");
+    out
 }

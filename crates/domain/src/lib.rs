@@ -33,7 +33,7 @@ mod mail;
 mod metrics;
 mod name;
 mod one_time;
-mod passkey;
+mod passkeys;
 mod password;
 mod random;
 mod ratelimit;
@@ -47,6 +47,7 @@ mod time;
 mod tokens;
 mod user;
 mod validation;
+mod webauthn;
 mod webhooks;
 
 pub use accounts::{
@@ -87,7 +88,7 @@ pub use jobs::{
 pub use mail::{MailData, MailEvent, MailKind, MailUser, Message, render as render_mail};
 pub use metrics::{
     AccountCounts, Counter, CounterStore, FactorResult, IntrospectionResult, JobCounts,
-    LoginResult, METRIC_PREFIX, METRICS_CONTENT_TYPE, RATE_LIMIT_POLICIES,
+    LoginResult, METRIC_PREFIX, METRICS_CONTENT_TYPE, PasskeyResult, RATE_LIMIT_POLICIES,
     render as render_metrics,
 };
 pub use name::{DisplayName, MAX_NAME_CHARS, display_name_pattern};
@@ -95,9 +96,10 @@ pub use one_time::{
     DEFAULT_PASSWORD_RESET_LIFETIME_SECS, OneTimeKey, OneTimeToken, OneTimeTokens, Purpose,
     VERIFICATION_LIFETIME_SECS, token_hash as one_time_token_hash,
 };
-pub use passkey::{
-    Assertion, AuthenticatorFlags, COSE_EDDSA, COSE_ES256, NewCredential, PasskeyError,
-    RelyingParty, StoredCredential, VerifiedAssertion, base64url,
+pub use passkeys::{
+    AssertionResponse, CreationChallenge, MAX_PASSKEY_NAME_CHARS, MAX_PASSKEYS,
+    PASSKEY_CHALLENGE_LIFETIME_SECS, Passkey, PasskeyFlowError, PasskeyRepository, PasskeySignIn,
+    Passkeys, RegistrationResponse, passkey_name,
 };
 pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, Password};
 #[cfg(any(test, feature = "testing"))]
@@ -134,6 +136,10 @@ pub use user::{
     roles_from_string, roles_to_string,
 };
 pub use validation::{FieldError, ValidationErrors};
+pub use webauthn::{
+    Assertion, AuthenticatorFlags, COSE_EDDSA, COSE_ES256, NewCredential, PasskeyError,
+    RelyingParty, StoredCredential, VerifiedAssertion, base64url, challenge_of,
+};
 pub use webhooks::{
     SignedDelivery, UserCreatedData, UserCreatedEvent, WebhookSecret, WebhookSecretError,
     signed_delivery,

@@ -55,6 +55,35 @@ pub enum Counter {
     SecondFactor(ProofKind, FactorResult),
     /// A second factor locked by its fifth wrong answer in a row.
     SecondFactorLockout,
+    /// A passkey registered (`POST /users/me/passkeys`).
+    PasskeyRegistration,
+    /// A passkey sign-in (the passkey grant of `POST /token`), by result.
+    PasskeySignIn(PasskeyResult),
+}
+
+/// How a passkey sign-in ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasskeyResult {
+    /// Tokens were issued.
+    Success,
+    /// Refused: a challenge, credential, account or check failed.
+    Invalid,
+    /// Refused because the signature counter went back (a cloned
+    /// authenticator, perhaps).
+    CounterRegressed,
+}
+
+impl PasskeyResult {
+    const ALL: [Self; 3] = [Self::Success, Self::Invalid, Self::CounterRegressed];
+
+    fn label(self) -> String {
+        let result = match self {
+            Self::Success => "success",
+            Self::Invalid => "invalid",
+            Self::CounterRegressed => "counter_regressed",
+        };
+        format!("result=\"{result}\"")
+    }
 }
 
 /// How a second-factor check ended.
@@ -204,6 +233,8 @@ const PASSWORD_RESETS: &str = "spin_users_password_resets_total";
 const VERIFICATIONS: &str = "spin_users_email_verifications_total";
 const FACTOR_CHECKS: &str = "spin_users_second_factor_checks_total";
 const FACTOR_LOCKOUTS: &str = "spin_users_second_factor_lockouts_total";
+const PASSKEY_REGISTRATIONS: &str = "spin_users_passkey_registrations_total";
+const PASSKEY_SIGN_INS: &str = "spin_users_passkey_sign_ins_total";
 
 fn mail_label(kind: MailKind) -> String {
     format!("type=\"{}\"", kind.event_type())
@@ -231,6 +262,8 @@ impl Counter {
             Self::EmailVerified => (VERIFICATIONS, String::new()),
             Self::SecondFactor(proof, result) => (FACTOR_CHECKS, factor_labels(proof, result)),
             Self::SecondFactorLockout => (FACTOR_LOCKOUTS, String::new()),
+            Self::PasskeyRegistration => (PASSKEY_REGISTRATIONS, String::new()),
+            Self::PasskeySignIn(result) => (PASSKEY_SIGN_INS, result.label()),
         }
     }
 }
@@ -381,6 +414,18 @@ const COUNTER_FAMILIES: &[Family] = &[
         kind: "counter",
         help: "Second factors locked for 15 minutes by five wrong answers in a row.",
         known: no_labels,
+    },
+    Family {
+        name: PASSKEY_REGISTRATIONS,
+        kind: "counter",
+        help: "Passkeys registered.",
+        known: no_labels,
+    },
+    Family {
+        name: PASSKEY_SIGN_INS,
+        kind: "counter",
+        help: "Passkey sign-ins (the passkey grant of POST /token) by result.",
+        known: || PasskeyResult::ALL.iter().map(|r| r.label()).collect(),
     },
     Family {
         name: INTROSPECTIONS,

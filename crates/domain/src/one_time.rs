@@ -36,6 +36,11 @@ pub enum Purpose {
     /// The `mfa_token` of a password login that still needs its second
     /// factor: the address is `second_factor::mfa_binding`.
     MfaLogin,
+    /// A passkey registration's challenge: the address is
+    /// `second_factor::mfa_binding` of the account that asked.
+    PasskeyRegistration,
+    /// A passkey sign-in's challenge, bound to no account.
+    PasskeyLogin,
 }
 
 impl Purpose {
@@ -46,6 +51,8 @@ impl Purpose {
             Self::Verification => "verification",
             Self::EmailChange => "email_change",
             Self::MfaLogin => "mfa_login",
+            Self::PasskeyRegistration => "passkey_registration",
+            Self::PasskeyLogin => "passkey_login",
         }
     }
 }

@@ -659,6 +659,12 @@ pub enum LoginMethod {
     Password,
     /// A password and a TOTP code or a recovery code.
     PasswordAndOtp,
+    /// A passkey bound to its device (BE clear): a hardware-secured key,
+    /// with the user verified.
+    DeviceBoundPasskey,
+    /// A passkey that may be synced (BE set): its key may live in
+    /// software and the cloud, with the user verified.
+    SyncedPasskey,
 }
 
 impl LoginMethod {
@@ -667,6 +673,8 @@ impl LoginMethod {
         match self {
             Self::Password => &["pwd"],
             Self::PasswordAndOtp => &["pwd", "otp", "mfa"],
+            Self::DeviceBoundPasskey => &["hwk", "user"],
+            Self::SyncedPasskey => &["swk", "user"],
         }
     }
 
@@ -675,6 +683,8 @@ impl LoginMethod {
         match self {
             Self::Password => "pwd",
             Self::PasswordAndOtp => "pwd otp mfa",
+            Self::DeviceBoundPasskey => "hwk user",
+            Self::SyncedPasskey => "swk user",
         }
     }
 
@@ -682,6 +692,8 @@ impl LoginMethod {
     pub fn parse(stored: &str) -> Self {
         match stored {
             "pwd otp mfa" => Self::PasswordAndOtp,
+            "hwk user" => Self::DeviceBoundPasskey,
+            "swk user" => Self::SyncedPasskey,
             _ => Self::Password,
         }
     }
@@ -1062,10 +1074,17 @@ mod tests {
 
     #[test]
     fn the_amr_of_each_method_round_trips_through_its_stored_form() {
-        for method in [LoginMethod::Password, LoginMethod::PasswordAndOtp] {
+        for method in [
+            LoginMethod::Password,
+            LoginMethod::PasswordAndOtp,
+            LoginMethod::DeviceBoundPasskey,
+            LoginMethod::SyncedPasskey,
+        ] {
             assert_eq!(LoginMethod::parse(method.as_str()), method);
+            assert_eq!(method.as_str(), method.amr().join(" "));
         }
         assert_eq!(LoginMethod::PasswordAndOtp.amr(), ["pwd", "otp", "mfa"]);
+        assert_eq!(LoginMethod::SyncedPasskey.amr(), ["swk", "user"]);
         assert_eq!(LoginMethod::parse("something else"), LoginMethod::Password);
     }
 

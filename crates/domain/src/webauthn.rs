@@ -74,6 +74,10 @@ pub enum PasskeyError {
     /// The assertion's signature does not verify under the stored key.
     #[error("the signature does not verify")]
     BadSignature,
+    /// BE differs from the one registered: not the same credential
+    /// source (§7.2 step 19).
+    #[error("the backup eligibility changed")]
+    BackupEligibilityChanged,
     /// The signature counter did not move forward: a cloned authenticator
     /// may be in use (§7.2 step 22).
     #[error("the signature counter went from {stored} to {presented}")]
@@ -148,6 +152,9 @@ pub struct StoredCredential {
     pub public_key: Vec<u8>,
     /// The last signature counter seen.
     pub sign_count: u32,
+    /// Whether it was registered as backup eligible (BE), which an
+    /// authenticator never changes.
+    pub backup_eligible: bool,
 }
 
 /// An assertion as the browser returns it (`AuthenticatorAssertionResponse`).
@@ -175,6 +182,15 @@ pub fn base64url(text: &str) -> Result<Vec<u8>, PasskeyError> {
     URL_SAFE_NO_PAD
         .decode(text.trim_end_matches('='))
         .map_err(|_| PasskeyError::Malformed("not base64url"))
+}
+
+/// The challenge a response's `clientDataJSON` answers, as sent
+/// (base64url): what finds the challenge that was issued, before anything
+/// is verified.
+pub fn challenge_of(client_data_json: &[u8]) -> Result<String, PasskeyError> {
+    let data: ClientData = serde_json::from_slice(client_data_json)
+        .map_err(|_| PasskeyError::Malformed("clientDataJSON"))?;
+    Ok(data.challenge)
 }
 
 impl RelyingParty {
@@ -274,6 +290,10 @@ impl RelyingParty {
         let mut signed = assertion.authenticator_data.to_vec();
         signed.extend_from_slice(&Sha256::digest(assertion.client_data_json));
         CoseKey::parse(&stored.public_key)?.verify(&signed, assertion.signature)?;
+        let flags = flags(data.flags);
+        if flags.backup_eligible != stored.backup_eligible {
+            return Err(PasskeyError::BackupEligibilityChanged);
+        }
         // Step 22: a counter that does not grow, where either side has
         // one, may be a clone. Authenticators without one send 0 always.
         if (data.sign_count != 0 || stored.sign_count != 0) && data.sign_count <= stored.sign_count
@@ -285,7 +305,7 @@ impl RelyingParty {
         }
         Ok(VerifiedAssertion {
             sign_count: data.sign_count,
-            flags: flags(data.flags),
+            flags,
         })
     }
 }
@@ -556,6 +576,7 @@ mod tests {
         let stored = StoredCredential {
             public_key: credential.public_key.clone(),
             sign_count: credential.sign_count,
+            backup_eligible: credential.flags.backup_eligible,
         };
         let first = assert_with(&ES256, 0, &stored).expect("the first assertion verifies");
         assert_eq!(first.sign_count, 2);
@@ -586,6 +607,7 @@ mod tests {
         let stored = StoredCredential {
             public_key: credential.public_key.clone(),
             sign_count: credential.sign_count,
+            backup_eligible: credential.flags.backup_eligible,
         };
         let first = assert_with(&EDDSA, 0, &stored).expect("the first assertion verifies");
         let later = StoredCredential {
@@ -597,6 +619,7 @@ mod tests {
         let other = StoredCredential {
             public_key: register(&ES256).expect("es256").public_key,
             sign_count: 0,
+            backup_eligible: false,
         };
         assert_eq!(
             assert_with(&EDDSA, 0, &other),
@@ -652,6 +675,7 @@ mod tests {
         let stored = StoredCredential {
             public_key: credential.public_key,
             sign_count: 0,
+            backup_eligible: credential.flags.backup_eligible,
         };
         let (client_data, auth_data, signature) = ES256.assertions[0];
         let (client_data, auth_data, signature) =
@@ -685,6 +709,28 @@ mod tests {
                 },
             ),
             Err(PasskeyError::UserNotVerified)
+        );
+        // A credential registered with the other backup eligibility is
+        // not this one's source.
+        let flipped_eligibility = StoredCredential {
+            backup_eligible: !stored.backup_eligible,
+            ..stored.clone()
+        };
+        assert_eq!(
+            rp().verify_assertion(
+                &assertion_challenge(),
+                &flipped_eligibility,
+                Assertion {
+                    client_data_json: &client_data,
+                    authenticator_data: &auth_data,
+                    signature: &signature,
+                },
+            ),
+            Err(PasskeyError::BackupEligibilityChanged)
+        );
+        assert_eq!(
+            challenge_of(&client_data).map(|c| base64url(&c)),
+            Ok(Ok(assertion_challenge()))
         );
     }
 }
