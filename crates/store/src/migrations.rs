@@ -364,6 +364,40 @@ pub const MIGRATIONS: &[Migration] = &[
             "ALTER TABLE sessions ADD COLUMN IF NOT EXISTS amr TEXT NOT NULL DEFAULT 'pwd'",
         ],
     },
+    Migration {
+        version: 17,
+        description: "passkeys: WebAuthn credentials by id (base64url), with their account, key and counter",
+        sqlite: &[
+            "CREATE TABLE IF NOT EXISTS passkeys (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            algorithm INTEGER NOT NULL,
+            sign_count INTEGER NOT NULL,
+            backup_eligible INTEGER NOT NULL,
+            aaguid TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            last_used_at INTEGER
+        )",
+            "CREATE INDEX IF NOT EXISTS passkeys_user ON passkeys (user_id, created_at)",
+        ],
+        postgres: &[
+            "CREATE TABLE IF NOT EXISTS passkeys (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            public_key TEXT NOT NULL,
+            algorithm BIGINT NOT NULL,
+            sign_count BIGINT NOT NULL,
+            backup_eligible BIGINT NOT NULL,
+            aaguid TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            last_used_at BIGINT
+        )",
+            "CREATE INDEX IF NOT EXISTS passkeys_user ON passkeys (user_id, created_at)",
+        ],
+    },
 ];
 
 /// Arbitrary constant naming this application's migration lock in PostgreSQL.
