@@ -16,6 +16,7 @@ mod limits;
 mod metrics;
 mod mfa;
 mod openapi;
+mod passkeys;
 mod password_reset;
 mod postgres_host;
 mod races;

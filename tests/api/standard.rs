@@ -238,7 +238,12 @@ async fn the_server_metadata_names_what_exists_at_absolute_urls() {
     }
     assert_eq!(
         meta["grant_types_supported"],
-        json!(["password", "refresh_token", "urn:spin-users:grant-type:mfa"])
+        json!([
+            "password",
+            "refresh_token",
+            "urn:spin-users:grant-type:mfa",
+            "urn:spin-users:grant-type:passkey"
+        ])
     );
     assert_eq!(
         meta["id_token_signing_alg_values_supported"],

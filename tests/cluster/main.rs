@@ -18,6 +18,7 @@ use serde_json::json;
 use spin_users_component_tests::{
     CHOSEN_ADMIN_PASSWORD, Cluster, TEST_MFA_KEY, TEST_SIGNING_KEY, TestResponse, totp, urlencode,
 };
+use spin_users_domain::fakes::SoftAuthenticator;
 
 const INSTANCES: usize = 3;
 const ADMIN_EMAIL: &str = "root@example.com";
@@ -487,6 +488,83 @@ async fn a_second_factor_code_works_once_over_all_the_instances() {
     let access = field(winner, "access_token");
     let info = get_with_token(&cluster, 1, "/userinfo", &access).await;
     assert_eq!(info.json()["amr"], json!(["pwd", "otp", "mfa"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_passkey_challenge_from_one_instance_is_spent_once_over_all_of_them() {
+    let cluster = Arc::new(cluster(&[]).await);
+    let created = register(&cluster, 0, "ada@example.com").await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let token = field(
+        &login(&cluster, 1, "ada@example.com", "correct horse").await,
+        "access_token",
+    );
+    // Registered through instance 2 with options from instance 0.
+    let body = json!({"current_password": "correct horse"});
+    let options = send_json(&cluster, 0, "/users/me/passkeys/options", &token, body).await;
+    assert_eq!(options.status, 200, "{}", options.text());
+    let options = options.json();
+    let mut key = SoftAuthenticator::new(1, "localhost", "http://localhost:3000");
+    let made = key.create(
+        options["challenge"].as_str().expect("challenge"),
+        options["user"]["id"].as_str().expect("user handle"),
+    );
+    let credential = json!({
+        "id": made.id,
+        "response": {
+            "clientDataJSON": made.client_data_json,
+            "attestationObject": made.attestation_object,
+        },
+    });
+    let body = json!({"credential": credential});
+    let registered = send_json(&cluster, 2, "/users/me/passkeys", &token, body).await;
+    assert_eq!(registered.status, 201, "{}", registered.text());
+
+    // One assertion, sent to every instance at once (twice each): one
+    // sign-in.
+    let challenge = cluster
+        .send(1, Method::POST, "/passkeys/login/options", &[], "")
+        .await;
+    assert_eq!(challenge.status, 200, "{}", challenge.text());
+    let signed = key.get(&field(&challenge, "challenge"));
+    let credential = json!({
+        "id": signed.id,
+        "response": {
+            "clientDataJSON": signed.client_data_json,
+            "authenticatorData": signed.authenticator_data,
+            "signature": signed.signature,
+            "userHandle": signed.user_handle,
+        },
+    })
+    .to_string();
+    let form = format!(
+        "grant_type={}&credential={}",
+        urlencode("urn:spin-users:grant-type:passkey"),
+        urlencode(&credential)
+    );
+    let attempts = (0..INSTANCES * 2).map(|i| {
+        let cluster = cluster.clone();
+        let form = form.clone();
+        tokio::spawn(async move {
+            cluster
+                .send(i % INSTANCES, Method::POST, "/token", &[FORM], form)
+                .await
+                .status
+        })
+    });
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.expect("request task"));
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [200, 400].contains(s)),
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 //! The `auth` component: `POST /token` (OAuth 2.0 password and refresh-token
 //! grants, RFC 6749 §4.3 and §6, as form or JSON), `POST /logout`,
-//! `GET /.well-known/jwks.json`, and the endpoints of `standard`
+//! `GET /.well-known/jwks.json`, `POST /passkeys/login/options` (the
+//! challenge of the passkey grant), and the endpoints of `standard`
 //! (revocation, introspection, userinfo, server metadata). Errors on
 //! `/token`, `/revoke` and `/introspect` use RFC 6749 §5.2 bodies because
 //! OAuth clients parse them; everything else is problem+json.
@@ -12,20 +13,20 @@ use anyhow::Context as _;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
-    Context, Factors, PasswordCheck, audit, bootstrap_admin, key_ring, log_in, password_attempt,
-    password_hasher, record_check, refresh, successor_key, verification_required,
-    with_limit_headers,
+    Context, Factors, PasskeyCeremonies, PasswordCheck, audit, bootstrap_admin, client, enforce,
+    key_ring, log_in, password_attempt, password_hasher, policy, record_check, record_sign_in,
+    refresh, successor_key, verification_required, with_limit_headers,
 };
 use spin_users_domain::{
-    AuditEvent, Decision, EndReason, Ending, FieldError, IssuedRefreshToken, LoginMethod,
-    MfaLoginError, Password, Random, SessionRepository, User, end_sessions, finish_mfa_login,
-    issue_mfa_token, normalise_email, revoke, start_session,
+    AuditEvent, Decision, EndReason, Ending, FieldError, IssuedRefreshToken, LOGIN_IP_POLICY,
+    LoginMethod, MfaLoginError, Password, Random, SessionRepository, User, end_sessions,
+    finish_mfa_login, issue_mfa_token, normalise_email, revoke, start_session,
 };
 use spin_users_http::{
     ApiError, OAuthError, Params, Route, dispatch, json, route, serve, token_response,
 };
 
-use spin_users_api::TokenResponse;
+use spin_users_api::{TokenResponse, request_options};
 
 use crate::oauth::TokenRequest;
 
@@ -34,6 +35,7 @@ const ROUTES: &[Route] = &[
     route(Method::Post, "/token", token),
     route(Method::Post, "/logout", logout),
     route(Method::Get, "/.well-known/jwks.json", jwks),
+    route(Method::Post, "/passkeys/login/options", passkey_options),
     route(Method::Post, "/revoke", standard::revoke),
     route(Method::Post, "/introspect", standard::introspection),
     route(Method::Get, "/userinfo", standard::userinfo),
@@ -61,6 +63,23 @@ fn jwks(_: &Request, _: &Params) -> Result<Response, ApiError> {
     // Verifiers may cache the keys briefly; rotation keeps the old key listed.
     response.set_header("cache-control", "public, max-age=300");
     Ok(response)
+}
+
+/// `POST /passkeys/login/options`: the
+/// `PublicKeyCredentialRequestOptionsJSON` of a passkey sign-in (`200`,
+/// not stored by any cache), with a challenge bound to no account (the
+/// credential names it). Counted against the per-address login limit: each
+/// challenge is a row, and each sign-in needs one.
+fn passkey_options(req: &Request, _: &Params) -> Result<Response, ApiError> {
+    let ctx = Context::open()?;
+    let limit = policy("login_limit_per_ip", LOGIN_IP_POLICY)?;
+    let decision = enforce(&ctx, limit, &client(req)?.bucket)?;
+    let ceremonies = PasskeyCeremonies::open(&ctx)?;
+    let mut random = ctx.random;
+    let challenge = ceremonies.rules().sign_in_options(&mut random)?;
+    let mut response = json(200, &request_options(ceremonies.rp_id(), challenge))?;
+    response.set_header("cache-control", "no-store");
+    Ok(with_limit_headers(response, &[decision]))
 }
 
 /// `POST /token`: OAuth answers (RFC 6749 §5.1, §5.2), never an `Err`.
@@ -133,6 +152,19 @@ fn issue(req: &Request, limits: &mut Vec<Decision>) -> Result<Response, OAuthErr
             let (user, _) = finished?;
             let method = LoginMethod::PasswordAndOtp;
             begin(&ctx, req, &sessions, user, method, &mut random)?
+        }
+        TokenRequest::Passkey { credential } => {
+            // A passkey is both factors (possession, and the user verified
+            // by the authenticator): no `mfa_required`.
+            let ceremonies = PasskeyCeremonies::open(&ctx)?;
+            let signed_in = ceremonies.rules().sign_in(&users, &credential.into());
+            record_sign_in(&ctx, req, signed_in.as_ref());
+            let signed_in = signed_in?;
+            if verification_required()? && !signed_in.user.email_verified {
+                return Err(OAuthError::Unverified);
+            }
+            let method = signed_in.method();
+            begin(&ctx, req, &sessions, signed_in.user, method, &mut random)?
         }
         TokenRequest::Refresh { refresh_token } => refresh(
             &ctx,

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 use spin_sdk::http::Request;
-use spin_users_api::MFA_GRANT_TYPE;
+use spin_users_api::{AssertionCredential, MFA_GRANT_TYPE, PASSKEY_GRANT_TYPE};
 use spin_users_domain::Proof;
 use spin_users_http::{OAuthError, media_type, parse_json};
 
@@ -30,6 +30,12 @@ pub enum TokenRequest {
         /// The `otp` or `recovery_code`.
         proof: Proof,
     },
+    /// `grant_type=urn:spin-users:grant-type:passkey`: a WebAuthn
+    /// assertion answering a challenge of `POST /passkeys/login/options`.
+    Passkey {
+        /// The `credential`: the `PublicKeyCredential`'s `toJSON()`.
+        credential: AssertionCredential,
+    },
 }
 
 /// The parameters of `/token`, `/logout`, `/revoke` and `/introspect`
@@ -50,6 +56,8 @@ pub struct Fields {
     mfa_token: Option<String>,
     otp: Option<String>,
     recovery_code: Option<String>,
+    /// The passkey grant's assertion, as a JSON string.
+    credential: Option<String>,
 }
 
 /// Reads the body as `application/x-www-form-urlencoded` or JSON.
@@ -71,6 +79,7 @@ pub fn fields(req: &Request) -> Result<Fields, OAuthError> {
                     "mfa_token" => &mut fields.mfa_token,
                     "otp" => &mut fields.otp,
                     "recovery_code" => &mut fields.recovery_code,
+                    "credential" => &mut fields.credential,
                     _ => continue,
                 };
                 // RFC 6749 §3.2: parameters must not be repeated.
@@ -114,6 +123,16 @@ pub fn parse(req: &Request) -> Result<TokenRequest, OAuthError> {
                 OAuthError::InvalidRequest("otp or recovery_code is required"),
             )?,
         }),
+        Some(PASSKEY_GRANT_TYPE) => {
+            let credential = fields
+                .credential
+                .ok_or(OAuthError::InvalidRequest("credential is required"))?;
+            Ok(TokenRequest::Passkey {
+                credential: parse_json(credential.as_bytes()).map_err(|_| {
+                    OAuthError::InvalidRequest("credential is not an AuthenticationResponseJSON")
+                })?,
+            })
+        }
         Some(_) => Err(OAuthError::UnsupportedGrantType),
         None => Err(OAuthError::InvalidRequest("grant_type is required")),
     }

@@ -4,27 +4,27 @@
 //! `PATCH`/`DELETE /users/:id`), and the caller's sessions
 //! (`GET /users/me/sessions`, `DELETE /users/me/sessions/:id`), and a
 //! forgotten password (`POST /password/forgot`, `POST /password/reset`),
-//! and the second factor (`mfa`).
+//! and the second factor (`mfa`) and passkeys (`passkeys`).
 //! Handlers parse HTTP into domain calls and map the results back; the
 //! rules live in `spin-users-domain`.
 
 mod mfa;
+mod passkeys;
 
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
 use spin_users_app::{
     CachedUsers, Context, CurrentCaller, PasswordAttempt, PasswordCheck, RequestStepUp,
-    admin_email, after_response, answer_password_check, audit, client, count, count_hit,
-    delete_jobs_of, enforce, enqueue_account_exists, enqueue_email_change,
-    enqueue_password_changed, enqueue_password_reset, enqueue_verification, enqueue_welcome,
-    idempotent, mail_enabled, password_attempt, password_hasher, policy, reset as reset_limit,
-    verification_required, with_limit_headers,
+    admin_email, after_response, answer_password_check, audit, client, count, count_hit, enforce,
+    enqueue_account_exists, enqueue_email_change, enqueue_password_changed, enqueue_password_reset,
+    enqueue_verification, enqueue_welcome, idempotent, mail_enabled, password_attempt,
+    password_hasher, policy, reset as reset_limit, verification_required, with_limit_headers,
 };
 use spin_users_domain::{
     AdminChange, AuditEvent, Counter, Email, EndReason, Ending, FORGOT_ADDRESS_POLICY,
     FORGOT_IP_POLICY, LOGIN_CEILING_POLICY, LOGIN_PAIR_POLICY, ListQuery, Password, ProfileChange,
-    Proof, REGISTER_IP_POLICY, RegisterError, Registration, SessionId, SessionQuery, User, UserId,
-    UserRepository, VERIFY_EMAIL_POLICY, Visibility, by_admin, change_account,
+    Proof, REGISTER_IP_POLICY, RegisterError, Registration, SessionId, SessionQuery, SystemRandom,
+    User, UserId, UserRepository, VERIFY_EMAIL_POLICY, Visibility, by_admin, change_account,
     confirm_email_change, limit_headers, parse_roles, verify_email, visibility,
 };
 use spin_users_http::{
@@ -33,8 +33,8 @@ use spin_users_http::{
 };
 
 use spin_users_api::{
-    AdminBody, DeleteBody, ForgotBody, MailQueued, Page, ProfileBody, RegisterBody, ResetBody,
-    SessionPage, VerifyBody, private_view, public_view, session_view,
+    AdminBody, DeleteBody, ForgotBody, MailQueued, Page, ProfileBody, ReauthBody, RegisterBody,
+    ResetBody, SessionPage, VerifyBody, private_view, public_view, session_view,
 };
 
 /// The component's routes; literal paths before captures.
@@ -50,6 +50,14 @@ const ROUTES: &[Route] = &[
     route(Method::Post, "/users/me/mfa/totp", mfa::enrol),
     route(Method::Delete, "/users/me/mfa/totp", mfa::disable),
     route(Method::Post, "/users/me/mfa/totp/confirm", mfa::confirm),
+    route(
+        Method::Post,
+        "/users/me/passkeys/options",
+        passkeys::options,
+    ),
+    route(Method::Post, "/users/me/passkeys", passkeys::register),
+    route(Method::Get, "/users/me/passkeys", passkeys::list),
+    route(Method::Delete, "/users/me/passkeys/:id", passkeys::remove),
     route(Method::Post, "/email/verify", verify_address),
     route(Method::Post, "/email/confirm-change", confirm_change),
     route(Method::Post, "/password/forgot", forgot_password),
@@ -75,6 +83,34 @@ fn id(params: &Params) -> &str {
 
 fn context() -> Result<Context, ApiError> {
     Ok(Context::open()?)
+}
+
+/// Runs `action` for the caller once `body` proves it is them, now: the
+/// current password (counted like a login attempt, before it is
+/// verified), then the second factor while one is on.
+fn reauthenticated(
+    req: &Request,
+    ctx: &Context,
+    users: &CachedUsers<'_>,
+    body: ReauthBody,
+    action: impl FnOnce(&CurrentCaller, &mut SystemRandom) -> Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    let current = body.current_password.map(Password::new);
+    let attempt = password_check(req, ctx, users, current.is_some())?;
+    let proof = Proof::from_fields(body.code, body.recovery_code);
+    let mut step_up = RequestStepUp::new(ctx, req, users, proof);
+    let field = step_up.field();
+    let result = (|| {
+        let caller = users.current_caller(req)?;
+        let hasher = password_hasher()?;
+        let mut random = ctx.random;
+        ctx.accounts(users, &hasher, &mut random)
+            .check_current_password(&caller.user, current.as_ref())
+            .and_then(|()| step_up.prove(&caller.user))
+            .map_err(|e| RequestStepUp::error(field, e))?;
+        action(&caller, &mut random)
+    })();
+    answer_password_check(ctx, attempt, step_up.password_passed(), result)
 }
 
 /// Counts a `current_password` check of the caller, when the request
@@ -274,7 +310,7 @@ fn delete_me(req: &Request, _: &Params) -> Result<Response, ApiError> {
             None,
             EndReason::AccountDeleted,
         )?;
-        delete_jobs_of(&ctx, &caller.user.id);
+        ctx.forget_account(&caller.user.id);
         let event = AuditEvent::Deleted;
         audit(&ctx, req, event, Some(&caller.user.id), Some("self"));
         Ok(Response::builder().status(204).build())
@@ -520,7 +556,7 @@ fn admin_delete(req: &Request, params: &Params) -> Result<Response, ApiError> {
         Ok((admin, user))
     })?;
     end_sessions(&ctx, &users, &user.id, None, EndReason::AccountDeleted)?;
-    delete_jobs_of(&ctx, &user.id);
+    ctx.forget_account(&user.id);
     audit_by_admin(&ctx, req, AuditEvent::Deleted, &admin, &user);
     Ok(Response::builder().status(204).build())
 }

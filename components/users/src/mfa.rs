@@ -7,15 +7,14 @@
 use qrcode::QrCode;
 use qrcode::render::svg;
 use spin_sdk::http::{Request, Response};
-use spin_users_api::{ConfirmBody, DisableBody, EnrolBody, RecoveryCodes, TotpEnrolment};
+use spin_users_api::{ConfirmBody, EnrolBody, ReauthBody, RecoveryCodes, TotpEnrolment};
 use spin_users_app::{
-    Factors, RequestStepUp, answer_password_check, audit, password_hasher, record_check,
-    service_name,
+    Factors, answer_password_check, audit, password_hasher, record_check, service_name,
 };
-use spin_users_domain::{AuditEvent, FieldError, Password, Proof, ProofKind, by_admin};
+use spin_users_domain::{AuditEvent, FieldError, Password, ProofKind, by_admin};
 use spin_users_http::{ApiError, Params, json, read_json};
 
-use crate::{admin_and_target, context, password_check};
+use crate::{admin_and_target, context, password_check, reauthenticated};
 
 /// `POST /users/me/mfa/totp {"current_password"}`: a new secret, its
 /// `otpauth://` URI and that URI as an SVG QR code (`200`, not stored by
@@ -94,23 +93,10 @@ pub fn confirm(req: &Request, _: &Params) -> Result<Response, ApiError> {
 /// `recovery_code`): the factor is off (`204`), and a password alone logs
 /// in again. `409` when none is on.
 pub fn disable(req: &Request, _: &Params) -> Result<Response, ApiError> {
-    let body: DisableBody = read_json(req)?;
+    let body: ReauthBody = read_json(req)?;
     let ctx = context()?;
     let users = ctx.users();
-    let current = body.current_password.map(Password::new);
-    let attempt = password_check(req, &ctx, &users, current.is_some())?;
-    let proof = Proof::from_fields(body.code, body.recovery_code);
-    let mut step_up = RequestStepUp::new(&ctx, req, &users, proof);
-    let field = step_up.field();
-    let result = (|| {
-        let caller = users.current_caller(req)?;
-        let hasher = password_hasher()?;
-        let mut random = ctx.random;
-        let accounts = ctx.accounts(&users, &hasher, &mut random);
-        accounts
-            .check_current_password(&caller.user, current.as_ref())
-            .and_then(|()| step_up.prove(&caller.user))
-            .map_err(|e| RequestStepUp::error(field, e))?;
+    reauthenticated(req, &ctx, &users, body, |caller, _| {
         if !caller.user.mfa_enabled {
             return Err(ApiError::SecondFactorNotEnabled);
         }
@@ -120,8 +106,7 @@ pub fn disable(req: &Request, _: &Params) -> Result<Response, ApiError> {
         let event = AuditEvent::SecondFactorDisabled;
         audit(&ctx, req, event, Some(&caller.user.id), Some("self"));
         Ok(Response::builder().status(204).build())
-    })();
-    answer_password_check(&ctx, attempt, step_up.password_passed(), result)
+    })
 }
 
 /// `DELETE /users/:id/mfa` (admins): the user's second factor is off

@@ -78,10 +78,12 @@ pub struct ConfirmBody {
     pub code: Option<String>,
 }
 
-/// `DELETE /users/me/mfa/totp`: turns the second factor off.
+/// Proof the caller is the account's owner, now: the password, and the
+/// second factor while one is on (`DELETE /users/me/mfa/totp`,
+/// `POST /users/me/passkeys/options`, `DELETE /users/me/passkeys/{id}`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DisableBody {
+pub struct ReauthBody {
     /// The current password.
     #[schema(format = Password, value_type = String, required = true)]
     pub current_password: Option<String>,
@@ -166,6 +168,16 @@ pub enum TokenRequestBody {
         otp: Option<String>,
         /// A recovery code, instead of `otp`.
         recovery_code: Option<String>,
+    },
+    /// A passkey sign-in: both factors at once, so never `mfa_required`;
+    /// `amr` is `["hwk","user"]` for a device-bound passkey and
+    /// `["swk","user"]` for a synced one (BE set).
+    #[serde(rename = "urn:spin-users:grant-type:passkey")]
+    Passkey {
+        /// The `PublicKeyCredential` of `navigator.credentials.get()`
+        /// (its `toJSON()`, an `AssertionCredential`) as a JSON string,
+        /// answering a challenge of `POST /passkeys/login/options`.
+        credential: String,
     },
 }
 

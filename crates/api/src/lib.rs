@@ -8,22 +8,28 @@
 
 mod bodies;
 mod openapi;
+mod passkeys;
 mod problems;
 mod standard;
 mod views;
 
 pub use bodies::{
-    AdminBody, ConfirmBody, DeleteBody, DisableBody, EnrolBody, ForgotBody, LogoutBody, MailQueued,
-    OAuthErrorBody, ProfileBody, RecoveryCodes, RegisterBody, ResetBody, RoleName, TokenBody,
-    TokenRequestBody, TokenResponse, TotpEnrolment, VerifyBody,
+    AdminBody, ConfirmBody, DeleteBody, EnrolBody, ForgotBody, LogoutBody, MailQueued,
+    OAuthErrorBody, ProfileBody, ReauthBody, RecoveryCodes, RegisterBody, ResetBody, RoleName,
+    TokenBody, TokenRequestBody, TokenResponse, TotpEnrolment, VerifyBody,
 };
 pub use openapi::{ApiDoc, openapi_json};
+pub use passkeys::{
+    AssertionCredential, CreationOptions, PasskeyList, PasskeyRegistrationBody, PasskeyView,
+    RequestOptions, creation_options, passkey_view, request_options,
+};
 pub use problems::{
     CheckState, FieldProblem, PROBLEM_TYPE_PREFIX, PROBLEM_TYPES, ProblemDetails, ProblemType,
     problem_type,
 };
 pub use standard::{
-    GRANT_TYPES, Introspection, MFA_GRANT_TYPE, ServerMetadata, UserInfo, user_info,
+    GRANT_TYPES, Introspection, MFA_GRANT_TYPE, PASSKEY_GRANT_TYPE, ServerMetadata, UserInfo,
+    user_info,
 };
 pub use views::{
     DrainReport, Page, PrivateView, PublicView, SessionPage, SessionView, TaskKind, TaskPage,

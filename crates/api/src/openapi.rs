@@ -12,9 +12,13 @@ use utoipa::openapi::security::{
 use utoipa::{Modify, OpenApi, ToResponse};
 
 use crate::bodies::{
-    AdminBody, ConfirmBody, DeleteBody, DisableBody, EnrolBody, ForgotBody, LogoutBody, MailQueued,
-    OAuthErrorBody, ProfileBody, RecoveryCodes, RegisterBody, ResetBody, RoleName, TokenBody,
-    TokenRequestBody, TokenResponse, TotpEnrolment, VerifyBody,
+    AdminBody, ConfirmBody, DeleteBody, EnrolBody, ForgotBody, LogoutBody, MailQueued,
+    OAuthErrorBody, ProfileBody, ReauthBody, RecoveryCodes, RegisterBody, ResetBody, RoleName,
+    TokenBody, TokenRequestBody, TokenResponse, TotpEnrolment, VerifyBody,
+};
+use crate::passkeys::{
+    AssertionCredential, CreationOptions, PasskeyList, PasskeyRegistrationBody, PasskeyView,
+    RequestOptions,
 };
 use crate::problems::{CheckState, FieldProblem, ProblemDetails, catalogue_markdown};
 use crate::standard::{Introspection, ServerMetadata, UserInfo};
@@ -37,6 +41,8 @@ enum SwaggerUiFile {
     Init,
     #[serde(rename = "account.js")]
     AccountScript,
+    #[serde(rename = "sign-in.js")]
+    SignInScript,
     #[serde(rename = "account.css")]
     AccountStyles,
     #[serde(rename = "LICENSE")]
@@ -55,14 +61,17 @@ enum SwaggerUiFile {
         service_info, liveness, readiness,
         register, list_users, me, update_me, delete_me, my_sessions, end_my_session,
         send_verification, verify_email, confirm_email_change, forgot_password, reset_password, user_by_id,
-        admin_update, admin_delete, enrol_totp, confirm_totp, disable_totp, admin_remove_mfa, token, logout, jwks, revoke, introspect, userinfo, userinfo_post,
+        admin_update, admin_delete, enrol_totp, confirm_totp, disable_totp, admin_remove_mfa,
+        passkey_creation_options, register_passkey, my_passkeys, remove_passkey, passkey_request_options, token, logout, jwks, revoke, introspect, userinfo, userinfo_post,
         openid_configuration, authorization_server_metadata, export_me, list_tasks, task, retry_task, metrics, drain_jobs,
         openapi_document, swagger_ui, swagger_ui_file, verify_email_page, reset_password_page,
-        confirm_email_page
+        confirm_email_page, sign_in_page
     ),
     components(schemas(
         PrivateView, PublicView, Page, ForgotBody, MailQueued, ResetBody, VerifyBody, SessionView, SessionPage, TokenBody, Introspection, UserInfo, ServerMetadata, TaskView, TaskPage, TaskState, TaskKind, DrainReport, SwaggerUiFile, RegisterBody, ProfileBody, DeleteBody, AdminBody, RoleName,
-        EnrolBody, ConfirmBody, DisableBody, TotpEnrolment, RecoveryCodes,
+        EnrolBody, ConfirmBody, ReauthBody, TotpEnrolment, RecoveryCodes,
+        CreationOptions, RequestOptions, PasskeyRegistrationBody, PasskeyView, PasskeyList,
+        AssertionCredential,
         TokenRequestBody, LogoutBody, TokenResponse, OAuthErrorBody, ProblemDetails,
         FieldProblem, CheckState
     ), responses(
@@ -383,7 +392,7 @@ fn enrol_totp() {}
 fn confirm_totp() {}
 
 #[utoipa::path(delete, path = "/users/me/mfa/totp", tag = "users", security(("bearer" = []), ("oauth2" = [])),
-    request_body(content = DisableBody, content_type = "application/json"),
+    request_body(content = ReauthBody, content_type = "application/json"),
     responses(
         (status = 204, description = "The second factor is off: a password alone logs in again"),
         (status = 400, response = InvalidJson),
@@ -510,6 +519,55 @@ fn admin_delete() {}
         (status = 409, description = "`second-factor-not-enabled`", body = ProblemDetails, content_type = PROBLEM),
         (status = 412, response = PreconditionFailed)))]
 fn admin_remove_mfa() {}
+
+#[utoipa::path(post, path = "/users/me/passkeys/options", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    request_body(content = ReauthBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "WebAuthn L3 `PublicKeyCredentialCreationOptionsJSON` for `PublicKeyCredential.parseCreationOptionsFromJSON()`: a challenge (256 bits, once, 5 minutes, bound to this account as it is now), the relying party (`webauthn_rp_id`, `service_name`), the user handle, EdDSA and ES256, user verification required, a discoverable credential preferred, attestation `none`, and `excludeCredentials` listing the caller's passkeys. Registering needs the password now, and the second factor while one is on", body = CreationOptions, headers(("Cache-Control" = String, description = "`no-store`"), ("RateLimit" = String), ("RateLimit-Policy" = String))),
+        (status = 400, response = InvalidJson),
+        (status = 401, response = Unauthorized),
+        (status = 409, description = "`too-many-passkeys`: the account holds 20", body = ProblemDetails, content_type = PROBLEM),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`validation-failed`: `current_password`, or with a second factor on `code` (or `recovery_code`), missing or wrong", body = ProblemDetails, content_type = PROBLEM),
+        (status = 429, description = "`rate-limited` (password attempts), or `second-factor-locked` with `Retry-After`", body = ProblemDetails, content_type = PROBLEM, headers(("Retry-After" = String), ("RateLimit" = String), ("RateLimit-Policy" = String)))))]
+fn passkey_creation_options() {}
+
+#[utoipa::path(post, path = "/users/me/passkeys", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    request_body(content = PasskeyRegistrationBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The passkey is registered: the credential verified per WebAuthn L3 §7.1 (client data type and challenge, an origin of `webauthn_origins`, the RP ID hash, UP and UV, attestation `none`, an EdDSA or ES256 COSE key)", body = PasskeyView),
+        (status = 400, description = "`invalid-json`, or `passkey-rejected`: it did not verify, or its challenge is unknown, spent, expired or a sign-in's", body = ProblemDetails, content_type = PROBLEM),
+        (status = 401, response = Unauthorized),
+        (status = 409, description = "`passkey-registered` (this credential is registered already) or `too-many-passkeys`", body = ProblemDetails, content_type = PROBLEM),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`validation-failed`: `credential` missing, or `name` too long or not printable", body = ProblemDetails, content_type = PROBLEM)))]
+fn register_passkey() {}
+
+#[utoipa::path(get, path = "/users/me/passkeys", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    responses(
+        (status = 200, description = "The caller's passkeys, oldest first (never a key)", body = PasskeyList, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 401, response = Unauthorized)))]
+fn my_passkeys() {}
+
+#[utoipa::path(delete, path = "/users/me/passkeys/{id}", tag = "users", security(("bearer" = []), ("oauth2" = [])),
+    params(("id" = String, Path, description = "A credential id from `GET /users/me/passkeys`")),
+    request_body(content = ReauthBody, content_type = "application/json"),
+    responses(
+        (status = 204, description = "The passkey is removed: it signs nothing in from now on"),
+        (status = 400, response = InvalidJson),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`validation-failed`: `current_password`, or with a second factor on `code` (or `recovery_code`), missing or wrong", body = ProblemDetails, content_type = PROBLEM),
+        (status = 429, description = "`rate-limited` (password attempts), or `second-factor-locked` with `Retry-After`", body = ProblemDetails, content_type = PROBLEM, headers(("Retry-After" = String), ("RateLimit" = String), ("RateLimit-Policy" = String)))))]
+fn remove_passkey() {}
+
+#[utoipa::path(post, path = "/passkeys/login/options", tag = "auth",
+    responses(
+        (status = 200, description = "WebAuthn L3 `PublicKeyCredentialRequestOptionsJSON` for `PublicKeyCredential.parseRequestOptionsFromJSON()`: a challenge (256 bits, once, 5 minutes) bound to no account, the RP ID, user verification required and no `allowCredentials`, so the authenticator offers its discoverable credentials. Send the assertion to `POST /token` with `grant_type=urn:spin-users:grant-type:passkey`. Counted against the per-address login limit", body = RequestOptions, headers(("Cache-Control" = String, description = "`no-store`"), ("RateLimit" = String), ("RateLimit-Policy" = String))),
+        (status = 429, response = RateLimited)))]
+fn passkey_request_options() {}
 
 #[utoipa::path(post, path = "/token", tag = "auth",
     request_body(content((TokenRequestBody = "application/x-www-form-urlencoded"), (TokenRequestBody = "application/json"))),
@@ -640,6 +698,10 @@ fn verify_email_page() {}
     params(("token" = Option<String>, Query, description = "From the reset mail; it only fills the form")),
     responses((status = 200, description = "A form that sets a new password; loading it spends nothing, submitting it calls `POST /password/reset`", content_type = "text/html")))]
 fn reset_password_page() {}
+
+#[utoipa::path(get, path = "/sign-in", tag = "users",
+    responses((status = 200, description = "A sign-in page: a password (and a second factor) or a passkey signs in, and a signed-in user adds passkeys and sees them. No framework, no third-party script; passkeys need it on an origin of `webauthn_origins`", content_type = "text/html")))]
+fn sign_in_page() {}
 
 #[utoipa::path(get, path = "/docs", tag = "operations",
     responses((status = 200, description = "Swagger UI over this document", body = String, content_type = "text/html")))]

@@ -51,6 +51,12 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         "A mailed one-time token (`POST /password/reset`, `POST /email/verify`) that is made up, used already, expired, meant for something else, or whose account was disabled or changed its address since: one answer for all. Ask for a new one.",
     ),
     problem(
+        "passkey-rejected",
+        400,
+        "Passkey Rejected",
+        "A passkey registration (`POST /users/me/passkeys`) that failed WebAuthn verification: its challenge is unknown, spent, expired or another ceremony's (each lives 5 minutes, once), or a check of WebAuthn L3 §7.1 failed (client data type, origin, relying party, user presence and verification, attestation `none`, key algorithm). The reason is logged, never sent. Ask for new options.",
+    ),
+    problem(
         "unauthorized",
         401,
         "Unauthorized",
@@ -121,6 +127,18 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         409,
         "Second Factor Not Enabled",
         "The account has no second factor on, or no enrolment waiting for its confirmation.",
+    ),
+    problem(
+        "passkey-registered",
+        409,
+        "Passkey Registered",
+        "This credential is registered already (WebAuthn L3 §7.1 step 26); `excludeCredentials` lets an authenticator say so before the user is asked.",
+    ),
+    problem(
+        "too-many-passkeys",
+        409,
+        "Too Many Passkeys",
+        "The account holds 20 passkeys, the most it may: remove one (`DELETE /users/me/passkeys/{id}`) first.",
     ),
     problem(
         "second-factor-locked",

@@ -123,10 +123,19 @@ pub fn user_info<'a>(user: &'a User, amr: &'a [String]) -> UserInfo<'a> {
 }
 
 /// The grant types `POST /token` accepts.
-pub const GRANT_TYPES: &[&str] = &["password", "refresh_token", MFA_GRANT_TYPE];
+pub const GRANT_TYPES: &[&str] = &[
+    "password",
+    "refresh_token",
+    MFA_GRANT_TYPE,
+    PASSKEY_GRANT_TYPE,
+];
 
 /// The grant that finishes a login answered `mfa_required`.
 pub const MFA_GRANT_TYPE: &str = "urn:spin-users:grant-type:mfa";
+
+/// The grant that signs in with a passkey: a WebAuthn assertion answering
+/// a challenge of `POST /passkeys/login/options`.
+pub const PASSKEY_GRANT_TYPE: &str = "urn:spin-users:grant-type:passkey";
 
 /// Claims the service's tokens and userinfo carry.
 const CLAIMS: &[&str] = &[

@@ -5,9 +5,10 @@ use anyhow::{Context as _, Result};
 use spin_sdk::http::Request;
 use spin_sdk::variables;
 use spin_users_domain::{
-    Accounts, DEFAULT_HASH_PARAMS, HashParams, KeyRing, PasswordHasher, SuccessorKey, SystemRandom,
+    Accounts, DEFAULT_HASH_PARAMS, HashParams, JobQueue, KeyRing, PasskeyRepository,
+    PasswordHasher, SuccessorKey, SystemRandom, UserId,
 };
-use spin_users_store::{Connection, SqlJobs, SqlOneTimeTokens, SqlSessions, SqlUsers};
+use spin_users_store::{Connection, SqlJobs, SqlOneTimeTokens, SqlPasskeys, SqlSessions, SqlUsers};
 
 use crate::cache::CachedUsers;
 
@@ -80,6 +81,25 @@ impl Context {
     /// The one-time tokens of the mail flows.
     pub fn one_time_tokens(&self) -> SqlOneTimeTokens<'_> {
         SqlOneTimeTokens::new(self.db.as_ref())
+    }
+
+    /// Deletes what the account `id`, just deleted, owned beyond its row:
+    /// its jobs (exports, the payloads of its events) and its passkeys. A
+    /// failure is logged, not answered (the account is gone either way, and
+    /// a passkey of no account signs nothing in); the hourly purge deletes
+    /// jobs left behind.
+    pub fn forget_account(&self, id: &UserId) {
+        if let Err(e) = self.jobs().delete_owned_by(id.as_ref()) {
+            eprintln!("jobs: could not delete the jobs of {}: {e:#}", id.as_ref());
+        }
+        if let Err(e) = self.passkeys().delete_all(id) {
+            eprintln!("passkeys: could not delete those of {}: {e:#}", id.as_ref());
+        }
+    }
+
+    /// The registered passkeys.
+    pub fn passkeys(&self) -> SqlPasskeys<'_> {
+        SqlPasskeys::new(self.db.as_ref())
     }
 
     /// The background-job queue.

@@ -87,15 +87,6 @@ pub fn enqueue_welcome(ctx: &Context, user: &User) {
     }
 }
 
-/// Deletes every job of the account `id`, just deleted: its exports and
-/// the payloads of its events. A failure is logged, not answered (the
-/// account is gone either way); the hourly purge deletes what is left.
-pub fn delete_jobs_of(ctx: &Context, id: &UserId) {
-    if let Err(e) = ctx.jobs().delete_owned_by(id.as_ref()) {
-        eprintln!("jobs: could not delete the jobs of {}: {e:#}", id.as_ref());
-    }
-}
-
 /// Enqueues an export of everything stored about `user`, owned by them.
 pub fn enqueue_export(ctx: &Context, user: &User) -> Result<JobId> {
     let payload = serde_json::json!({ "user_id": user.id.as_ref() }).to_string();

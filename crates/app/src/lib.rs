@@ -19,6 +19,7 @@ mod limits;
 mod login;
 mod mail;
 mod metrics;
+mod passkeys;
 mod redis;
 mod revocation;
 mod second_factor;
@@ -35,8 +36,8 @@ pub use config::{
 };
 pub use idempotency::idempotent;
 pub use jobs::{
-    AFTER_RESPONSE_BUDGET, Budget, after_response, delete_jobs_of, drain, enqueue_export,
-    enqueue_welcome, retry_dead, run_published,
+    AFTER_RESPONSE_BUDGET, Budget, after_response, drain, enqueue_export, enqueue_welcome,
+    retry_dead, run_published,
 };
 pub use limits::{
     PasswordAttempt, PasswordCheck, answer_password_check, count_hit, enforce, password_attempt,
@@ -48,5 +49,6 @@ pub use mail::{
     enqueue_verification, mail_enabled,
 };
 pub use metrics::{count, exposition};
+pub use passkeys::{PasskeyCeremonies, record_sign_in, relying_party};
 pub use second_factor::{Factors, RequestStepUp, record_check};
 pub use secret::{WhenUnset, require_secret};

@@ -5,7 +5,9 @@
 use serde::Serialize;
 use spin_sdk::http::Response;
 use spin_users_api::OAuthErrorBody;
-use spin_users_domain::{AuthError, MfaLoginError, RefreshError, RepoError, SecondFactorError};
+use spin_users_domain::{
+    AuthError, MfaLoginError, PasskeyFlowError, RefreshError, RepoError, SecondFactorError,
+};
 
 use crate::problem::ApiError;
 use crate::response::respond;
@@ -119,6 +121,20 @@ impl From<MfaLoginError> for OAuthError {
                 other => Self::Internal(other.into()),
             },
             MfaLoginError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<PasskeyFlowError> for OAuthError {
+    fn from(e: PasskeyFlowError) -> Self {
+        match e {
+            PasskeyFlowError::Storage(e) => e.into(),
+            // A made-up, replayed or foreign assertion, an unknown passkey
+            // and a cloned one are one answer; the log says which.
+            refused => {
+                eprintln!("passkey sign-in refused: {refused}");
+                Self::InvalidGrant
+            }
         }
     }
 }

@@ -4,8 +4,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use spin_sdk::http::Method;
 use spin_users_domain::{
-    FieldError, RegisterError, RepoError, ResetError, SecondFactorError, UpdateError,
-    ValidationErrors,
+    FieldError, MAX_PASSKEYS, PasskeyFlowError, RegisterError, RepoError, ResetError,
+    SecondFactorError, UpdateError, ValidationErrors,
 };
 
 pub use spin_users_api::PROBLEM_TYPE_PREFIX;
@@ -79,6 +79,20 @@ pub enum ApiError {
         /// When the lock ends (seconds since the epoch).
         until: i64,
     },
+    /// `400 Bad Request`, code `passkey-rejected`: a passkey registration
+    /// that failed WebAuthn verification (its challenge unknown, spent,
+    /// expired or another ceremony's, or a check of §7.1); the reason is
+    /// logged, never sent.
+    #[error("passkey rejected")]
+    PasskeyRejected,
+    /// `409 Conflict`, code `passkey-registered`: this credential is
+    /// registered already.
+    #[error("passkey registered")]
+    PasskeyRegistered,
+    /// `409 Conflict`, code `too-many-passkeys`: the account holds the
+    /// most passkeys it may.
+    #[error("too many passkeys")]
+    TooManyPasskeys,
     /// `409 Conflict`, code `task-not-dead`: only a `dead` job can be
     /// retried.
     #[error("task not dead")]
@@ -219,6 +233,20 @@ impl ApiError {
     }
 }
 
+impl From<PasskeyFlowError> for ApiError {
+    fn from(e: PasskeyFlowError) -> Self {
+        match e {
+            PasskeyFlowError::AlreadyRegistered => Self::PasskeyRegistered,
+            PasskeyFlowError::TooMany => Self::TooManyPasskeys,
+            PasskeyFlowError::Storage(e) => e.into(),
+            refused => {
+                eprintln!("passkey refused: {refused}");
+                Self::PasskeyRejected
+            }
+        }
+    }
+}
+
 impl From<ResetError> for ApiError {
     fn from(e: ResetError) -> Self {
         match e {
@@ -255,7 +283,7 @@ impl ApiError {
     /// The HTTP status this error maps to.
     pub fn status(&self) -> u16 {
         match self {
-            Self::InvalidJson(_) | Self::InvalidToken => 400,
+            Self::InvalidJson(_) | Self::InvalidToken | Self::PasskeyRejected => 400,
             Self::Unauthorized(_) => 401,
             Self::Forbidden | Self::PasswordChangeRequired | Self::OriginNotAllowed => 403,
             Self::NotFound => 404,
@@ -266,6 +294,8 @@ impl ApiError {
             | Self::LastAdmin
             | Self::SecondFactorEnabled
             | Self::SecondFactorNotEnabled
+            | Self::PasskeyRegistered
+            | Self::TooManyPasskeys
             | Self::TaskNotDead => 409,
             Self::PreconditionFailed => 412,
             Self::IdempotencyKeyReused => 422,
@@ -295,6 +325,9 @@ impl ApiError {
             Self::EditConflict => ("edit-conflict", "Edit Conflict"),
             Self::LastAdmin => ("last-admin", "Last Administrator"),
             Self::TaskNotDead => ("task-not-dead", "Task Not Dead"),
+            Self::PasskeyRejected => ("passkey-rejected", "Passkey Rejected"),
+            Self::PasskeyRegistered => ("passkey-registered", "Passkey Registered"),
+            Self::TooManyPasskeys => ("too-many-passkeys", "Too Many Passkeys"),
             Self::SecondFactorEnabled => ("second-factor-enabled", "Second Factor Enabled"),
             Self::SecondFactorNotEnabled => {
                 ("second-factor-not-enabled", "Second Factor Not Enabled")
@@ -347,6 +380,13 @@ impl ApiError {
             Self::LastAdmin => {
                 "This would leave no active administrator; promote another one first.".to_owned()
             }
+            Self::PasskeyRejected => {
+                "The passkey did not verify, or answered a challenge that is unknown, spent, expired or another ceremony's; ask for new options.".to_owned()
+            }
+            Self::PasskeyRegistered => "This passkey is registered already.".to_owned(),
+            Self::TooManyPasskeys => format!(
+                "The account holds {MAX_PASSKEYS} passkeys; remove one before adding another."
+            ),
             Self::SecondFactorEnabled => {
                 "A second factor is on already; turn it off before enrolling another.".to_owned()
             }
@@ -447,6 +487,9 @@ mod tests {
             ApiError::SecondFactorEnabled,
             ApiError::SecondFactorNotEnabled,
             ApiError::SecondFactorLocked { until: 1 },
+            ApiError::PasskeyRejected,
+            ApiError::PasskeyRegistered,
+            ApiError::TooManyPasskeys,
             ApiError::NotFound,
             ApiError::MethodNotAllowed {
                 allow: vec![Method::Get],
