@@ -43,6 +43,9 @@ cluster_key() {
 }
 cluster_key SIGNING_KEY signing-key
 cluster_key MFA_ENCRYPTION_KEY mfa-key
+# Passkeys work on the page of every instance (http://localhost:<port>/sign-in).
+origins=$(printf 'http://localhost:%s,' "$base_port" "$((base_port + 1))" "$((base_port + 2))")
+export SPIN_VARIABLE_WEBAUTHN_ORIGINS=${SPIN_VARIABLE_WEBAUTHN_ORIGINS:-${origins%,}}
 
 if command -v spin >/dev/null 2>&1; then
     server=(spin)

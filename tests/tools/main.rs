@@ -27,6 +27,72 @@ const SCHEMATHESIS_SEED: &str = "1";
 const UNREACHED_ANSWERS: &[(&str, &str, &str, &str)] = &[
     (
         "DELETE",
+        "/users/me/passkeys/{id}",
+        "204",
+        "needs the password and the id of a registered passkey; tests/api/passkeys.rs",
+    ),
+    (
+        "DELETE",
+        "/users/me/passkeys/{id}",
+        "404",
+        "needs the right current_password with an id the caller does not hold; tests/api/passkeys.rs",
+    ),
+    (
+        "DELETE",
+        "/users/me/passkeys/{id}",
+        "429",
+        "password attempts over the limit (lifted for the run), or a locked second factor; tests/api/limits.rs, tests/api/mfa.rs",
+    ),
+    (
+        "DELETE",
+        "/users/{id}/mfa",
+        "412",
+        "needs an existing user's id with a stale If-Match: the check of PATCH /users/{id}; tests/api/races.rs",
+    ),
+    (
+        "POST",
+        "/passkeys/login/options",
+        "429",
+        "the per-address login limit, lifted for the run; tests/api/limits.rs",
+    ),
+    (
+        "POST",
+        "/users/me/passkeys",
+        "201",
+        "needs a WebAuthn credential answering an issued challenge; tests/api/passkeys.rs, tests/tools/passkeys.py",
+    ),
+    (
+        "POST",
+        "/users/me/passkeys",
+        "409",
+        "needs a verified credential registered already; tests/api/passkeys.rs",
+    ),
+    (
+        "POST",
+        "/users/me/passkeys",
+        "413",
+        "needs a body over the size limit the generated credentials stay under; tests/api/users.rs",
+    ),
+    (
+        "POST",
+        "/users/me/passkeys/options",
+        "200",
+        "needs the right current_password; tests/api/passkeys.rs",
+    ),
+    (
+        "POST",
+        "/users/me/passkeys/options",
+        "409",
+        "needs the right current_password of an account holding 20 passkeys; spin-users-domain passkeys contract",
+    ),
+    (
+        "POST",
+        "/users/me/passkeys/options",
+        "429",
+        "password attempts over the limit (lifted for the run), or a locked second factor; tests/api/limits.rs, tests/api/mfa.rs",
+    ),
+    (
+        "DELETE",
         "/users/me/mfa/totp",
         "204",
         "needs the password and a code of an enrolled account; tests/api/mfa.rs",
@@ -533,6 +599,70 @@ async fn a_second_factor_enrols_in_chromium_from_its_qr_code() {
         .query_db("SELECT COUNT(*) FROM users WHERE totp_secret IS NOT NULL")
         .await;
     assert_eq!(enabled[0][0].as_deref(), Some("1"));
+}
+
+/// A loopback port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs scripts/test-tools.sh; make test runs it"]
+async fn passkeys_register_and_sign_in_in_chromium() {
+    // The page is reached through the script's proxies: the allowed port
+    // is the one origin webauthn_origins lists.
+    let (allowed, foreign) = (free_port(), free_port());
+    let app = TestApp::spin_users()
+        .env(
+            "SPIN_VARIABLE_WEBAUTHN_ORIGINS",
+            &format!("http://localhost:{allowed}"),
+        )
+        .start()
+        .await;
+    app.register("Ada", "ada@example.com", "correct horse")
+        .await;
+    let api = format!("http://{}", app.tcp_address().await);
+    let (allowed, foreign) = (allowed.to_string(), foreign.to_string());
+    let args = [
+        api.as_str(),
+        &allowed,
+        &foreign,
+        "ada@example.com",
+        "correct horse",
+    ];
+    let printed = browser_script("passkeys.py", &args).await;
+    assert!(
+        printed.contains("ok: a credential never registered is refused"),
+        "{printed}"
+    );
+    let stored = app.query_db("SELECT algorithm FROM passkeys").await;
+    assert_eq!(stored.len(), 1, "one passkey: {stored:?}");
+    // One sign-in; the replay, the foreign origin and the stranger refused.
+    let sign_ins = app
+        .query_db(
+            "SELECT labels, value FROM metric_counters
+             WHERE name = 'spin_users_passkey_sign_ins_total' ORDER BY labels",
+        )
+        .await;
+    let by_result: Vec<(String, String)> = sign_ins
+        .into_iter()
+        .map(|row| {
+            (
+                row[0].clone().unwrap_or_default(),
+                row[1].clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_result,
+        vec![
+            ("result=\"invalid\"".to_owned(), "3".to_owned()),
+            ("result=\"success\"".to_owned(), "1".to_owned()),
+        ]
+    );
 }
 
 /// The `link` of the first mail event of `kind` the receiver has, waiting

@@ -4,7 +4,9 @@
 //! swagger-ui-dist release `scripts/swagger-ui.sh` fetches is compiled in.
 //! It also serves the account pages mailed links open (`GET /verify-email`,
 //! `GET /reset-password`, `GET /confirm-email`): a form each, which spends its token only when
-//! submitted, through the API. It holds no data and no secret.
+//! submitted, through the API; and the sign-in page (`GET /sign-in`: a
+//! password or a passkey, and adding passkeys). It holds no data and no
+//! secret.
 
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, ResponseOutparam};
 use spin_sdk::http_component;
@@ -19,6 +21,7 @@ const ROUTES: &[Route] = &[
     route(Method::Get, "/verify-email", verify_email_page),
     route(Method::Get, "/reset-password", reset_password_page),
     route(Method::Get, "/confirm-email", confirm_email_page),
+    route(Method::Get, "/sign-in", sign_in_page),
 ];
 
 /// Swagger UI's files, by name under `/docs/`.
@@ -42,6 +45,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "account.js",
         "text/javascript; charset=utf-8",
         include_bytes!("pages/account.js"),
+    ),
+    (
+        "sign-in.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("pages/sign-in.js"),
     ),
     (
         "account.css",
@@ -119,6 +127,13 @@ fn reset_password_page(_: &Request, _: &Params) -> Result<Response, ApiError> {
 /// `GET /confirm-email?token=…`: the form that applies an e-mail change.
 fn confirm_email_page(_: &Request, _: &Params) -> Result<Response, ApiError> {
     account_page(include_str!("pages/confirm-email.html"))
+}
+
+/// `GET /sign-in`: a password or a passkey signs in; a signed-in user
+/// adds passkeys. WebAuthn needs the page on an origin of
+/// `webauthn_origins`.
+fn sign_in_page(_: &Request, _: &Params) -> Result<Response, ApiError> {
+    account_page(include_str!("pages/sign-in.html"))
 }
 
 /// `GET /docs/:file`: one of Swagger UI's files.
