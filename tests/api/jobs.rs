@@ -186,18 +186,29 @@ async fn a_job_whose_worker_died_runs_again_when_its_lease_lapses() {
         .await;
     assert_eq!(inserted, vec![vec![Some(job_id.to_owned())]]);
 
+    // This drain, or the first one's after-response pass if it runs late
+    // (a loaded machine), takes the lapsed lease over: the job runs once.
     let drained = drain(&app, Some(JOBS_TOKEN)).await;
-    assert_eq!(drained.json()["succeeded"], 1, "{}", drained.text());
-    let deliveries = receiver.deliveries();
+    assert_eq!(drained.status, 200, "{}", drained.text());
+    let deliveries = receiver.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(deliveries.len(), 1);
     assert_eq!(deliveries[0].header("webhook-id"), Some(job_id));
     verify(&deliveries[0]);
-    let rows = app
-        .query_db(&format!(
-            "SELECT state, attempts FROM jobs WHERE id = '{job_id}'"
-        ))
-        .await;
-    assert_eq!(rows, vec![vec![Some("succeeded".into()), Some("2".into())]]);
+    // Recorded once the delivery's answer is read.
+    let expected = vec![vec![Some("succeeded".into()), Some("2".into())]];
+    let mut rows = Vec::new();
+    for _ in 0..100 {
+        rows = app
+            .query_db(&format!(
+                "SELECT state, attempts FROM jobs WHERE id = '{job_id}'"
+            ))
+            .await;
+        if rows == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(rows, expected);
 }
 
 #[tokio::test(flavor = "multi_thread")]
