@@ -332,6 +332,8 @@ async fn an_export_holds_the_callers_data_and_only_they_and_admins_see_it() {
         .await;
     let ada = app.access_token("ada@example.com", "correct horse").await;
     let bob = app.access_token("bob@example.com", "battery staple").await;
+    let mut key = crate::passkeys::authenticator(1);
+    crate::passkeys::register(&app, &ada, &mut key).await;
 
     let auth = format!("Bearer {ada}");
     let queued = app
@@ -358,6 +360,11 @@ async fn an_export_holds_the_callers_data_and_only_they_and_admins_see_it() {
     let sessions = export["sessions"].as_array().expect("sessions");
     assert!(!sessions.is_empty(), "{export}");
     assert!(sessions.iter().all(|s| s.get("token_hash").is_none()));
+    let passkeys = export["passkeys"].as_array().expect("passkeys");
+    assert_eq!(passkeys.len(), 1, "{export}");
+    assert_eq!(passkeys[0]["id"], key.credential_id());
+    assert_eq!(passkeys[0]["name"], "Laptop");
+    assert!(passkeys[0].get("public_key").is_none());
     let events: Vec<&str> = export["audit_events"]
         .as_array()
         .expect("events")

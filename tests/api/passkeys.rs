@@ -25,7 +25,7 @@ const PASSKEY_GRANT: &str = "urn:spin-users:grant-type:passkey";
 const RP_ID: &str = "localhost";
 const ORIGIN: &str = "http://localhost:3000";
 
-fn authenticator(seed: u64) -> SoftAuthenticator {
+pub(crate) fn authenticator(seed: u64) -> SoftAuthenticator {
     SoftAuthenticator::new(seed, RP_ID, ORIGIN)
 }
 
@@ -99,8 +99,8 @@ async fn finish_registration(
         .await
 }
 
-/// Registers `key` for the account of `token`.
-async fn register(app: &TestApp, token: &str, key: &mut SoftAuthenticator) -> Value {
+/// Registers `key` for the account of `token`: the passkey's view.
+pub(crate) async fn register(app: &TestApp, token: &str, key: &mut SoftAuthenticator) -> Value {
     let options = options_for(app, token).await;
     let resp = finish_registration(app, token, key, &options).await;
     assert_eq!(resp.status, 201, "{}", resp.text());

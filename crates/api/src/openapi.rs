@@ -633,7 +633,7 @@ fn authorization_server_metadata() {}
 
 #[utoipa::path(post, path = "/users/me/export", tag = "tasks", security(("bearer" = []), ("oauth2" = [])),
     responses(
-        (status = 202, description = "An export of everything stored about the caller (profile, sessions, audit events) is queued; it usually runs at once, after this answer", body = TaskView,
+        (status = 202, description = "An export of everything stored about the caller (profile, sessions, passkeys, audit events) is queued; it usually runs at once, after this answer", body = TaskView,
             headers(("Location" = String, description = "`/tasks/<id>`"))),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden)))]

@@ -18,12 +18,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use spin_users_api::{DrainReport, private_view};
+use spin_users_api::{DrainReport, passkey_view, private_view};
 use spin_users_domain::{
     Backoff, Counter, DEFAULT_AUDIT_RETENTION_DAYS, DEFAULT_BACKOFF, DEFAULT_JOB_RETENTION_DAYS,
     DEFAULT_MAX_ATTEMPTS, Housekeeping, Job, JobFailure, JobId, JobKind, JobQueue, LEASE_SECS,
-    NewJob, PersonalData, Policy, PurgeCutoffs, Retry, SystemRandom, User, UserCreatedEvent,
-    UserId, UserRepository, WebhookSecret, next_purge_job, purge_job, rfc3339, signed_delivery,
+    NewJob, PasskeyRepository, PersonalData, Policy, PurgeCutoffs, Retry, SystemRandom, User,
+    UserCreatedEvent, UserId, UserRepository, WebhookSecret, next_purge_job, purge_job, rfc3339,
+    signed_delivery,
 };
 use spin_users_http::{Target, post};
 use spin_users_store::{SqlHousekeeping, SqlPersonalData, SqlUsers};
@@ -333,8 +334,9 @@ pub(crate) fn deliver(job_id: &str, body: Vec<u8>, sent_at: i64) -> Result<Strin
 }
 
 /// Gathers everything stored about the job's user: the profile (as the
-/// user sees it), the sessions' refresh tokens (never their hashes) and
-/// the audit events that name them. Reading only, so running it twice is
+/// user sees it), the sessions' refresh tokens (never their hashes), the
+/// passkeys (as their owner sees them: never a key) and the audit events
+/// that name them. Reading only, so running it twice is
 /// harmless; a user deleted since gets an empty export saying so.
 fn export(ctx: &Context, job: &Job) -> Result<String> {
     #[derive(serde::Deserialize)]
@@ -351,6 +353,7 @@ fn export(ctx: &Context, job: &Job) -> Result<String> {
         "exported_at": rfc3339(now()?),
         "profile": private_view(&user),
         "sessions": data.sessions_of(&id)?,
+        "passkeys": ctx.passkeys().of_user(&id)?.iter().map(passkey_view).collect::<Vec<_>>(),
         "audit_events": data.audit_of(&id)?,
     });
     Ok(export.to_string())
