@@ -108,6 +108,44 @@ async fn get_with_token(
         .await
 }
 
+/// `POST path` by `n` requests at once, round-robin over the instances,
+/// the i-th with `body(i)`; their statuses.
+async fn raced(
+    cluster: &Arc<Cluster>,
+    n: usize,
+    path: &'static str,
+    content_type: (&'static str, &'static str),
+    body: impl Fn(usize) -> String,
+) -> Vec<u16> {
+    let attempts: Vec<_> = (0..n)
+        .map(|i| {
+            let cluster = cluster.clone();
+            let body = body(i);
+            tokio::spawn(async move {
+                cluster
+                    .send(i % INSTANCES, Method::POST, path, &[content_type], body)
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for attempt in attempts {
+        statuses.push(attempt.await.expect("request task"));
+    }
+    statuses
+}
+
+/// Exactly one of `statuses` is `won`, and every other `lost`.
+fn assert_one_winner(statuses: &[u16], won: u16, lost: u16) {
+    let winners = statuses.iter().filter(|s| **s == won).count();
+    assert_eq!(winners, 1, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [won, lost].contains(s)),
+        "{statuses:?}"
+    );
+}
+
 fn field(resp: &TestResponse, name: &str) -> String {
     resp.json()[name]
         .as_str()
@@ -367,36 +405,11 @@ async fn a_one_time_token_spent_in_parallel_over_the_instances_works_once() {
         .await
         .expect("store the token");
 
-    let attempts = (0..16).map(|i| {
-        let cluster = cluster.clone();
-        tokio::spawn(async move {
-            let body = json!({"token": token, "password": format!("new passphrase {i}")});
-            cluster
-                .send(
-                    i % INSTANCES,
-                    Method::POST,
-                    "/password/reset",
-                    &[JSON],
-                    body.to_string(),
-                )
-                .await
-                .status
-        })
-    });
-    let mut statuses = Vec::new();
-    for attempt in attempts {
-        statuses.push(attempt.await.expect("request task"));
-    }
-
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 204).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses.iter().all(|s| *s == 204 || *s == 400),
-        "{statuses:?}"
-    );
+    let statuses = raced(&cluster, 16, "/password/reset", JSON, |i| {
+        json!({"token": token, "password": format!("new passphrase {i}")}).to_string()
+    })
+    .await;
+    assert_one_winner(&statuses, 204, 400);
 }
 
 /// `POST path` with a bearer token and a JSON body on `instance`.
@@ -542,29 +555,8 @@ async fn a_passkey_challenge_from_one_instance_is_spent_once_over_all_of_them() 
         urlencode("urn:spin-users:grant-type:passkey"),
         urlencode(&credential)
     );
-    let attempts = (0..INSTANCES * 2).map(|i| {
-        let cluster = cluster.clone();
-        let form = form.clone();
-        tokio::spawn(async move {
-            cluster
-                .send(i % INSTANCES, Method::POST, "/token", &[FORM], form)
-                .await
-                .status
-        })
-    });
-    let mut statuses = Vec::new();
-    for attempt in attempts {
-        statuses.push(attempt.await.expect("request task"));
-    }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses.iter().all(|s| [200, 400].contains(s)),
-        "{statuses:?}"
-    );
+    let statuses = raced(&cluster, INSTANCES * 2, "/token", FORM, |_| form.clone()).await;
+    assert_one_winner(&statuses, 200, 400);
 }
 
 #[tokio::test(flavor = "multi_thread")]
