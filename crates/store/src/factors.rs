@@ -7,7 +7,7 @@ use spin_users_domain::{
     UserId,
 };
 
-use crate::migrations::query;
+use crate::migrations::{query, wrote};
 use crate::sql::{Connection, DbError, Value, int, opt_text, text};
 
 /// Second factors in the `users` table.
@@ -19,11 +19,6 @@ impl<'a> SqlSecondFactors<'a> {
     /// Second factors on `conn`.
     pub fn new(conn: &'a dyn Connection) -> Self {
         Self { conn }
-    }
-
-    /// Runs a conditional write ending `RETURNING id`; whether it wrote.
-    fn wrote(&self, sql: &str, params: &[Value]) -> Result<bool, RepoError> {
-        Ok(!query(self.conn, sql, params)?.rows.is_empty())
     }
 }
 
@@ -57,11 +52,12 @@ impl SecondFactors for SqlSecondFactors<'_> {
     }
 
     fn begin(&self, user: &UserId, sealed: &str) -> Result<bool, RepoError> {
-        self.wrote(
+        Ok(wrote(
+            self.conn,
             "UPDATE users SET totp_pending = $2
              WHERE id = $1 AND totp_secret IS NULL RETURNING id",
             &[id(user), Value::Text(sealed.to_owned())],
-        )
+        )?)
     }
 
     fn enable(
@@ -74,7 +70,8 @@ impl SecondFactors for SqlSecondFactors<'_> {
     ) -> Result<bool, RepoError> {
         // The version moves on: the profile (`mfa_enabled`) changed, and
         // an `mfa_token` or cached copy from before no longer describes it.
-        self.wrote(
+        Ok(wrote(
+            self.conn,
             &format!(
                 "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL,
                         totp_last_step = $3, recovery_codes = $4, {RESET_FAILURES},
@@ -88,7 +85,7 @@ impl SecondFactors for SqlSecondFactors<'_> {
                 Value::Text(recovery_codes.to_owned()),
                 Value::Int(now),
             ],
-        )
+        )?)
     }
 
     fn reserve(&self, user: &UserId, now: i64) -> Result<Reservation, RepoError> {
@@ -130,13 +127,14 @@ impl SecondFactors for SqlSecondFactors<'_> {
     }
 
     fn accept_step(&self, user: &UserId, secret: &str, step: i64) -> Result<bool, RepoError> {
-        self.wrote(
+        Ok(wrote(
+            self.conn,
             &format!(
                 "UPDATE users SET totp_last_step = $3, {RESET_FAILURES}
                  WHERE id = $1 AND totp_secret = $2 AND totp_last_step < $3 RETURNING id"
             ),
             &[id(user), Value::Text(secret.to_owned()), Value::Int(step)],
-        )
+        )?)
     }
 
     fn spend_recovery_code(
@@ -145,7 +143,8 @@ impl SecondFactors for SqlSecondFactors<'_> {
         read: &str,
         left: &str,
     ) -> Result<bool, RepoError> {
-        self.wrote(
+        Ok(wrote(
+            self.conn,
             &format!(
                 "UPDATE users SET recovery_codes = $3, {RESET_FAILURES}
                  WHERE id = $1 AND totp_secret IS NOT NULL AND recovery_codes = $2 RETURNING id"
@@ -155,11 +154,12 @@ impl SecondFactors for SqlSecondFactors<'_> {
                 Value::Text(read.to_owned()),
                 Value::Text(left.to_owned()),
             ],
-        )
+        )?)
     }
 
     fn disable(&self, user: &UserId, now: i64) -> Result<bool, RepoError> {
-        self.wrote(
+        Ok(wrote(
+            self.conn,
             &format!(
                 "UPDATE users SET totp_pending = NULL, totp_secret = NULL, totp_last_step = 0,
                         recovery_codes = '', {RESET_FAILURES},
@@ -168,7 +168,7 @@ impl SecondFactors for SqlSecondFactors<'_> {
                  RETURNING id"
             ),
             &[id(user), Value::Int(now)],
-        )
+        )?)
     }
 }
 

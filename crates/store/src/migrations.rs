@@ -499,6 +499,12 @@ pub(crate) fn query(conn: &dyn Connection, sql: &str, params: &[Value]) -> Resul
     with_schema(conn, || conn.query(sql, params))
 }
 
+/// Runs a conditional write ending `RETURNING …` (see [`query`]):
+/// whether it wrote.
+pub(crate) fn wrote(conn: &dyn Connection, sql: &str, params: &[Value]) -> Result<bool, DbError> {
+    Ok(!query(conn, sql, params)?.rows.is_empty())
+}
+
 /// Runs a statement for its effect, migrating first when needed.
 pub(crate) fn execute(conn: &dyn Connection, sql: &str, params: &[Value]) -> Result<(), DbError> {
     with_schema(conn, || conn.execute(sql, params))

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use spin_users_domain::{MAX_PASSKEYS, Passkey, PasskeyRepository, RepoError, UserId};
 
-use crate::migrations::query;
+use crate::migrations::{query, wrote};
 use crate::sql::{Connection, DbError, Value, int, opt_int, text};
 
 /// Passkeys in the `passkeys` table.
@@ -46,10 +46,6 @@ impl<'a> SqlPasskeys<'a> {
         };
         Ok(rows.rows.iter().map(parse).collect::<Result<_, _>>()?)
     }
-
-    fn wrote(&self, sql: &str, params: &[Value]) -> Result<bool, RepoError> {
-        Ok(!query(self.conn, sql, params)?.rows.is_empty())
-    }
 }
 
 /// The columns [`SqlPasskeys::read`] parses, in its order.
@@ -58,7 +54,8 @@ const COLUMNS: &str = "id, user_id, name, public_key, algorithm, sign_count, bac
 
 impl PasskeyRepository for SqlPasskeys<'_> {
     fn insert(&self, passkey: &Passkey) -> Result<bool, RepoError> {
-        self.wrote(
+        Ok(wrote(
+            self.conn,
             &format!(
                 "INSERT INTO passkeys ({COLUMNS})
                  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, NULL
@@ -76,7 +73,7 @@ impl PasskeyRepository for SqlPasskeys<'_> {
                 Value::Text(passkey.aaguid.clone()),
                 Value::Int(passkey.created_at),
             ],
-        )
+        )?)
     }
 
     fn by_id(&self, id: &str) -> Result<Option<Passkey>, RepoError> {
@@ -88,7 +85,8 @@ impl PasskeyRepository for SqlPasskeys<'_> {
     }
 
     fn record_use(&self, id: &str, read: u32, count: u32, now: i64) -> Result<bool, RepoError> {
-        self.wrote(
+        Ok(wrote(
+            self.conn,
             "UPDATE passkeys SET sign_count = $3, last_used_at = $4
              WHERE id = $1 AND sign_count = $2 RETURNING id",
             &[
@@ -97,14 +95,15 @@ impl PasskeyRepository for SqlPasskeys<'_> {
                 Value::Int(i64::from(count)),
                 Value::Int(now),
             ],
-        )
+        )?)
     }
 
     fn delete(&self, user: &UserId, id: &str) -> Result<bool, RepoError> {
-        self.wrote(
+        Ok(wrote(
+            self.conn,
             "DELETE FROM passkeys WHERE id = $1 AND user_id = $2 RETURNING id",
             &[Value::Text(id.to_owned()), Value::Text(user.to_string())],
-        )
+        )?)
     }
 
     fn delete_all(&self, user: &UserId) -> Result<u64, RepoError> {
