@@ -108,6 +108,17 @@ async fn get_with_token(
         .await
 }
 
+/// Ada, registered through instance 0 and logged in through instance 1:
+/// her access token.
+async fn ada_signed_in(cluster: &Cluster) -> String {
+    let created = register(cluster, 0, "ada@example.com").await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    field(
+        &login(cluster, 1, "ada@example.com", "correct horse").await,
+        "access_token",
+    )
+}
+
 /// `POST path` by `n` requests at once, round-robin over the instances,
 /// the i-th with `body(i)`; their statuses.
 async fn raced(
@@ -442,12 +453,7 @@ async fn mfa_token(cluster: &Cluster, instance: usize, email: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_factor_code_works_once_over_all_the_instances() {
     let cluster = Arc::new(cluster(&[]).await);
-    let created = register(&cluster, 0, "ada@example.com").await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let token = field(
-        &login(&cluster, 1, "ada@example.com", "correct horse").await,
-        "access_token",
-    );
+    let token = ada_signed_in(&cluster).await;
     totp::settle(3).await;
     let body = json!({"current_password": "correct horse"});
     let enrolment = send_json(&cluster, 2, "/users/me/mfa/totp", &token, body).await;
@@ -506,12 +512,7 @@ async fn a_second_factor_code_works_once_over_all_the_instances() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_passkey_challenge_from_one_instance_is_spent_once_over_all_of_them() {
     let cluster = Arc::new(cluster(&[]).await);
-    let created = register(&cluster, 0, "ada@example.com").await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let token = field(
-        &login(&cluster, 1, "ada@example.com", "correct horse").await,
-        "access_token",
-    );
+    let token = ada_signed_in(&cluster).await;
     // Registered through instance 2 with options from instance 0.
     let body = json!({"current_password": "correct horse"});
     let options = send_json(&cluster, 0, "/users/me/passkeys/options", &token, body).await;
